@@ -32,6 +32,7 @@ mid-batch has at most the message in flight on each session unrecorded.
 
 from __future__ import annotations
 
+import binascii
 import collections
 import email.generator
 import email.policy
@@ -317,6 +318,13 @@ class Session(Protocol):
         """Hand ``envelope`` over.  ``then``: the envelope the next call will
         hand over, which a session may start on early (SMTP pipelining)."""
 
+    def open(self) -> None:
+        """Open the connection now, ahead of the first :meth:`send` (the
+        dispatcher's threads do it while the planner composes and claims the
+        first digests, so the server's round trips overlap that work).  It
+        never raises: a failure is kept and raised by the first ``send`` as
+        that send's own try, so a server that is down or refuses the login
+        reads as it did, and one that times out is not waited for twice."""
 
     def close(self) -> None: ...
 
@@ -462,6 +470,9 @@ class OutboxTransport:
 
     def session(self, stop: Callable[[], object] | None = None) -> OutboxTransport:
         return self
+
+    def open(self) -> None:
+        pass  # (a folder: nothing to connect to; check() found it writable)
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
@@ -665,7 +676,7 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
     smtp.esmtp_features["auth"] = " ".join(offered)
     if not set(offered) & set(AUTH_MECHANISMS):
         raise TransportBroken(
-            f"SMTP server {where} offers AUTH only by {' '.join(offered) or 'no mechanism'}, which this client "
+            f"SMTP server {where} offers AUTH only by {_printable(' '.join(offered)) or 'no mechanism'}, which this client "
             f"cannot use (it can use {', '.join(AUTH_MECHANISMS)}): enable one of those for this account, "
             "or relay through a server that does"
         )
@@ -721,9 +732,21 @@ def _login_hint(variable: str | None, password: str | None, host: str | None = N
 
 
 def _reply(code: int, text: bytes | str) -> str:
+    """A server's reply as a message quotes it: one line, printable.  Its
+    text goes to the terminal, the log and the state (``schedule`` and
+    ``history`` show it): a control character in it (an escape sequence
+    clearing the screen or recolouring what follows, a bell) reached each of
+    them as the server sent it."""
+    return f"{code} {_printable(text)}"
+
+
+def _printable(text: bytes | str) -> str:
+    """``text`` (a server's, bytes read as UTF-8) on one line, its runs of
+    white space one space and every other character that does not print a
+    ``?``."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}"
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 class _Dropped(Exception):
@@ -887,6 +910,7 @@ class _Deadlined(smtplib.SMTP):
     verdict_stopped = False  # the wait for a verdict ended because the send is stopping
     verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
     moved: _DataMoved | None = None  # how the last data that did not all go out went (see send)
+    refused: tuple[int, bytes] | None = None  # the refusal a server gave, then closed, as the data went out
     _host = ""  # (smtplib's: the server's name, for TLS)
 
     def send(self, s):
@@ -921,6 +945,8 @@ class _Deadlined(smtplib.SMTP):
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 self.moved = _DataMoved(sent, total, time.monotonic() - start, stalled=waits >= timeout)
+            else:
+                self.refused = _refusal_left(sock)
             self.close()
             raise smtplib.SMTPServerDisconnected("Server not connected") from exc
         finally:
@@ -967,6 +993,33 @@ class _Deadlined(smtplib.SMTP):
 
     def _get_socket(self, host, port, timeout):
         return _connect(host, port, timeout, self.source_address, self.stop)
+
+
+def _refusal_left(sock: socket.socket) -> tuple[int, bytes] | None:
+    """The refusal (code, text: as ``getreply`` gives them) a server sent
+    before it closed the connection under a message's data going out, read
+    from what ``sock`` holds now, or None.  A server refusing a message once
+    it has read part of it (too big for it: "552 5.3.4 Message too big")
+    says so and closes: the data then meets a reset, and the refusal, which
+    came first, was dropped with the session; the digest was sent whole
+    again in new sessions, each time meeting the same, and said only
+    "closed the connection while the message's data went out"."""
+    got = b""
+    try:
+        sock.settimeout(0.0)  # (what came before the reset is here already: no wait)
+        while len(got) < 65536 and (chunk := sock.recv(65536 - len(got))):
+            got += chunk
+    except (OSError, ValueError):
+        pass
+    texts = []
+    for line in got.split(b"\n"):
+        code, more, text = line[:3], line[3:4], line[4:].strip(b" \t\r")
+        if not (code.isdigit() and more in (b"-", b" ", b"\r", b"")):
+            return None
+        texts.append(text)
+        if more != b"-":
+            return (int(code), b"\n".join(texts)) if _is_refusal(int(code)) else None
+    return None
 
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
@@ -1043,7 +1096,8 @@ def _connect(host: str, port: int, timeout: float | None, source: Any,
 
 
 class SMTPSession:
-    """One SMTP connection, opened on first use and re-opened when the server drops it."""
+    """One SMTP connection, opened ahead by :meth:`open` (see :meth:`Dispatcher.open_sessions`) or on
+    first use, and re-opened when the server drops it."""
 
     def __init__(self, transport: SMTPTransport, stop: Callable[[], object] | None = None) -> None:
         self.t = transport
@@ -1052,6 +1106,16 @@ class SMTPSession:
         #: The envelope whose MAIL, RCPT and DATA went out with the previous
         #: message's end of data: their replies are the next ones to read.
         self.primed: Envelope | None = None
+        #: What :meth:`open` met, for the first :meth:`send` to raise as its own.
+        self.failed: Exception | None = None
+
+    def open(self) -> None:
+        if self.smtp is not None or self.failed is not None:
+            return
+        try:
+            self.smtp = self._open()
+        except Exception as exc:  # noqa: BLE001 -- kept for the first send, which raises it as its own
+            self.failed = exc
 
     def _connect(self, where: str) -> _Deadlined:
         """A session greeted by the server (smtplib's constructor, with the
@@ -1105,9 +1169,26 @@ class SMTPSession:
                     smtp.login(t.username or "", t.password)
                 except UnicodeError:  # its text holds the password: never shown
                     raise TransportBroken(f"SMTP login to {where} failed: non-ASCII username or password") from None
+                except binascii.Error:  # (smtplib decodes each 334 challenge; "Incorrect padding" said nothing)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with a challenge that is not base64 (RFC 4954): is a proxy "
+                        "or another service in the way?") from None
+                except smtplib.SMTPException as exc:
+                    if type(exc) is not smtplib.SMTPException or "infinite loop" not in str(exc):
+                        raise
+                    # (challenge after challenge: it read "cannot connect to SMTP server ...", and was retried)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with challenge after challenge (334), never accepting or "
+                        "refusing the login (RFC 4954): is a proxy or another service in the way?") from None
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
+            if not _is_refusal(exc.smtp_code):  # ("250 ok" or no reply code: smtplib calls any but 235 a refusal)
+                reply = _reply(exc.smtp_code, exc.smtp_error)
+                said = (f"with {reply!r}, which is no answer to it" if _is_reply(exc.smtp_code)
+                        else f"with no SMTP reply (its line {reply!r})")
+                raise TransportBroken(f"SMTP server {where} answered AUTH {said}: is a proxy or another service in "
+                                      "the way?") from None
             if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
@@ -1197,13 +1278,21 @@ class SMTPSession:
             no_such_host = isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, _EAI_NODATA)
             setting = t.at("port") if nothing_there else t.at("host") if no_such_host else ""
             raise Unreachable(f"{setting}cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
+        except BaseException:  # (an unexpected error fails one message: its half-open session must not stay open)
+            _close(smtp)
+            raise
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
         if self.primed is not None and self.primed is not envelope:
             self.close()  # the server waits for another message's data: start afresh
+        # (a session opened ahead counts as reused: a server that dropped it while it
+        # waited for its first message gets a fresh one, as after an idle wait between two)
         reused = self.smtp is not None
         if not reused:
+            failed, self.failed = self.failed, None
+            if failed is not None:
+                raise failed  # (the try open() made: not a second wait for the same server)
             self.smtp = self._open()
         try:
             self._send(envelope, data, then)
@@ -1239,6 +1328,12 @@ class SMTPSession:
         primed, self.primed = self.primed is envelope, None
         if isinstance(smtp, _Deadlined):
             smtp.recipient = rcpt
+        limit = _size_limit(smtp)
+        if limit and len(data) > limit and not primed:
+            raise TooBig(f"message to {rcpt} not sent: over the size SMTP server {self.t.host}:{self.t.port} "
+                         f"advertises (EHLO's SIZE; RFC 1870){_too_big(data, smtp)}")
+        if then is not None and limit and len(then.data()) > limit:
+            then = None  # (refused above when its turn comes, its MAIL FROM never sent)
         try:
             if smtp.has_extn("pipelining"):
 
@@ -1288,7 +1383,8 @@ class SMTPSession:
         }.get(step, (f"the message to {rcpt}", f"message to {rcpt} refused"))
         if not _is_refusal(code):
             raise self._garbled(answering, code, text)
-        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text)
+        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text,
+                           accepted=step not in ("MAIL", "RCPT"))
         about, reply, server = refusal.about, _reply(code, text), f"SMTP server {self.t.host}:{self.t.port}"
         if about is About.CLOSING:
             raise self._closing(answering, code, text)
@@ -1326,9 +1422,11 @@ class SMTPSession:
                 f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address"
                 f"{LATER_SENDS})"))
         if about is About.CONTENT:
-            raise _alike(refusal, RefusedContent(
-                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address"
-                f"{LATER_SENDS})"))
+            said = "refused for the message's content" if refusal.status and refusal.status[1] == 6 else (
+                f"refused after {rcpt} was accepted at RCPT TO: the message's refusal (its content, or the server's "
+                "policy)")
+            raise _alike(refusal, RefusedContent(f"{what}: {reply} ({_status(refusal)}{said}, no fault of the address"
+                                                 f"{LATER_SENDS})"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
@@ -1431,6 +1529,7 @@ class SMTPSession:
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
         primed, self.primed = self.primed, None
+        self.failed = None
         if smtp is not None and primed is not None:
             _close(smtp)  # the server waits for message data: QUIT would be read as data
         elif smtp is not None:
@@ -1472,12 +1571,24 @@ def _status(refusal: Refusal) -> str:
     return "RFC 3463's X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
 
 
+def _size_limit(smtp: smtplib.SMTP) -> int | None:
+    """The largest message the server takes, as its EHLO's SIZE says (RFC
+    1870), or None: no SIZE, ``SIZE`` alone or ``SIZE 0`` (no fixed limit),
+    or a value that is no number.  A message over it is not sent (RFC 1870:
+    the client should not): a server that advertises a limit but does not
+    hold MAIL FROM's ``SIZE=n`` to it took every byte of a digest it then
+    refused, or cut short."""
+    limit = smtp.esmtp_features.get("size", "").strip()
+    # (ASCII digits only: "SIZE \xb2", read as Latin-1, is "²", a digit to isdigit() that int() refuses)
+    return int(limit) if limit.isascii() and limit.isdigit() and int(limit) > 0 else None
+
+
 def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:
     """What makes a digest refused for its size smaller (retrying it as it is
     cannot help), with the limit the server advertised (EHLO's SIZE) when the
     digest is over it."""
-    limit = smtp.esmtp_features.get("size", "").strip()
-    most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
+    limit = _size_limit(smtp)
+    most = f", the server takes at most {limit:,}" if limit is not None and limit < len(data) else ""
     return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
 
 
@@ -1515,14 +1626,14 @@ def _pipelined_sendmail(
         to = smtp.getreply()
     with _at("DATA"):
         go = smtp.getreply()
-    if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+    if go[0] == 354 and not (_done(mail[0]) and _done(to[0])):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
-    if mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+    if not (_done(mail[0]) and _done(to[0])) or go[0] != 354:
         _abandon(smtp, mail[0], to[0], go[0])
-    if mail[0] != 250:
+    if not _done(mail[0]):
         raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
-    if to[0] not in (250, 251):
+    if not _done(to[0]):
         raise smtplib.SMTPRecipientsRefused({rcpt: to})
     if go[0] != 354:
         raise smtplib.SMTPDataError(*go)
@@ -1535,7 +1646,7 @@ def _pipelined_sendmail(
     # meets tells it from a server that read the message (see _reset_after_end).
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None)
-    if code != 250:
+    if not _done(code):
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
         if code == 421 or then is None:
@@ -1549,12 +1660,12 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
     when the connection ends after the end of the data, before the reply."""
     with _at("MAIL FROM"):
         code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, text, sender)
     with _at("RCPT TO"):
         code, text = smtp.rcpt(rcpt)
-    if code not in (250, 251):
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
     with _at("DATA"):
@@ -1564,9 +1675,18 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
         raise smtplib.SMTPDataError(code, text)
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe)
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
+
+
+def _done(code: int) -> bool:
+    """Whether ``code`` says the command was done: any ``2yz`` (RFC 5321
+    4.2.1 and 4.3.2: a client acts on the first digit), not only ``250``.
+    A ``251`` or ``252`` to the message's data (a relay's "queued", a proxy's
+    own code) was read as no answer to it: the batch stopped and the digest,
+    which the server had taken, went again with the next run."""
+    return 200 <= code < 300
 
 
 def _abandon(smtp: smtplib.SMTP, *codes: int) -> None:
@@ -1600,7 +1720,13 @@ def _end_data(
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
     with _at(_SENDING_DATA):
-        smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        try:
+            smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        except smtplib.SMTPServerDisconnected:
+            if isinstance(smtp, _Deadlined) and (refused := smtp.refused) is not None:
+                smtp.refused = None
+                return refused  # (its verdict, given early: the end never went out, so it was not taken)
+            raise
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):
@@ -1688,6 +1814,10 @@ class RateLimit:
 
 _NOTHING = object()
 
+#: What a delivery thread takes from the queue when it is to open its session
+#: ahead of its first message (see :meth:`Dispatcher.open_sessions`).
+_OPEN = object()
+
 
 #: Why the envelopes left when ``on_outcome`` failed were not attempted.
 STOPPED_ON_ERROR = "the send stopped on an error"
@@ -1705,6 +1835,13 @@ class _Backlog(queue.Queue):
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
         self.low = maxsize - max(1, maxsize // 4)
+        self.opening = False  # the sessions are to open now (see Dispatcher.open_sessions)
+
+    def open_sessions(self) -> None:
+        """Wake every waiting thread to take :data:`_OPEN`."""
+        with self.not_empty:
+            self.opening = True
+            self.not_empty.notify_all()
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         if not block or timeout is not None:
@@ -1718,14 +1855,21 @@ class _Backlog(queue.Queue):
             self.unfinished_tasks += 1
             self.not_empty.notify()
 
-    def get(self, block: bool = True, timeout: float | None = None):
+    def get(self, block: bool = True, timeout: float | None = None, *, opening: bool = False):
+        """``opening``: the caller has no session yet and takes :data:`_OPEN`,
+        before any item, once the sessions are to open: each thread opens its
+        own, however late it is scheduled (not only those that were idle)."""
         if timeout is not None:
             return super().get(block, timeout)
         with self.not_empty:
+            if opening and self.opening:
+                return _OPEN
             if not self._qsize():
                 if not block:
                     raise queue.Empty
                 while not self._qsize():
+                    if opening and self.opening:
+                        return _OPEN
                     self.not_empty.wait()
             item = self._get()
             if self._qsize() <= self.low:
@@ -1778,7 +1922,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = _Backlog(max(2 * self.count, backlog))
+        self.queue = _Backlog(max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None
@@ -1814,6 +1958,17 @@ class Dispatcher:
         if self.error is not None:
             raise self.error
         self.queue.put(envelope)
+
+    def open_sessions(self) -> None:
+        """Have every delivery thread open its session now, before its first
+        message: a caller with a first message composed (so it will hand one
+        over: a run with nothing due connects nowhere) calls this, and the
+        connection, EHLO, STARTTLS and AUTH happen while it composes and
+        claims the rest.  A failure is the first message's, as it was (see
+        :meth:`Session.open`); a session left unused ends with QUIT at
+        :meth:`finish`, as the others do."""
+        if not self.queue.opening:
+            self.queue.open_sessions()
 
     def finish(self) -> None:
         for _ in self.threads:
@@ -1883,8 +2038,9 @@ class Dispatcher:
                 text = text.replace(form, "***")
         return text
 
-    def _next(self, finishing: bool) -> Envelope | None:
-        """What another session handed back, else the next queued item.
+    def _next(self, finishing: bool, opening: bool = False) -> Envelope | None | object:
+        """What another session handed back, else the next queued item
+        (:data:`_OPEN` first, with ``opening``: see :meth:`_Backlog.get`).
 
         ``finishing`` (this worker had its end-of-queue mark): wait for work
         handed back while another worker may still hand some back; None
@@ -1894,7 +2050,7 @@ class Dispatcher:
                 with self.sharing:
                     if self.handed_back:
                         return self.handed_back.popleft()
-            return self.queue.get()
+            return self.queue.get(opening=opening)
         with self.sharing:
             self.busy -= 1
             self.sharing.notify_all()
@@ -1924,12 +2080,20 @@ class Dispatcher:
         taken: Envelope | None | object = _NOTHING  # the next queue item, when already taken
         finishing = False  # had the end-of-queue mark: only handed-back work is left
         counted = True  # this worker still counts as alive and busy (see _next)
+        opening = True  # no item taken yet: the session may be opened ahead (see open_sessions)
         try:
             while True:
                 if taken is _NOTHING:
-                    envelope = self._next(finishing)
+                    item = self._next(finishing, opening)
                 else:
-                    envelope, taken = cast(Envelope | None, taken), _NOTHING
+                    item, taken = taken, _NOTHING
+                opening = False
+                if item is _OPEN:
+                    if self.stopped is None:
+                        session = self.transport.session(self.stop_requested)
+                        session.open()
+                    continue
+                envelope = cast(Envelope | None, item)
                 if envelope is None:
                     if finishing:
                         counted = False  # _next counted it out

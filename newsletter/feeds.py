@@ -395,7 +395,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
 
-    if not data.strip():
+    if not data.removeprefix(_UTF8_BOM).strip():  # (a BOM alone read "the answer is text, ''")
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
     _no_text(data, name, source, "an RSS or Atom feed")
     bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""

@@ -52,7 +52,7 @@ from .readers import (
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
-from .sending import UNREAD, DigestResult, SendReport, digest_papers, retry_time, send
+from .sending import UNREAD, DigestResult, KeptPools, SendReport, digest_papers, retry_time, send
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
 
@@ -124,13 +124,22 @@ def match(
 
 
 def _next_digests(config: Config, index: TopicIndex, subs: list[Subscriber]) -> list[tuple[Subscriber, list[PaperMatch]]]:
-    """Each subscriber's next digest as ``send`` builds it, the state read (read-only) once for all."""
+    """Each subscriber's next digest as ``send`` builds it, the state read
+    (read-only) once for all: from the papers read now and those the runs
+    since its last digest kept (:class:`~newsletter.sending.KeptPools`)."""
     with open_state(config.state_target, readonly=True) as state:
         known = state.plan([sub.email for sub in subs])
-        return [
-            (sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers))
-            for sub in subs
-        ]
+        papers = list(index.papers.values())
+        pools = KeptPools(config, papers, index, subs, state.listed_times(_EVER[0], _EVER[1]), _EVER[1])
+        out = []
+        for sub in subs:
+            k = known.get(sub.email) or SubscriberState(sub.email)
+            out.append((sub, digest_papers(config, pools.of(k, state)[0], sub, k, state.papers)))
+        return out
+
+
+#: Every time a kept paper may have been read at (a read-only look, with no run's time to go by).
+_EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 def owed_message_ids(config: Config, only: str | None = None) -> dict[str, str]:

@@ -184,6 +184,16 @@ HUB_NEIGHBOURS = 10
 HUB_SAMPLE = 8000
 HUB_MIN_Z = 1.0
 W_HUB = 0.4
+#: A pick that writes none of the sentence's phrases and stands on the
+#: sentence's words more than on its meaning (its BM25 z-score over its
+#: semantic one: a lean) must reach the floor with W_LEAN x that lean less
+#: fused evidence, as a hub must: just over the floor, such papers share
+#: single words of the sentence in another sense ("black-box", "theory",
+#: "calibration") and were false picks 20 times of 25 (bench/RANKING.md,
+#: twenty-fourth round: `about`'s F1 +0.015 over the four labelled sets, every
+#: nDCG@10 as before or higher; W_LEAN 0.15-0.3 passed every check, 0.35
+#: lost `dev`).
+W_LEAN = 0.25
 #: Words of a phrase count as written together within this many places of the
 #: paper's stemmed content words (3: side by side, or one word between).
 PHRASE_WINDOW = 3
@@ -1347,6 +1357,7 @@ class Ranker:
             return None
         if positive:
             lexical = _zscores(self.lexical(positive))
+            worded = lexical  # the sentence's own words, before the liked papers' evidence joins
         else:
             lexical = _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
         if len(liked) >= LIKE_LEXICAL_MIN and positive and W_LIKE_LEXICAL:
@@ -1355,7 +1366,8 @@ class Ranker:
             # each liked paper as its own query: closeness to the nearest one
             nearest = (self.centred @ liked_unit.T).max(axis=1)
             lexical = lexical + W_LIKE_NEAREST * _zscores(nearest)
-        fused = W_SEMANTIC * self.semantic(query) + W_LEXICAL * lexical
+        semantic = self.semantic(query)
+        fused = W_SEMANTIC * semantic + W_LEXICAL * lexical
         if PRF_DOCS:
             liked_pos = [self.by_id[pid] for pid, _, _ in liked if pid in self.by_id]
             order = np.argsort(-fused)
@@ -1364,31 +1376,37 @@ class Ranker:
             if liked_unit is not None and positive:
                 # the liked papers are relevant for sure: they join the feedback set
                 feedback = np.vstack([feedback, liked_unit])
-            fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * _unit(feedback.mean(axis=0)))) + W_LEXICAL * lexical
+            semantic = self.semantic(_unit(query + PRF_WEIGHT * _unit(feedback.mean(axis=0))))
+            fused = W_SEMANTIC * semantic + W_LEXICAL * lexical
         # With rules, their matched-term count already orders by the words
         # written; the bonus there counted them twice (quick rules + about:
         # -0.009 nDCG@10 on the blind set).
         bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
         if positive and not interest.rules and W_OPENING_PHRASE:
             bonus = self.opening_bonus(positive, fused, bonus)
-            if W_HUB:
-                return self.hub_floor(positive, fused, bonus)
+            if W_HUB or W_LEAN:
+                return self.hub_floor(positive, fused, bonus, worded - semantic)
         return calibrate(fused, bonus)
 
-    def hub_floor(self, about: str, fused, bonus):
-        """The scores of :func:`calibrate`, except that a hub paper writing
-        none of the sentence's phrases (in its text or title) that reaches the
+    def hub_floor(self, about: str, fused, bonus, lean=None):
+        """The scores of :func:`calibrate`, except that a paper writing none
+        of the sentence's phrases (in its text or title) that reaches the
         default floor only with less than :data:`W_HUB` x (its
-        :meth:`hubness` - :data:`HUB_MIN_Z`) of fused evidence to spare gets
-        the score with that taken off, under the floor: it may pass the floor only
-        on clearer evidence, and the digest's order is left alone.  The
-        default floor, as in :meth:`opening_bonus`: a paper's score does not
-        depend on the topic's ``min_score``."""
+        :meth:`hubness` - :data:`HUB_MIN_Z`) plus :data:`W_LEAN` x its
+        ``lean`` (its lexical z-score minus its semantic one, where positive)
+        of fused evidence to spare gets the score with that taken off, under
+        the floor: a hub, or a paper sharing the sentence's words more than its
+        meaning, may pass the floor only on clearer evidence, and the digest's
+        order is left alone.  The default floor, as in :meth:`opening_bonus`:
+        a paper's score does not depend on the topic's ``min_score``."""
         import numpy as np
 
         scores = calibrate(fused, bonus)
         writes = (self.phrase_closeness(about) > 0) | (self.phrase_closeness(about, title=True) > 0)
-        penalty = W_HUB * np.maximum(self.hubness() - HUB_MIN_Z, 0.0) * ~writes
+        penalty = W_HUB * np.maximum(self.hubness() - HUB_MIN_Z, 0.0)
+        if lean is not None and W_LEAN:
+            penalty = penalty + W_LEAN * np.maximum(lean, 0.0)
+        penalty = penalty * ~writes
         if not penalty.any():
             return scores
         held = calibrate(fused, (0 if bonus is None else bonus) - penalty)

@@ -136,6 +136,13 @@ _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
     (A.RELAY, lazy(r"\brelay(?:ing)?\b", re.IGNORECASE)),
     (A.SIZE, lazy(r"\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)),
 )
+#: Words that name the recipient as unknown, which a refusal after the
+#: recipient was accepted (to DATA, or to the message's data) may still say:
+#: a server that checks its recipients only once the message is in (a
+#: front end passing it on to the mailbox's server, an LMTP back end).
+_ADDRESS_AFTER_DATA = lazy(r"\b(?:user|recipient|mailbox|address) (?:unknown|not found)\b|"
+                           r"\bunknown (?:user|recipient|mailbox)\b|\bno such (?:user|recipient|mailbox)\b|"
+                           r"\binvalid (?:recipient|mailbox)\b|\bdoes ?n[o']t exist\b", re.IGNORECASE)
 #: RFC 3463's enhanced code right after the reply code (RFC 2034), each line
 #: of a multi-line reply repeating it; or, from a server that writes it
 #: later in its text, the first one of the reply's own class.
@@ -166,11 +173,20 @@ def enhanced_status(code: int, text: str) -> tuple[int, int, int] | None:
     return None
 
 
-def classify(code: int, text: str) -> Refusal:
+def classify(code: int, text: str, *, accepted: bool = False) -> Refusal:
     """What the refusal ``code`` ``text`` (the reply's text, without the
     code) is about: the basic code where it alone says it, else the table of
     enhanced codes, else the words where the code is ambiguous, else the
-    code's subject, else the basic code."""
+    code's subject, else the basic code.
+
+    ``accepted``: the refusal came after the server accepted the recipient
+    (``250`` to RCPT TO; it answers DATA or the message's data).  What no
+    code or words decide is then the message's (RFC 5321's "554 Transaction
+    failed"), not the address's: the server took the address.  Filed under
+    the address, a content filter refusing one subscriber's digest with a
+    bare ``554`` (one link in it, say) held that subscriber's mail after
+    three runs; words naming the recipient unknown still make it the
+    address's."""
     status = enhanced_status(code, text)
     if code in _FIXED_REPLIES:
         return Refusal(code, status, _FIXED_REPLIES[code])
@@ -181,4 +197,6 @@ def classify(code: int, text: str) -> Refusal:
             return Refusal(code, status, about)
     if status is not None and status[1] in _BY_SUBJECT:
         return Refusal(code, status, _BY_SUBJECT[status[1]])
+    if accepted and not _ADDRESS_AFTER_DATA.search(text):
+        return Refusal(code, status, _BY_REPLY.get(code, A.CONTENT))
     return Refusal(code, status, _BY_REPLY.get(code, A.ADDRESS))

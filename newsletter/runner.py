@@ -43,8 +43,8 @@ from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, StoppedWaiting, counted
 from .files import HeldLock, LockHeld
 from .retrying import backoff
-from .scheduling import is_due, shown_time
-from .sending import SendReport
+from .scheduling import is_due, next_send, shown_time
+from .sending import KEEP_READ_EVERY, ONE_DAYS_LIST, SendReport
 from .state import key as state_key
 from .state import open_state, public_url, shared_now
 
@@ -150,6 +150,10 @@ class Runner:
         self._run_lock: RunLock | None = None  # SQLite: held while run() runs
         self._unreadable: str | None = None  # what was wrong with the state, said once
         self._told_next = False  # whether the next digest's time has been said
+        #: When a tick with nobody due last let ``send`` keep the sources' papers for a
+        #: digest due later (see :func:`sending._to_keep`): at most every KEEP_READ_EVERY.
+        self._kept_at: datetime | None = None
+        self._keep_wanted = False  # see due_now
         if problems := unscheduled(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
@@ -224,7 +228,7 @@ class Runner:
 
     # -- one tick ---------------------------------------------------------------------------
 
-    def due_now(self, now: datetime, own_clock: bool = False) -> list[str]:
+    def due_now(self, now: datetime, own_clock: bool = False, later: bool = False) -> list[str]:
         """Emails of the subscribers due at ``now`` (read-only look at the state;
         ``own_clock``: ``now`` is this machine's clock, and a state with a clock
         of its own goes by that one: see :func:`state.shared_now`).
@@ -235,8 +239,14 @@ class Runner:
         unsettled, so it was "due" at every tick, and each tick read every
         source again (240 times an hour) only for ``send`` to say "waiting".
         Nor, on PostgreSQL, one whose digest another worker that lives is
-        delivering (see :meth:`State.sent_by_live_workers`)."""
+        delivering (see :meth:`State.sent_by_live_workers`).
+
+        ``later``: also find whether a subscriber not due now has its next
+        digest over a day away (a weekly one: see :func:`sending._to_keep`),
+        in :attr:`_keep_wanted`; asked at most every KEEP_READ_EVERY, as it
+        works out each one's next slot."""
         config = self.config
+        self._keep_wanted = False
         settings = settings_fingerprint(config)
         due = []
         # (a partition held SIGTERM two minutes here, another process's lock on a SQLite file 30 s)
@@ -257,6 +267,9 @@ class Runner:
                     due.append(sub.email)
             elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
+            elif later and not self._keep_wanted:
+                nxt = next_send(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now)
+                self._keep_wanted = nxt is not None and nxt - now > ONE_DAYS_LIST
         return due
 
     def tick(self) -> None:
@@ -273,8 +286,12 @@ class Runner:
             self._do_reload()
         now = self.clock()
         own_clock = self.clock is utc_now  # (not a test's)
+        # nobody due: a weekly digest draws on the papers of the days between, which a
+        # feed of one day lists no more by its slot; send reads and keeps them (see
+        # sending._to_keep), asked at most every KEEP_READ_EVERY, not at each tick
+        keep_asked = self._kept_at is None or not self._kept_at <= now < self._kept_at + KEEP_READ_EVERY
         try:
-            due = self.due_now(now, own_clock)
+            due = self.due_now(now, own_clock, later=keep_asked)
         except NewsletterError as exc:
             self._state_unreadable(exc)
             return
@@ -283,7 +300,9 @@ class Runner:
             log.info("run: the state can be read again")
             self._say_next()
         retrying = self._retry_at is not None and now >= self._retry_at
-        if not due and not retrying:
+        if keep_asked:
+            self._kept_at = now
+        if not due and not retrying and not (keep_asked and self._keep_wanted):
             return
         try:
             report = pipeline.send(

@@ -8,8 +8,8 @@ never imports :mod:`pipeline`, so the façade stays on top of the house.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import functools
 import gc
 import logging
 import multiprocessing
@@ -64,7 +64,18 @@ from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
-from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, known_earlier, open_state, shared_now
+from .state import (
+    HOLD_AFTER,
+    KEEP_LISTED,
+    Batch,
+    OpenDigest,
+    State,
+    SubscriberState,
+    chunks,
+    known_earlier,
+    open_state,
+    shared_now,
+)
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -301,6 +312,12 @@ TEMPLATE_TRIES = 3
 SOURCES_SHORT_AFTER = timedelta(days=4)
 
 
+def _oldest_date(papers: Sequence[Paper]) -> datetime | None:
+    """The oldest of ``papers``' dates, None when one is undated (or none is given)."""
+    dates = [p.published for p in papers]
+    return None if not dates or None in dates else min(cast(list[datetime], dates))
+
+
 def send(
     config: Config,
     *,
@@ -392,7 +409,7 @@ def send(
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
             now = shared_now(state, now, warn) if own_clock else now
-            found = read() if _anyone_due(state, config, subs, now, release_held) else None
+            found = read() if _anyone_due(state, config, subs, now, release_held) is None else None
             dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=release_held)
             dry.read = read
             return dry.run(subs, None)
@@ -400,24 +417,70 @@ def send(
         now = shared_now(state, now, warn) if own_clock else now
         if ahead_at_most is not None and not own_clock:
             _not_ahead(state, now, ahead_at_most)
-        found = read() if _anyone_due(state, config, subs, now, release_held) else None
+        undue = _anyone_due(state, config, subs, now, release_held)
+        found = read() if undue is None else _read_to_keep(read, warn, halt) if _to_keep(state, undue, now) else None
         with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
             run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
             run.read = read
+            run.due_read = undue is None
             run.stop_shared = stop is not None
             run.stop = halt
             return run.run(subs, transport)
 
 
-def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, release_held: bool) -> bool:
-    """Whether a digest of ``subs`` may be due at ``now`` (see :func:`_undue`),
-    asked before any source is read and before the state's lock is taken:
-    the send run asks again under the lock (:func:`_all_undue`: the lock's
-    ``recover`` may have made a digest owed meanwhile), and reads the sources
-    then if another process changed that meanwhile."""
+def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime,
+                release_held: bool) -> list[DigestResult] | None:
+    """None when a digest of ``subs`` may be due at ``now``, else what
+    becomes of each (see :func:`_all_undue`), asked before any source is
+    read and before the state's lock is taken: the send run asks again under
+    the lock (the lock's ``recover`` may have made a digest owed meanwhile),
+    and reads the sources then if another process changed that meanwhile."""
     left = state.unsubscribed(s.email for s in subs)
     subs = [s for s in subs if s.email not in left]
-    return _all_undue(state, config, subs, now, settings_fingerprint(config), release_held) is None
+    return _all_undue(state, config, subs, now, settings_fingerprint(config), release_held)
+
+
+#: A send with nobody due reads the sources, to keep their papers for a digest
+#: later (see :func:`_to_keep`), once the last run that kept papers is this old.
+KEEP_READ_EVERY = timedelta(hours=6)
+#: A digest whose slots are further apart than this draws on papers that a
+#: source listing one day (arXiv's feed) lists no more by its next slot.
+ONE_DAYS_LIST = timedelta(hours=25)
+
+
+def _read_to_keep(read: Callable[[], list[Paper]], warn: Callable[[str], None],
+                  halt: Callable[[], bool] | None) -> list[Paper] | None:
+    """The sources' papers, read only to be kept for a digest due later (see
+    :func:`_to_keep`), or None when every source failed: with nobody due
+    that is no failure of the send (exit 0), but it is said, source by
+    source, since the digests due later lack what they listed today unless a
+    later run reads it.  A read cut short by a stop (``halt``) is the stop's."""
+    try:
+        return read()
+    except SourcesFailed as exc:
+        if halt is not None and halt():
+            raise
+        *each, summary = exc.problems
+        for problem in each:
+            warn(str(problem))
+        warn(f"{summary.message.split(':')[0]}: no digest is due now; their papers are not kept for the digests "
+             "due later (the next send reads them again)")
+        return None
+
+
+def _to_keep(state: State, undue: list[DigestResult], now: datetime) -> bool:
+    """Whether a send with nobody due reads the sources all the same, to keep
+    their papers (:meth:`State.keep_listed`) for a digest due later: when a
+    subscriber's next digest is over a day away (a weekly one: arXiv's feed
+    lists one day, so the days between were read by nobody), and no run
+    kept papers in the last :data:`KEEP_READ_EVERY`.  A cron line sending
+    every 10 minutes to weekly subscribers reads 4 times a day, not 143;
+    one whose subscribers are all daily (the shipped config) never reads
+    when nobody is due: each daily digest reads its own day."""
+    if not any(r.next_attempt is not None and r.next_attempt - now > ONE_DAYS_LIST for r in undue):
+        return False
+    kept = state.listed_times(now - KEEP_READ_EVERY, now + timedelta(microseconds=1))
+    return not kept
 
 
 def _all_undue(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, settings: str,
@@ -669,6 +732,57 @@ class _Before:
 _NEVER_FAILED = _Before()
 
 
+class KeptPools:
+    """The papers each digest draws on, matched and ranked: those the run
+    read (its :class:`TopicIndex`) and those the runs since the subscriber's
+    last digest kept (:meth:`State.keep_listed`), a paper read again as the
+    newest run read it.  A weekly digest fed by arXiv's feed, which lists
+    one day, holds the week; ``send``, ``preview`` and ``match`` draw on the
+    same.  Subscribers whose last digests fell between the same two runs
+    share one pool, built once (at most :data:`POOLS_KEPT` at a time); one
+    the runs since its last digest kept nothing for (a daily digest) draws on
+    the run's papers alone, its index as before."""
+
+    POOLS_KEPT = 4
+
+    def __init__(self, config: Config, papers: list[Paper], index: TopicIndex, subs: Sequence[Subscriber],
+                 kept_times: list[datetime], before: datetime) -> None:
+        #: ``kept_times``: when the runs that kept papers read them (:meth:`State.listed_times`), before ``before``.
+        self.config, self.papers, self.index, self.subs = config, papers, index, subs
+        self.kept_times, self.before = kept_times, before
+        self.built: dict[datetime, tuple[TopicIndex, datetime | None]] = {}
+        self.oldest = _oldest_date(papers)
+
+    @staticmethod
+    def since(known: SubscriberState) -> datetime | None:
+        """From when a digest draws on kept papers: the subscriber's last
+        digest (the papers kept then were offered to it), else just before it
+        was first seen (a first digest has those of the run that first saw it)."""
+        if known.last_served is not None:
+            return known.last_served
+        return known.first_seen - timedelta(microseconds=1) if known.first_seen is not None else None
+
+    def of(self, known: SubscriberState, state: State) -> tuple[TopicIndex, datetime | None]:
+        """The index ``known``'s next digest selects from, and its papers'
+        oldest date (None when one is undated; see ``_warn_sources_short``)."""
+        since = self.since(known)
+        later = len(self.kept_times) if since is None else bisect.bisect_right(self.kept_times, since)
+        if later == len(self.kept_times):
+            return self.index, self.oldest
+        first = self.kept_times[later]
+        pool = self.built.get(first)
+        if pool is None:
+            assert since is not None
+            read = {p.id for p in self.papers}
+            kept = [p for p in state.listed(since, self.before) if p.id not in read]
+            papers = self.papers + known_earlier(state, kept)
+            pool = (topic_index(self.config, papers, self.subs), _oldest_date(papers))
+            if len(self.built) >= self.POOLS_KEPT:
+                self.built.pop(next(iter(self.built)))
+            self.built[first] = pool
+        return pool
+
+
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
     dispatcher's threads, record outcomes from those threads (in a big send,
@@ -679,6 +793,8 @@ class _SendRun:
         self.config, self.state, self.papers, self.now = config, state, found, now
         #: Reads the sources, when ``found`` is None (nobody was due) and someone is due after all.
         self.read: Callable[[], list[Paper]] = list
+        #: ``found`` was read for a digest due (not only to be kept: see :func:`_to_keep`).
+        self.due_read = True
         self.warn, self.progress, self.source_problems, self.sleep = warn, progress, source_problems, sleep
         self.results: list[DigestResult] = []
         self.lock = threading.Lock()
@@ -714,6 +830,8 @@ class _SendRun:
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
         self._short_said = False  # the sources' papers start after a digest's last one: said once a run
+        self.pools: KeptPools | None = None  # what each digest draws on (see _pool)
+        self.kept = 0  # papers this run kept for the digests after it (nobody was due)
 
     def _result(self, result: DigestResult) -> None:
         if self._held is not None and threading.get_ident() == self._planner:
@@ -827,15 +945,24 @@ class _SendRun:
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
-        if self.papers is None:  # nobody was due (see send): unless that changed meanwhile, nothing to read
+        undue = None
+        if self.papers is None or (not dry and not self.due_read):
+            # nobody was due (see send): unless that changed meanwhile, nothing to read, or
+            # the papers read are only kept for the digests after this run (see _to_keep)
             undue = _all_undue(self.state, self.config, subs, self.now, self.settings, self.release_held)
-            if undue is not None:
-                for result in undue:
-                    self._result(result)
-                return self._report(dry)
+        if undue is None and self.papers is None:
             self.papers = self.read()
+        if not dry and self.papers is not None:
+            state.keep_listed(self.papers, now)
+            self.kept = len(self.papers)
+        if undue is not None:
+            for result in undue:
+                self._result(result)
+            return self._report(dry)
         self.papers = known_earlier(state, self.papers)  # sent under another title: sent
         self.index = topic_index(config, self.papers, subs, self.warn)
+        self.index_subs = subs
+        self.pools = None
         self.composer = Composer(config)
         self.sender = sender_address(config)
         self._try_templates(subs)
@@ -986,6 +1113,10 @@ class _SendRun:
                     continue
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
+                    if not queued:
+                        # a digest to hand over: the sessions connect (and greet, start TLS, log in)
+                        # while this composes the rest and commits the claim, not after it
+                        dispatcher.open_sessions()
                     queued.append(planned)
             if queued:
                 # Before the first claim, not at the start: a send with nothing due (cron every
@@ -1326,12 +1457,15 @@ class _SendRun:
         if undue is not None:
             self._result(undue)
             return None
+        since = known.last_served or known.first_seen
+        # a first digest draws on the papers read by the run that first saw the subscriber too
+        index, oldest = self._pool(known)
         if open_ is None:  # (a digest still owed keeps the papers it was composed of: none is lost)
-            self._warn_sources_short(sub, known.last_served or known.first_seen)
-        matches = digest_papers(config, self.index, sub, known, self.state.papers)
+            self._warn_sources_short(sub, since, oldest)
+        matches = digest_papers(config, index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
         # worded when said: a digest that goes out counts them, and most are never worded
-        again = tuple(NotAgain.of(p) for p in self.index.revised_sent(sub, known.sent_paper_ids))
+        again = tuple(NotAgain.of(p) for p in index.revised_sent(sub, known.sent_paper_ids))
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:
@@ -1346,41 +1480,44 @@ class _SendRun:
             self.with_papers += 1
         if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
             self._warn_unconfirmed(open_, sub.email)
-        cut = max_papers_cut(self.index, sub, known.sent_paper_ids, len(matches))
+        cut = max_papers_cut(index, sub, known.sent_paper_ids, len(matches))
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
                                       sent_before=cut[1], not_again=again))
             return None
         return (open_, sub, composed, cut, again)
 
-    @functools.cached_property
-    def _oldest(self) -> datetime | None:
-        """The sources' oldest paper's date, None when one is undated: found
-        once a run, not once a subscriber (10,000 x 5,000 papers)."""
-        dates = [p.published for p in self.papers]
-        return None if not dates or None in dates else min(cast(list[datetime], dates))
+    def _pool(self, known: SubscriberState) -> tuple[TopicIndex, datetime | None]:
+        """See :class:`KeptPools`; built once the run's index is (in a send
+        worker, read through the worker's own state connection)."""
+        if self.pools is None:
+            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
+                                   self.state.listed_times(self.now - KEEP_LISTED, self.now), self.now)
+        return self.pools.of(known, self.state)
 
-    def _warn_sources_short(self, sub: Subscriber, since: datetime | None) -> None:
-        """Say (once a run) that a due digest covers days the sources no longer
-        list.  A digest takes the papers the sources list now: a weekly
-        digest fed by arXiv's daily announcement feed (or the arXiv API's
-        newest 200, or two days of Hugging Face) held the last day's papers,
-        and the other days' never went to anyone, without a word.  Only when
-        every paper is dated, and the gap is longer than a weekend with a
-        holiday (arXiv announces nothing on Saturdays and Sundays)."""
+    def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:
+        """Say (once a run) that a due digest covers days neither the sources
+        nor the state list.  A digest takes the papers the sources list now
+        and those the runs since its last one kept: a weekly digest fed by
+        arXiv's daily announcement feed, with no run between (a cron line on
+        Mondays only), held the last day's papers, and the other days'
+        never went to anyone, without a word.  Only when every paper is
+        dated (``oldest``, of the papers it draws on), and the gap is longer
+        than a weekend with a holiday (arXiv announces nothing on Saturdays
+        and Sundays)."""
         if self._short_said or since is None:
             return
-        oldest = self._oldest
         if oldest is None or not since + SOURCES_SHORT_AFTER < oldest <= self.now:
             return
         self._short_said = True
         zone = self.config.zone(sub)
         self._warn(
-            f"{sub.email}: its digest is of the papers since {shown_time(since, zone)}, but the sources list none "
-            f"before {shown_time(oldest, zone)}: papers listed in between are in no digest (a digest takes what the "
-            "sources list when it is sent, and their lists are short: arXiv's feed, one day's announcement). "
-            "For a digest of several days, read sources that list them (type: arxiv with max_results: 2000; "
-            "hf-daily with days: 7), or give the subscriber a daily schedule (README \"Schedules\")"
+            f"{sub.email}: its digest is of the papers since {shown_time(since, zone)}, but neither the sources nor "
+            f"the runs since then list any before {shown_time(oldest, zone)}: papers listed in between are in no "
+            "digest (a digest takes what the sources list when it is sent and what the runs since its last one "
+            "read, and no run read them: arXiv's feed lists one day's announcement). Run `newsletter send` daily "
+            "(it reads and keeps the papers for a weekly digest when nobody is due), or read sources that list "
+            "the days (type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")"
         )
 
     def _worker_state(self) -> State:
@@ -1538,7 +1675,10 @@ class _SendRun:
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
-        if self.papers is not None and not self.source_problems and not composed and skipped < len(self.results):
+        if self.kept and not self.due_read and count["not due"] == len(self.results):
+            note = (f"no digest is due now: the sources were read and their {counted(self.kept, 'paper')} kept "
+                    "for the digests due later (README \"Schedules\")")
+        elif self.papers is not None and not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
                 f"no new papers: all {counted(sources, 'source')} read ({counted(papers, 'paper')}),"

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -360,3 +361,40 @@ def serving_each(handle: Callable[[socket.socket], object]) -> Iterator[int]:
 
         threading.Thread(target=serve, daemon=True).start()
         yield server.getsockname()[1]
+
+
+def arxiv_announcement(day: str, items: list[tuple[str, int, str, str]]) -> bytes:
+    """One day's arXiv RSS announcement (as rss.arxiv.org/rss/cs.LG lists it):
+    ``(id, version, title, abstract)`` each, announced on ``day``."""
+    stamp = datetime.fromisoformat(day).strftime("%a, %d %b %Y 00:00:00 -0400")
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://arxiv.org/abs/{pid}</link>"
+        f"<description>arXiv:{pid}v{version} Announce Type: {'new' if version == 1 else 'replace'} \n"
+        f"Abstract: {abstract}</description><guid isPermaLink=\"false\">oai:arXiv.org:{pid}v{version}</guid>"
+        f"<category>cs.LG</category><pubDate>{stamp}</pubDate></item>"
+        for pid, version, title, abstract in items
+    )
+    return (f"<?xml version='1.0' encoding='UTF-8'?><rss version=\"2.0\"><channel><title>cs.LG updates on arXiv.org"
+            f"</title><link>http://rss.arxiv.org/rss/cs.LG</link><pubDate>{stamp}</pubDate>{entries}"
+            "</channel></rss>").encode()
+
+
+def feed_config(url: str, schedule: str, terms: str, delivery: str = "") -> str:
+    """A config of one feed (arXiv's cs.LG announcement, as the test serves
+    it at ``url``) and one subscriber, Europe/Berlin, on ``schedule``, to the
+    topic ``ml`` of ``terms`` (its ``any:``); ``delivery`` is a whole section."""
+    return f"""
+timezone: Europe/Berlin
+sources:
+  - type: feed
+    url: {url}
+http:
+  fresh_for: 0
+{delivery}topics:
+  ml:
+    any: {terms}
+subscribers:
+  - email: ada@example.org
+    topics: [ml]
+    schedule: {schedule}
+"""

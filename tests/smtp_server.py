@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 USER = "digest-user"
 PASSWORD = "s3cret-Pa55word-xyzzy"
@@ -62,6 +62,7 @@ class Mailbox:
         self.drop_at: set[str] = set()  # "EHLO", "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
         self.sessions = 0  # connections open now
+        self.connections = 0  # connections taken so far (each one's number in log)
         self.turned_away = 0  # connections refused for max_sessions
         self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
         self.session_recipients: int | None = None  # recipients one session may have; then "452 4.5.3 Too many"
@@ -83,6 +84,34 @@ class Mailbox:
         self.going.set()
         self.pauses_waiting = 0
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
+        #: what each connection did, in the order the server saw it: (connection number,
+        #: "connect", "EHLO", "AUTH", "MAIL" or "QUIT"); ``logged`` is told of each entry
+        self.log: list[tuple[int, str]] = []
+        self.logged = threading.Condition(self.lock)
+
+    def note(self, server, what: str) -> None:
+        """Add ``what`` of ``server``'s connection to :attr:`log`."""
+        with self.logged:
+            self.log.append((getattr(server, "number", 0), what))
+            self.logged.notify_all()
+
+    def wait_logged(self, what: str, count: int, timeout: float = 20.0) -> None:
+        """Until :attr:`log` holds ``count`` entries ``what`` (no polling: each entry wakes it)."""
+        with self.logged:
+            if not self.logged.wait_for(lambda: sum(w == what for _, w in self.log) >= count, timeout):
+                raise AssertionError(f"the server never saw {count} {what}: {self.log}")
+
+    def sessions_log(self) -> dict[int, list[str]]:
+        """:attr:`log` by connection: what each did, in order."""
+        with self.lock:
+            by: dict[int, list[str]] = {}
+            for number, what in self.log:
+                by.setdefault(number, []).append(what)
+            return by
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.note(server, "QUIT")
+        return MISSING  # (aiosmtpd's own answer)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         if "EHLO" in self.drop_at:
@@ -92,6 +121,7 @@ class Mailbox:
             return [self.ehlo_reply]  # not greeted: MAIL gets "503 Error: send HELO first"
         session.host_name = hostname
         self.ehlo_names.append(hostname)
+        self.note(server, "EHLO")
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
         for keyword in self.extensions:
@@ -101,6 +131,7 @@ class Mailbox:
         if "MAIL" in self.drop_at:
             server.transport.close()
             return "250 OK (never seen by the client)"
+        self.note(server, "MAIL")
         if self.mail_reply:
             return self.mail_reply
         if self.session_messages is not None:
@@ -201,6 +232,7 @@ class Mailbox:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     box = server.event_handler
+    box.note(server, "AUTH")
     with box.lock:
         reply = box.login_replies.pop(0) if box.login_replies else None
     if reply:
@@ -292,6 +324,8 @@ class _LimitedSMTP(SMTP):
                     return
                 box.sessions += 1
                 self.counted = True
+                self.number = box.connections = box.connections + 1
+            box.note(self, "connect")
         super().connection_made(transport)
 
     def connection_lost(self, error) -> None:
@@ -355,6 +389,9 @@ class Server:
         self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, server_hostname="mx.test",
                                       **kwargs)
         self.controller.start()
+        with self.mailbox.lock:  # (start() connected once to see the server up: not a client's session)
+            self.mailbox.log.clear()
+            self.mailbox.connections = 0
 
     def stop(self) -> None:
         self.mailbox.release.set()

@@ -579,6 +579,17 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("RCPT", "550 5.7.606 Access denied, banned sending IP [192.0.2.7]. To request removal from this list please visit",
      _STOPS, "the server refuses this machine"),
     ("DATA", "552 Message size exceeds maximum permitted", _NOT_HELD, "lower max_papers"),
+    # after a 250 to RCPT TO, what no code or words decide is the message's: the server took the address
+    ("DATA", "554 Transaction failed", _NOT_HELD, "refused after user0@example.org was accepted at RCPT TO: the "
+     "message's refusal (its content, or the server's policy), no fault of the address: tried again by later sends"),
+    ("DATA", "554 5.7.1 Rejected by local policy", _NOT_HELD, "(RFC 3463's X.7.1: refused after user0@example.org "
+     "was accepted at RCPT TO"),
+    ("DATA", "550 5.5.0 Requested action not taken: mailbox unavailable", _NOT_HELD, "the message's refusal"),
+    # ... but a server checking its recipients once the message is in still names one unknown
+    ("DATA", "550 User unknown", _HELD, None),
+    ("DATA", "550 5.1.1 <user0@example.org>: Recipient address rejected: User unknown in local recipient table",
+     _HELD, None),
+    ("DATA", "554 5.7.1 Mailbox does not exist", _HELD, None),
 ])
 def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_server, at, reply, kind, said):
     """RFC 3463's subject and detail say what a refusal is about; one pattern
@@ -609,7 +620,8 @@ def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_serve
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
     """A server advertising SIZE refuses a bigger message's MAIL FROM ... SIZE=n
     (RFC 1870): it read 'sender digest@example.org refused: 552 ...', as if the
-    From address were at fault, and did not say the server's limit."""
+    From address were at fault, and did not say the server's limit.  Now it is
+    not offered at all (see the next test)."""
     server = Server(size_limit=200)
     try:
         outcomes, _ = run(plain(server), [envelope(0)], retries=3)
@@ -617,10 +629,110 @@ def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_send
         server.stop()
     size = len(envelope(0).data())
     assert not outcomes[0].permanent and outcomes[0].tries == 1 and server.mailbox.messages == []
-    assert re.fullmatch(
-        rf"message to user0@example\.org refused for its size at MAIL FROM: 552 [^()]*size[^()]* \(the digest is "
-        rf"{size:,} bytes, the server takes at most 200: lower max_papers or email\.abstract_chars\)",
-        outcomes[0].error), outcomes[0].error
+    assert outcomes[0].error == (
+        f"message to user0@example.org not sent: over the size SMTP server 127.0.0.1:{server.port} advertises (EHLO's "
+        f"SIZE; RFC 1870) (the digest is {size:,} bytes, the server takes at most 200: lower max_papers or "
+        "email.abstract_chars)")
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_message_over_the_advertised_size_is_not_sent_to_a_server_that_would_take_its_mail_from(pipelining):
+    """A server that advertises SIZE but does not hold MAIL FROM's SIZE=n to
+    it (RFC 1870 lets it wait for the data) was sent every byte of a digest
+    it then refused or cut short.  The digest over the limit goes no further
+    than this machine, its MAIL FROM never sent (nor pipelined with the
+    message before it), and the smaller ones go out in the same session."""
+    big = envelope(1)
+    big.message.set_content("a line of the digest, long enough to count\n" * 40)
+    commands: list[bytes] = []
+    sessions: list[int] = []
+    serve = _plain_server(b"250-PIPELINING\r\n250 SIZE 1000\r\n" if pipelining else b"250 SIZE 1000\r\n",
+                          commands=commands, sessions=sessions)
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(0), big, envelope(2)], retries=3)
+    size = len(big.data())
+    assert size > 1000 and [(o.delivered, o.permanent) for o in outcomes] == [(True, False), (False, False), (True, False)]
+    assert outcomes[1].error == (
+        f"message to user1@example.org not sent: over the size SMTP server 127.0.0.1:{port} advertises (EHLO's SIZE; "
+        f"RFC 1870) (the digest is {size:,} bytes, the server takes at most 1,000: lower max_papers or "
+        "email.abstract_chars)")
+    assert slept == [] and len(sessions) == 1  # not retried; no new session
+    mails = [c for c in commands if c.startswith(b"MAIL")]
+    rcpts = [c for c in commands if c.startswith(b"RCPT")]
+    assert rcpts == [b"RCPT TO:<USER0@EXAMPLE.ORG>", b"RCPT TO:<USER2@EXAMPLE.ORG>"] and len(mails) == 2, commands
+
+
+@pytest.mark.parametrize("size", [b"SIZE", b"SIZE 0", b"SIZE unlimited", b"SIZE \xb2", b"SIZE 1e9"])
+def test_a_size_extension_without_a_limit_in_digits_limits_nothing(size):
+    """RFC 1870: SIZE alone, or SIZE 0, advertises no fixed limit; a value
+    that is no number (a server's own words, "\xb2" read as Latin-1 "²",
+    which isdigit() takes for a digit and int() refuses) is none either,
+    and fails no message."""
+    commands: list[bytes] = []
+    with serving_each(_plain_server(b"250 " + size + b"\r\n", commands=commands)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(0)], retries=0)
+    assert [(o.delivered, o.error) for o in outcomes] == [(True, None)] and b"DATA" in commands
+
+
+def _plain_server(extensions: bytes = b"250 8BITMIME\r\n", verdicts: Callable[[int], bytes] = lambda n: b"250 queued\r\n",
+                  *, commands: list[bytes] | None = None, sessions: list[int] | None = None
+                  ) -> Callable[[socket.socket], None]:
+    """A plain server (for :func:`serving_each`) taking every command, its
+    EHLO's ``extensions`` after its name, and answering the end of the n-th
+    message's data (from 1, over all sessions) ``verdicts(n)``; it notes each
+    command (upper-cased, without its line end) in ``commands`` and each
+    session in ``sessions``."""
+    taken = [0]
+
+    def serve(conn: socket.socket) -> None:
+        if sessions is not None:
+            sessions.append(1)
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx\r\n")
+            for command in lines:
+                word = command.upper()
+                if commands is not None:
+                    commands.append(word.rstrip(b"\r\n"))
+                if word.startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n" + extensions)
+                elif word.startswith(b"DATA"):
+                    conn.sendall(b"354 go on\r\n")
+                    for data in lines:
+                        if data == b".\r\n":
+                            break
+                    taken[0] += 1
+                    conn.sendall(verdicts(taken[0]))
+                elif word.startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    return serve
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+@pytest.mark.parametrize("verdict", [b"251 2.0.0 queued as 4F2A\r\n", b"252 ok\r\n", b"250-2.0.0 Ok\r\n250 queued as 4F2A\r\n"])
+def test_any_2yz_to_the_message_is_its_delivery_not_an_answer_to_something_else(pipelining, verdict):
+    """RFC 5321 has a client act on a reply's first digit: a 2yz to the end
+    of the data is the server taking the message.  Any code but 250 there was
+    read as 'no answer to it' (a proxy in the way): the batch stopped and
+    the digest the server had taken stayed pending, so the next run sent it
+    a second time."""
+    commands: list[bytes] = []
+    sessions: list[int] = []
+    serve = _plain_server(b"250 PIPELINING\r\n" if pipelining else b"250 8BITMIME\r\n",
+                          lambda n: verdict if n == 2 else b"250 queued\r\n", commands=commands, sessions=sessions)
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.tries, o.error) for o in outcomes] == [(True, 1, None)] * 3
+    assert [c for c in commands if c.startswith(b"DATA")] == [b"DATA"] * 3 and len(sessions) == 1 and slept == []
 
 
 def test_serialisation_matches_the_standard_generator():
@@ -939,6 +1051,45 @@ def test_a_server_offering_only_auth_mechanisms_we_lack_stops_the_batch(mechanis
     assert outcomes[0].tries == 1 and slept == []  # not retried: it would not change
     assert all("not attempted" in o.error for o in outcomes[1:])
     assert not any(o.delivered for o in outcomes) and server.mailbox.messages == []
+
+
+@pytest.mark.parametrize("answer, said", [
+    (b"334 not-base64!\r\n", "with a challenge that is not base64 (RFC 4954)"),
+    (b"334 \xff\xfe\r\n", "with challenge after challenge (334), never accepting or refusing the login (RFC 4954)"),
+    (b"250 2.0.0 ok\r\n", "with '250 2.0.0 ok', which is no answer to it"),
+    (b"999 what\r\n", "with no SMTP reply (its line '999 what')"),
+])
+def test_an_answer_to_auth_that_is_no_smtp_auth_stops_the_batch_naming_it(monkeypatch, answer, said):
+    """smtplib calls any answer to AUTH but 235 a refused login, and decodes
+    each 334 challenge unchecked: a '250' (a proxy answering for a server)
+    read 'rejected the login ... check delivery.username and the password',
+    which sent the user to a right password, and a challenge that is not
+    base64 failed each message as "unexpected error: Error('Incorrect
+    padding')", its session left open.  Each is the server's (or a proxy's)
+    fault, the same for every message: the batch stops at once, naming it."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    commands: list[bytes] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx\r\n")
+            for command in lines:
+                commands.append(command[:4].upper())
+                if command.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(answer)
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", username=USER, password_env="DIGEST_PW", timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(0), envelope(1)], retries=3)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{port} answered AUTH {said}: is a proxy or another service in the way?"
+    assert outcomes[1].error.startswith("not attempted: ") and slept == [] and b"MAIL" not in commands
+    assert not any(o.delivered or o.permanent for o in outcomes) and PASSWORD not in outcomes[0].error
 
 
 def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
@@ -1473,6 +1624,54 @@ def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog
             "did: the server did not take it); retrying in 1 s") in caplog.text, caplog.text
 
 
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_refusal_a_server_gives_before_closing_under_the_data_is_its_verdict(pipelining):
+    """A server refusing a message once it has read part of it (too big for
+    it) says so and closes, with the rest of the data unread: the data met a
+    reset, and its refusal was dropped with the session, so the digest went
+    whole again in new sessions, each time the same, and the run said only
+    'closed the connection while the message's data went out'.  The refusal
+    is read and is the message's verdict: refused for its size, not retried,
+    never held; the next digests go in a new session."""
+    sessions: list[str] = []
+    extensions = b"250 PIPELINING\r\n" if pipelining else b"250 8BITMIME\r\n"
+
+    def refuse(conn: socket.socket) -> None:
+        conn.sendall(b"552-5.3.4 Message too big for system\r\n552 5.3.4 Limit is 1 MB\r\n")
+        conn.close()  # (data unread: the kernel answers what comes with a reset)
+
+    def serve(conn: socket.socket) -> None:
+        sessions.append("refused" if not sessions else "taken")
+        if sessions[-1] == "refused":
+            with conn.makefile("rb") as lines:
+                conn.sendall(b"220 mx\r\n")
+                for command in lines:
+                    if command.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-mx\r\n" + extensions)
+                    elif command.upper().startswith(b"DATA"):
+                        conn.sendall(b"354 go on\r\n")
+                        next(lines)
+                        return refuse(conn)
+                    else:
+                        conn.sendall(b"250 ok\r\n")
+            return
+        _plain_server(extensions, commands=taken)(conn)
+
+    taken: list[bytes] = []
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        big = _beyond_the_socket_buffers()
+        outcomes, slept = run(t, [big, envelope(1), envelope(2)], retries=3)
+    first = outcomes[0]
+    assert (first.delivered, first.permanent, first.uncertain, first.tries, slept) == (False, False, False, 1, [])
+    assert first.error == (f"message to user0@example.org refused for its size: 552 5.3.4 Message too big for system "
+                           f"5.3.4 Limit is 1 MB (the digest is {len(big.data()):,} bytes: lower max_papers or "
+                           "email.abstract_chars)")
+    assert [o.delivered for o in outcomes[1:]] == [True, True] and sessions == ["refused", "taken"]
+    assert [c for c in taken if c.startswith(b"RCPT")] == [b"RCPT TO:<USER1@EXAMPLE.ORG>", b"RCPT TO:<USER2@EXAMPLE.ORG>"]
+
+
 @pytest.mark.parametrize("where", ["greeting", "reply to the message"])
 def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
     """The socket's timeout is per read: a greeting, or the reply to a
@@ -1605,6 +1804,40 @@ def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
     # no "500" reply made up for the line (the server's port, 35007 say, is no reply code)
     assert "500" not in outcomes[0].error.replace(f":{t.port}", "") and not outcomes[0].delivered
     assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
+
+
+@pytest.mark.parametrize("where", ["greeting", "RCPT"])
+def test_a_reply_with_control_characters_or_bytes_not_utf8_is_quoted_printable_on_one_line(where):
+    """A server's words go to the terminal, the log and the state (`schedule`
+    and `history` show them): an escape sequence in a reply (clearing the
+    screen, recolouring the lines after it) or a bell reached them as sent.
+    Bytes that are not UTF-8 (a server's Latin-1 "M\xfcller") are shown
+    replaced, not failed on; the refusal is still read for what it is."""
+    words = b"5.1.1 <user0@example.org> M\xfcller \x1b[2J\x1b[31munknown\x07 \xc2\x9b1m here"  # (U+009B: the one-character CSI)
+
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"554 " + words + b"\r\n" if where == "greeting" else b"220 mx\r\n")
+            for command in lines:
+                if command.upper().startswith(b"RCPT"):
+                    conn.sendall(b"550 " + words + b"\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n" if where == "RCPT" else b"503 5.5.1 no\r\n")
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(0)], retries=0)
+    shown = "554 5.1.1 <user0@example.org> M\ufffdller ?[2J?[31munknown? ?1m here"
+    if where == "greeting":
+        assert outcomes[0].error == f"SMTP server 127.0.0.1:{port} refused the session: {shown}"
+    else:
+        assert outcomes[0].permanent  # (5.1.1: the address, as before)
+        assert outcomes[0].error == f"recipient user0@example.org refused: 5{shown[1:]}".replace("554", "550", 1)
+    assert outcomes[0].error.isprintable()
 
 
 def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
@@ -1843,3 +2076,100 @@ def test_a_full_dispatcher_queue_wakes_its_producer_once_a_quarter_is_taken():
     assert taken == list(range(9))  # first in, first out, nothing lost
     with pytest.raises(queue.Empty):
         backlog.get_nowait()
+
+
+# -- sessions opened ahead of the first message (Dispatcher.open_sessions) ---------------
+
+
+def login(server, monkeypatch, connections: int = 1, password: str = PASSWORD) -> SMTPTransport:
+    """A transport to the STARTTLS test ``server`` with a login, ``connections`` sessions."""
+    monkeypatch.setenv("DIGEST_PW", password)
+    t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=server.cert,
+                      timeout=5, connections=connections)
+    t.check()
+    return t
+
+
+def test_open_sessions_connects_greets_and_logs_in_every_session_before_any_message(starttls_server, monkeypatch):
+    """The planner calls open_sessions at its first composed digest: every
+    session connects, says EHLO, starts TLS and logs in while nothing has been
+    handed over yet (the server sees three logins before a message is
+    submitted); the one message goes out on one of them, and the two left
+    unused end with QUIT."""
+    box = starttls_server.mailbox
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch, 3), on_outcome=outcomes.append) as d:
+        d.open_sessions()
+        box.wait_logged("AUTH", 3)  # (without open_sessions, no session connects before a submit)
+        assert not any(what == "MAIL" for _, what in box.log)
+        d.submit(envelope(1))
+    assert [o.delivered for o in outcomes] == [True]
+    sessions = box.sessions_log()
+    assert sorted(sessions.values()) == sorted(
+        [["connect", "EHLO", "EHLO", "AUTH", "MAIL", "QUIT"]] + [["connect", "EHLO", "EHLO", "AUTH", "QUIT"]] * 2
+    ), sessions
+
+
+def test_sessions_opened_ahead_end_with_quit_when_the_caller_is_interrupted(smtp_server):
+    """Ctrl-C in the planner (a KeyboardInterrupt out of the dispatcher's block)
+    after the sessions opened: each is closed with QUIT, nothing is sent."""
+    box = smtp_server.mailbox
+    with pytest.raises(KeyboardInterrupt), Dispatcher(plain(smtp_server, 2), on_outcome=lambda o: None) as d:
+        d.open_sessions()
+        box.wait_logged("EHLO", 2)
+        raise KeyboardInterrupt
+    assert box.sessions_log() == {1: ["connect", "EHLO", "QUIT"], 2: ["connect", "EHLO", "QUIT"]}
+    assert box.messages == []
+
+
+def test_a_failure_opening_ahead_is_the_first_sends_own_try_not_a_second_one(starttls_server, monkeypatch):
+    """A login the server cannot check now (454) while the session opened
+    ahead: the first message fails with the same words as a failure met at
+    that send, and without a second connection and login (a server that times
+    out would be waited for twice)."""
+    box = starttls_server.mailbox
+    box.login_replies = ["454 4.7.0 Temporary authentication failure"] * 9  # (smtplib tries each mechanism)
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch), on_outcome=outcomes.append, retries=0) as d:
+        d.open_sessions()
+        box.wait_logged("AUTH", 1)
+        d.submit(envelope(1))
+    [outcome] = outcomes
+    assert not outcome.delivered and outcome.tries == 1
+    assert outcome.error.startswith(f"SMTP server 127.0.0.1:{starttls_server.port} could not check the login for "
+                                    "'digest-user' now: 454 4.7.0 Temporary authentication failure"), outcome.error
+    assert list(box.sessions_log().values()) == [["connect", "EHLO", "EHLO", "AUTH", "AUTH"]]  # (closed, as before)
+    assert box.messages == []
+
+
+def test_a_rejected_login_opening_ahead_reads_as_it_did_and_stops_the_batch(starttls_server, monkeypatch):
+    """The wrong password, met by the sessions opened ahead: the same message
+    as without them (the setting, the hint, no password), the batch stops."""
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch, 2, PASSWORD + "x"), on_outcome=outcomes.append) as d:
+        d.open_sessions()
+        starttls_server.mailbox.wait_logged("AUTH", 2)
+        for n in range(3):
+            d.submit(envelope(n))
+    outcomes.sort(key=lambda o: o.envelope.digest_id)
+    failed = [o.error for o in outcomes if "rejected the login" in o.error]
+    assert failed and all(e.endswith("(check delivery.username and the password in DIGEST_PW; many providers want "
+                                     "an app password)") for e in failed), outcomes
+    assert all("rejected the login" in o.error or "not attempted" in o.error for o in outcomes)
+    assert not any(PASSWORD in o.error for o in outcomes) and starttls_server.mailbox.messages == []
+
+
+def test_a_server_that_is_down_when_the_sessions_open_ahead_fails_the_messages_as_before():
+    """Nothing listens: each session's opening fails ahead, the first messages
+    fail with the same "cannot connect" line, and nothing is delivered."""
+    port = free_port()
+    t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=2)
+    t.check()
+    outcomes = []
+    with Dispatcher(t, on_outcome=outcomes.append, retries=0) as d:
+        d.open_sessions()
+        for n in range(3):
+            d.submit(envelope(n))
+    assert not any(o.delivered for o in outcomes) and len(outcomes) == 3
+    assert any(o.error.startswith(f"cannot connect to SMTP server 127.0.0.1:{port}: ") and
+               "(nothing listens there" in o.error for o in outcomes), outcomes

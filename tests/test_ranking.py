@@ -427,6 +427,46 @@ def test_a_hub_paper_that_writes_no_phrase_needs_clearer_evidence_to_pass_the_fl
     assert (after[others] == before[others]).all()
 
 
+def test_a_pick_leaning_on_the_sentences_words_that_writes_no_phrase_needs_clearer_evidence(tmp_path, monkeypatch):
+    """Just over the floor, a paper that shares the sentence's single words
+    more than its meaning (its BM25 z-score over its semantic one) was mostly
+    a false pick ("black-box" of "optimization of expensive black-box
+    functions"; bench/RANKING.md, twenty-fourth round).  Writing none of the
+    sentence's phrases, it now needs W_LEAN x (lexical z - semantic z) more
+    evidence to pass the floor; one leaning on meaning, one writing a phrase,
+    or one well over the floor keeps its score."""
+    import numpy as np
+
+    from newsletter import ranking
+
+    filler = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(30)]
+    wordy = Paper("Black-box attacks on classifiers", "We attack black-box image classifiers.", "s")
+    meant = Paper("Tuning learning rates", "We choose hyperparameters of networks.", "s")
+    writer = Paper("Tuning by Bayesian optimization", "Bayesian optimization of expensive black-box functions.", "s")
+    clear = Paper("Optimizing black-box functions", "Black-box functions, optimized.", "s")
+    ranker = Ranker([*filler, wordy, meant, writer, clear], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Bayesian optimization of expensive black-box functions."
+    o, m, w, c = (ranker.by_id[p.id] for p in (wordy, meant, writer, clear))
+    fused = np.random.default_rng(0).normal(0.0, 1.0, len(ranker.papers))
+    fused[c] = 6.0
+    fused[[o, m, w]] = 2.6  # just over the floor (2.5 deviations; the deviation is about 1 here)
+    lean = np.zeros(len(ranker.papers))
+    lean[[o, w, c]] = 2.0  # lexical z 2 deviations over semantic z
+    lean[m] = -2.0  # the other way: close in meaning, few of the words
+    monkeypatch.setattr(ranker, "hubness", lambda: np.zeros(len(ranker.papers)))  # no hubs here
+    before = calibrate(fused, None)
+    after = ranker.hub_floor(about, fused, None, lean)
+    assert 0.5 <= before[o] < 0.6 and before[m] == before[w] == before[o]
+    assert after[o] < 0.5  # held under the floor
+    assert after[m] == before[m]  # leans on meaning
+    assert after[w] == before[w] and after[c] == before[c]  # writes the phrase; clearly over the floor
+    others = np.ones(len(fused), bool)
+    others[o] = False
+    assert (after[others] == before[others]).all()
+    monkeypatch.setattr(ranking, "W_LEAN", 0.0)
+    assert (ranker.hub_floor(about, fused, None, lean) == before).all()  # the weight is what holds it
+
+
 def test_hubness_counts_how_many_papers_have_a_paper_among_their_nearest(tmp_path):
     import numpy as np
 

@@ -23,9 +23,9 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.883 / 0.673 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.671 (0.673 before the lean floor, 0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.668
+    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.671
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -64,7 +64,7 @@ def test_a_day_without_the_interests_papers_gives_no_longer_a_digest_than_now(tm
 def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
     """bench/quality.py --digests (``digests``) scores every paper of the day
     (``min_score: 0``) and replicates the digest at the default floor: its F1
-    must be evaluate's (dev 0.673), or its failure analysis (twenty-third
+    must be evaluate's (dev 0.671), or its failure analysis (twenty-third
     round) reads another digest than the one reported."""
     checks = quality.digests("dev", cache=tmp_path)
     rows = quality.evaluate("dev", ["about"], cache=tmp_path / "evaluate")["about"]
@@ -75,7 +75,7 @@ def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
         assert sum(check.bands) == check.relevant, key
         assert all(place > check.taken for place in check.missed_ranks), key
         assert check.relevant - len(check.missed_ranks) == round(check.recall * check.relevant), key
-    assert statistics.mean(c.f1 for c in checks.values()) == pytest.approx(0.673, abs=0.01)
+    assert statistics.mean(c.f1 for c in checks.values()) == pytest.approx(0.671, abs=0.01)
     assert statistics.mean(c.best_f1 for c in checks.values()) > 0.74  # 0.754: the order, not only the floor
     table = quality.digest_table(checks, "dev")
     assert "optimization_methods: 21 / 53" in table, table  # the broad interest: two fifths of its papers taken
@@ -110,11 +110,14 @@ def test_about_on_the_second_blind_set(tmp_path):
     the other sets (measured 0.807; 0.780 before a phrase opening the abstract
     ordered the digest, 0.741 before the title's phrases counted again, 0.709
     before the phrase bonus; against the prototype's 0.614 and the quick rules'
-    0.743; quick + about 0.783)."""
+    0.743; quick + about 0.783; ``about`` F1 0.610, 0.583 before a pick leaning
+    on the sentence's words needed clearer evidence)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind2"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     assert mean["about"] >= 0.785, mean
+    assert f1["about"] >= 0.595, f1
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.02, mean
 
@@ -128,7 +131,8 @@ def test_about_on_the_third_blind_set(tmp_path):
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
     the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
-    evidence to pass the floor)."""
+    evidence to pass the floor, 0.687 / 0.434 once a paper writing no phrase
+    leaning on the sentence's words did too)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -143,14 +147,16 @@ def test_about_on_the_blind_set(tmp_path):
     """On eight interests nothing was tuned on (bench/quality.py --set blind,
     all 336 papers as one day): the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules; floors are the measured figures
-    (``about`` 0.860 / F1 0.628, prototype 0.772, quick rules + ``about`` 0.861,
+    (``about`` 0.861 / F1 0.658, prototype 0.772, quick rules + ``about`` 0.861,
     quick rules 0.814) minus a small margin."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     assert mean["about"] >= 0.845, mean
-    assert f1["about"] >= 0.61, f1  # above the prototype's 0.611 since the phrase bonus (0.582 before)
+    # above the prototype's 0.611 since the phrase bonus (0.582 before); 0.628 before
+    # a pick leaning on the sentence's words needed clearer evidence (twenty-fourth round)
+    assert f1["about"] >= 0.645, f1
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.03, mean
 

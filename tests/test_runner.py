@@ -7,6 +7,8 @@ clock and waits only by polling the mailbox or the process with a deadline.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -15,10 +17,20 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import LIBFAKETIME, ROOT, faketime_env, run_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import (
+    LIBFAKETIME,
+    ROOT,
+    arxiv_announcement,
+    faketime_env,
+    feed_config,
+    run_newsletter,
+    stderr_until,
+    terminated_once_said,
+    write_config,
+)
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
@@ -966,3 +978,35 @@ def test_a_stopped_run_does_not_wait_out_a_held_state_to_say_the_next_digest(tmp
         holder.close()
     assert took < 5, took
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_run_keeps_the_papers_of_the_days_nobody_is_due_for_a_weekly_digest(tmp_path, http_server):
+    """`newsletter run` only called send when someone was due: a weekly
+    reader's digest on Monday held Monday's announcement alone.  A tick with
+    nobody due now lets send read and keep the sources' papers, at most every
+    KEEP_READ_EVERY (not at each 15 s tick), and Monday's digest holds the week."""
+    from recorded_http import Reply
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    days = {"2024-06-04": "Tuesday", "2024-06-05": "Wednesday", "2024-06-10": "Monday"}
+    config_path = write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                                      '["flow matching"]', "delivery:\n  transport: outbox\n"))
+    now = [datetime(2024, 6, 4, 9, tzinfo=UTC)]
+    runner = Runner(config_path, config=load_config(config_path), clock=lambda: now[0])
+    for day, name, minutes in (("2024-06-04", "Tuesday", (0, 1, 300)), ("2024-06-05", "Wednesday", (0,)),
+                               ("2024-06-10", "Monday", (0,))):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, [
+            (f"2406.0{len(name)}01", 1, f"Flow matching on {name}", "Flow matching."),
+            (f"2406.0{len(name)}02", 1, f"Sheaves on {name}", "Topology.")])))
+        for minute in minutes:
+            now[0] = datetime.fromisoformat(f"{day}T{'08' if name == 'Monday' else '09'}:05:00+00:00") + timedelta(
+                minutes=minute)
+            runner.tick()
+    assert len(http_server.requests_to("/rss/cs.LG")) == 3  # once a day: not at 09:06 nor 14:05 on Tuesday
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert all(f"Flow matching on {name}" in text for name in days.values()), text
+    assert "Sheaves" not in text

@@ -24,8 +24,10 @@ import pytest
 from conftest import (
     DATA,
     ROOT,
+    arxiv_announcement,
     clock_off,
     command_env,
+    feed_config,
     query,
     run_newsletter,
     start_newsletter,
@@ -744,6 +746,33 @@ def test_a_content_filter_refusing_every_digest_stops_the_send_loudly_and_holds_
     assert sorted(box.recipients()) == [f"user{n:02}@example.org" for n in range(8)]
 
 
+def test_a_digest_whose_data_is_refused_after_its_recipient_was_accepted_is_never_held(tmp_path, cli, smtp_server):
+    """'250' to RCPT TO, then '554 Transaction failed' to one subscriber's
+    digest (a content filter refusing it for something in it): filed under
+    the address, three runs held that subscriber's mail for good.  It is the
+    message's refusal: the other digest goes out, this one stays pending
+    run after run (exit 1 each time), and goes out once the server takes it."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    t0 = datetime.fromisoformat(NOW)
+    box.data_replies = ["554 Transaction failed"]  # (the first message of the run: ada's)
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 1, empty 0, failed 1" in r.out, r.out + r.err
+    assert ("failed      ada@example.org: message to ada@example.org refused: 554 Transaction failed (refused after "
+            "ada@example.org was accepted at RCPT TO: the message's refusal (its content, or the server's policy), no "
+            "fault of the address: tried again by later sends, never held for it)") in r.out, r.out
+    assert box.recipients() == ["bob@example.org"] and "Traceback" not in r.err
+    for minutes in (6, 17, 40):  # each after the last one's back-off: three refusals of the address held a digest
+        box.data_replies = ["554 Transaction failed"]
+        r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "554 Transaction failed" in r.out and "(stays pending, retried from" in r.out, r.out + r.err
+        assert "held if" not in r.out and "held, not" not in r.out and "held" not in r.out.splitlines()[-1], r.out
+    assert {row[0]: row[1] for row in digests(tmp_path)} == {"ada@example.org": "pending", "bob@example.org": "sent"}
+    r = cli("send", "--now", (t0 + timedelta(hours=2)).isoformat())
+    assert r.code == 0 and "sent        ada@example.org: " in r.out, r.out + r.err
+    assert box.recipients().count("ada@example.org") == 1
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
@@ -779,7 +808,7 @@ def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smal
         t0 = datetime.fromisoformat(NOW)
         for minutes in (0, 6, 17):
             r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
-            assert r.code == 1 and "refused for its size at MAIL FROM: 552" in r.out, r.out + r.err
+            assert r.code == 1 and "not sent: over the size SMTP server" in r.out, r.out + r.err
             assert "lower max_papers or email.abstract_chars) (stays pending, retried from" in r.out, r.out
         assert [row[1] for row in digests(tmp_path)] == ["pending"]
         path.write_text(path.read_text().replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    max_papers: 1\n", 1)
@@ -2739,33 +2768,52 @@ def test_every_source_failing_sends_nothing_exits_2_and_keeps_the_slot(tmp_path,
 
 
 def test_nobody_due_reads_no_source_and_says_so(tmp_path, cli, smtp_server, http_server):
-    """A send with no digest due (a cron line every 10 minutes, subscribers on
-    a weekly schedule) read every source and ranked every paper, then said
-    "not due 1": the sources are not asked at all, and it says so.  At the
-    slot they are read and the digest goes out; a source down while nobody
-    is due is no failure of that send."""
-    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    """A send with no digest due (a cron line every 10 minutes) read every
+    source and ranked every paper, then said "not due 1".  Subscribers all
+    daily (the shipped config): the sources are not asked at all, and it
+    says so.  A weekly subscriber's digest draws on the papers of the days
+    between, which a feed of one day lists no more by Monday: the first send
+    of the day reads and keeps them (ranking nothing), the ones within
+    KEEP_READ_EVERY after it read nothing.  At the slot they are read and
+    the digest goes out; a source down while nobody is due is no failure of
+    that send, but it is said."""
+    daily = OUTAGE.replace("weekly on monday at 08:00", "daily at 08:00")
+    write_config(tmp_path, daily.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
     _sources_up(http_server)
-    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is Monday 08:00
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is tomorrow 08:00
     assert r.code == 0 and "not due 1" in r.out, r.err
     assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
     with db(tmp_path) as con:
         assert con.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 1  # first seen: recorded
-    _sources_down(http_server)
-    for args in (("send", "--now", "2024-05-03T12:00:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
-        r = cli(*args)
-        assert r.code == 0, r.err
-        assert r.err == "", r.err
+        assert con.execute("SELECT count(*) FROM listed").fetchone()[0] == 0
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # weekly: Monday 08:00
+    assert r.code == 0 and "not due 1" in r.out, r.err
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept for the digests "
+                     r"due later", r.err, re.M), r.err
+    with db(tmp_path) as con:
+        kept = con.execute("SELECT count(*) FROM listed").fetchone()[0]
+    assert kept > 0
+    for args in (("send", "--now", "2024-05-01T12:10:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
+        r = cli(*args)  # ten minutes later: kept just now; a dry run keeps nothing, so reads nothing
+        assert r.code == 0 and r.err == "", r.err
         assert r.out.splitlines()[-2:-1] == ["no digest is due now: the sources were not read (`newsletter schedule` "
                                              "says when each is due)"], r.out
         assert "not due     ada@example.org: next digest at 2024-05-06 08:00 UTC" in r.out, r.out
-    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")
-    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out
-    assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    _sources_down(http_server)
+    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")  # two days later: read to keep, every source down
+    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out + r.err
+    assert r.err.splitlines()[-1] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
+                                      "now; their papers are not kept for the digests due later (the next send "
+                                      "reads them again)"), r.err
+    assert len(http_server.requests_to("/api/query")) == 2
     _sources_up(http_server)
     r = cli("send", "--json", "--now", "2024-05-06T08:05:00+00:00")  # her slot: read, ranked, sent
     assert r.code == 0 and json.loads(r.out)["sources_read"] is True, r.err
-    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert len(http_server.requests_to("/api/query")) == 3 and len(http_server.requests_to("/feed.xml")) == 3
     assert smtp_server.mailbox.recipients() == ["ada@example.org"]
 
 
@@ -3939,21 +3987,7 @@ def _daily_feed_config(http_server, schedule: str, delivery: str = "") -> str:
     from recorded_http import recorded
 
     http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
-    return f"""
-timezone: Europe/Berlin
-sources:
-  - type: feed
-    url: {http_server.url("/rss/cs.LG")}
-http:
-  fresh_for: 0
-{delivery}topics:
-  ml:
-    any: [learning, flow, matching, model*]
-subscribers:
-  - email: ada@example.org
-    topics: [ml]
-    schedule: {schedule}
-"""
+    return feed_config(http_server.url("/rss/cs.LG"), schedule, "[learning, flow, matching, model*]", delivery)
 
 
 def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_path, http_server, smtp_server):
@@ -3976,11 +4010,13 @@ def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_p
 def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
     """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
     weekly digest on Monday, Europe/Berlin. The feed lists one day's
-    announcement, and a digest takes what the sources list when it is sent:
-    the other days' papers went to nobody, without a word. The weekly send
-    says so (once); a daily one, whose last digest was the day before, does not."""
-    said = ("warning: ada@example.org: its digest is of the papers since {since}, but the sources list none before "
-            "2024-06-11 06:00 CEST: papers listed in between are in no digest")
+    announcement, and a digest takes what the sources list when it is sent
+    and what the runs since its last one kept: with no run between (cron on
+    Mondays only) the other days' papers went to nobody, without a word. The
+    weekly send says so (once); a daily one, whose last digest was the day
+    before, does not."""
+    said = ("warning: ada@example.org: its digest is of the papers since {since}, but neither the sources nor the "
+            "runs since then list any before 2024-06-11 06:00 CEST: papers listed in between are in no digest")
     for schedule, first, since in (("weekly on monday at 08:00", "2024-06-04", "2024-06-04 09:00 CEST"),
                                    ("daily at 08:00", "2024-06-10", None)):
         for old in tmp_path.glob("newsletter-state.sqlite3*"):
@@ -3995,7 +4031,91 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
             assert warned == [], due.err
         else:
             assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
-            assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")
+            assert warned[0].endswith("(type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")")
+
+
+#: A week of cs.LG announcements, Monday 3 June to Monday 10 June 2024: each day
+#: a paper on flow matching (the subscriber's topic) and one on something else;
+#: Tuesday's first draft on Wednesday replaced by its second version.
+WEEK = {
+    "2024-06-03": [("2406.00101", 1, "Flow matching on Monday", "Flow matching, day one."),
+                   ("2406.00102", 1, "Sheaf cohomology on Monday", "Topology.")],
+    "2024-06-04": [("2406.00201", 1, "Flow matching on Tuesday", "Flow matching, day two."),
+                   ("2406.00299", 1, "Flow matching, a first draft", "Flow matching, drafted."),
+                   ("2406.00202", 1, "Sheaf cohomology on Tuesday", "Topology.")],
+    "2024-06-05": [("2406.00301", 1, "Flow matching on Wednesday", "Flow matching, day three."),
+                   ("2406.00299", 2, "Flow matching, the revised version", "Flow matching, revised."),
+                   ("2406.00302", 1, "Sheaf cohomology on Wednesday", "Topology.")],
+    "2024-06-06": [("2406.00401", 1, "Flow matching on Thursday", "Flow matching, day four."),
+                   ("2406.00402", 1, "Sheaf cohomology on Thursday", "Topology.")],
+    "2024-06-07": [("2406.00501", 1, "Flow matching on Friday", "Flow matching, day five."),
+                   ("2406.00502", 1, "Sheaf cohomology on Friday", "Topology.")],
+    "2024-06-10": [("2406.00601", 1, "Flow matching on the next Monday", "Flow matching, day six."),
+                   ("2406.00602", 1, "Sheaf cohomology on the next Monday", "Topology.")],
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_weekly_digest_fed_by_a_daily_feed_holds_the_whole_week(tmp_path, http_server, smtp_server, backend,
+                                                                   request):
+    """The most common arXiv reader: rss.arxiv.org/rss/cs.LG, which lists one
+    day's announcement, and a digest weekly on Monday.  A digest took what the
+    sources listed when it was sent: Monday's papers alone, a fifth of the
+    week.  Now cron runs `newsletter send` every day: the days nobody is due
+    it reads the feed and keeps its papers in the state, and Monday's digest
+    holds every day's paper on its topic (the revised one in its newest
+    version, once), none of the others, and no warning of days never read.
+    The next Monday's digest holds none of them again, and papers no run
+    read for two weeks leave the state."""
+    from recorded_http import Reply
+
+    from newsletter.state import KEEP_LISTED
+
+    env, target, state = None, tmp_path / "newsletter-state.sqlite3", ""
+    if backend == "postgres":
+        from pg_server import PASSWORD as PG_PASSWORD
+
+        target, env = request.getfixturevalue("pg_url"), {"PGPASSWORD": PG_PASSWORD}
+        state = f"state: {target}\n"
+    write_config(tmp_path, state + feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                               '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}"))
+
+    def send(day: str, *more: str):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", *more, "--now", f"{day}T09:00:00+02:00", cwd=tmp_path, env=env)
+
+    for day in ("2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06", "2024-06-07"):
+        r = send(day)
+        assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+        assert "kept for the digests due later" in r.err, r.err
+    assert len(http_server.requests_to("/rss/cs.LG")) == 5 and smtp_server.mailbox.messages == []
+    flows = ["Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
+             "Flow matching on Wednesday", "Flow matching on Thursday", "Flow matching on Friday",
+             "Flow matching on the next Monday"]
+    preview = send("2024-06-10", "--dry-run")  # what send will do, the same papers
+    assert preview.code == 0 and re.search(r"^would send +ada@example\.org: 7 papers", preview.out, re.M), preview.out
+    due = send("2024-06-10")
+    assert due.code == 0 and re.search(r"^sent +ada@example\.org: 7 papers", due.out, re.M), due.out + due.err
+    assert "are in no digest" not in due.err, due.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    for title in flows:
+        assert text.count(title) >= 1, (title, text)
+    assert "Sheaf" not in text and "first draft" not in text, text
+
+    for day in ("2024-06-11", "2024-06-12", "2024-06-17"):  # the same papers listed again: none goes twice
+        r = send(day)
+        assert r.code == 0, r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
+    assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out
+
+    assert query(target, "SELECT count(*) FROM listed")[0][0] > 2
+    later = datetime(2024, 6, 17, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=1)
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-07-02", []), {"Content-Type": "application/rss+xml"}))
+    r = run_newsletter("send", "--now", later.isoformat(), cwd=tmp_path, env=env)
+    assert r.code == 0, r.out + r.err
+    assert query(target, "SELECT count(*) FROM listed") == [(0,)]
 
 
 def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):
@@ -4029,6 +4149,20 @@ def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, 
     assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
 
 
+def on_insert(url: str, table: str, when: str, then: str) -> None:
+    """A new state at ``url`` whose inserts into ``table`` do ``then`` (PL/pgSQL)
+    ``when`` holds, before they insert (a sequence ``hits`` counts them)."""
+    import psycopg
+
+    with open_state(url):
+        pass
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF {when} THEN {then} END IF; RETURN NULL; END $$")
+        con.execute(f"CREATE TRIGGER on_insert BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION on_insert()")
+
+
 def test_postgres_session_ended_after_the_claim_committed_stops_without_running_the_batch_again(
     tmp_path, cli, smtp_server, pg_url, pg_server
 ):
@@ -4039,16 +4173,9 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     twice", though none was handed over).  Now the send stops, says why, and
     the claimed digests come back not attempted (pending again).  (The
     server itself waits in the papers' insert, so each restart ends it there.)"""
-    import psycopg
 
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(2), extra=f"state: {pg_url}")
-    with open_state(pg_url):
-        pass
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("CREATE SEQUENCE hits")
-        con.execute("CREATE FUNCTION wait_twice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    "IF nextval('hits') <= 2 THEN PERFORM pg_sleep(600); END IF; RETURN NULL; END $$")
-        con.execute("CREATE TRIGGER wait_twice BEFORE INSERT ON papers FOR EACH STATEMENT EXECUTE FUNCTION wait_twice()")
+    on_insert(pg_url, "papers", "nextval('hits') <= 2", "PERFORM pg_sleep(600);")
     run = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         for _ in range(2):
@@ -4066,3 +4193,140 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     r = cli("send", "--now", NOW)  # the next run sends them, none said to be maybe twice
     assert r.code == 0 and "twice" not in r.err and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
     assert len(smtp_server.mailbox.messages) == 2
+
+
+def test_postgres_a_claim_whose_commit_reply_was_lost_in_a_restart_is_this_workers_own(
+    tmp_path, smtp_server, pg_url, pg_server
+):
+    """The claim's COMMIT committed, then the server restarted before its
+    reply reached the worker (here a proxy drops the reply).  The worker
+    resumed and claimed the batch again: it found its own digests `sending`,
+    reported every one as "other worker", sent none, and the next run took
+    them back as "may arrive twice".  The worker's key on the rows tells its
+    own commit from another worker's claim: they are claimed again and sent
+    in this run, once each, and the log says what happened."""
+    import psycopg
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {far}")
+    on_insert(pg_url, "digests", "nextval('hits') = 1",
+              "PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242);")
+    gate = psycopg.connect(pg_url, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
+    # (the .pgpass line names the server's own port, not the proxy's)
+    run = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        waiting = False
+        while not waiting and run.poll() is None:  # the claim's insert waits at the gate
+            waiting = bool(query(pg_url, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'advisory'"))
+        assert waiting, run.communicate()
+        proxy.lose_reply_to(b"COMMIT")
+        gate.close()
+        committed = False
+        while not committed and run.poll() is None:
+            committed = proxy.muted_at.is_set() and len(
+                query(pg_url, "SELECT id FROM digests WHERE status = 'sending'")) == 3
+        assert committed, run.communicate()
+        pg_server.restart()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        proxy.stop()
+    assert run.returncode == 0 and "Traceback" not in err, out + err
+    assert "other worker" not in out and "sent 3, empty 0, failed 0" in out, out + err
+    assert "the claim had committed though its answer was lost" in err, err
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+
+
+def test_postgres_a_digest_another_worker_sent_during_the_back_off_across_a_restart_is_not_retried(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """End to end, with real sends and a real restart: worker A's digest is
+    refused for now (451); during its back-off PostgreSQL restarts, A's
+    session ends, and worker B, started meanwhile, finds A's lock free, takes
+    the digest back and sends it.  A resumes (its connections go through a
+    proxy that takes no new ones until B is done) and, before its retry,
+    finds the digest no longer its own: not sent a second time."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {far}")
+    box = smtp_server.mailbox
+    box.hang_data = True  # A's message is held, then refused for now (451)
+    a = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        while box.data_count < 1 and a.poll() is None:
+            box.blocked.wait(0.01)
+        assert box.data_count == 1, a.communicate()
+        pg_server.restart()  # A's session ends while it waits for the mail server
+        proxy.refusing.set()  # A cannot resume before B is done
+        box.hang_data = False
+        box.release.set()  # 451 to A: its back-off begins
+        setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {pg_url}")
+        b = cli("send", "--now", NOW)
+        assert b.code == 0 and "sent 1, empty 0, failed 0" in b.out, b.out + b.err
+        assert box.recipients() == ["user00@example.org"]
+        proxy.refusing.clear()
+        out, err = a.communicate(timeout=120)
+    finally:
+        if a.poll() is None:
+            a.kill()
+        proxy.stop()
+    assert a.returncode == 0 and "Traceback" not in err, out + err
+    assert "retrying in" in err and "resumed it on the restarted server" in err, err
+    assert "other worker user00@example.org" in out and "sent 0, empty 0, failed 0, not due 0, other workers 1" in out
+    assert box.recipients() == ["user00@example.org"]  # once: B's, not A's retry as well
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"]
+    (message,) = box.messages
+    assert [mid for _, _, mid, *_ in digests(pg_url)] == [message.message["Message-ID"]]
+
+
+def test_the_sessions_open_with_the_first_digest_and_those_left_unused_end_with_quit(tmp_path, cli, starttls_server):
+    """With a digest composed, every session connects, starts TLS and logs in
+    while the planner claims it (not only the one its message takes): one
+    digest and ``connections: 3`` open three sessions, one carries it, and the
+    two left unused end with QUIT.  A send with nothing due connects nowhere."""
+    setup(tmp_path, tls_login(starttls_server) + "  connections: 3\n",
+          subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 1, empty 0, failed 0" in r.out, r.out + r.err
+    box = starttls_server.mailbox
+    assert sorted(box.sessions_log().values()) == sorted(
+        [["connect", "EHLO", "EHLO", "AUTH", "MAIL", "QUIT"]] + [["connect", "EHLO", "EHLO", "AUTH", "QUIT"]] * 2
+    ), box.log
+    seen = len(box.log)
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 0" in r.out and len(box.log) == seen, r.out + r.err
+
+
+def test_a_refused_login_on_sessions_opened_ahead_reads_as_it_did(tmp_path, cli, starttls_server):
+    """The wrong password met by three sessions opened ahead: the same located
+    line, exit 1, nothing sent, each digest pending."""
+    setup(tmp_path, tls_login(starttls_server) + "  connections: 3\n", subscribers=many(3))
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  username: {USER}") + 1
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD + "x"})
+    assert r.code == 1 and "sent 0, empty 0, failed 3" in r.out and "Traceback" not in r.err, r.out + r.err
+    assert (f": config.yaml:{line}: SMTP server 127.0.0.1:{starttls_server.port} rejected the login for 'digest-user': "
+            "535 ") in r.out, r.out
+    assert PASSWORD not in r.out + r.err and starttls_server.mailbox.messages == []
+    assert [row[1] for row in digests(tmp_path)] == ["pending"] * 3
+
+
+def test_a_server_that_is_down_with_sessions_opened_ahead_fails_as_before(tmp_path, cli):
+    """Nothing listens, ``connections: 3``: one located "cannot connect" line
+    for the run, exit 1, nothing marked sent."""
+    port = free_port()
+    setup(tmp_path, smtp(port, "  connections: 3\n"), subscribers=many(4))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 0, empty 0, failed 4" in r.out and "Traceback" not in r.err, r.out + r.err
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  port: {port}") + 1
+    said = f"config.yaml:{line}: cannot connect to SMTP server 127.0.0.1:{port}: "
+    assert said in r.out + r.err, r.out + r.err
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}

@@ -929,6 +929,29 @@ def test_an_unusable_answer_is_not_kept_in_the_cache(http_server, tmp_path, kind
     assert papers and len(http_server.requests) == 2
 
 
+@pytest.mark.parametrize("kind", ["feed", "hf-daily", "arxiv"])
+@pytest.mark.parametrize("empty", [b"", b"\xef\xbb\xbf\r\n"])
+def test_an_empty_200_answer_is_named_empty_and_not_kept_in_the_cache(http_server, tmp_path, kind, empty):
+    """A server answering 200 with no body (a CDN's empty object, a
+    generator that failed after its headers), or a UTF-8 BOM alone, is no
+    list of no papers: the source fails naming it empty, at its URL, and the
+    next run asks again.  A feed's BOM alone read "the answer is text, ''"."""
+    good = {"feed": recorded("feed-rss2.xml"), "hf-daily": recorded("hf-daily-2024-06-07.json"),
+            "arxiv": Reply(200, _atom_page(["2406.00001"], total=1), {"Content-Type": "application/atom+xml"})}[kind]
+    http_server.route("/src", Reply(200, empty, dict(good.headers)), good)
+    extra = {"feed": "", "hf-daily": ", days: 1", "arxiv": ", categories: [cs.LG]"}[kind]
+    config = config_at(tmp_path, f'sources: [{{type: {kind}, name: s, url: "{http_server.url("/src")}"{extra}}}]\n'
+                                 "topics: {t: {any: [x]}}\nhttp: {retries: 0}\n")
+    clock = FakeClock()
+    with pytest.raises(SourcesFailed) as info:
+        read(config, clock)
+    problem = info.value.problems[0]
+    assert problem.message.startswith("source 's': empty document, expected ") and problem.line == 1, problem
+    assert problem.file.startswith(http_server.url("/src")), problem.file
+    papers, _ = read(config, clock)  # the same moment: the cache would still be fresh
+    assert papers and len(http_server.requests) == 2
+
+
 def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     def by_date(request):
         name = f"hf-daily-{request.query['date']}.json"

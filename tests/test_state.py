@@ -3,6 +3,7 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -307,6 +308,22 @@ def test_migrate_copies_the_keys_links_were_made_with(tmp_path, pg_url):
     assert query(pg_url, "SELECT first_used FROM link_keys") == [(T0,)]
 
 
+def test_migrate_copies_the_papers_kept_for_the_digests_due_later(tmp_path, pg_url):
+    """A weekly digest draws on the papers the runs of the week kept: `state
+    migrate` on Thursday left them behind, and Monday's digest held only the
+    days after the switch."""
+    from newsletter.state import copy_state
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.keep_listed([Paper("Flow matching", "Flows.", "rss", arxiv_id="2406.00101")], T0)
+    report = copy_state(path, pg_url)
+    assert report.counts["listed"] == 1
+    with open_state(pg_url, readonly=True) as pg:
+        assert [p.title for p in pg.listed(T0 - timedelta(days=1), T0 + timedelta(days=1))] == ["Flow matching"]
+        assert pg.listed_times(T0 - timedelta(days=1), T0 + timedelta(days=1)) == [T0]
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""
@@ -351,6 +368,52 @@ def test_paper_kept_in_the_state_is_rebuilt(state_target):
     assert list(back) == ["2401.1"] and back["2401.1"].authors == ("X", "Y") and back["2401.1"].title == "T <b>"
 
 
+def test_papers_a_run_read_are_kept_newest_version_first_and_pruned_after_two_weeks(state_target):
+    """The papers each run read are kept for the digests after it (a weekly
+    digest fed by a feed that lists one day): one kept twice is kept as the
+    last run read it (a new version), and none outlives KEEP_LISTED after
+    the last run that read it, so the state does not grow without bound."""
+    from newsletter.state import KEEP_LISTED
+
+    v1 = Paper("Old title", "First abstract.", "rss", arxiv_id="2406.00001")
+    v2 = Paper("New title", "Revised abstract.", "rss", arxiv_id="2406.00001")
+    other = Paper("Other", "Another.", "rss", arxiv_id="2406.00002")
+    monday, tuesday = T0, T0 + timedelta(days=1)
+    with open_state(state_target) as st:
+        st.keep_listed([v1, other], monday)
+        st.keep_listed([v2], tuesday)
+        assert st.listed_times(monday - timedelta(days=1), tuesday + timedelta(days=1)) == [monday, tuesday]
+        assert st.listed_times(monday, tuesday + timedelta(days=1)) == [tuesday]  # (strictly after)
+        kept = {p.id: p for p in st.listed(monday - timedelta(days=1), tuesday + timedelta(days=1))}
+        assert sorted(kept) == ["2406.00001", "2406.00002"] and kept["2406.00001"].title == "New title"
+        assert [p.id for p in st.listed(monday, tuesday + timedelta(days=1))] == ["2406.00001"]
+        later = tuesday + KEEP_LISTED - timedelta(seconds=1)  # Monday's paper is over two weeks old, Tuesday's not
+        st.keep_listed([], later)
+        assert [p.id for p in st.listed(monday - timedelta(days=30), later + timedelta(days=1))] == ["2406.00001"]
+        st.keep_listed([], tuesday + KEEP_LISTED + timedelta(seconds=1))
+    assert query(state_target, "SELECT count(*) FROM listed") == [(0,)]
+    with open_state(state_target, readonly=True) as st:
+        assert st.listed(monday - timedelta(days=30), monday + timedelta(days=30)) == []
+
+
+def test_a_state_file_from_before_kept_papers_reads_none_and_gains_the_table(tmp_path, monkeypatch):
+    """A state written before papers were kept (schema 6) reads as keeping
+    none (read-only: match, preview, send --dry-run), and a send upgrades it."""
+    path = tmp_path / "old.sqlite3"
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", 6)
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS[:6])
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    monkeypatch.undo()
+    with open_state(path, readonly=True) as st:
+        assert st.listed_times(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+        assert st.listed(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    with open_state(path) as st:
+        st.keep_listed([Paper("T", "A.", "rss", arxiv_id="2406.1")], T0)
+        assert [p.id for p in st.listed(T0 - timedelta(days=1), T0 + timedelta(days=1))] == ["2406.1"]
+    assert query(path, "PRAGMA user_version") == [(state_module.SCHEMA_VERSION,)]
+
+
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
@@ -393,9 +456,10 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
     with sqlite3.connect(path) as con:
-        con.execute("PRAGMA user_version = 7")
+        con.execute(f"PRAGMA user_version = {state_module.SCHEMA_VERSION + 1}")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {state_module.SCHEMA_VERSION}\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version {state_module.SCHEMA_VERSION + 1}; "
+                           rf"this version knows up to {state_module.SCHEMA_VERSION}\)"):
             State.open(path, readonly=readonly)
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
@@ -1164,9 +1228,10 @@ def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 
-def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch):
+def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch, caplog):
     from newsletter.state import postgres
 
+    caplog.set_level(logging.INFO, logger="newsletter.state.postgres")
     open_state(pg_url).close()
     open_state(pg_url).close()  # a second open finds it current
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
@@ -1180,6 +1245,11 @@ def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch)
         open_state(pg_url, readonly=True)
     open_state(pg_url).close()
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(nxt,)]
+    # the upgrade said once (the tables' creation is no upgrade), as SQLite's is
+    said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        f": upgraded the state from schema version {nxt - 1} to {nxt}; a Paper Digest older than this one can no "
+        "longer open it (`newsletter --version` names a version's schema)"), said
     assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
 
 
@@ -1244,10 +1314,11 @@ def test_postgres_a_newer_worker_upgrades_the_schema_while_an_older_one_sends(pg
         old.close()
         for state in opened:
             state.close()
+    written = postgres.SCHEMA_VERSION
     monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
-    with pytest.raises(StateError, match=r"written by a newer Paper Digest \(schema version 8; this version knows "
-                                         r"up to 6\); upgrade paper-digest-mailer"):
+    with pytest.raises(StateError, match=rf"written by a newer Paper Digest \(schema version {written}; this "
+                                         r"version knows up to 6\); upgrade paper-digest-mailer"):
         open_state(pg_url)
 
 
@@ -1751,3 +1822,21 @@ def test_a_worker_gets_its_turn_to_write_after_its_parent_died_holding_it(tmp_pa
     said = os.read(read_end, 16) if ready else b""
     os.close(read_end)
     assert said == b"turn"
+
+
+def test_an_upgraded_state_says_so_once(tmp_path, monkeypatch, caplog):
+    """An older state was upgraded without a word; the version before the
+    upgrade refuses it from then on ("written by a newer Paper Digest"), so the
+    upgrade is said, with both schema versions, and only by the open that made it."""
+    path = tmp_path / "s.sqlite3"
+    State.open(path).close()
+    old = state_module.SCHEMA_VERSION
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [
+        lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")])
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", old + 1)
+    with caplog.at_level(logging.INFO, logger="newsletter.state.sqlite"):
+        State.open(path).close()
+        State.open(path).close()
+    said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
+    assert said == [f"{path}: upgraded the state from schema version {old} to {old + 1}; a Paper Digest older than "
+                    "this one can no longer open it (`newsletter --version` names a version's schema)"]

@@ -462,6 +462,17 @@ class State(ABC):
         recorded with an arXiv id or those by their titles only (see :func:`known_earlier`)."""
 
     @abstractmethod
+    def listed_times(self, after: datetime, before: datetime) -> list[datetime]:
+        """When the runs that kept papers read them (:meth:`keep_listed`),
+        oldest first, strictly between ``after`` and ``before``: the points
+        where one subscriber's pool (see :data:`KEEP_LISTED`) differs from another's."""
+
+    @abstractmethod
+    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+        """The papers kept by runs that read them strictly between ``after``
+        and ``before``, as the last of them read each (a paper's newest version)."""
+
+    @abstractmethod
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         """The newest ``limit`` digests, newest first: ``email``'s, or
         everyone's when None (an address no longer in the config too)."""
@@ -507,6 +518,13 @@ class State(ABC):
     @abstractmethod
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         """Record papers not seen before; returns how many were new."""
+
+    @abstractmethod
+    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+        """Keep the papers a run read at ``now`` (one the state has replaced by
+        this newest version), and forget those no run read in the
+        :data:`KEEP_LISTED` before ``now``: a weekly digest draws on the
+        papers of the days between, which a daily feed lists no more."""
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
@@ -571,17 +589,19 @@ def _title_key(title: str) -> str:
 
 
 def open_state(target: str | os.PathLike, *, readonly: bool = False,
-               stop: Callable[[], object] | None = None) -> State:
+               stop: Callable[[], object] | None = None, recorder: bool = False) -> State:
     """Open (and for writers create or upgrade) the state at ``target``:
     a ``postgresql://`` URL or a SQLite file path.
 
     ``readonly``: never create or write anything.  ``stop``: as
-    :meth:`State.stop_waiting_when`, from the open on.
+    :meth:`State.stop_waiting_when`, from the open on.  ``recorder``: on
+    PostgreSQL, a writer that sends nothing, kept open across ``serve``'s
+    requests and used from any thread (see ``PostgresState.open``).
     """
     if is_database_url(target):
         from .postgres import PostgresState
 
-        state: State = PostgresState.open(str(target), readonly=readonly)
+        state: State = PostgresState.open(str(target), readonly=readonly, recorder=recorder)
         state.stop_waiting_when(stop)
         return state
     from .sqlite import SQLiteState
@@ -671,6 +691,22 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
         finally:
             src.close()
     return CopyReport(str(path), public_url(url), counts)
+
+
+#: How long the papers a run read are kept for the digests after it (see
+#: :meth:`State.keep_listed`): a week, the longest a schedule's slots are apart
+#: (``weekly on monday``), and a week more for a digest whose slot was missed
+#: (a machine off, every source failing) and caught up later.  A digest whose
+#: last one is older draws on these two weeks, and ``send`` says so.
+KEEP_LISTED = timedelta(days=14)
+
+
+def listed_stamp(value: datetime) -> str:
+    """A kept paper's time as SQLite holds it: fixed-width UTC text, so that
+    text order is time order (``isoformat`` drops zero microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError("state timestamps must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 #: How long after it was sent a paper is looked for under another title

@@ -12,6 +12,9 @@ One file (``config.state_path``) holds
     digest_papers   digest_id, paper_id, position
     unsubscribed    email (lower-cased), at: who left through ``newsletter serve``
                     (or ``newsletter unsubscribe``) and when; the row goes on re-subscribe
+    listed          id, last_seen, data: the papers the runs of the last
+                    :data:`KEEP_LISTED` read, for the digests after them (a
+                    weekly digest fed by a feed that lists one day)
 
 A digest moves ``pending -> sending -> sent | pending | failed``.  It is
 committed as ``sending`` (with its papers and Message-ID) *before* the
@@ -75,6 +78,7 @@ from ..files import HeldLock, LockHeld, broken_link, fsync_path
 from ..models import Paper
 from . import (
     ARXIV_ID_SQL,
+    KEEP_LISTED,
     KNOWN_EARLIER_DAYS,
     Batch,
     DigestRecord,
@@ -82,6 +86,7 @@ from . import (
     State,
     SubscriberState,
     chunks,
+    listed_stamp,
     owner_id,
     paper_from_json,
     sent_keys,
@@ -162,6 +167,16 @@ CREATE TABLE link_keys (
 ) WITHOUT ROWID;
 """
 
+#: The papers the runs read, kept for the digests after them (see :meth:`State.keep_listed`).
+_V7_LISTED = """
+CREATE TABLE listed (
+    id        TEXT PRIMARY KEY,
+    last_seen TEXT NOT NULL,
+    data      TEXT NOT NULL
+);
+CREATE INDEX listed_by_time ON listed (last_seen);
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -181,6 +196,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V4_SETTINGS),
     _script(_V5_UNCERTAIN),
     _script(_V6_LINK_KEYS),
+    _script(_V7_LISTED),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
@@ -734,13 +750,20 @@ class SQLiteState(State):
         """Upgrade from ``version`` (an older schema, never 0: see
         :func:`_create`) in one transaction that reads the version again:
         another process may be upgrading the same file at this moment (two
-        sends started together)."""
+        sends started together).  Said once, on stderr: the upgrade cannot be
+        undone, and the version before it refuses the file from then on (a
+        rollback after ``git pull`` read "written by a newer Paper Digest"
+        with no word of when that happened)."""
         with self.transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            version = before = self._db.execute("PRAGMA user_version").fetchone()[0]  # another may have migrated
             while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self._db)
                 version += 1
                 self._db.execute(f"PRAGMA user_version={version}")
+        if before < SCHEMA_VERSION:
+            log.info("%s: upgraded the state from schema version %d to %d; a Paper Digest older than this one "
+                     "can no longer open it (`newsletter --version` names a version's schema)", self.path, before,
+                     SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close; a writer also folds the WAL back into the file when it is the last user."""
@@ -953,6 +976,20 @@ class SQLiteState(State):
         )
         return [paper_from_json(json.loads(data)) for (data,) in rows]
 
+    def listed_times(self, after: datetime, before: datetime) -> list[datetime]:
+        if self.version < 7:  # (a read-only open of an older file: none kept)
+            return []
+        rows = self._rows("SELECT DISTINCT last_seen FROM listed WHERE last_seen > ? AND last_seen < ? ORDER BY 1",
+                          (listed_stamp(after), listed_stamp(before)))
+        return [datetime.fromisoformat(r[0]) for r in rows]
+
+    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+        if self.version < 7:
+            return []
+        rows = self._rows("SELECT data FROM listed WHERE last_seen > ? AND last_seen < ?",
+                          (listed_stamp(after), listed_stamp(before)))
+        return [paper_from_json(json.loads(data)) for (data,) in rows]
+
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())
         rows = self._rows(
@@ -1054,6 +1091,16 @@ class SQLiteState(State):
                 ((p.id, p.title, stamp, json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
             )
             return db.total_changes - before
+
+    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+        stamp = listed_stamp(now)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO listed (id, last_seen, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
+                ((p.id, stamp, json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
+            )
+            db.execute("DELETE FROM listed WHERE last_seen < ?", (listed_stamp(now - KEEP_LISTED),))
 
     @contextmanager
     def exclusive(
