@@ -20,10 +20,11 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, Problem, line_of, parsed_xml
 from .models import first_last
+from .patterns import XML_PROLOG_DOCTYPE
 
 if TYPE_CHECKING:
     from pylatexenc.latex2text import LatexNodes2Text
@@ -243,6 +244,79 @@ def _medline_day(value: str) -> str:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
+#: One part of a BibTeX value joined by ``#``: ``{braced}``, ``"quoted"``, a number or an
+#: ``@string`` macro's name, then the ``#`` before the next part or the value's end.
+_BIBTEX_PART = re.compile(r"\s*(?:\{(?P<braced>(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}"
+                          r'|"(?P<quoted>(?:[^"{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)"'
+                          r"|(?P<word>[^\s#\"{}]+))\s*(?P<more>#)?", re.DOTALL)
+#: BibTeX's own macros: the months' names.
+_BIBTEX_MONTHS = {m.casefold(): f for m, f in zip(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(),
+    "January February March April May June July August September October November December".split(), strict=True)}
+
+
+def _joined(value: str, macros: dict[str, str]) -> str | None:
+    """A field's value written as parts joined by ``#`` (``"Faster " # {Sampling}``,
+    ``neurips # " 37"``) as the one text BibTeX makes of it, braced; None for
+    a value of one part, and for one that is not such a join.  A macro
+    defined nowhere is a KeyError (bibtexparser kept the whole line,
+    ``"Faster " # "Diffusion " # Sampling``, as the title)."""
+    parts: list[str] = []
+    at = 0
+    while True:
+        m = _BIBTEX_PART.match(value, at)
+        if m is None:
+            return None
+        if m.group("word") is not None:
+            word = m.group("word")
+            part = word if word.isdigit() else macros.get(word.casefold(), _BIBTEX_MONTHS.get(word.casefold()))
+            if part is None:
+                raise KeyError(word)
+            parts.append(part)
+        else:
+            parts.append(m.group("braced") if m.group("braced") is not None else m.group("quoted"))
+        at = m.end()
+        if not m.group("more"):
+            return "{" + "".join(parts) + "}" if at == len(value) and len(parts) > 1 else None
+
+
+def _Concatenation(name: str, source: str) -> Any:  # noqa: N802 (a class made when bibtexparser is imported)
+    """bibtexparser's step that joins a field's parts (``#``), before its own
+    steps resolve a lone macro and drop a value's braces: it joins none."""
+    from bibtexparser.middlewares.middleware import BlockMiddleware
+    from bibtexparser.model import Entry
+
+    class Concatenation(BlockMiddleware):
+        def __init__(self) -> None:
+            super().__init__(allow_inplace_modification=True)
+            self.macros: dict[str, str] = {}
+
+        def transform(self, library: Any) -> Any:
+            self.macros = {key.casefold(): _unwrapped(s.value) for key, s in library.strings_dict.items()}
+            return super().transform(library)
+
+        def transform_entry(self, entry: Entry, *args: Any) -> Entry:
+            for field in entry.fields:
+                if isinstance(field.value, str) and "#" in field.value:
+                    try:
+                        joined = _joined(field.value, self.macros)
+                    except KeyError as missing:
+                        raise InputError(Problem(f"source {source!r}: this BibTeX field {field.key!r} joins the "
+                                                 f"@string {missing.args[0]!r}, defined nowhere in the file", name,
+                                                 (field.start_line or entry.start_line or 0) + 1)) from None
+                    if joined is not None:
+                        field.value = joined
+            return entry
+
+    return Concatenation()
+
+
+def _unwrapped(value: Any) -> str:
+    """An ``@string`` macro's text, without the braces or quotes around it."""
+    text = str(value).strip()
+    return text[1:-1] if len(text) > 1 and (text[0], text[-1]) in (("{", "}"), ('"', '"')) else text
+
+
 def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[dict], list[int]]:
     """The entries of a BibTeX export (bibtexparser reads it: braces,
     quotes, ``@string`` macros, LaTeX accents as their letters, math left as
@@ -261,7 +335,8 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
         return [middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")]
 
     text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
-    library = bibtexparser.parse_string(text, append_middleware=stack())
+    library = bibtexparser.parse_string(text, parse_stack=[_Concatenation(name, source), *default_parse_stack(),
+                                                           *stack()])
     repeats: list[Entry] = []
     for block in library.failed_blocks:
         line = (block.start_line or 0) + 1
@@ -287,7 +362,8 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
     entries = library.entries
     if repeats:
         again = bibtexparser.Library([*library.strings, *repeats])
-        for middleware in [*default_parse_stack(allow_inplace_modification=True), *stack()]:
+        for middleware in [_Concatenation(name, source), *default_parse_stack(allow_inplace_modification=True),
+                           *stack()]:
             again = middleware.transform(again)
         entries = sorted([*entries, *again.entries], key=lambda e: e.start_line or 0)
     records: list[dict] = []
@@ -386,7 +462,7 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 
 #: EndNote's XML export ("File → Export → XML", and Zotero's "EndNote XML"):
 #: ``<xml><records><record>`` after the XML declaration.
-_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE +
                             rb"<xml>\s*<records>", re.DOTALL)
 #: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF declaring Zotero's namespace,
 #: or holding its ``z:itemType``.  The biblio namespace alone is no sign: an RSS 1.0 feed
@@ -525,7 +601,7 @@ def _zotero_rdf_record(item) -> dict:
 #: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
 #: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
 #: A ``<!DOCTYPE>`` is let through so dblp.xml (the whole database) is told, and refused by name.
-_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE +
                        rb"<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
                        re.DOTALL)
 #: DBLP's publication elements in its record XML: not ``www`` (a person's home page, "Home Page")
@@ -607,3 +683,84 @@ def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | No
         warn(f"{name}:1: source {source!r}: DBLP's XML holds no publications; nothing read from it")
         return []
     return parse_records(records, name, source, warn, None, "record")
+
+
+# --------------------------------------------------------------------------- PubMed's XML
+
+#: PubMed's XML (E-utilities' ``efetch.fcgi?db=pubmed&rettype=xml``, and "Send to: File → XML"):
+#: ``<PubmedArticleSet>`` after the declaration and the DOCTYPE naming its DTD.
+_PUBMED_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE + rb"<PubmedArticleSet[\s>]", re.DOTALL)
+
+
+def is_pubmed_xml(data: bytes) -> bool:
+    """Whether ``data`` is PubMed's XML (see :data:`_PUBMED_XML`)."""
+    return _PUBMED_XML.match(data[:4096]) is not None
+
+
+def _pubmed_day(date) -> str:
+    """A PubMed date element's day as ISO's partial date: ``<Year>2024</Year>
+    <Month>06</Month>`` or ``<Month>Jun</Month>``, or a ``<MedlineDate>`` as
+    MEDLINE writes it ("2024 Spring": its year)."""
+    if date is None:
+        return ""
+    if (medline := date.find("MedlineDate")) is not None:
+        return _medline_day(_xml_text(medline))
+    year, month, day = (_xml_text(date.find(tag)) for tag in ("Year", "Month", "Day"))
+    if month.isdigit():
+        return f"{year}-{int(month):02d}" + (f"-{int(day):02d}" if day.isdigit() else "")
+    return _medline_day(" ".join(p for p in (year, month, day) if p))
+
+
+def _pubmed_record(article) -> dict:
+    """A ``<PubmedArticle>`` as a plain record (see :data:`feeds._RECORD_KEYS`): a
+    structured abstract's parts each after its label ("Background: ..."), as
+    PubMed's page shows them."""
+    citation = article.find("MedlineCitation")
+    paper = citation.find("Article") if citation is not None else None
+    if paper is None:
+        return {}
+    parts = []
+    for text in paper.iterfind("Abstract/AbstractText"):
+        label = (text.get("Label") or "").strip()
+        label = label.capitalize() if label.isupper() else label
+        parts.append(f"{label}: {_xml_text(text)}" if label else _xml_text(text))
+    authors = [_xml_text(a.find("CollectiveName")) or " ".join(p for p in (
+        _xml_text(a.find("ForeName")) or _xml_text(a.find("Initials")), _xml_text(a.find("LastName")),
+        _xml_text(a.find("Suffix"))) if p) for a in paper.iterfind("AuthorList/Author") if a.get("ValidYN") != "N"]
+    ids = {i.get("IdType"): _xml_text(i) for i in article.iterfind("PubmedData/ArticleIdList/ArticleId")}
+    doi = ids.get("doi") or next((_xml_text(e) for e in paper.iterfind("ELocationID") if e.get("EIdType") == "doi"), "")
+    pmid = _xml_text(citation.find("PMID")) or ids.get("pubmed", "")
+    days = [_pubmed_day(paper.find("ArticleDate")), _pubmed_day(paper.find("Journal/JournalIssue/PubDate"))]
+    record: dict = {"title": _xml_text(paper.find("ArticleTitle")) or _xml_text(paper.find("VernacularTitle")),
+                    "abstract": " ".join(parts), "authors": [a for a in authors if a],
+                    "published": max(days, key=len)}  # (the one that says most, as MEDLINE's)
+    if doi:
+        record["doi"] = doi
+    if pmid:
+        record["url"] = f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    return record
+
+
+def parse_pubmed_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of PubMed's XML, None for other XML: each article's title,
+    abstract, authors, day, DOI and PubMed page, as its MEDLINE export gives
+    them.  It was 'not an RSS or Atom feed'."""
+    from .feeds import parse_records
+
+    if not is_pubmed_xml(data):
+        return None
+    if b"<!ENTITY" in data:
+        raise InputError(Problem(f"source {source!r}: PubMed's XML declaring entities, which PubMed's never does: "
+                                 "not read", name, line_of(data, data.find(b"<!ENTITY"))))
+    root = parsed_xml(data, name, source, "PubMed's XML")
+    articles = root.findall("PubmedArticle")
+    books = len(root.findall("PubmedBookArticle"))
+    if books:
+        warn(f"{name}:1: source {source!r}: {books} of PubMed's book chapters (PubmedBookArticle) left out: no "
+             "papers")
+    if not articles:
+        warn(f"{name}:1: source {source!r}: PubMed's XML holds no articles; nothing read from it")
+        return []
+    starts = [m.start() for m in re.finditer(rb"<PubmedArticle[\s>]", data)]
+    at = [line_of(data, s) for s in starts] if len(starts) == len(articles) else None
+    return parse_records([_pubmed_record(a) for a in articles], name, source, warn, at, "article")

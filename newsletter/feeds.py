@@ -58,6 +58,8 @@ from .models import (
     split_names,
     web_url,
 )
+from .patterns import XML_PROLOG
+from .scholar import is_scholar_alert, parse_scholar_alert
 
 if TYPE_CHECKING:
     import feedparser
@@ -141,7 +143,7 @@ def _numeric_entities(data: bytes) -> bytes:
 #: A DOCTYPE with an internal subset at the head of a document (after a byte
 #: order mark, the XML declaration, comments): ``<!DOCTYPE rss [ ... ]>``.
 _INTERNAL_SUBSET = re.compile(
-    rb"\A(?P<head>(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE\s[^\[>]*?)\s*\[(?P<subset>.*?)\]\s*>",
+    rb"\A(?P<head>(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<!DOCTYPE\s[^\[>]*?)\s*\[(?P<subset>.*?)\]\s*>",
     re.DOTALL | re.IGNORECASE,
 )
 #: A general entity with a plain value (text and character references only).
@@ -314,7 +316,7 @@ def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
 
 
 #: An HTML page: its first element (after an XML declaration, comments and a doctype) is <html>.
-_HTML_PAGE = re.compile(rb"(?:\s|<\?[^>]*>|<!--.*?-->)*(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
+_HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
 
 class _FeedLinks(HTMLParser):
@@ -596,7 +598,12 @@ def html_text(value: str) -> str:
 
 def _text_of(value: str) -> str:
     parser = _TextOf()
-    parser.feed(value)
+    # After the last ">" no tag, comment or "<?" can close: html.parser, closing, looked for
+    # the end of each "<" there to the end of the text, and 10,000 "<a " took 20 s (50,000
+    # "<?xml" in a post's CDATA, 10 s).  Each such "<" is text, as html.parser read it.
+    last = value.rfind(">") + 1
+    parser.feed(value[:last])
+    parser.feed(value[last:].replace("<", "&lt;"))
     parser.close()
     return collapse("".join(parser.parts))
 
@@ -779,19 +786,48 @@ def _ends_a_root(data: bytes, at: int) -> bool:
     return _ROOT_END.search(data, max(0, end - _ROOT_END_LOOK), end) is not None
 
 
-def _each_document(parts: list[tuple[int, bytes]], name: str, read: Callable[[bytes], T]) -> list[T]:
-    """``read`` of each document of a file (see :func:`_xml_documents`), a
-    problem in one located at its line in the whole file."""
+def _each_document(parts: list[tuple[int, bytes]], name: str, warn: Warn,
+                   read: Callable[[bytes, Warn, bool], T]) -> list[T]:
+    """``read(part, warn, followed)`` of each document of a file (see
+    :func:`_xml_documents`), a problem or a warning in one located at its line
+    in the whole file.  ``followed``: the document is an OAI-PMH page whose
+    next page comes after it in the file (see :func:`.oai.continued_by`), so
+    it is no page of a list whose rest was not read: every page harvested and
+    joined (``cat page*.xml``) warned, each but the last, that the rest of the
+    list was not read."""
     results = []
-    for before, part in parts:
+    followed = _followed_pages([part for _, part in parts])
+    for (before, part), next_follows in zip(parts, followed, strict=True):
         try:
-            results.append(read(part))
+            results.append(read(part, _shifted(warn, name, before), next_follows))
         except InputError as exc:
             exc.problems = tuple(replace(p, line=p.line + before) if p.file == name and p.line else p
                                  for p in exc.problems)
             exc.args = ("\n".join(str(p) for p in exc.problems),)
             raise
     return results
+
+
+def _followed_pages(parts: list[bytes]) -> list[bool]:
+    """For each document of a file, whether it is an OAI-PMH page followed by
+    the page its resumptionToken asks for (see :func:`.oai.continued_by`)."""
+    if not any(_maybe_oai(part) for part in parts):
+        return [False] * len(parts)
+    from .oai import continued_by
+
+    return [continued_by(part, after) for part, after in pairwise(parts)] + [False]
+
+
+def _shifted(warn: Warn, name: str, before: int) -> Warn:
+    """``warn`` with a warning's ``name:LINE:`` moved on by ``before`` lines
+    (a document's lines in a file of several)."""
+    prefix = f"{name}:"
+
+    def shifted(message: str) -> None:
+        m = re.match(r"(\d+):", message[len(prefix):]) if before and message.startswith(prefix) else None
+        warn(f"{prefix}{int(m.group(1)) + before}:{message[len(prefix) + m.end():]}" if m else message)
+
+    return shifted
 
 
 def parse_arxiv(
@@ -810,7 +846,8 @@ def parse_arxiv(
     pages saved by a script) is each of them read.
     """
     if (parts := _xml_documents(data)) is not None:
-        listings = _each_document(parts, name, lambda part: parse_arxiv(part, name, source, warn, announce_types))
+        listings = _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
+            part, name, source, warned) if followed else parse_arxiv(part, name, source, warned, announce_types))
         totals = [listing.total for listing in listings if listing.total is not None]
         return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
                             sum(listing.entries for listing in listings))
@@ -886,6 +923,15 @@ def parse_arxiv(
     except ValueError:
         total = None
     return ArxivListing(papers, total, len(parsed.entries))
+
+
+def _oai_page_listing(data: bytes, name: str, source: str, warn: Warn) -> ArxivListing:
+    """An OAI-PMH page whose next page follows it in the file: its papers,
+    and nothing said of a rest not read."""
+    from .oai import parse_oai
+
+    papers = parse_oai(data, name, source, warn, paged=True)
+    return ArxivListing(papers, None, len(papers))
 
 
 def _maybe_citations(data: bytes) -> bool:
@@ -969,6 +1015,8 @@ def feed_only_kind(data: bytes) -> str | None:
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
     feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
+    if is_scholar_alert(data):
+        return "a Google Scholar alert"
     head = data[:4096].removeprefix(_UTF8_BOM)
     if _maybe_reference_xml(head):
         from .citations import reference_xml_kind
@@ -977,6 +1025,11 @@ def feed_only_kind(data: bytes) -> str | None:
             return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
     if re.match(rb"(?:\s|<\?[^>]*\?>)*<responseWrapper\b", head):
         return "a saved Europe PMC answer"
+    if b"<PubmedArticleSet" in head:
+        from .citations import is_pubmed_xml
+
+        if is_pubmed_xml(head):
+            return "PubMed's XML"
     if b"<dblp" in head or b"<hits" in head:
         from .citations import is_dblp_xml
 
@@ -1030,6 +1083,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return read_listing_text(data, name, source, warn, kind=copied)
     if (mail := arxiv_mail(data)) is not None:
         return parse_arxiv_mail(mail, name, source, warn, raw=data)
+    if is_scholar_alert(data):
+        return parse_scholar_alert(data, name, source, warn)
     if (wide := _wide_json(data)) is not None:
         data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
@@ -1050,6 +1105,14 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, _ in _numbered_lines(data)]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
+        if isinstance(document, dict) and {"messages", "collection"} <= set(document) \
+                and isinstance(listed := document["collection"], list) and listed and isinstance(listed[0], dict):
+            # (its pubs, publisher and funder endpoints: papers published since, by other names; "a JSON document"
+            # with a hint at Hugging Face said nothing of it)
+            keys = ", ".join(_quoted(str(k), 30) for k in list(listed[0])[:8])
+            raise InputError(Problem(f"source {source!r}: a bioRxiv / medRxiv answer, but not of its details "
+                                     f"endpoint (the first record's keys: {keys}); a feed source reads "
+                                     "api.biorxiv.org/details/biorxiv/FROM/UNTIL (or medrxiv)", name, 1))
         if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
             # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
             keys = ", ".join(_quoted(str(k), 30) for k in list(lines[0])[:8]) or "none"
@@ -1066,8 +1129,9 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if (entries := parse_citations(data, name, source, warn)) is not None:
             return entries
     if (parts := _xml_documents(data)) is not None:  # feeds, an API query's or OAI-PMH pages, joined into one file
-        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
-            part, name, source, warn, base=base)) for p in papers]
+        return [p for papers in _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
+            part, name, source, warned).papers if followed else parse_feed(part, name, source, warned, base=base))
+                for p in papers]
     if _maybe_oai(data):  # (after the joined pages: an OAI-PMH page's own reader takes one document)
         from .oai import is_oai, parse_oai
 
@@ -1080,6 +1144,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return found
     if b"<responseWrapper" in data[:4096] and (answer := _europe_pmc_xml(data, name, source)) is not None:
         return parse_scholarly_json(answer, "Europe PMC", name, source, warn)
+    if b"<PubmedArticleSet" in data[:4096]:
+        from .citations import parse_pubmed_xml
+
+        if (found := parse_pubmed_xml(data, name, source, warn)) is not None:
+            return found
     if b"<dblp" in data[:4096] or b"<hits" in data[:4096]:
         from .citations import parse_dblp_xml
 
@@ -1267,11 +1336,18 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 _RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
 #: The keys of each API's answer that has no results: its list and what it says beside it.
 _EMPTY_ANSWERS = (("bioRxiv", {"messages", "collection"}), ("Semantic Scholar", {"data", "total"}),
-                  ("Semantic Scholar", {"recommendedPapers"}), ("OpenAlex", {"meta", "results"}),
+                  ("Semantic Scholar", {"recommendedPapers"}), ("Semantic Scholar", {"offset", "data"}),
+                  ("OpenAlex", {"meta", "results"}),
                   ("OpenReview", {"notes", "count"}))
 #: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
-_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
+_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>(.*?)</jats:title>", re.DOTALL)
 _JATS_TAG = re.compile(r"(</?)jats:")
+def _jats_heading(m: re.Match) -> str:
+    """A JATS abstract's heading as text: none for "Abstract" itself, else the label of its part."""
+    heading = html_text(_JATS_TAG.sub(r"\1", m.group(1))).rstrip(":")
+    return " " if heading.casefold() in ("", "abstract", "summary") else f" {html.escape(heading)}: "
+
+
 #: An OpenAlex work's id: "https://openalex.org/W2741809807".
 _OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 
@@ -1314,6 +1390,11 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
         return ([], kind) if kind else None
     if all("paperId" in r for r in records):
         return items, "Semantic Scholar"
+    # Semantic Scholar's citations and references (/paper/ID/citations): each paper wrapped as the one citing
+    # or the one cited (it was 'a JSON document', with a hint at Hugging Face)
+    wrapped = [r.get("citingPaper", r.get("citedPaper")) for r in records]
+    if all(isinstance(w, dict) and "paperId" in w for w in wrapped):
+        return wrapped, "Semantic Scholar"
     if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
         return items, "bioRxiv"
     if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
@@ -1381,8 +1462,9 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             people = _europe_pmc_authors(item)
         elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
             jats = a if isinstance(a := item.get("abstract"), str) else ""
-            # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
-            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(" ", jats)))
+            # its heading (<jats:title>Abstract</jats:title>) is no text, a section's ("Methods") a label
+            # before its part, as a structured abstract's are read elsewhere ("Methods: ..."); its paragraphs HTML's
+            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(_jats_heading, jats)))
             arxiv_id = next((m.group(1) for link in (item.get("DOI"), item.get("URL"))
                              if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
             people = _record_authors(item.get("author"))
@@ -1463,6 +1545,9 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         url, day = url or item.get("doi"), item.get("publication_date")
     else:
         url, day = item.get("url"), item.get("publicationDate")
+        if not isinstance(day, str) and kind == "Semantic Scholar" and isinstance(year := item.get("year"), int):
+            # (many papers have a year and no publicationDate: their year, to the year, not no date)
+            return url if isinstance(url, str) else None, datetime(year, 1, 1, tzinfo=UTC), (), (), "year"
     return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), (), None
 
 

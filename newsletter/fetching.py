@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
-from .patterns import lazy
+from .patterns import XML_PROLOG, lazy
 from .retrying import backoff, certificate_fault, certificate_unmendable, handshake_refused, speaks_tls, waiting, within
 
 log = logging.getLogger(__name__)
@@ -563,7 +563,7 @@ _CHALLENGE_PAGE = lazy(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/chal
 
 
 #: Where an HTML document starts (after a byte order mark, white space, comments).
-_HTML_START = lazy(rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+_HTML_START = lazy(rb"(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
 
 
 def _bot_check(response: httpx.Response, body: bytes) -> str | None:

@@ -24,13 +24,14 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of, parsed_xml
 from .feeds import _ARXIV_ENTRY_ID
 from .models import Paper, abs_url, first_last, pdf_url, split_names
+from .patterns import XML_PROLOG
 
 Warn = Callable[[str], None]
 
 _OAI = "{http://www.openarchives.org/OAI/2.0/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 #: What an OAI-PMH answer starts with: its root element (after an XML declaration and comments).
-_OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<OAI-PMH[\s>]", re.DOTALL)
+_OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<OAI-PMH[\s>]", re.DOTALL)
 
 
 def is_oai(data: bytes) -> bool:
@@ -125,6 +126,23 @@ def resumption_token(data: bytes) -> str | None:
     m = _TOKEN_VALUE.search(data)
     token = html.unescape(m.group(1).decode("utf-8", "replace")).strip() if m and m.group(1) else ""
     return token or None
+
+
+#: The token a page was asked for by, in its ``<request>`` element (arXiv writes it there).
+_ASKED_BY = re.compile(rb"<(?:[\w.-]+:)?request\b[^>]*?\bresumptionToken\s*=\s*[\"']([^\"']*)")
+
+
+def continued_by(page: bytes, after: bytes) -> bool:
+    """Whether ``after`` is the OAI-PMH page that ``page``'s resumptionToken
+    asks for: pages harvested one by one and joined into one file.  ``after``
+    must say it was asked by that token where it says what it was asked by
+    (its ``<request>``); a page left out between two others (``cat p1.xml
+    p3.xml``) is so told, and the rest of ``page``'s list said not read."""
+    token = resumption_token(page)
+    if token is None or not is_oai(after):
+        return False
+    asked = _ASKED_BY.search(after[:4096])
+    return asked is None or html.unescape(asked.group(1).decode("utf-8", "replace")).strip() == token
 
 
 def next_page(url: str, token: str) -> tuple[str, dict[str, str]]:

@@ -68,6 +68,17 @@ class _Lazy:
         return lazy, self._source
 
 
+#: What may come before an XML or HTML document's first element: white space, processing
+#: instructions (the XML declaration) and comments, any number of them, each taken whole and
+#: never given back (an atomic group).  Written as ``(?:\s|<\?.*?\?>|<!--.*?-->)*`` a comment's
+#: or a declaration's lazy body could also end at any later ``-->`` or ``?>``, and a head that
+#: did not go on as wanted was tried every such way: 20 comments took 0.5 s, each one more
+#: twice that, and a post's CDATA of 50 line-start declarations never finished.
+XML_PROLOG = rb"(?>\s+|<\?.*?\?>|<!--.*?-->)*"
+#: The same, with a document type declaration (its internal subset whole) among them.
+XML_PROLOG_DOCTYPE = rb"(?>\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+
+
 def lazy(pattern: AnyStr, flags: int | re.RegexFlag = 0) -> re.Pattern[AnyStr]:
     """``re.compile(pattern, flags)``, done when the pattern is first used.
 

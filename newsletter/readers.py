@@ -2057,28 +2057,30 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     fetched = context.fetcher.get(source.url, source=source.label)
     from .oai import is_oai
 
-    if is_oai(_parsed(context, fetched, lambda body, _: body)):
-        yield from _oai_pages(source, source.url, fetched, context)
+    body = _unpacked_body(context, fetched)
+    if is_oai(body):
+        yield from _oai_pages(source, source.url, fetched, body, context)
         return
     # relative links are relative to where a redirect led, not to the address asked
     base = shown_url(fetched.base) if fetched.final_url else None
-    yield from _parsed(context, fetched, partial(parse_feed, base=base), source.label, context.warn)
+    yield from _parsed(context, fetched, partial(parse_feed, base=base), source.label, context.warn, body=body)
 
 
-def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadContext) -> Iterator[Paper]:
+def _oai_pages(source: FeedSource, url: str, fetched: Fetched, body: bytes, context: ReadContext) -> Iterator[Paper]:
     """The papers of a fetched OAI-PMH list, page after page by its
     resumptionToken (at most :data:`.oai.OAI_PAGES`): a harvest URL as a
     feed read the first page alone, a busy day's first thousand records,
     and warned that the rest was not read.  A page after the first that
     fails ends the list there, named, and the pages before are used (as the
     arXiv API's pages are); a token given twice (a server that pages in a
-    circle) ends it too."""
+    circle) ends it too.  ``body``: the first page's, unpacked (each page
+    is unpacked once, and read for its papers and its token from that)."""
     from .oai import OAI_PAGES, next_page, parse_oai, resumption_token
 
-    read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn)
+    read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn, body=body)
     yield from read
     count, asked, pages = len(read), set(), 1
-    token = resumption_token(_fetched_body(context, fetched))
+    token = resumption_token(body)
     interval = ARXIV_INTERVAL if (urlsplit(url).hostname or "").endswith("arxiv.org") else 0.0
     while token is not None:
         where = f"{shown_url(url)}: source {source.label!r}"
@@ -2094,7 +2096,8 @@ def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadCont
         endpoint, params = next_page(url, token)
         try:
             fetched = context.fetcher.get(endpoint, params, source=source.label, min_interval=interval)
-            read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn)
+            body = _unpacked_body(context, fetched)
+            read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn, body=body)
         except InputError as exc:
             if _stop_requested(context):
                 raise
@@ -2105,20 +2108,29 @@ def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadCont
         pages += 1
         count += len(read)
         yield from read
-        token = resumption_token(_fetched_body(context, fetched))
+        token = resumption_token(body)
 
 
-def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
+def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any,
+            body: bytes | None = None) -> T:
     """``parse(body, url, *args)`` of a fetched answer (unpacked when it is a
-    gzip, bzip2 or xz file); a body that is not the format (an error page
+    gzip, bzip2 or xz file, unless ``body`` is that already); a body that is not the format (an error page
     served with 200, a cut-off document) is dropped from the cache, so the next
     run asks the server again instead of failing from disk for ``fresh_for``."""
     name = shown_url(fetched.url)  # the name in messages: no password
     try:
-        return parse(_fetched_body(context, fetched), name, *args)
+        return parse(_fetched_body(context, fetched) if body is None else body, name, *args)
     except InputError:
         context.fetcher.forget(fetched.url)
         raise
+
+
+def _unpacked_body(context: ReadContext, fetched: Fetched) -> bytes:
+    """A fetched answer's body unpacked, once for all that is asked of it
+    (what it is, its papers, an OAI-PMH page's token: a packed page was
+    unpacked three times); one that does not unpack is dropped from the cache
+    as :func:`_parsed` drops a body that does not parse."""
+    return _parsed(context, fetched, lambda body, _: body)
 
 
 def _fetched_body(context: ReadContext, fetched: Fetched) -> bytes:

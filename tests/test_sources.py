@@ -2936,6 +2936,28 @@ def test_a_gzip_file_served_as_an_oai_pmh_answer_is_followed_page_by_page_too(ht
     assert http_server.requests_to("/oai2")[1].query == {"verb": "ListRecords", "resumptionToken": "6960524|1001"}
 
 
+def test_each_packed_oai_pmh_page_is_unpacked_once(http_server, tmp_path, monkeypatch):
+    """A packed page was unpacked three times: to ask whether it is an
+    OAI-PMH answer, to read its records, and to read its token (a later page
+    twice).  Nothing else shows it, so the real unpacker is counted."""
+    import gzip
+
+    from newsletter import readers
+
+    def packed(request):
+        reply = _oai_pages(request)
+        return dataclasses.replace(reply, body=gzip.compress(reply.body, mtime=0),
+                                   headers={"Content-Type": "application/gzip"})
+
+    http_server.route("/oai2", packed)
+    calls = []
+    real = readers.unpacked
+    monkeypatch.setattr(readers, "unpacked", lambda data, *a, **kw: calls.append(data[:2]) or real(data, *a, **kw))
+    papers, warnings = read(_oai_config(http_server, tmp_path))
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.03003"] and warnings == []
+    assert calls == [b"\x1f\x8b"] * 2  # (two pages, each unpacked once)
+
+
 def test_an_oai_pmh_page_that_fails_ends_the_list_there_and_the_pages_before_are_used(http_server, tmp_path):
     http_server.route("/oai2", lambda request: Reply(404, b"gone") if "resumptionToken" in request.query
                       else _oai_pages(request))
