@@ -2227,3 +2227,20 @@ def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
     assert "\n\n\n" not in composed.text
     assert "[1] A diffusion model paper read by its title\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
     assert "[2] Another diffusion model\n\nIt has an abstract.\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
+
+
+@pytest.mark.parametrize(
+    ("latex", "html"),
+    [
+        # nested scripts and the escapes LaTeX writes, set in the HTML and still escaped
+        (r"$x^{2^{n}}$ and $e^{-x^2/2}$ at R\&D $<$ 5\%", "x<sup>2ⁿ</sup> and e<sup>−x²/2</sup> at R&amp;D &lt; 5%"),
+        (r"$\mathcal{L}_{\mathrm{CE}}$, $\left. f \right|_{x=0}$, $\mathbb{E}_{x\sim p}[f]$",
+         "L<sub>CE</sub>, f |ₓ₌₀, 𝔼<sub>x ∼ p</sub>[f]"),
+        # an unknown macro shows as written, and what stands beside it is escaped
+        (r"$\mymethod$ <b> $a \foo b$", r"\mymethod &lt;b&gt; a \foo b"),
+    ],
+)
+def test_latex_in_a_card_is_set_as_typeset_and_escaped(latex, html):
+    from newsletter.latex import to_unicode
+
+    assert str(highlight(to_unicode(latex), [re.compile("zzz")])) == html
