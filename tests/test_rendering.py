@@ -1956,7 +1956,9 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
     (papers / "day.txt").write_text(
         "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe"
         "Certified $\\ell_\\infty$ Robustness of Diffusion Models\nWe certify diffusion models.\n"
-        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n", encoding="utf-8")
+        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n"
+        "Guided Diffusion Models for Tables\nWe guide diffusion models.\n"
+        "Small Diffusion Models on Phones\nWe shrink diffusion models.\n", encoding="utf-8")  # 4: a contents list
     write_config(tmp_path, BASIC_CONFIG)
     config = load_config(tmp_path / "config.yaml")
     (sub, matches), = digests(config, "ada@example.org")
@@ -2244,3 +2246,38 @@ def test_latex_in_a_card_is_set_as_typeset_and_escaped(latex, html):
     from newsletter.latex import to_unicode
 
     assert str(highlight(to_unicode(latex), [re.compile("zzz")])) == html
+
+
+def test_a_contents_list_from_four_papers_on_not_for_two_or_three(tmp_path):
+    """A contents list above two or three cards repeated the preheader's
+    titles and the first screen: it shows from CONTENTS_MIN (4) papers on,
+    with each card's link back to it; below that, neither (HTML and text)."""
+    from newsletter.rendering import CONTENTS_MIN
+
+    config, matches, _ = reader_digest(tmp_path)
+    sub = config.subscribers[0]
+    assert CONTENTS_MIN == 4 and len(matches) >= 4
+    for n in (1, 2, 3, 4, len(matches)):
+        composed = Composer(config).compose(sub, matches[:n], now=NOW)
+        shown = n >= CONTENTS_MIN
+        assert ('id="contents"' in composed.html) is shown, n
+        assert ("In this digest" in composed.html) is shown and ("\nContents\n" in composed.text) is shown, n
+        assert composed.html.count('href="#contents"') == (n if shown else 0), n
+        assert len(cards(composed.html)) == n and composed.text.count("\n== ") == len({m.topics[0] for m in matches[:n]})
+
+
+@pytest.mark.parametrize(("name", "edit"), [
+    ("digest.html", ('<a href="#{{ p.anchor }}">{{ p.contents_html }}</a>', '<a href="#{{ p.anchor }}">{{ p.contents_htm }}</a>')),
+    ("digest.txt", ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),
+])
+def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(tmp_path, name, edit):
+    """The sample digests of validate hold two papers, under CONTENTS_MIN: a
+    misspelt name in the contents list would pass it and stop the first send
+    of four papers or more."""
+    tpl = own_templates(tmp_path)
+    text = (tpl / name).read_text(encoding="utf-8")
+    assert text.count(edit[0]) == 1
+    (tpl / name).write_text(text.replace(*edit), encoding="utf-8")
+    (problem,) = check_templates(load(tmp_path, extra="templates: tpl\n"))
+    line = 1 + text[:text.index(edit[0])].count("\n")
+    assert str(problem).startswith(f"{tpl}/{name}:{line}: template error: "), problem
