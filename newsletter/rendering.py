@@ -1339,6 +1339,7 @@ class Composer:
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
+            g["reason"], g["reasons"] = _shared_reasons(g["papers"])
         topic_names = [g["name"] for g in groups]
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
@@ -1760,6 +1761,21 @@ class _Watched:
     def get(self, name: str, default=None):
         self.read = True
         return self.card.get(name, default)
+
+
+def _shared_reasons(cards: Sequence[Card]) -> tuple[str, list]:
+    """The reason in words and the matched words every card of a section
+    gives alike (each "" or [] where they differ, or for one card).  The
+    templates say them once, under the section's heading: a topic liking one
+    paper wrote "Similar to a paper you liked, “...”" on each of its cards, a
+    topic of one term "Why: transformer" on each, and a reader learnt nothing
+    from the second on."""
+    if len(cards) < 2:
+        return "", []
+    first = cards[0]
+    reason = first.reason if all(c.reason == first.reason for c in cards) else ""
+    words = first.reasons if all(c.reasons == first.reasons for c in cards) else []
+    return reason, list(words)
 
 
 def _cut(ctx: dict, shown: int) -> dict:

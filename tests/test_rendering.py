@@ -1480,8 +1480,7 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
     names = {"steps": "Step sizes", "rates": "Learning rates"}
     for p in both:
         first, second = (names[t] for t in p["topics"])
-        card = text.split(f"] {p['title']}\n", 2)[2]  # after the contents line, the card
-        why = next(line for line in card.splitlines() if line.startswith("Why: "))
+        why = _why(text, p["title"], names[p["topics"][0]])
         # in one sentence naming each topic ("Why: Step sizes: close to your interest: ...; Learning rates: ..."
         # read as labels nested in labels)
         assert f"{first}: close" not in why and why.startswith("Why: Close "), why
@@ -1489,9 +1488,18 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
         assert f"] {p['title']}\n" in _sections(text)[first]
     for p in bob["papers"]:
         if len(p["topics"]) == 1:  # one topic: its reason as it is, no label
-            card = text.split(f"] {p['title']}\n", 2)[-1]
-            why = next(line for line in card.splitlines() if line.startswith("Why: "))
+            why = _why(text, p["title"], names[p["topics"][0]])
             assert not why.startswith(("Why: Step sizes:", "Why: Learning rates:")), why
+
+
+def _why(text: str, title: str, section: str) -> str:
+    """A card's "Why: ..." line in the text part, or, when every card of its
+    section gives the same, the one line under the section's heading."""
+    card = text.split(f"] {title}\n", 2)[-1].split("\n[", 1)[0]
+    shared = _sections(text)[section].split("\n[", 1)[0]
+    line = next((line for line in card.splitlines() if line.startswith("Why: ")), None)
+    return line or next(line for line in shared.splitlines() if line.startswith("Why, for every paper below: ")
+                        ).replace("Why, for every paper below: ", "Why: ")
 
 
 def test_the_default_subject_counts_one_paper_in_the_singular(workdir, cli):
@@ -1866,7 +1874,9 @@ subscribers:
     assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
     composer = Composer(config)
     text = composer.compose(ada, pinned, now=NOW).text
-    assert "\nWhy: By Kenji Tanaka, an author you pinned · " in text
+    # the word every card's topic matched ("diffusion") is said once, under the heading
+    assert "\nWhy: By Kenji Tanaka, an author you pinned\n" in text
+    assert "==\nWhy, for every paper below: diffusion\n" in text
     assert text.count("an author you pinned") == sum(m.pinned for m in pinned)
     assert "pinned" not in composer.compose(bob, plain, now=NOW).text  # the same paper's card, another subscriber
 
@@ -2281,3 +2291,49 @@ def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(
     (problem,) = check_templates(load(tmp_path, extra="templates: tpl\n"))
     line = 1 + text[:text.index(edit[0])].count("\n")
     assert str(problem).startswith(f"{tpl}/{name}:{line}: template error: "), problem
+
+
+def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(tmp_path):
+    """A topic liking one paper wrote "Why: Similar to a paper you liked, “...”"
+    on each of its cards, and a topic of one term "Why: diffusion" on each:
+    said once under the heading (HTML and text); a card keeps what is its
+    own (upvotes); a section whose cards differ, or of one card, keeps them
+    on the cards."""
+    config, matches, composed = reader_digest(tmp_path, """
+sources:
+  - type: arxiv
+    path: papers/arxiv-latex.xml
+  - type: arxiv
+    path: papers/arxiv-api.xml
+  - type: hf-daily
+    path: papers/hf-daily-2024-06-07.json
+topics:
+  liked:
+    name: Like my bridges paper
+    like: ["2406.04321"]
+  one:
+    name: Autoencoders
+    any: ["autoencoder*"]
+subscribers:
+  - email: ada@example.org
+    topics: [liked, one]
+""")
+    text, html = composed.text, composed.html
+    liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
+    sections = _sections(text)
+    assert sections["Like my bridges paper"].startswith(f"\nWhy, for every paper below: {liked}\n\n[1] ")
+    assert text.count(liked) == 1 and html.count(html_lib.escape(liked, quote=False)) == 1
+    assert "Why, for every paper below: " + html_lib.escape(liked, quote=False) + "</p>" in html
+    assert len([m for m in matches if m.topics[0] == "liked"]) >= 2
+    # one card under "Autoencoders": its words stay on it
+    assert [m.topics[0] for m in matches].count("one") == 1
+    assert "Why, for every" not in sections["Autoencoders"] and "\nWhy: autoencoders" in sections["Autoencoders"]
+    for card in cards(html):
+        assert "Similar to a paper" not in card
+    # the section's cards differ: each keeps its own
+    from newsletter.rendering import _shared_reasons
+
+    composer = Composer(config)
+    like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
+    assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
+    assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
