@@ -2299,15 +2299,8 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
     said once under the heading (HTML and text); a card keeps what is its
     own (upvotes); a section whose cards differ, or of one card, keeps them
     on the cards."""
-    config, matches, composed = reader_digest(tmp_path, """
-sources:
-  - type: arxiv
-    path: papers/arxiv-latex.xml
-  - type: arxiv
-    path: papers/arxiv-api.xml
-  - type: hf-daily
-    path: papers/hf-daily-2024-06-07.json
-topics:
+    sources = READER_CONFIG[:READER_CONFIG.index("topics:")]
+    config, matches, composed = reader_digest(tmp_path, sources + """topics:
   liked:
     name: Like my bridges paper
     like: ["2406.04321"]
