@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -174,6 +175,30 @@ def _option_meant(command: click.Command, option: str) -> str | None:
     return None
 
 
+def _spaced_path(words: list[str]) -> str | None:
+    """A path with a space in its name given unquoted, which the shell split
+    into words (`--config ~/Lab Digest`): the first run of two or three of
+    ``words`` that names an existing file or folder joined by spaces, when the
+    first word alone names nothing; else None."""
+    for i, first in enumerate(words):
+        if first.startswith("-") or not first or Path(first).exists():
+            continue
+        for end in range(i + 2, min(i + 3, len(words)) + 1):
+            joined = " ".join(words[i:end])
+            if Path(joined).exists():
+                return joined
+    return None
+
+
+def _quote_spaced(message: str, words: list[str], ctx: click.Context) -> click.UsageError | None:
+    """``message`` with what to write when ``words`` hold a path split at its space."""
+    joined = _spaced_path(words)
+    if joined is None:
+        return None
+    return click.UsageError(f"{message.rstrip('.')}: '{joined}' has a space in its name, which the shell takes for two words: "
+                            f"put the path in quotes, {shlex.quote(joined)}", ctx)
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
@@ -183,6 +208,14 @@ class _Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         given = list(args)  # click takes the list apart as it parses
+        if "#" in given:
+            # zsh (macOS's shell) reads a README line's `# comment` as words unless interactive_comments
+            # is set: `newsletter init  # writes ...` made a folder '#', `send # ...` said "extra arguments"
+            comment = " ".join(given[given.index("#"):])
+            raise click.UsageError(
+                f"Got a comment as arguments ({comment!r}): your shell (zsh, as on macOS) passed it on "
+                "instead of ignoring it; run the command without the '# ...' part, or `setopt interactive_comments` "
+                "first (in ~/.zshrc to keep it)", ctx)
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
@@ -191,6 +224,8 @@ class _Command(click.Command):
                 raise
             raise click.UsageError(f"No such option '{exc.option_name}'. {meant}", ctx) from None
         except click.UsageError as exc:
+            if "unexpected extra argument" in str(exc) and (spaced := _quote_spaced(str(exc), given, ctx)):
+                raise spaced from None
             extra = [a for a in given if "@" in a and not a.startswith("-")]
             has = {o for p in self.params for o in getattr(p, "opts", ())}
             option = "--to" if "--to" in has else "--subscriber"  # test-email ADDRESS: where it goes
@@ -237,7 +272,10 @@ class _Group(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]):
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError:
+        except click.UsageError as exc:
+            config = ctx.params.get("config_path")
+            if args and config and (spaced := _quote_spaced(exc.format_message(), [config, args[0]], ctx)):
+                raise spaced from None  # `--config ~/Lab Digest validate`: 'No such command 'Digest''
             meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
             if meant is None:
                 raise
@@ -263,7 +301,9 @@ class _Group(click.Group):
     help="The config file (or $NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-@click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _p, value: _version(ctx)
+              if value and not ctx.resilient_parsing else None, help="Show the version, the state schemas and the "
+              "checkout's commit, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Paper Digest: topic-filtered e-mail digests of new research papers.
@@ -283,6 +323,44 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     # as PostgreSQL restarts: -v detail; the state says what it means for the send.
     logging.getLogger("psycopg.pool").setLevel(logging.DEBUG if verbose else logging.ERROR)
     ctx.obj = _State(config_path)
+
+
+def _version(ctx: click.Context) -> None:
+    """``--version``: the distribution's version alone stays 0.1.0 from commit
+    to commit, so it also names the state schema this code writes (what a
+    state "written by a newer Paper Digest" is measured by) and, installed
+    from a git checkout (``pip install -e .``), the commit checked out: what
+    an upgrade by ``git pull`` changed, and what a bug report needs."""
+    from importlib.metadata import version
+
+    from .state import SCHEMA_VERSION
+    from .state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
+
+    commit = checkout_commit(Path(__file__).resolve().parent.parent)
+    click.echo(f"newsletter, version {version('paper-digest-mailer')}{f', commit {commit}' if commit else ''}; "
+               f"state schema: SQLite {SCHEMA_VERSION}, PostgreSQL {PG_SCHEMA_VERSION}")
+    ctx.exit()
+
+
+def checkout_commit(folder: Path) -> str | None:
+    """``folder``'s git commit and its date ("1ed8e0e of 2026-12-01", with
+    "and local changes" when files differ), or None where it is no checkout
+    or git is missing: an installed wheel has no commit to tell."""
+    import subprocess
+
+    if not (folder / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h of %cs"],
+                              capture_output=True, text=True, timeout=10)
+        changed = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    local = " and local changes" if changed.returncode == 0 and changed.stdout.strip() else ""
+    return head.stdout.strip() + local
 
 
 def _one_subscriber(ctx, param, value: str | None) -> str | None:
@@ -395,8 +473,11 @@ def _shown(title: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--paper", metavar="ID|TITLE", help="Where this paper stands instead: in each topic (its relevance "
               "under a floor) and in each digest (or why not).")
+@click.option("--now", "now_at", metavar="TIME", hidden=True,
+              help="Pretend it is this time (ISO 8601), as send --now does: for tests.")
 @pass_state
-def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None) -> None:
+def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None,
+          now_at: str | None) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why.
 
     A score in [0, 1] is a paper's relevance to a topic written as `about`/`like`;
@@ -425,6 +506,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
+    # a digest not due yet, said as preview says it: after `send` sent nothing ("not due"), a list of 20
+    # papers read as a digest that should have gone out
+    now = datetime.now(UTC) if now_at is None else _parse_now(None, None, now_at)
+    timing = {row.email: row for row in pipeline.schedules(config, now=now, only=subscriber)}
     if as_json:
         emit_json(
             {
@@ -438,6 +523,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "revised": [{"id": p.id, "version": p.version, "title": p.title}
                                     for p in report.revised.get(sub.email, ())],
                         "taken": report.capped.get(sub.email, (len(matches), 0))[0],
+                        "due": timing[sub.email].due,
+                        "next_send": timing[sub.email].to_json()["next_send"],
                     }
                     for sub, matches, gone in results
                 ],
@@ -466,7 +553,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
                     "shows them)") if before else ""
         cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
-        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
+        row = timing[sub.email]
+        later = f"  (not due now: goes out {shown_time(row.next_send)})" if row.next_send and not row.due else ""
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}{later}")
         for line in not_again_lines(report.revised.get(sub.email, ())):
             click.echo(f"  {line}")  # a replacement of a paper sent: left out, never without a word
         for m in matches:
@@ -964,7 +1053,8 @@ def init(state: _State, path: str | None, force: bool) -> None:
     zone = starter_zone()  # once: the file and the line below say the same zone
     written = write_starter(path or state.config_path, force=force, zone=zone)
     click.echo(f"wrote {written}")
-    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
+    # quoted for the shell as needed: `--config /home/me/Lab Digest/config.yaml` copied as shown read '/home/me/Lab'
+    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {shlex.quote(str(written))}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
     utc = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
            if zone == "UTC" else "")

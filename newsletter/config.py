@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import stat
 import unicodedata
 import zoneinfo
@@ -1586,9 +1587,10 @@ def load_config(path: str | os.PathLike) -> Config:
     except FileNotFoundError:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
         if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
-            hint = f"{twin} is there: --config {twin}"
+            flag = f"--config {shlex.quote(str(twin))}"  # a folder with a space in its name: copied whole
+            hint = f"{twin} is there: {flag}"
             if twin.suffix.lower() not in (".yaml", ".yml") or twin.name.casefold() == path.name.casefold():
-                hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or --config {twin}"
+                hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or {flag}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None

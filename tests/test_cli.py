@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -322,6 +323,27 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     r = cli(*args)
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
+@pytest.mark.parametrize("args", [
+    ("init", "#", "writes", "a", "commented", "./config.yaml"),
+    ("init", "#"),
+    ("validate", "#", "add", "--fetch", "to", "try", "the", "sources", "too"),
+    ("send", "#", "or:", "newsletter", "run"),
+])
+def test_a_readme_comment_passed_on_by_zsh_says_so_and_makes_nothing(workdir, cli, args):
+    """zsh, macOS's shell, passes a pasted README line's `# comment` on as words
+    (interactive_comments is off by default): `init` made a folder '#' with a
+    config in it, the others said only 'Got unexpected extra arguments'."""
+    before = sorted(p.name for p in workdir.iterdir())
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    comment = " ".join(args[args.index("#"):])
+    assert r.err.splitlines()[-1] == (
+        f"Error: Got a comment as arguments ({comment!r}): your shell (zsh, as on macOS) passed it on instead of "
+        "ignoring it; run the command without the '# ...' part, or `setopt interactive_comments` first (in "
+        "~/.zshrc to keep it)"), r.err
+    assert sorted(p.name for p in workdir.iterdir()) == before
 
 
 def test_send_help_lists_the_now_the_readme_documents(cli):
@@ -1561,3 +1583,78 @@ def test_a_gmail_password_unset_or_refused_says_gmail_takes_an_app_password(work
         "; Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the "
         "account's own")
     assert _login_hint("SMTP_PASSWORD", "x", "smtp.fastmail.com").endswith("many providers want an app password")
+
+
+def test_match_says_a_digest_not_due_yet_and_when_it_goes_out(workdir, cli):
+    """After `send` said `not due ada@...: next digest at 08:00`, `match` listed
+    Ada's papers with no word of it, read as a digest that should have gone
+    out; preview said `(not due now: goes out ...)`, match now does too."""
+    write_config(workdir, BASIC_CONFIG.replace(
+        "    topics: [diffusion]\n", "    topics: [diffusion]\n    schedule: daily at 08:00\n    timezone: UTC\n"))
+    r = cli("match", "--now", "2026-12-01T22:30:00+00:00")
+    assert r.code == 0, r.err
+    heads = [line for line in r.out.splitlines() if not line.startswith(" ")]
+    assert heads[0].startswith("Ada Lovelace <ada@example.org>: ") and heads[0].endswith(
+        "later digests)  (not due now: goes out 2026-12-02 08:00 UTC)"), heads
+    assert heads[1].startswith("bob@example.org: ") and "not due" not in heads[1], heads  # due at every send
+    r = cli("match", "--json", "--now", "2026-12-01T22:30:00+00:00")
+    subs = {s["email"]: s for s in json.loads(r.out)["subscribers"]}
+    assert (subs["ada@example.org"]["due"], subs["ada@example.org"]["next_send"]) == (False, "2026-12-02T08:00:00+00:00")
+    assert (subs["bob@example.org"]["due"], subs["bob@example.org"]["next_send"]) == (True, None)
+
+
+def test_version_names_the_state_schemas_and_the_checkouts_commit(cli):
+    """`--version` said 0.1.0 before and after every upgrade (the version is
+    never bumped): an upgrade by `git pull` and a state 'written by a newer
+    Paper Digest' had no number to go by."""
+    from newsletter.state import SCHEMA_VERSION
+    from newsletter.state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
+
+    r = cli("--version")
+    assert r.code == 0, r.err
+    assert re.fullmatch(rf"newsletter, version [0-9.]+(, commit [0-9a-f]{{7,}} of \d{{4}}-\d\d-\d\d( and local "
+                        rf"changes)?)?; state schema: SQLite {SCHEMA_VERSION}, PostgreSQL {PG_SCHEMA_VERSION}\n",
+                        r.out), r.out
+    assert (", commit " in r.out) == (ROOT / ".git").exists()  # a checkout says which commit
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_checkout_commit_is_the_commit_with_its_date_and_local_changes(tmp_path):
+    from newsletter.cli import checkout_commit
+
+    assert checkout_commit(tmp_path) is None  # no checkout (an installed wheel)
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-23T10:00:00+00:00", "GIT_COMMITTER_DATE": "2026-11-23T10:00:00+00:00",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org"}
+    (tmp_path / "a.txt").write_text("one\n")
+    for args in (["init", "-q"], ["add", "a.txt"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, env=env)
+    short = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short", "HEAD"], check=True, env=env,
+                           capture_output=True, text=True).stdout.strip()
+    assert checkout_commit(tmp_path) == f"{short} of 2026-11-23"
+    (tmp_path / "a.txt").write_text("two\n")
+    assert checkout_commit(tmp_path) == f"{short} of 2026-11-23 and local changes"
+
+
+def test_a_path_with_a_space_is_shown_quoted_and_said_when_split(tmp_path, cli):
+    """A folder named as macOS users name them ('Lab Digest'): init's next
+    steps showed `--config /.../Lab Digest/config.yaml` unquoted, which read as
+    '/.../Lab' once copied, and that split path said only "No such command
+    'Digest'" or "unexpected extra argument"."""
+    folder = tmp_path / "Lab Digest"
+    r = cli("init", str(folder))
+    assert r.code == 0, r.err
+    quoted = shlex.quote(str(folder / "config.yaml"))
+    assert quoted.startswith("'") and f"`newsletter --config {quoted} validate`" in r.out, r.out
+    assert shlex.split(f"newsletter --config {quoted} validate")[2] == str(folder / "config.yaml")
+    said = (f": '{folder}' has a space in its name, which the shell takes for two words: put the path in quotes, "
+            f"'{folder}'")
+    split = str(folder).split(" ")
+    r = cli("--config", *split, "validate")  # as the shell passes `--config ~/Lab Digest validate`
+    assert r.code == 2 and r.err.splitlines()[-1] == f"Error: No such command 'Digest'{said}", r.err
+    r = cli("validate", "--config", *split)
+    assert r.code == 2 and r.err.splitlines()[-1] == f"Error: Got unexpected extra argument (Digest){said}", r.err
+    # a config saved as config.yml there: the hint's --config is quoted as well
+    (folder / "config.yaml").rename(folder / "config.yml")
+    r = cli("--config", str(folder / "config.yaml"), "validate")
+    assert r.code == 2 and r.err.strip().endswith(f"--config {shlex.quote(str(folder / 'config.yml'))})"), r.err

@@ -3,6 +3,7 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -1164,9 +1165,10 @@ def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 
-def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch):
+def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch, caplog):
     from newsletter.state import postgres
 
+    caplog.set_level(logging.INFO, logger="newsletter.state.postgres")
     open_state(pg_url).close()
     open_state(pg_url).close()  # a second open finds it current
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
@@ -1180,6 +1182,11 @@ def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch)
         open_state(pg_url, readonly=True)
     open_state(pg_url).close()
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(nxt,)]
+    # the upgrade said once (the tables' creation is no upgrade), as SQLite's is
+    said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        f": upgraded the state from schema version {nxt - 1} to {nxt}; a Paper Digest older than this one can no "
+        "longer open it (`newsletter --version` names a version's schema)"), said
     assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
 
 
@@ -1751,3 +1758,21 @@ def test_a_worker_gets_its_turn_to_write_after_its_parent_died_holding_it(tmp_pa
     said = os.read(read_end, 16) if ready else b""
     os.close(read_end)
     assert said == b"turn"
+
+
+def test_an_upgraded_state_says_so_once(tmp_path, monkeypatch, caplog):
+    """An older state was upgraded without a word; the version before the
+    upgrade refuses it from then on ("written by a newer Paper Digest"), so the
+    upgrade is said, with both schema versions, and only by the open that made it."""
+    path = tmp_path / "s.sqlite3"
+    State.open(path).close()
+    old = state_module.SCHEMA_VERSION
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [
+        lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")])
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", old + 1)
+    with caplog.at_level(logging.INFO, logger="newsletter.state.sqlite"):
+        State.open(path).close()
+        State.open(path).close()
+    said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
+    assert said == [f"{path}: upgraded the state from schema version {old} to {old + 1}; a Paper Digest older than "
+                    "this one can no longer open it (`newsletter --version` names a version's schema)"]

@@ -770,6 +770,10 @@ class PostgresState(State):
                 con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
         finally:
             con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+        if 0 < version < SCHEMA_VERSION:  # (0: the tables were made now) said as SQLite's upgrade is: see there
+            log.info("%s: upgraded the state from schema version %d to %d; a Paper Digest older than this one "
+                     "can no longer open it (`newsletter --version` names a version's schema)", self.name, version,
+                     SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close the pool and the session (which releases this worker's lock)."""

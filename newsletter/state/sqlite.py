@@ -734,13 +734,20 @@ class SQLiteState(State):
         """Upgrade from ``version`` (an older schema, never 0: see
         :func:`_create`) in one transaction that reads the version again:
         another process may be upgrading the same file at this moment (two
-        sends started together)."""
+        sends started together).  Said once, on stderr: the upgrade cannot be
+        undone, and the version before it refuses the file from then on (a
+        rollback after ``git pull`` read "written by a newer Paper Digest"
+        with no word of when that happened)."""
         with self.transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            version = before = self._db.execute("PRAGMA user_version").fetchone()[0]  # another may have migrated
             while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self._db)
                 version += 1
                 self._db.execute(f"PRAGMA user_version={version}")
+        if before < SCHEMA_VERSION:
+            log.info("%s: upgraded the state from schema version %d to %d; a Paper Digest older than this one "
+                     "can no longer open it (`newsletter --version` names a version's schema)", self.path, before,
+                     SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close; a writer also folds the WAL back into the file when it is the last user."""
