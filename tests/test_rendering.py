@@ -406,7 +406,7 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (45, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (49, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
@@ -2237,8 +2237,10 @@ def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
     first, second = cards(composed.html)
     assert 'class="abstract"' not in first and "It has an abstract." in second
     assert "\n\n\n" not in composed.text
-    assert "[1] A diffusion model paper read by its title\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
-    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
+    # both cards' word is said once, under the heading
+    assert "==\nWhy, for every paper below: diffusion model\n\n[1] " in composed.text
+    assert "[1] A diffusion model paper read by its title\n\nSearch arXiv: " in composed.text
+    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nSearch arXiv: " in composed.text
 
 
 @pytest.mark.parametrize(
