@@ -51,7 +51,7 @@ from .config import SERVE_PORT, Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_listen
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
-from .state import open_state, public_url
+from .state import State, is_database_url, open_state, public_url
 from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links, old_secrets_problem
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,10 @@ class _App:
         #: process's lock on the state gives up (503, try again) rather than
         #: holding the stop for the state's busy timeout.
         self.stopping = threading.Event()
+        #: The PostgreSQL state changes are recorded in, opened once and kept
+        #: (its URL, the state): see :meth:`_recorder`.
+        self.kept: tuple[str, State] | None = None
+        self.keeping = threading.Lock()
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
@@ -192,8 +196,13 @@ class _App:
                 Route(root + "/healthz" + slash, self.health, methods=["GET"]),
             )
         ]
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: Starlette):
+            yield
+            await run_in_threadpool(self.close)  # (serve() closes it too: it runs with lifespan off)
+
         app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
-                        exception_handlers={404: self.not_found})
+                        exception_handlers={404: self.not_found}, lifespan=lifespan)
         app.router.redirect_slashes = False
         return app
 
@@ -368,14 +377,68 @@ class _App:
                 self.state_target = target
             return self.state_target
 
+    def _recorder(self, url: str) -> State:
+        """The PostgreSQL state at ``url``, opened at the first change and
+        kept for the next (a small pool of connections, safe from any
+        request thread: see ``PostgresState.open``'s ``recorder``).  Opened
+        per request as a worker, a burst of one-click POSTs cost a login, a
+        lock and a worker's row each.  One at another URL (the config
+        switched ``state:``) is closed.  Opened outside the lock: with the
+        server down, requests waiting their turn to try the open, each up to
+        the connect timeout, would have waited for one another's."""
+        with self.keeping:
+            kept = self.kept
+            if kept is not None and kept[0] == url:
+                return kept[1]
+        state = open_state(url, stop=self.stopping.is_set, recorder=True)
+        spare: State | None
+        with self.keeping:
+            kept = self.kept
+            if kept is not None and kept[0] == url:
+                spare, state = state, kept[1]  # another request opened it meanwhile
+            else:
+                spare, self.kept = (kept[1] if kept is not None else None), (url, state)
+        if spare is not None:
+            spare.close()
+        return state
+
+    def _let_go(self, state: State) -> None:
+        """A kept state a change failed on is closed: the next change opens
+        it anew, rather than meet again what it met (a server that fell
+        silent stays so for a state, see ``PostgresState._errors``)."""
+        with self.keeping:
+            if self.kept is not None and self.kept[1] is state:
+                self.kept = None
+            else:
+                return
+        state.close()
+
+    def close(self) -> None:
+        """Close the kept state (serve stops)."""
+        with self.keeping:
+            kept, self.kept = self.kept, None
+        if kept is not None:
+            kept[1].close()
+
+    def _apply(self, state: State, action: str, email: str) -> bool:
+        if action == "unsubscribe":
+            return state.unsubscribe(email, self.now())
+        return state.resubscribe(email)
+
     def _write(self, action: str, email: str) -> Response | None:
         """Record the change (in a worker thread: SQLite blocks); a page if it failed."""
         try:
-            with open_state(self._state(), stop=self.stopping.is_set) as state:
-                if action == "unsubscribe":
-                    changed = state.unsubscribe(email, self.now())
-                else:
-                    changed = state.resubscribe(email)
+            target = self._state()
+            if is_database_url(target):
+                state = self._recorder(str(target))
+                try:
+                    changed = self._apply(state, action, email)
+                except NewsletterError:
+                    self._let_go(state)
+                    raise
+            else:  # (a SQLite file is opened per change: a send's lock on it is never held up by serve)
+                with open_state(target, stop=self.stopping.is_set) as state:
+                    changed = self._apply(state, action, email)
         except NewsletterError as exc:
             log.error("could not %s %s: %s", action, email, exc)
             busy = isinstance(exc, StateError)
@@ -536,3 +599,4 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = SERVE_PORT, re
             server.run(sockets=[sock])
         finally:
             sock.close()
+            app.close()

@@ -8,7 +8,12 @@ kernel still acknowledges what is sent, so only a deadline of the client's
 own notices.  :meth:`drop_clients` closes the clients' side of every
 connection and keeps the server's side open, forwarding nothing: a proxy or
 load balancer whose client went away (a worker killed, its host gone) while
-it holds on to the server connection.  :meth:`stop` closes everything.
+it holds on to the server connection.  :meth:`lose_reply_to` forwards the
+next client message holding a marker (``b"COMMIT"``), then drops everything
+the server says on that connection: a reply lost in a restart, with the
+statement done on the server.  While :attr:`refusing` is set, a new
+connection is closed at once (a server not taking connections yet), the
+ones open go on.  :meth:`stop` closes everything.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ class TcpProxy:
         self.sockets: list[socket.socket] = []
         self.clients: list[socket.socket] = []
         self.lock = threading.Lock()
+        self.marker: bytes | None = None  # see lose_reply_to
+        self.muted: set[socket.socket] = set()  # servers whose replies are dropped
+        self.muted_at = threading.Event()
+        self.refusing = threading.Event()
         self.thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self.thread.start()
 
@@ -44,6 +53,13 @@ class TcpProxy:
             for sock in self.clients:
                 sock.close()
 
+    def lose_reply_to(self, marker: bytes) -> None:
+        """Forward the next client message holding ``marker``, then drop what
+        the server sends back on that connection (until it closes);
+        :attr:`muted_at` is set once it was forwarded."""
+        with self.lock:
+            self.marker = marker
+
     def stop(self) -> None:
         self.closing.set()
         self.listener.close()
@@ -57,6 +73,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing.is_set():
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.target)
             except OSError:
@@ -82,7 +101,14 @@ class TcpProxy:
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:
                         return  # one side closed (the server restarted, the client exited)
+                    if key.fileobj in self.muted:
+                        continue  # the reply lost
                     key.data.sendall(data)
+                    with self.lock:
+                        if key.fileobj is a and self.marker is not None and self.marker in data:
+                            self.marker = None
+                            self.muted.add(b)
+                            self.muted_at.set()
         except (OSError, ValueError):
             # Closed by stop() (a closed socket's descriptor is -1), or reset: a
             # server process that exits with a statement unread in its socket (a

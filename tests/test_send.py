@@ -4029,6 +4029,20 @@ def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, 
     assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
 
 
+def on_insert(url: str, table: str, when: str, then: str) -> None:
+    """A new state at ``url`` whose inserts into ``table`` do ``then`` (PL/pgSQL)
+    ``when`` holds, before they insert (a sequence ``hits`` counts them)."""
+    import psycopg
+
+    with open_state(url):
+        pass
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF {when} THEN {then} END IF; RETURN NULL; END $$")
+        con.execute(f"CREATE TRIGGER on_insert BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION on_insert()")
+
+
 def test_postgres_session_ended_after_the_claim_committed_stops_without_running_the_batch_again(
     tmp_path, cli, smtp_server, pg_url, pg_server
 ):
@@ -4039,16 +4053,9 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     twice", though none was handed over).  Now the send stops, says why, and
     the claimed digests come back not attempted (pending again).  (The
     server itself waits in the papers' insert, so each restart ends it there.)"""
-    import psycopg
 
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(2), extra=f"state: {pg_url}")
-    with open_state(pg_url):
-        pass
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("CREATE SEQUENCE hits")
-        con.execute("CREATE FUNCTION wait_twice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    "IF nextval('hits') <= 2 THEN PERFORM pg_sleep(600); END IF; RETURN NULL; END $$")
-        con.execute("CREATE TRIGGER wait_twice BEFORE INSERT ON papers FOR EACH STATEMENT EXECUTE FUNCTION wait_twice()")
+    on_insert(pg_url, "papers", "nextval('hits') <= 2", "PERFORM pg_sleep(600);")
     run = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         for _ in range(2):
@@ -4066,3 +4073,96 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     r = cli("send", "--now", NOW)  # the next run sends them, none said to be maybe twice
     assert r.code == 0 and "twice" not in r.err and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
     assert len(smtp_server.mailbox.messages) == 2
+
+
+def test_postgres_a_claim_whose_commit_reply_was_lost_in_a_restart_is_this_workers_own(
+    tmp_path, smtp_server, pg_url, pg_server
+):
+    """The claim's COMMIT committed, then the server restarted before its
+    reply reached the worker (here a proxy drops the reply).  The worker
+    resumed and claimed the batch again: it found its own digests `sending`,
+    reported every one as "other worker", sent none, and the next run took
+    them back as "may arrive twice".  The worker's key on the rows tells its
+    own commit from another worker's claim: they are claimed again and sent
+    in this run, once each, and the log says what happened."""
+    import psycopg
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {far}")
+    on_insert(pg_url, "digests", "nextval('hits') = 1",
+              "PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242);")
+    gate = psycopg.connect(pg_url, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
+    # (the .pgpass line names the server's own port, not the proxy's)
+    run = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        waiting = False
+        while not waiting and run.poll() is None:  # the claim's insert waits at the gate
+            waiting = bool(query(pg_url, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'advisory'"))
+        assert waiting, run.communicate()
+        proxy.lose_reply_to(b"COMMIT")
+        gate.close()
+        committed = False
+        while not committed and run.poll() is None:
+            committed = proxy.muted_at.is_set() and len(
+                query(pg_url, "SELECT id FROM digests WHERE status = 'sending'")) == 3
+        assert committed, run.communicate()
+        pg_server.restart()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        proxy.stop()
+    assert run.returncode == 0 and "Traceback" not in err, out + err
+    assert "other worker" not in out and "sent 3, empty 0, failed 0" in out, out + err
+    assert "the claim had committed though its answer was lost" in err, err
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+
+
+def test_postgres_a_digest_another_worker_sent_during_the_back_off_across_a_restart_is_not_retried(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """End to end, with real sends and a real restart: worker A's digest is
+    refused for now (451); during its back-off PostgreSQL restarts, A's
+    session ends, and worker B, started meanwhile, finds A's lock free, takes
+    the digest back and sends it.  A resumes (its connections go through a
+    proxy that takes no new ones until B is done) and, before its retry,
+    finds the digest no longer its own: not sent a second time."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {far}")
+    box = smtp_server.mailbox
+    box.hang_data = True  # A's message is held, then refused for now (451)
+    a = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        while box.data_count < 1 and a.poll() is None:
+            box.blocked.wait(0.01)
+        assert box.data_count == 1, a.communicate()
+        pg_server.restart()  # A's session ends while it waits for the mail server
+        proxy.refusing.set()  # A cannot resume before B is done
+        box.hang_data = False
+        box.release.set()  # 451 to A: its back-off begins
+        setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {pg_url}")
+        b = cli("send", "--now", NOW)
+        assert b.code == 0 and "sent 1, empty 0, failed 0" in b.out, b.out + b.err
+        assert box.recipients() == ["user00@example.org"]
+        proxy.refusing.clear()
+        out, err = a.communicate(timeout=120)
+    finally:
+        if a.poll() is None:
+            a.kill()
+        proxy.stop()
+    assert a.returncode == 0 and "Traceback" not in err, out + err
+    assert "retrying in" in err and "resumed it on the restarted server" in err, err
+    assert "other worker user00@example.org" in out and "sent 0, empty 0, failed 0, not due 0, other workers 1" in out
+    assert box.recipients() == ["user00@example.org"]  # once: B's, not A's retry as well
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"]
+    (message,) = box.messages
+    assert [mid for _, _, mid, *_ in digests(pg_url)] == [message.message["Message-ID"]]

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import warnings
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -373,17 +374,18 @@ def test_one_click_lands_in_either_state_backend_and_the_next_send_skips(tmp_pat
     assert report.unsubscribed == 1 and report.to_json()["unsubscribed"] == 1
 
 
-def test_one_click_posts_against_postgresql_cost_one_connection_each(tmp_path, monkeypatch, pg_server, pg_url):
-    """Each one-click POST opens the state as a writer; each open also made a
-    second connection to ask whether a pooler shares server sessions (see
-    PostgresState._refuse_a_shared_session): a mail provider's burst of
-    POSTs cost the server two connections apiece.  Asked once per process:
-    the connections that reach the server (counted by a proxy in front of
-    it) are one per POST and the one question."""
+def test_one_click_posts_against_postgresql_share_a_few_kept_connections(tmp_path, monkeypatch, pg_server, pg_url):
+    """Each one-click POST opened the state as a worker: a login (two, with
+    the pooler check), a worker lock, a row in `workers` that stretched the
+    round of the sends running, and a heartbeat thread, per request.  The
+    state is now opened once and kept: a burst of POSTs, some at once, shares
+    its session and a small pool (connections counted by a proxy in front of
+    the server), and none is a worker of the round."""
     from pg_server import PASSWORD
     from tcp_proxy import TcpProxy
 
     from newsletter.state import open_state
+    from newsletter.state.postgres import RECORDER_POOL_MAX
 
     monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
@@ -399,11 +401,67 @@ def test_one_click_posts_against_postgresql_cost_one_connection_each(tmp_path, m
             for address, kind in posts:
                 data = one_click if kind == "unsubscribe" else {"resubscribe": "yes"}
                 assert client.post(path_for(config, address, kind), data=data).status_code == 200
-        assert len(proxy.clients) == len(posts) + 1
+            assert query(pg_url, "SELECT worker FROM workers") == []
+            burst = [path_for(config, f"user{i:02}@example.org") for i in range(24)]
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(lambda path: client.post(path, data=one_click).status_code, burst))
+            assert codes == [200] * len(burst)
+        assert len(proxy.clients) <= 1 + RECORDER_POOL_MAX, len(proxy.clients)
     finally:
         proxy.stop()
     with open_state(pg_url, readonly=True) as state:
-        assert state.unsubscribed() == {"ada@example.org": T0, "bob@example.org": T0}
+        assert state.unsubscribed() == {"ada@example.org": T0, "bob@example.org": T0} | {
+            f"user{i:02}@example.org": T0 for i in range(24)}
+    assert query(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND pid <> pg_backend_pid()") == [(0,)]  # all closed as serve stopped
+
+
+def test_the_kept_postgresql_state_answers_the_first_post_after_a_restart(tmp_path, monkeypatch, pg_server, pg_url):
+    """The state serve keeps holds connections a PostgreSQL restart ends: the
+    first one-click POST after it met a dead connection and was answered 503.
+    The change is made again on a new connection of the pool: 200, recorded."""
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG + f"state: {pg_url}\n"))
+    one_click = {"List-Unsubscribe": "One-Click"}
+    with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+        assert client.post(path_for(config, "ada@example.org"), data=one_click).status_code == 200
+        pg_server.restart()
+        answer = client.post(path_for(config, "bob@example.org"), data=one_click)
+        assert answer.status_code == 200, answer.text
+    assert sorted(r[0] for r in query(pg_url, "SELECT email FROM unsubscribed")) == ["ada@example.org", "bob@example.org"]
+
+
+def test_posts_while_postgresql_is_unreachable_try_to_open_the_state_at_once(tmp_path, monkeypatch, pg_server, pg_url):
+    """The kept state is opened at the first change: with the server silent
+    (a proxy that forwards nothing), requests that took turns to try the open
+    waited out one another's connect timeout (the last of 4 for 4 of them).
+    They try side by side: all 4 connection attempts are under way before the
+    first is given up, and each is answered 503 with Retry-After."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    proxy.partition()
+    try:
+        url = proxy.url(pg_url, pg_server.port) + "?connect_timeout=5"
+        add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+        config = load_config(write_config(tmp_path, CONFIG + f"state: {url}\n"))
+        one_click = {"List-Unsubscribe": "One-Click"}
+        with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+            paths = [path_for(config, f"user{i}@example.org") for i in range(4)]
+            with ThreadPoolExecutor(4) as pool:
+                answers = [pool.submit(client.post, path, data=one_click) for path in paths]
+                while len(proxy.clients) < 4 and not any(a.done() for a in answers):
+                    wait(answers, timeout=0.01, return_when=FIRST_COMPLETED)
+                trying_at_once = len(proxy.clients)
+                codes = [(a.result().status_code, a.result().headers.get("retry-after")) for a in answers]
+        assert trying_at_once == 4
+        assert codes == [(503, codes[0][1])] * 4 and int(codes[0][1]) > 0
+    finally:
+        proxy.stop()
 
 
 def test_a_state_switched_in_the_config_takes_the_next_unsubscribe(tmp_path, monkeypatch, pg_url, caplog):

@@ -571,17 +571,19 @@ def _title_key(title: str) -> str:
 
 
 def open_state(target: str | os.PathLike, *, readonly: bool = False,
-               stop: Callable[[], object] | None = None) -> State:
+               stop: Callable[[], object] | None = None, recorder: bool = False) -> State:
     """Open (and for writers create or upgrade) the state at ``target``:
     a ``postgresql://`` URL or a SQLite file path.
 
     ``readonly``: never create or write anything.  ``stop``: as
-    :meth:`State.stop_waiting_when`, from the open on.
+    :meth:`State.stop_waiting_when`, from the open on.  ``recorder``: on
+    PostgreSQL, a writer that sends nothing, kept open across ``serve``'s
+    requests and used from any thread (see ``PostgresState.open``).
     """
     if is_database_url(target):
         from .postgres import PostgresState
 
-        state: State = PostgresState.open(str(target), readonly=readonly)
+        state: State = PostgresState.open(str(target), readonly=readonly, recorder=recorder)
         state.stop_waiting_when(stop)
         return state
     from .sqlite import SQLiteState

@@ -88,6 +88,15 @@ PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
 POOL_MAX = 16
 
+#: Connections a recorder (``serve``: see :meth:`PostgresState.open`) keeps
+#: for its requests: each is one statement of a millisecond, so a few carry
+#: a mail provider's burst, and more would only take the server's slots.
+RECORDER_POOL_MAX = 4
+#: How long a recorder's request waits for one of them (a server that is
+#: down): the request is answered 503, try again, well within a mail
+#: provider's patience, where the pool's own 30 s held it.
+RECORDER_WAIT = 10.0
+
 #: libpq settings every connection gets unless the URL says otherwise: fail
 #: fast when the server is unreachable, and notice a vanished peer (so a
 #: dead worker's session, and with it its advisory lock, ends).
@@ -448,7 +457,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                        f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
         if setting := re.search(r"no more connections allowed \((max_\w+)\)", text):  # (PgBouncer's client limits)
             reason += (f" (PgBouncer has as many clients as its {setting[1]} allows; a send needs 2 connections and "
-                       f"takes up to {POOL_MAX + 1}, `serve` one per unsubscribe: raise {setting[1]} in pgbouncer.ini "
+                       f"takes up to {POOL_MAX + 1}, `serve` up to {RECORDER_POOL_MAX + 1}: raise {setting[1]} in pgbouncer.ini "
                        "for every worker's, and the open-files limit with it)")
         elif "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
@@ -552,8 +561,9 @@ class PostgresState(State):
     session connection; other threads (delivery) use a pool.
     """
 
-    def __init__(self, url: str, readonly: bool) -> None:
+    def __init__(self, url: str, readonly: bool, recorder: bool = False) -> None:
         self.url = url
+        self.recorder = recorder
         self.name = public_url(url)
         self.readonly = readonly
         self.params = connection_params(url)
@@ -582,14 +592,24 @@ class PostgresState(State):
         self._resume_failed = False  # tried once and could not: the claims stay lost
         #: sessions resumed after a restart: claims made before may have been taken back meanwhile
         self.resumed = 0
+        #: the subscribers of a claim whose COMMIT has not answered yet (see _claim_again)
+        self._unconfirmed: frozenset[str] = frozenset()
         self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False) -> PostgresState:  # type: ignore[override]
-        """Connect; a writer creates or upgrades the schema and takes its worker lock."""
-        state = cls(url, readonly)
+    def open(cls, url: str, *, readonly: bool = False, recorder: bool = False) -> PostgresState:  # type: ignore[override]
+        """Connect; a writer creates or upgrades the schema and takes its worker lock.
+
+        ``recorder``: a writer that is no worker, for ``serve``, kept open
+        across its requests, each of which records an unsubscribe (one
+        statement) on a connection of a small pool (:data:`RECORDER_POOL_MAX`)
+        from any thread.  It takes no worker lock, joins no round and needs
+        no heartbeat: it claims nothing.  Opened as a worker per request, a
+        one-click POST cost a login, a lock, a row in ``workers`` (stretching
+        the round of the sends running), a pooler check and a thread."""
+        state = cls(url, readonly, recorder)
         try:
             state.session = _Connection.connect(**state.params, autocommit=True)
             state.session.stopping = state._stopping
@@ -599,14 +619,14 @@ class PostgresState(State):
             if readonly:
                 with state._errors():
                     state.session.execute("SET default_transaction_read_only = on")
-            else:  # (a shared session is refused before a migration takes the schema's lock on it)
+            elif not recorder:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
                     held = _hold(state.session, state.worker)
                     assert held is not None  # (a random key nobody else holds)
                     state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
             state._check_version()
-            if not readonly:
+            if not readonly and not recorder:
                 with state._errors():
                     state.started = state._join_round()
                     state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
@@ -866,7 +886,8 @@ class PostgresState(State):
                     kwargs={**self.params, "autocommit": True, "told": self._told},
                     connection_class=_Pooled,
                     min_size=1,
-                    max_size=POOL_MAX,
+                    max_size=RECORDER_POOL_MAX if self.recorder else POOL_MAX,
+                    timeout=RECORDER_WAIT if self.recorder else 30.0,
                     configure=configure,
                     name="paper-digest",
                     open=True,
@@ -916,7 +937,7 @@ class PostgresState(State):
     def _connection(self) -> Iterator[psycopg.Connection]:
         """:meth:`_con` without turning errors into :class:`StateError`."""
         assert self.session is not None
-        if threading.get_ident() == self._thread or self.readonly:
+        if self.readonly or (threading.get_ident() == self._thread and not self.recorder):
             yield self.session
         else:
             with self._pool().connection() as con:
@@ -1121,8 +1142,9 @@ class PostgresState(State):
         self._write()
         if threading.get_ident() != self._thread:
             raise StateError(Problem("internal error: claiming outside the thread that opened the state", self.name))
+        keys = sorted({_key(e) for e in emails})
+        unconfirmed, self._unconfirmed = self._unconfirmed, frozenset(keys)
         with self._con() as con, con.transaction():
-            keys = sorted({_key(e) for e in emails})
             held = {
                 r[0]
                 for r in con.execute(
@@ -1130,8 +1152,38 @@ class PostgresState(State):
                     (keys,),
                 )
             }
+            if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
+                self._claim_again(con, again)
             mine = [e for e in emails if _key(e) in held]
             yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        self._unconfirmed = frozenset()  # the COMMIT answered
+
+    def _claim_again(self, con: psycopg.Connection, keys: Sequence[str]) -> None:
+        """The last claim's COMMIT raised (the session ended as the server
+        restarted) and these subscribers are claimed once more: a COMMIT
+        whose reply was lost may have committed all the same, leaving their
+        digests ``sending`` by this worker, though nothing of them was handed
+        over.  Put back to what they were before (pending, not uncertain),
+        the claim run again takes them as its own, where they were reported
+        as another worker's and sent by the next run as "may arrive twice".
+
+        The worker's key is the claim's token: no other worker writes it,
+        and one that took the digests back while this worker's lock was
+        free (the restart) changed it, so those stay theirs.  Run after the
+        resume (this worker's lock held again), so none can be taken back
+        between this and the claim.  One whose subscriber another worker
+        holds this time is put back all the same: left ``sending`` by a live
+        worker it was that worker's "other worker" too, and sent by the next
+        run as "may arrive twice"; pending, the next run sends it plainly."""
+        rows = con.execute(
+            "UPDATE digests SET status = 'pending' "
+            "WHERE status = 'sending' AND worker = %s AND subscriber = ANY(%s) RETURNING id",
+            (self.worker, list(keys)),
+        ).fetchall()
+        if rows:
+            log.warning("the PostgreSQL server restarted as this worker committed its claim of %d digest(s): the "
+                        "claim had committed though its answer was lost; they are this worker's, put back to be "
+                        "claimed again (none was sent yet)", len(rows))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -1270,18 +1322,19 @@ class PostgresState(State):
                 "INSERT INTO link_keys (key_id, first_used) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key_id, _aware(now))
             )
 
+    # (both as _once_more runs them: a recorder's pooled connection that a
+    # restart ended is replaced, and the request is not refused for it)
+
     def unsubscribe(self, email: str, now: datetime) -> bool:
         self._write()
-        with self._con() as con:
-            cur = con.execute(
-                "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING", (_key(email), _aware(now))
-            )
-            return cur.rowcount == 1
+        return bool(self._once_more(
+            "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (_key(email), _aware(now)), rows=True,
+        ))
 
     def resubscribe(self, email: str) -> bool:
         self._write()
-        with self._con() as con:
-            return con.execute("DELETE FROM unsubscribed WHERE email = %s", (_key(email),)).rowcount == 1
+        return bool(self._once_more("DELETE FROM unsubscribed WHERE email = %s RETURNING 1", (_key(email),), rows=True))
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         self._write()
@@ -1365,7 +1418,7 @@ class PostgresState(State):
             except psycopg.OperationalError as exc:
                 if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                     raise
-                if rows and (self.readonly or threading.get_ident() == self._thread):
+                if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
                     raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
             pool = self._pool()
             pool.check()  # the restart ended its other connections too
