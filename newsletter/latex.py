@@ -474,11 +474,47 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "det", "arg", "deg", "dim", "ker", "hom", "Pr", "gcd", "lcm", "sgn", "sign", "tr", "Tr",
                 "diag", "rank", "erf", "argmin", "argmax", "Var", "Cov", "poly", "polylog", "softmax",
             )),
+            # more symbols pylatexenc has no text for (an unknown macro now shows as written)
+            *(spec(name, symbol) for name, symbol in _SYMBOLS.items()),
+            spec("widebar", simplify_repl=_combining("\u0305")),
+            # sizes, styles and spacing of a formula: nothing on one line of text
+            *(spec(name, "") for name in _MATH_LAYOUT),
         ],
     )
+    text_db.set_unknown_macro_spec(spec("", simplify_repl=_unknown_macro))
     return latex2text.LatexNodes2Text(
         latex_context=text_db, math_mode="text", strict_latex_spaces="based-on-source", keep_braced_groups=False
     ), walker_db
+
+
+#: Math symbols pylatexenc does not know (it showed nothing for them).
+_SYMBOLS = {
+    "vcentcolon": ":", "coloneq": "≔", "Finv": "Ⅎ", "Game": "⅁", "Box": "□", "Diamond": "◇", "bigstar": "★",
+    "varpropto": "∝", "shortmid": "∣", "Join": "⨝", "bigsqcup": "⨆", "lhd": "◁", "rhd": "▷", "unlhd": "⊴",
+    "unrhd": "⊵", "lll": "⋘", "ggg": "⋙", "owns": "∋", "restriction": "↾", "dashrightarrow": "⇢", "ddag": "‡",
+    "cdotp": "·", "centerdot": "·", "ldotp": ".", "llbracket": "⟦", "rrbracket": "⟧",
+}
+#: Macros of a formula's layout (sizes of delimiters, styles, struts, spacing,
+#: numbering): the text shows nothing for them.
+_MATH_LAYOUT = (
+    "displaystyle", "textstyle", "scriptstyle", "scriptscriptstyle", "nonumber", "notag", "mathop", "mathrel",
+    "mathbin", "mathord", "mathopen", "mathclose", "mathpunct", "mathinner", "mathstrut", "strut", "relax",
+    "allowbreak", "nobreak", "rm", "cal", "bf", "it", "sf", "tt", "mit", "displaylimits", "left", "right",
+    "middle", "boldmath", "unboldmath", "centering", "hline", "cr", "kern", "mkern", "mskip", "hskip",
+    *(size + end for size in ("big", "Big", "bigg", "Bigg") for end in ("", "l", "r", "m")),
+)
+
+
+def _unknown_macro(node, l2tobj) -> str:
+    """A macro neither pylatexenc nor this module knows.  Before a group it is
+    taken as a style (``\\bm{x}``, ``\\mathbold{W}``): the group shows;
+    otherwise it is shown as written (``$\\mymethod$``, ``$a \\foo b$``):
+    pylatexenc showed nothing, and the formula lost a word or a symbol."""
+    source = node.parsing_state.s
+    rest = source[node.pos + node.len:].lstrip()
+    if not node.macroname.isalpha() or rest.startswith("{") and not rest.startswith("{}"):
+        return ""  # or a control symbol TeX typesets as nothing: "i.e.\\@", "\\/"
+    return "\\" + node.macroname + (" " if rest[:1].isalnum() else "")
 
 
 def _angle(node, l2tobj) -> str:
@@ -666,6 +702,8 @@ def _environments(source: str) -> str:
 #: opening norm bar (``\\lVert x\\rVert`` read "‖ x‖").
 _LIMITS = lazy(r"\\(?:no)?limits(?![a-zA-Z])")
 _OPEN_BAR_SPACE = lazy(r"(\\l[vV]ert)\s+")
+#: A delimiter that shows nothing, sized to match its partner: ``\\left.``, ``\\bigr.``.
+_NULL_DELIMITER = lazy(r"\\(?:left|right|middle|[bB]igg?[lrm]?)\s*\.")
 
 
 #: A big operator's limits stacked in rows: ``\\sum_{\\substack{i<n\\\\j<m}}``.
@@ -678,6 +716,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
     if "\\l" in source or "\\no" in source:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
+    if "." in source and "\\" in source:  # the null delimiter: "\\left. f \\right|_{x=0}" is "f |ₓ₌₀", never ". f"
+        source = _NULL_DELIMITER.sub("", source)
     if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
@@ -857,7 +897,7 @@ def _outside_scripts(text: str, change) -> str:
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
-_INNER_SPACE = lazy(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
+_INNER_SPACE = lazy(r"(?<=[(\[⟨⟦⌊⌈])\s+|\s+(?=[)\]⟩⟧⌋⌉])")
 #: A norm's bars with what they enclose: each pair, in order.
 _NORM = lazy(r"‖([^‖]*)‖")
 
@@ -889,7 +929,8 @@ def _text_macro(m: re.Match) -> str:
     if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
         return _ABBREVIATIONS[name]
     if name is not None:
-        if _converter()[0].latex_context.get_macro_spec(name) is None:
+        db = _converter()[0].latex_context
+        if db.get_macro_spec(name) is db.unknown_macro_spec:
             return m.group(0)  # not LaTeX we know: leave it as written
     try:
         text = _to_text(_escape_comments(m.group("macro")))

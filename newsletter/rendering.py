@@ -63,6 +63,10 @@ from .reasons import for_reader, found_words, listed, ranked, under_ranked
 log = logging.getLogger(__name__)
 
 HTML_TEMPLATE = "digest.html"
+#: The fewest papers a digest lists in a contents list at its top.  Below it the
+#: list repeated the first screen: the preheader names the first three titles,
+#: and two or three cards scroll past faster than a list of them is read.
+CONTENTS_MIN = 4
 TEXT_TEMPLATE = "digest.txt"
 
 
@@ -1335,6 +1339,7 @@ class Composer:
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
+            g["reason"], g["reasons"] = _shared_reasons(g["papers"])
         topic_names = [g["name"] for g in groups]
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
@@ -1355,6 +1360,7 @@ class Composer:
             "date": local,
             "date_text": _day(local),
             "preheader": preheader,
+            "contents": count >= CONTENTS_MIN,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),
         }
@@ -1428,7 +1434,8 @@ class Composer:
         digest, and what would make one fit, are rendered."""
         cut = _cut(ctx, shown)
         if not listed:
-            cut.update(more=[], more_sections=[], all_papers=cut["all_papers"][:shown], count=shown)
+            cut.update(more=[], more_sections=[], all_papers=cut["all_papers"][:shown], count=shown,
+                       contents=shown >= CONTENTS_MIN)
             return self._inlined(self._render_part(self.html_template, cut)), ""
         watched = {id(card): _Watched(card) for card in cut["more"]}
         cut["more"] = [watched[id(card)] for card in cut["more"]]
@@ -1756,6 +1763,21 @@ class _Watched:
         return self.card.get(name, default)
 
 
+def _shared_reasons(cards: Sequence[Card]) -> tuple[str, list]:
+    """The reason in words and the matched words every card of a section
+    gives alike (each "" or [] where they differ, or for one card).  The
+    templates say them once, under the section's heading: a topic liking one
+    paper wrote "Similar to a paper you liked, “...”" on each of its cards, a
+    topic of one term "Why: transformer" on each, and a reader learnt nothing
+    from the second on."""
+    if len(cards) < 2:
+        return "", []
+    first = cards[0]
+    reason = first.reason if all(c.reason == first.reason for c in cards) else ""
+    words = first.reasons if all(c.reasons == first.reasons for c in cards) else []
+    return reason, list(words)
+
+
 def _cut(ctx: dict, shown: int) -> dict:
     """The context with the first ``shown`` papers (the best) as cards in
     their sections, and the rest in ``more`` (in order) and in
@@ -1973,8 +1995,9 @@ def css_problems(config: Config) -> list[Problem]:
 
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
-    digest (one paper with markup in its title; two, one with every value, and
-    the same with the second listed by title as past Gmail's clip; one with a
+    digest (one paper with markup in its title; two, one with every value,
+    and the same with a contents list, and with the second listed by title as
+    past Gmail's clip; one with a
     title and an abstract only; and an empty one) without error."""
     from .matching import Hit
     from .models import Paper
@@ -1996,6 +2019,8 @@ def check_templates(config: Config) -> list[Problem]:
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
+        # the contents list, which a digest shows from CONTENTS_MIN papers on, and the cards' links to it
+        composer._render_context({**composer.context(sub, [match, _full_sample(sub, now)], now), "contents": True})
         if composer.lists_more:  # the list past Gmail's clip, which only a digest over max_html_kb renders
             cut = _cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1)
             for brief in (True, False) if composer.tells_brief else (False,):  # in brief, or titles only

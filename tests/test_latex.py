@@ -1099,3 +1099,40 @@ def test_math_openers_are_found_from_the_first_place_one_can_start():
             assert (mine and mine.span()) == (theirs and theirs.span()), (text, pos)
             found += theirs is not None
     assert found > 10000
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # what real arXiv titles and abstracts write most, in one place
+        (r"Flows on $\mathbb{R}^n$ and $\mathbb{Z}_p$ with the $\mathrm{KL}$ and $\mathrm{d}x$",
+         "Flows on ℝⁿ and ℤₚ with the KL and dx"),
+        (r"$\operatorname{Tr}(A)$, $\text{softmax}(x)$, $\left( \frac{a}{b} \right)$ and $\left[0,1\right]$",
+         "Tr(A), softmax(x), (a/b) and [0,1]"),
+        (r"$a \cdot b$, $n \leq m$, $\pi \approx 3.14$, $n \to \infty$, $\ell_1$",
+         "a · b, n ≤ m, π ≈ 3.14, n → ∞, ℓ₁"),
+        (r"$\tilde{O}(\sqrt{n})$, $\hat{\theta}$, $\bar{x}$, $\widetilde{O}(n)$", "Õ(√n), θ̂, x̅, Õ(n)"),
+        (r"$x^{2^{n}}$, $W_{ij}^{(l)}$, $x^{n+1}_{k-1}$, $e^{-x^2/2}$", "x^(2ⁿ), Wᵢⱼ⁽ˡ⁾, xⁿ⁺¹ₖ₋₁, e^(−x²/2)"),
+        (r"by 5\% at R\&D, pages 1--10 -- a dash---and more", "by 5% at R&D, pages 1–10 – a dash—and more"),
+        # the null delimiter shows nothing (it read ". f |ₓ₌₀")
+        (r"$\left. f \right|_{x=0}$ and $\bigl. g \bigr)$", "f |ₓ₌₀ and g)"),
+        # symbols pylatexenc has no text for (each showed nothing)
+        (r"$a \varpropto b$, $x \owns y$, $\llbracket 1, n \rrbracket$, $a \lhd b$", "a ∝ b, x ∋ y, ⟦1, n⟧, a ◁ b"),
+    ],
+)
+def test_the_commands_arxiv_text_writes_most_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # an unknown macro in math was eaten: "$\mymethod$ beats" read " beats", "$a \foo b$" read "a b"
+        (r"$\mymethod$ beats $a \foo b$ and $\ours{}$", r"\mymethod beats a \foo b and \ours"),
+        (r"$\mymethod_2$ and $\mathbold{W}$, $\displaystyle\sum_i x_i$", r"\mymethod₂ and W, ∑ᵢ xᵢ"),
+        # outside math it was already left as written; a control symbol TeX sets as nothing stays nothing
+        (r"\weirdcmd{y} and i.e.\@ this", r"\weirdcmd{y} and i.e. this"),
+    ],
+)
+def test_an_unknown_macro_is_shown_as_written_never_eaten(latex, shown):
+    assert to_unicode(latex) == shown

@@ -406,7 +406,7 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (45, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (49, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
@@ -1480,8 +1480,7 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
     names = {"steps": "Step sizes", "rates": "Learning rates"}
     for p in both:
         first, second = (names[t] for t in p["topics"])
-        card = text.split(f"] {p['title']}\n", 2)[2]  # after the contents line, the card
-        why = next(line for line in card.splitlines() if line.startswith("Why: "))
+        why = _why(text, p["title"], names[p["topics"][0]])
         # in one sentence naming each topic ("Why: Step sizes: close to your interest: ...; Learning rates: ..."
         # read as labels nested in labels)
         assert f"{first}: close" not in why and why.startswith("Why: Close "), why
@@ -1489,9 +1488,18 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
         assert f"] {p['title']}\n" in _sections(text)[first]
     for p in bob["papers"]:
         if len(p["topics"]) == 1:  # one topic: its reason as it is, no label
-            card = text.split(f"] {p['title']}\n", 2)[-1]
-            why = next(line for line in card.splitlines() if line.startswith("Why: "))
+            why = _why(text, p["title"], names[p["topics"][0]])
             assert not why.startswith(("Why: Step sizes:", "Why: Learning rates:")), why
+
+
+def _why(text: str, title: str, section: str) -> str:
+    """A card's "Why: ..." line in the text part, or, when every card of its
+    section gives the same, the one line under the section's heading."""
+    card = text.split(f"] {title}\n", 2)[-1].split("\n[", 1)[0]
+    shared = _sections(text)[section].split("\n[", 1)[0]
+    line = next((line for line in card.splitlines() if line.startswith("Why: ")), None)
+    return line or next(line for line in shared.splitlines() if line.startswith("Why, for every paper below: ")
+                        ).replace("Why, for every paper below: ", "Why: ")
 
 
 def test_the_default_subject_counts_one_paper_in_the_singular(workdir, cli):
@@ -1866,7 +1874,9 @@ subscribers:
     assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
     composer = Composer(config)
     text = composer.compose(ada, pinned, now=NOW).text
-    assert "\nWhy: By Kenji Tanaka, an author you pinned · " in text
+    # the word every card's topic matched ("diffusion") is said once, under the heading
+    assert "\nWhy: By Kenji Tanaka, an author you pinned\n" in text
+    assert "==\nWhy, for every paper below: diffusion\n" in text
     assert text.count("an author you pinned") == sum(m.pinned for m in pinned)
     assert "pinned" not in composer.compose(bob, plain, now=NOW).text  # the same paper's card, another subscriber
 
@@ -1956,7 +1966,9 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
     (papers / "day.txt").write_text(
         "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe"
         "Certified $\\ell_\\infty$ Robustness of Diffusion Models\nWe certify diffusion models.\n"
-        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n", encoding="utf-8")
+        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n"
+        "Guided Diffusion Models for Tables\nWe guide diffusion models.\n"
+        "Small Diffusion Models on Phones\nWe shrink diffusion models.\n", encoding="utf-8")  # 4: a contents list
     write_config(tmp_path, BASIC_CONFIG)
     config = load_config(tmp_path / "config.yaml")
     (sub, matches), = digests(config, "ada@example.org")
@@ -2225,5 +2237,98 @@ def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
     first, second = cards(composed.html)
     assert 'class="abstract"' not in first and "It has an abstract." in second
     assert "\n\n\n" not in composed.text
-    assert "[1] A diffusion model paper read by its title\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
-    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
+    # both cards' word is said once, under the heading
+    assert "==\nWhy, for every paper below: diffusion model\n\n[1] " in composed.text
+    assert "[1] A diffusion model paper read by its title\n\nSearch arXiv: " in composed.text
+    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nSearch arXiv: " in composed.text
+
+
+@pytest.mark.parametrize(
+    ("latex", "html"),
+    [
+        # nested scripts and the escapes LaTeX writes, set in the HTML and still escaped
+        (r"$x^{2^{n}}$ and $e^{-x^2/2}$ at R\&D $<$ 5\%", "x<sup>2ⁿ</sup> and e<sup>−x²/2</sup> at R&amp;D &lt; 5%"),
+        (r"$\mathcal{L}_{\mathrm{CE}}$, $\left. f \right|_{x=0}$, $\mathbb{E}_{x\sim p}[f]$",
+         "L<sub>CE</sub>, f |ₓ₌₀, 𝔼<sub>x ∼ p</sub>[f]"),
+        # an unknown macro shows as written, and what stands beside it is escaped
+        (r"$\mymethod$ <b> $a \foo b$", r"\mymethod &lt;b&gt; a \foo b"),
+    ],
+)
+def test_latex_in_a_card_is_set_as_typeset_and_escaped(latex, html):
+    from newsletter.latex import to_unicode
+
+    assert str(highlight(to_unicode(latex), [re.compile("zzz")])) == html
+
+
+def test_a_contents_list_from_four_papers_on_not_for_two_or_three(tmp_path):
+    """A contents list above two or three cards repeated the preheader's
+    titles and the first screen: it shows from CONTENTS_MIN (4) papers on,
+    with each card's link back to it; below that, neither (HTML and text)."""
+    from newsletter.rendering import CONTENTS_MIN
+
+    config, matches, _ = reader_digest(tmp_path)
+    sub = config.subscribers[0]
+    assert CONTENTS_MIN == 4 and len(matches) >= 4
+    for n in (1, 2, 3, 4, len(matches)):
+        composed = Composer(config).compose(sub, matches[:n], now=NOW)
+        shown = n >= CONTENTS_MIN
+        assert ('id="contents"' in composed.html) is shown, n
+        assert ("In this digest" in composed.html) is shown and ("\nContents\n" in composed.text) is shown, n
+        assert composed.html.count('href="#contents"') == (n if shown else 0), n
+        assert len(cards(composed.html)) == n and composed.text.count("\n== ") == len({m.topics[0] for m in matches[:n]})
+
+
+@pytest.mark.parametrize(("name", "edit"), [
+    ("digest.html", ('<a href="#{{ p.anchor }}">{{ p.contents_html }}</a>', '<a href="#{{ p.anchor }}">{{ p.contents_htm }}</a>')),
+    ("digest.txt", ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),
+])
+def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(tmp_path, name, edit):
+    """The sample digests of validate hold two papers, under CONTENTS_MIN: a
+    misspelt name in the contents list would pass it and stop the first send
+    of four papers or more."""
+    tpl = own_templates(tmp_path)
+    text = (tpl / name).read_text(encoding="utf-8")
+    assert text.count(edit[0]) == 1
+    (tpl / name).write_text(text.replace(*edit), encoding="utf-8")
+    (problem,) = check_templates(load(tmp_path, extra="templates: tpl\n"))
+    line = 1 + text[:text.index(edit[0])].count("\n")
+    assert str(problem).startswith(f"{tpl}/{name}:{line}: template error: "), problem
+
+
+def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(tmp_path):
+    """A topic liking one paper wrote "Why: Similar to a paper you liked, “...”"
+    on each of its cards, and a topic of one term "Why: diffusion" on each:
+    said once under the heading (HTML and text); a card keeps what is its
+    own (upvotes); a section whose cards differ, or of one card, keeps them
+    on the cards."""
+    sources = READER_CONFIG[:READER_CONFIG.index("topics:")]
+    config, matches, composed = reader_digest(tmp_path, sources + """topics:
+  liked:
+    name: Like my bridges paper
+    like: ["2406.04321"]
+  one:
+    name: Autoencoders
+    any: ["autoencoder*"]
+subscribers:
+  - email: ada@example.org
+    topics: [liked, one]
+""")
+    text, html = composed.text, composed.html
+    liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
+    sections = _sections(text)
+    assert sections["Like my bridges paper"].startswith(f"\nWhy, for every paper below: {liked}\n\n[1] ")
+    assert text.count(liked) == 1 and html.count(html_lib.escape(liked, quote=False)) == 1
+    assert "Why, for every paper below: " + html_lib.escape(liked, quote=False) + "</p>" in html
+    assert len([m for m in matches if m.topics[0] == "liked"]) >= 2
+    # one card under "Autoencoders": its words stay on it
+    assert [m.topics[0] for m in matches].count("one") == 1
+    assert "Why, for every" not in sections["Autoencoders"] and "\nWhy: autoencoders" in sections["Autoencoders"]
+    for card in cards(html):
+        assert "Similar to a paper" not in card
+    # the section's cards differ: each keeps its own
+    from newsletter.rendering import _shared_reasons
+
+    composer = Composer(config)
+    like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
+    assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
+    assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])

@@ -463,3 +463,58 @@ def test_right_to_left_author_names_keep_their_order(tmp_path):
     assert found, proc.stderr[-2000:]
     lefts = [int(v) for v in found[1].split(",")]
     assert lefts == sorted(lefts) and len(set(lefts)) == 4, lefts
+
+
+# Every element with text of its own: its computed colour against the first
+# background behind it (itself or an ancestor), as WCAG's contrast ratio; the
+# lowest, and the element giving it; then the page's scroll width and the frame's width.
+CONTRAST_PROBE = (
+    "<script>function lum(c){var m=c.match(/[\\d.]+/g).map(Number).slice(0,3).map(function(v){v/=255;"
+    "return v<=0.03928?v/12.92:Math.pow((v+0.055)/1.055,2.4)});return 0.2126*m[0]+0.7152*m[1]+0.0722*m[2]}"
+    "function bg(el,w){for(;el;el=el.parentElement){var c=w.getComputedStyle(el).backgroundColor;"
+    "if(c&&c!=='transparent'&&!/rgba\\(.*, 0\\)$/.test(c))return c}return 'rgb(255, 255, 255)'}"
+    "function probe(f){var d=f.contentDocument,w=f.contentWindow,low=99,who='';"
+    "d.body.querySelectorAll('*').forEach(function(el){var own=Array.prototype.some.call(el.childNodes,"
+    "function(n){return n.nodeType===3&&n.textContent.trim()});if(!own||el.closest('.preheader'))return;"
+    "var a=lum(w.getComputedStyle(el).color),b=lum(bg(el,w)),r=(Math.max(a,b)+0.05)/(Math.min(a,b)+0.05);"
+    "if(r<low){low=r;who=el.tagName+'.'+el.className}});document.documentElement.setAttribute('data-probe',"
+    "low.toFixed(2)+'x'+who+'x'+d.documentElement.scrollWidth+'x'+w.innerWidth)}</script>"
+)
+
+
+def test_a_long_url_and_formula_fit_375px_and_every_text_keeps_its_contrast_light_and_dark(tmp_path):
+    """A 200-character URL without a break and a long formula in a title and
+    an abstract: no horizontal scroll at 375 px; and every text of the digest
+    (titles, marks, reason chips, meta, links, footer) at least WCAG AA's 4.5:1
+    against what stands behind it, in light and in dark mode."""
+    url = "https://example.org/" + "a" * 180
+    formula = r"$\mathcal{L}_{\mathrm{total}}(\theta)=\sum_{i=1}^{N}\left\|f_\theta(x_i)-y_i\right\|_2^2+\lambda\|\theta\|_1$"
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day.txt").write_text(
+        "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe"
+        f"Diffusion Models Minimising {formula} Everywhere\nWe train diffusion models; code at {url} and "
+        f"the loss {formula} converges.\n"
+        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n", encoding="utf-8")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config), "ada@example.org")
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
+    assert "a" * 180 in html and "‖" in html
+    page = tmp_path / "page.html"
+    for dark in (False, True):
+        page.write_text(
+            f"<!DOCTYPE html><html><head>{CONTRAST_PROBE}</head><body style='margin:0'>"
+            "<iframe onload='probe(this)' style='width:375px;height:900px;border:0' "
+            f"srcdoc=\"{html_lib.escape(html, quote=True)}\"></iframe></body></html>", encoding="utf-8")
+        profile = tmp_path / f"profile-{dark}"
+        flags = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--window-size=1000,1000", "--hide-scrollbars",
+        ] + (["--force-dark-mode"] if dark else [])
+        proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+        found = re.search(r'data-probe="([\d.]+)x([^"x]*)x(\d+)x(\d+)"', proc.stdout)
+        assert found, proc.stderr[-2000:]
+        ratio, element, scroll, viewport = float(found[1]), found[2], int(found[3]), int(found[4])
+        assert viewport == 375 and scroll <= viewport, f"horizontal overflow at 375px ({dark=}): {scroll}"
+        assert ratio >= 4.5, f"{element} has a contrast of {ratio}:1 in {'dark' if dark else 'light'} mode"
