@@ -240,7 +240,8 @@ class SendReport:
 #: subscriber, the composed message, what max_papers cut (see
 #: :func:`~newsletter.matching.max_papers_cut`), and what it leaves out as new
 #: versions of papers sent before (``DigestResult.not_again``).
-_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...]]
+#: ... and the papers the digest drew on by id: those of a kept pool are in no run's index (see _batch)
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...], dict[str, Paper]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -1131,12 +1132,14 @@ class _SendRun:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
             # Batches share most of their papers: each is recorded once per run.
-            known = self.index.papers
+            # Taken from the papers each digest drew on, not the run's index: one
+            # made of kept papers (see KeptPools) was lost once `listed` pruned
+            # them while it was owed, and a title-only copy was sent again later.
             owed = {
-                pid: known[pid]
-                for _, _, c, *_ in queued
+                pid: drew[pid]
+                for _, _, c, _, _, drew in queued
                 for pid in c.paper_ids
-                if pid in known and pid not in self.recorded
+                if pid in drew and pid not in self.recorded
             }
             if owed:
                 try:
@@ -1160,7 +1163,7 @@ class _SendRun:
                 else:
                     self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
-        for did, (open_, sub, composed, cut, again) in zip(ids, queued):
+        for did, (open_, sub, composed, cut, again, _) in zip(ids, queued):
             if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
                 self.before[did] = _Before.of(open_)
             dispatcher.submit(
@@ -1485,7 +1488,7 @@ class _SendRun:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
                                       sent_before=cut[1], not_again=again))
             return None
-        return (open_, sub, composed, cut, again)
+        return (open_, sub, composed, cut, again, {m.paper.id: m.paper for m in matches})
 
     def _pool(self, known: SubscriberState) -> tuple[TopicIndex, datetime | None]:
         """See :class:`KeptPools`; built once the run's index is (in a send

@@ -4330,3 +4330,41 @@ def test_a_server_that_is_down_with_sessions_opened_ahead_fails_as_before(tmp_pa
     said = f"config.yaml:{line}: cannot connect to SMTP server 127.0.0.1:{port}: "
     assert said in r.out + r.err, r.out + r.err
     assert {row[1] for row in digests(tmp_path)} == {"pending"}
+
+
+def test_a_failed_weekly_digest_of_kept_papers_is_delivered_after_they_leave_the_kept_list(
+        tmp_path, http_server, smtp_server):
+    """A weekly digest made of papers kept on the days before (none of them
+    in Monday's feed) failed: the server was down.  The papers it owed were
+    taken from the run's index alone, so none was saved with it; once
+    `listed` pruned them (two weeks on) the retry found the digest empty and
+    dropped it -- a digest lost.  Now they are saved with the digest and the
+    retry, three weeks on, delivers every one of them."""
+    from recorded_http import Reply
+
+    from newsletter.state import KEEP_LISTED
+
+    def config(port: int) -> None:
+        write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                           '["flow matching"]', f"delivery:\n{smtp(port)}"))
+
+    def send(day: str, listed: list, at: str = "T09:00:00+02:00"):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day[:10], listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{day}{at}", cwd=tmp_path)
+
+    config(free_port())  # nothing listens there: every delivery fails
+    for day in ("2024-06-03", "2024-06-04", "2024-06-05"):
+        r = send(day, WEEK[day])
+        assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    due = send("2024-06-10", [])  # Monday's feed lists nothing: the digest is the kept papers alone
+    assert due.code == 1 and re.search(r"^failed +ada@example\.org", due.out, re.M), due.out + due.err
+    config(smtp_server.port)
+    later = (datetime(2024, 6, 10, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=7)).date().isoformat()
+    r = send(later, [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 4 papers", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    for title in ("Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
+                  "Flow matching on Wednesday"):
+        assert title in text, (title, text)
