@@ -4368,3 +4368,42 @@ def test_a_failed_weekly_digest_of_kept_papers_is_delivered_after_they_leave_the
     for title in ("Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
                   "Flow matching on Wednesday"):
         assert title in text, (title, text)
+
+
+def test_a_paper_sent_from_the_kept_papers_is_not_sent_again_as_a_title_only_copy(
+        tmp_path, http_server, smtp_server):
+    """Tuesday's arXiv feed lists a paper; Monday's digest (its feed empty)
+    sends it from the kept papers.  It was not saved with the digest (only
+    the run's index was), so when a Daily Papers page without arXiv ids
+    listed the same paper (title and abstract) the week after, nothing knew
+    it as sent: it went out again.  Now the next Monday has nothing new."""
+    from recorded_http import Reply
+
+    title = "Flow Matching for Protein Folding at Scale"
+    abstract = ("We study flow matching for protein folding at scale and show that a simple objective over backbone "
+                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
+                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
+    page = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+            "byAK and the research community\n\nJun 12\n\n{}\n\n{}\n\n")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day.txt").write_text(page.format("Sheaf Cohomology", "Topology, not flows."),
+                                                 encoding="utf-8")
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
+        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
+
+    def send(day: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{day}T09:00:00+02:00", cwd=tmp_path)
+
+    r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-06-10", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper", r.out, re.M), r.out + r.err
+    (tmp_path / "papers" / "day.txt").write_text(page.format(title, abstract), encoding="utf-8")
+    for day in ("2024-06-12", "2024-06-17"):
+        r = send(day, [])
+        assert r.code == 0, r.out + r.err
+    assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
