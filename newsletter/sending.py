@@ -59,7 +59,7 @@ from .matching import (
     not_again_said,
     topic_index,
 )
-from .models import NotAgain, Paper
+from .models import NotAgain, Paper, merge_papers
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
@@ -776,7 +776,9 @@ class KeptPools:
             assert since is not None
             read = {p.id for p in self.papers}
             kept = [p for p in state.listed(since, self.before) if p.id not in read]
-            papers = self.papers + known_earlier(state, kept)
+            # merged: an arXiv copy kept Tuesday and a title-only copy (an export
+            # without ids) kept Wednesday are one paper, listed once in the digest
+            papers = merge_papers(self.papers + known_earlier(state, kept))
             pool = (topic_index(self.config, papers, self.subs), _oldest_date(papers))
             if len(self.built) >= self.POOLS_KEPT:
                 self.built.pop(next(iter(self.built)))

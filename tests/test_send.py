@@ -4407,3 +4407,42 @@ def test_a_paper_sent_from_the_kept_papers_is_not_sent_again_as_a_title_only_cop
         assert r.code == 0, r.out + r.err
     assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out + r.err
     assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
+
+
+def test_an_arxiv_copy_and_a_title_only_copy_kept_on_two_days_are_one_paper_in_the_digest(
+        tmp_path, http_server, smtp_server):
+    """Tuesday's arXiv feed lists a paper, Wednesday's Daily Papers page
+    (no arXiv ids) the same paper by its title and abstract; both were kept,
+    and Monday's digest drew on the two unmerged: the paper twice in one
+    email.  Now it is listed once."""
+    from recorded_http import Reply
+
+    title = "Flow Matching for Protein Folding at Scale"
+    abstract = ("We study flow matching for protein folding at scale and show that a simple objective over backbone "
+                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
+                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
+    page = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+            "byAK and the research community\n\nJun 5\n\n{}\n\n{}\n\n")
+    (tmp_path / "papers").mkdir()
+    day = tmp_path / "papers" / "day.txt"
+    day.write_text(page.format("Sheaf Cohomology", "Topology, not flows."), encoding="utf-8")
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
+        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
+
+    def send(on: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
+
+    r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    day.write_text(page.format(title, abstract), encoding="utf-8")
+    r = send("2024-06-05", [])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    day.write_text(page.format("Sheaf Cohomology", "Topology, not flows."), encoding="utf-8")
+    r = send("2024-06-10", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper\b", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    assert text.count(title) == 1, text
