@@ -67,6 +67,7 @@ from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_tim
 from .state import (
     HOLD_AFTER,
     KEEP_LISTED,
+    KEEP_LISTED_MORE,
     Batch,
     OpenDigest,
     State,
@@ -733,6 +734,15 @@ class _Before:
 _NEVER_FAILED = _Before()
 
 
+def listed_kept_for(config: Config) -> timedelta:
+    """How long the papers a run read are kept (:meth:`State.keep_listed`):
+    :data:`KEEP_LISTED`, or longer for a schedule whose slots are further
+    apart (``every 720 hours``) -- a digest due a month on found the papers
+    of its last two weeks only, and those of the days before were lost."""
+    longest = max((s.schedule.interval_minutes for s in config.subscribers if s.schedule is not None), default=0)
+    return max(KEEP_LISTED, timedelta(minutes=longest) + KEEP_LISTED_MORE)
+
+
 class KeptPools:
     """The papers each digest draws on, matched and ranked: those the run
     read (its :class:`TopicIndex`) and those the runs since the subscriber's
@@ -956,7 +966,7 @@ class _SendRun:
         if undue is None and self.papers is None:
             self.papers = self.read()
         if not dry and self.papers is not None:
-            state.keep_listed(self.papers, now)
+            state.keep_listed(self.papers, now, listed_kept_for(config))
             self.kept = len(self.papers)
         if undue is not None:
             for result in undue:
@@ -1497,7 +1507,7 @@ class _SendRun:
         worker, read through the worker's own state connection)."""
         if self.pools is None:
             self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
-                                   self.state.listed_times(self.now - KEEP_LISTED, self.now), self.now)
+                                   self.state.listed_times(self.now - listed_kept_for(self.config), self.now), self.now)
         return self.pools.of(known, self.state)
 
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:

@@ -4446,3 +4446,32 @@ def test_an_arxiv_copy_and_a_title_only_copy_kept_on_two_days_are_one_paper_in_t
     (got,) = smtp_server.mailbox.messages
     text = got.message.get_body(("plain",)).get_content()
     assert text.count(title) == 1, text
+
+
+def test_a_schedule_a_month_apart_keeps_the_papers_of_its_whole_month(tmp_path, http_server, smtp_server):
+    """`every 720 hours` is allowed (a schedule up to a year), but the kept
+    papers were pruned after two weeks: a paper read on the second day of
+    the month was gone when the first digest went out thirty days on.  Now they
+    are kept for the longest interval of any subscriber's schedule and a
+    week more."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), '"every 720 hours"',
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}"))
+
+    def send(on: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
+
+    r = send("2024-06-03", [("2406.00101", 1, "Flow matching on the first day", "Flow matching, day one.")])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org: next digest at 2024-07-03", r.out, re.M), r.out
+    r = send("2024-06-05", [("2406.00201", 1, "Flow matching read early in the month", "Flow matching, early.")])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-06-25", [])  # three weeks after the paper was read
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-07-04", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 2 papers", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    assert "Flow matching on the first day" in text and "Flow matching read early in the month" in text, text

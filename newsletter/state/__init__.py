@@ -520,11 +520,13 @@ class State(ABC):
         """Record papers not seen before; returns how many were new."""
 
     @abstractmethod
-    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+    def keep_listed(self, papers: Iterable[Paper], now: datetime, keep: timedelta | None = None) -> None:
         """Keep the papers a run read at ``now`` (one the state has replaced by
-        this newest version), and forget those no run read in the
-        :data:`KEEP_LISTED` before ``now``: a weekly digest draws on the
-        papers of the days between, which a daily feed lists no more."""
+        this newest version), and forget those no run read in the ``keep``
+        before ``now`` (:data:`KEEP_LISTED` when None; see
+        :func:`~newsletter.sending.listed_kept_for`): a weekly
+        digest draws on the papers of the days between, which a daily feed
+        lists no more."""
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
@@ -699,6 +701,9 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
 #: (a machine off, every source failing) and caught up later.  A digest whose
 #: last one is older draws on these two weeks, and ``send`` says so.
 KEEP_LISTED = timedelta(days=14)
+#: What is kept beyond a schedule's longest interval (``every 720 hours``): a
+#: digest whose slot was missed and caught up later still has its papers.
+KEEP_LISTED_MORE = timedelta(days=7)
 
 
 def listed_stamp(value: datetime) -> str:

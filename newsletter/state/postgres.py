@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, cast
 
 import psycopg
@@ -1401,7 +1401,7 @@ class PostgresState(State):
                 new += max(cur.rowcount, 0)
         return new
 
-    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+    def keep_listed(self, papers: Iterable[Paper], now: datetime, keep: timedelta | None = None) -> None:
         self._write()
         unique = {p.id: p for p in papers}
         with self._con() as con, con.transaction():
@@ -1411,7 +1411,7 @@ class PostgresState(State):
                     "AS v(i, d) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
                     (_aware(now), list(part), [json.dumps(unique[i].to_json(), ensure_ascii=False) for i in part]),
                 )
-            con.execute("DELETE FROM listed WHERE last_seen < %s", (_aware(now - KEEP_LISTED),))
+            con.execute("DELETE FROM listed WHERE last_seen < %s", (_aware(now - (keep or KEEP_LISTED)),))
 
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
         self._write()
