@@ -762,6 +762,10 @@ class KeptPools:
         self.config, self.papers, self.index, self.subs = config, papers, index, subs
         self.kept_times, self.before = kept_times, before
         self.built: dict[datetime, tuple[TopicIndex, datetime | None]] = {}
+        #: every kept paper with when it was last read, read once (see :meth:`State.listed_at`): a
+        #: pool rebuilt after its eviction (more `since` groups than POOLS_KEPT, interleaved) read
+        #: the kept papers from the state again, once per subscriber
+        self.kept: list[tuple[datetime, Paper]] | None = None
         self.oldest = _oldest_date(papers)
 
     @staticmethod
@@ -785,7 +789,9 @@ class KeptPools:
         if pool is None:
             assert since is not None
             read = {p.id for p in self.papers}
-            kept = [p for p in state.listed(since, self.before) if p.id not in read]
+            if self.kept is None:
+                self.kept = state.listed_at(self.kept_times[0] - timedelta(microseconds=1), self.before)
+            kept = [p for seen, p in self.kept if seen > since and p.id not in read]
             # merged: an arXiv copy kept Tuesday and a title-only copy (an export
             # without ids) kept Wednesday are one paper, listed once in the digest
             papers = merge_papers(self.papers + known_earlier(state, kept))

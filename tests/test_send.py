@@ -4475,3 +4475,53 @@ def test_a_schedule_a_month_apart_keeps_the_papers_of_its_whole_month(tmp_path, 
     (got,) = smtp_server.mailbox.messages
     text = got.message.get_body(("plain",)).get_content()
     assert "Flow matching on the first day" in text and "Flow matching read early in the month" in text, text
+
+
+def test_kept_papers_are_read_once_a_run_for_more_pools_than_are_kept_built(tmp_path):
+    """Six subscribers' last digests fell between six different runs that
+    kept papers, so six pools; with more than KeptPools.POOLS_KEPT of them
+    interleaved in the config's order, each subscriber's pool had been
+    evicted and every one read all the kept papers from the state again.
+    Now the kept papers are read once, and each pool still holds just the
+    papers kept after its subscriber's last digest."""
+    from newsletter.config import load_config
+    from newsletter.matching import topic_index
+    from newsletter.models import Paper
+    from newsletter.sending import KeptPools
+    from newsletter.state import SubscriberState
+
+    groups = 6
+    subs = "".join(f"  - email: s{i}@example.org\n    topics: [ml]\n" for i in range(2 * groups))
+    (tmp_path / "config.yaml").write_text(
+        "timezone: Europe/Berlin\nschedule: weekly on monday at 08:00\nsources:\n  - type: feed\n    path: f.xml\n"
+        f"topics:\n  ml:\n    any: [\"flow matching\"]\nsubscribers:\n{subs}", encoding="utf-8")
+    (tmp_path / "f.xml").write_text("<rss version='2.0'><channel><title>x</title></channel></rss>", encoding="utf-8")
+    config = load_config(tmp_path / "config.yaml")
+    runs = [datetime(2024, 6, 3 + day, 7, tzinfo=UTC) for day in range(groups)]
+    now = datetime(2024, 6, 10, 7, tzinfo=UTC)
+    calls = []
+
+    class Counting:
+        """The real state, counting its reads of the kept papers."""
+
+        def __init__(self, state):
+            self.state = state
+
+        def __getattr__(self, name):
+            if name in ("listed", "listed_at"):
+                calls.append(name)
+            return getattr(self.state, name)
+
+    with open_state(tmp_path / "newsletter-state.sqlite3") as st:
+        for day, run in enumerate(runs):
+            st.keep_listed([Paper(f"Flow matching on day {day}", "Flow matching.", "rss",
+                                  arxiv_id=f"2406.0{day}001")], run)
+        pools = KeptPools(config, [], topic_index(config, [], config.subscribers), config.subscribers,
+                          st.listed_times(now - timedelta(days=14), now), now)
+        counting = Counting(st)
+        for i, sub in enumerate(config.subscribers):  # groups interleaved: 0 1 2 3 4 5 0 1 ...
+            since = runs[i % groups] - timedelta(hours=1)
+            index, _ = pools.of(SubscriberState(sub.email, first_seen=since, last_served=since), counting)
+            assert sorted(p.title for p in index.papers.values()) == [
+                f"Flow matching on day {day}" for day in range(i % groups, groups)], sub.email
+    assert len(calls) == 1, calls

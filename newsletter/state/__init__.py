@@ -467,10 +467,16 @@ class State(ABC):
         oldest first, strictly between ``after`` and ``before``: the points
         where one subscriber's pool (see :data:`KEEP_LISTED`) differs from another's."""
 
-    @abstractmethod
     def listed(self, after: datetime, before: datetime) -> list[Paper]:
         """The papers kept by runs that read them strictly between ``after``
         and ``before``, as the last of them read each (a paper's newest version)."""
+        return [paper for _, paper in self.listed_at(after, before)]
+
+    @abstractmethod
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
+        """:meth:`listed`, each paper with when the last run that read it did:
+        read once a run, the kept papers serve every pool (see
+        :class:`~newsletter.sending.KeptPools`), each taking those after its ``since``."""
 
     @abstractmethod
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:

@@ -1282,13 +1282,13 @@ class PostgresState(State):
             ).fetchall()
         return [r[0].astimezone(UTC) for r in rows]
 
-    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
         if self._empty or self.version < 9:
             return []
         with self._con() as con:
-            rows = con.execute("SELECT data FROM listed WHERE last_seen > %s AND last_seen < %s",
+            rows = con.execute("SELECT last_seen, data FROM listed WHERE last_seen > %s AND last_seen < %s",
                                (_aware(after), _aware(before))).fetchall()
-        return [paper_from_json(data) for (data,) in rows]
+        return [(seen.astimezone(UTC), paper_from_json(data)) for seen, data in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         if self._empty:

@@ -983,12 +983,12 @@ class SQLiteState(State):
                           (listed_stamp(after), listed_stamp(before)))
         return [datetime.fromisoformat(r[0]) for r in rows]
 
-    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
         if self.version < 7:
             return []
-        rows = self._rows("SELECT data FROM listed WHERE last_seen > ? AND last_seen < ?",
+        rows = self._rows("SELECT last_seen, data FROM listed WHERE last_seen > ? AND last_seen < ?",
                           (listed_stamp(after), listed_stamp(before)))
-        return [paper_from_json(json.loads(data)) for (data,) in rows]
+        return [(datetime.fromisoformat(seen), paper_from_json(json.loads(data))) for seen, data in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())
