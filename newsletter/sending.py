@@ -750,7 +750,8 @@ class KeptPools:
     newest run read it.  A weekly digest fed by arXiv's feed, which lists
     one day, holds the week; ``send``, ``preview`` and ``match`` draw on the
     same.  Subscribers whose last digests fell between the same two runs
-    share one pool, built once (at most :data:`POOLS_KEPT` at a time); one
+    share one pool, built once (at most :data:`POOLS_KEPT` at a time, from
+    the kept papers read once a run: :meth:`State.listed_at`); one
     the runs since its last digest kept nothing for (a daily digest) draws on
     the run's papers alone, its index as before."""
 
