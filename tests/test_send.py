@@ -4370,6 +4370,39 @@ def test_a_failed_weekly_digest_of_kept_papers_is_delivered_after_they_leave_the
         assert title in text, (title, text)
 
 
+#: A paper as arXiv lists it and as a Daily Papers page (no arXiv ids) lists it: the same title and abstract.
+TWICE_LISTED = ("Flow Matching for Protein Folding at Scale",
+                "We study flow matching for protein folding at scale and show that a simple objective over backbone "
+                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
+                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
+
+
+def _arxiv_and_daily_papers(tmp_path, http_server, smtp_server):
+    """A weekly subscriber fed by an arXiv feed (served per day) and a Daily
+    Papers page (papers/day.txt, listing something else at first): returns
+    ``send(day, arxiv_items)`` and ``page(title, abstract)``, which rewrites the page."""
+    from recorded_http import Reply
+
+    day = tmp_path / "papers" / "day.txt"
+
+    def page(title: str, abstract: str) -> None:
+        day.write_text("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+                       f"byAK and the research community\n\nJun 5\n\n{title}\n\n{abstract}\n\n", encoding="utf-8")
+
+    (tmp_path / "papers").mkdir()
+    page("Sheaf Cohomology", "Topology, not flows.")
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
+        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
+
+    def send(on: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
+
+    return send, page
+
+
 def test_a_paper_sent_from_the_kept_papers_is_not_sent_again_as_a_title_only_copy(
         tmp_path, http_server, smtp_server):
     """Tuesday's arXiv feed lists a paper; Monday's digest (its feed empty)
@@ -4377,31 +4410,13 @@ def test_a_paper_sent_from_the_kept_papers_is_not_sent_again_as_a_title_only_cop
     the run's index was), so when a Daily Papers page without arXiv ids
     listed the same paper (title and abstract) the week after, nothing knew
     it as sent: it went out again.  Now the next Monday has nothing new."""
-    from recorded_http import Reply
-
-    title = "Flow Matching for Protein Folding at Scale"
-    abstract = ("We study flow matching for protein folding at scale and show that a simple objective over backbone "
-                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
-                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
-    page = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
-            "byAK and the research community\n\nJun 12\n\n{}\n\n{}\n\n")
-    (tmp_path / "papers").mkdir()
-    (tmp_path / "papers" / "day.txt").write_text(page.format("Sheaf Cohomology", "Topology, not flows."),
-                                                 encoding="utf-8")
-    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
-                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
-        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
-
-    def send(day: str, listed: list):
-        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, listed),
-                                              {"Content-Type": "application/rss+xml"}))
-        return run_newsletter("send", "--now", f"{day}T09:00:00+02:00", cwd=tmp_path)
-
+    title, abstract = TWICE_LISTED
+    send, page = _arxiv_and_daily_papers(tmp_path, http_server, smtp_server)
     r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
     assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
     r = send("2024-06-10", [])
     assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper", r.out, re.M), r.out + r.err
-    (tmp_path / "papers" / "day.txt").write_text(page.format(title, abstract), encoding="utf-8")
+    page(title, abstract)
     for day in ("2024-06-12", "2024-06-17"):
         r = send(day, [])
         assert r.code == 0, r.out + r.err
@@ -4415,32 +4430,14 @@ def test_an_arxiv_copy_and_a_title_only_copy_kept_on_two_days_are_one_paper_in_t
     (no arXiv ids) the same paper by its title and abstract; both were kept,
     and Monday's digest drew on the two unmerged: the paper twice in one
     email.  Now it is listed once."""
-    from recorded_http import Reply
-
-    title = "Flow Matching for Protein Folding at Scale"
-    abstract = ("We study flow matching for protein folding at scale and show that a simple objective over backbone "
-                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
-                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
-    page = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
-            "byAK and the research community\n\nJun 5\n\n{}\n\n{}\n\n")
-    (tmp_path / "papers").mkdir()
-    day = tmp_path / "papers" / "day.txt"
-    day.write_text(page.format("Sheaf Cohomology", "Topology, not flows."), encoding="utf-8")
-    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
-                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
-        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
-
-    def send(on: str, listed: list):
-        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
-                                              {"Content-Type": "application/rss+xml"}))
-        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
-
+    title, abstract = TWICE_LISTED
+    send, page = _arxiv_and_daily_papers(tmp_path, http_server, smtp_server)
     r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
     assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
-    day.write_text(page.format(title, abstract), encoding="utf-8")
+    page(title, abstract)
     r = send("2024-06-05", [])
     assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
-    day.write_text(page.format("Sheaf Cohomology", "Topology, not flows."), encoding="utf-8")
+    page("Sheaf Cohomology", "Topology, not flows.")
     r = send("2024-06-10", [])
     assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper\b", r.out, re.M), r.out + r.err
     (got,) = smtp_server.mailbox.messages
