@@ -344,7 +344,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         "paper-digest",
         prepend=True,
         macros=[MacroSpec(name, "{") for name in (
-            "widetilde", "widehat", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
+            "widetilde", "widehat", "widebar", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
             "textup", "textmd", "mbox", "hbox", "mathnormal",
         )]
         + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
