@@ -1556,7 +1556,8 @@ def test_oai_pmh_pages_harvested_one_by_one_and_joined_are_one_list_said_whole()
     the rest was there.  Now a page followed by the page its token asks for
     says nothing; a page left out between two others (its successor asked by
     another token) and a last page with a token are said, at their lines in
-    the whole file."""
+    the whole file, and so is a page followed by another harvest's first
+    page (its ``<request>`` without a token), once taken for its successor."""
     page1, page2 = (DATA / "arxiv-oai-page1.xml").read_bytes(), (DATA / "arxiv-oai-page2.xml").read_bytes()
     for parse in (parse_feed, lambda *a: parse_arxiv(*a).papers):
         warnings = Collect()
@@ -1564,13 +1565,19 @@ def test_oai_pmh_pages_harvested_one_by_one_and_joined_are_one_list_said_whole()
         assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.03003"] and warnings == []
     gap = page2.replace(b'resumptionToken="6960524|1001"', b'resumptionToken="6960524|2001"', 1)
     cut = page2.replace(b'completeListSize="3"></resumptionToken>', b'completeListSize="5">6960524|2001</resumptionToken>')
-    for joined, page in ((page1 + gap, page1), (page1 + cut, page1 + cut)):
+    # another harvest's first page (its <request> asks for set "math", by no token) continues nothing
+    math = page2.replace(b'<request verb="ListRecords" resumptionToken="6960524|1001">',
+                         b'<request verb="ListRecords" metadataPrefix="arXiv" set="math">', 1)
+    for joined, page in ((page1 + gap, page1), (page1 + cut, page1 + cut), (page1 + math, page1)):
         warnings = Collect()
         assert len(parse_feed(joined, "harvest.xml", "oai", warnings)) == 3
         line = page[:page.rindex(b"<resumptionToken")].count(b"\n") + 1
         (warning,) = warnings
         assert warning.startswith(f"harvest.xml:{line}: source 'oai': the OAI-PMH answer is one page of a longer "
                                   "list"), warning
+    unsaid = re.sub(rb"<request\b[^>]*>[^<]*</request>", b"", page2, count=1)  # (no <request>: taken on trust)
+    warnings = Collect()
+    assert len(parse_feed(page1 + unsaid, "harvest.xml", "oai", warnings)) == 3 and warnings == []
 
 
 def test_bibtex_values_joined_by_hash_read_as_bibtex_joins_them():
