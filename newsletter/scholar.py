@@ -56,11 +56,16 @@ def is_scholar_alert(data: bytes) -> bool:
         return False
     return _SENDER in head or _TITLE_CLASS.encode() in head
 
+#: A message's headers, after the ``From sender date`` line of one saved from an mbox.
+_HEADERS = re.compile(rb"(?:From [^\n]*\n)?(?:[\w-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+")
+
+
 
 def _html(data: bytes) -> str:
     """The alert's HTML: a saved message's HTML part decoded (quoted-printable,
-    base64, its charset), or the file itself."""
-    if re.match(rb"(?:[\w-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+", data[:_LOOK]) and b"\n\n" in data.replace(b"\r\n", b"\n"):
+    base64, its charset), or the file itself.  A message saved from an mbox
+    starts with its ``From sender date`` line (the parser takes it as such)."""
+    if _HEADERS.match(data[:_LOOK]) and b"\n\n" in data.replace(b"\r\n", b"\n"):
         message = email.message_from_bytes(data, policy=policy.default)
         part = message.get_body(preferencelist=("html", "plain"))
         if part is not None:

@@ -1466,6 +1466,19 @@ def test_a_google_scholar_alert_saved_as_eml_gives_its_papers():
                                                                ("J Doe", "A Müller"))
 
 
+def test_a_google_scholar_alert_saved_from_an_mbox_with_its_from_line_gives_its_papers():
+    """A message saved out of an mbox starts with its ``From sender date``
+    line before the headers; the alert was refused as one 'without its
+    papers' title links'.  Its papers are read, at their lines in the file."""
+    alert = b"From 1802345678901234567@xxx Thu Jun 06 10:00:00 +0000 2024\r\n" + (
+        DATA / "scholar-alert-multipart.eml").read_bytes()
+    papers = parse_feed(alert, "alert.eml", "scholar", Collect())
+    assert [(p.title, p.arxiv_id, p.location) for p in papers] == [
+        ("Faster Diffusion Sampling with Learned Step Sizes", "2406.03001", "alert.eml:39"),
+        ("Protein structure generation by score-based diffusion", None, "alert.eml:59"),
+        ("Consistency models revisited", None, "alert.eml:70")]
+    assert papers[0].authors == ("J Doe", "A Müller", "J Smith")
+
 def test_a_google_scholar_alert_without_its_title_links_or_given_to_arxiv_is_an_error():
     """An alert whose layout is not the one read (no title links: a changed
     layout, or only the text part kept) is an error at line 1, never read
