@@ -56,9 +56,9 @@ def is_scholar_alert(data: bytes) -> bool:
         return False
     return _SENDER in head or _TITLE_CLASS.encode() in head
 
+
 #: A message's headers, after the ``From sender date`` line of one saved from an mbox.
 _HEADERS = re.compile(rb"(?:From [^\n]*\n)?(?:[\w-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+")
-
 
 
 def _html(data: bytes) -> str:
