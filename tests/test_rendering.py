@@ -2295,6 +2295,32 @@ def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(
     assert str(problem).startswith(f"{tpl}/{name}:{line}: template error: "), problem
 
 
+def test_a_clipped_digest_keeping_one_card_of_a_section_shows_its_reason_on_the_card(tmp_path):
+    """A digest cut to fit Gmail's clip kept "Why, for every paper below:"
+    over a section left with one card (the reason its cards shared), the card
+    itself without it: said on the card, as for a section of one card."""
+    from newsletter.rendering import _cut
+
+    sources = READER_CONFIG[:READER_CONFIG.index("topics:")]
+    config, matches, _ = reader_digest(tmp_path, sources + """topics:
+  liked:
+    name: Like my bridges paper
+    like: ["2406.04321"]
+subscribers:
+  - email: ada@example.org
+    topics: [liked]
+""")
+    composer = Composer(config)
+    ctx = composer.context(config.subscribers[0], matches, NOW)
+    (section,) = ctx["sections"]
+    liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
+    assert section["count"] >= 2 and section["reason"] == "s" + liked[1:]
+    (kept,) = _cut(ctx, 1)["sections"]
+    assert (kept["count"], kept["reason"], kept["reasons"]) == (1, "", [])
+    html, _ = composer._cut_html(ctx, 1, listed=True)
+    assert "Why, for every paper below" not in html and "Why: " + html_lib.escape(liked, quote=False) in html
+    assert _cut(ctx, 2)["sections"][0]["reason"] == section["reason"]
+
 def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(tmp_path):
     """A topic liking one paper wrote "Why: Similar to a paper you liked, “...”"
     on each of its cards, and a topic of one term "Why: diffusion" on each:
