@@ -582,6 +582,8 @@ class PostgresState(State):
         self.session: psycopg.Connection | None = None
         self.pool: Any = None
         self._pool_lock = threading.Lock()
+        #: Set by :meth:`close` (under ``_pool_lock``): no pool is opened after it.
+        self._closed = False
         #: how the pool's first connection attempt went (see ready_for_threads)
         self._pool_told = threading.Event()
         self._pool_refused: psycopg.Error | None = None
@@ -808,9 +810,18 @@ class PostgresState(State):
                      SCHEMA_VERSION)
 
     def close(self) -> None:
-        """Close the pool and the session (which releases this worker's lock)."""
-        pool, self.pool = self.pool, None
-        session, self.session = self.session, None
+        """Close the pool and the session (which releases this worker's lock).
+
+        ``serve``'s kept state is closed by one request while others use it
+        (see ``web.py``'s ``_let_go``): under ``_pool_lock``, so that one
+        retrying on a fresh connection meanwhile (:meth:`_once_more`) gets a
+        :class:`StateError` (503, try again) rather than a new pool on the
+        closed state, which nothing ever closed (its connections and
+        threads leaked)."""
+        with self._pool_lock:
+            self._closed = True
+            pool, self.pool = self.pool, None
+            session, self.session = self.session, None
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.stop()
@@ -878,8 +889,14 @@ class PostgresState(State):
         """The server gave the heartbeat no answer: as for any statement (see :meth:`_errors`)."""
         self._silent = self._silent or describe(exc, self.params)
 
+    def _closed_meanwhile(self) -> StateError:
+        return StateError(Problem("the state was closed meanwhile (by another thread); nothing more is recorded "
+                                  "on it", self.name))
+
     def _pool(self) -> Any:
         with self._pool_lock:
+            if self._closed:
+                raise self._closed_meanwhile()
             if self.pool is None:
                 from psycopg_pool import ConnectionPool
 
@@ -947,10 +964,13 @@ class PostgresState(State):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        """:meth:`_con` without turning errors into :class:`StateError`."""
-        assert self.session is not None
+        """:meth:`_con` without turning errors into :class:`StateError`
+        (but one closed meanwhile, by another thread, is one)."""
+        session = self.session
+        if session is None:
+            raise self._closed_meanwhile()
         if self.readonly or (threading.get_ident() == self._thread and not self.recorder):
-            yield self.session
+            yield session
         else:
             with self._pool().connection() as con:
                 yield con

@@ -1,0 +1,90 @@
+"""``serve``'s kept PostgreSQL state (a recorder: ``PostgresState.open(recorder=True)``)
+against a real server (tests/pg_server.py): closed by one request while others use it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from conftest import query
+
+from newsletter.errors import StateError
+from newsletter.state.postgres import PostgresState
+
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
+
+
+def _pids(admin: psycopg.Connection) -> set[int]:
+    """The server processes on the test's database, other than ``admin``'s."""
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def _waiting_on_a_lock(admin: psycopg.Connection) -> int:
+    """The pid of the one statement waiting on a lock (asked until there is one: no sleep)."""
+    for _ in range(100_000):
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchall()
+        if rows:
+            return int(rows[0][0])
+    raise AssertionError("no statement came to wait on the lock")
+
+
+def test_a_recorder_closed_while_a_request_retries_opens_no_new_pool(pg_url):
+    """A request retrying on a fresh connection (its own was ended: a
+    PostgreSQL restart) while another request closed the kept state
+    (``_let_go``) opened a new pool on the closed state, which nothing ever
+    closed: its connections and threads leaked, one pool per such burst.  It
+    gets a StateError (served as 503, try again) and no connection is made."""
+    state = PostgresState.open(pg_url, recorder=True)
+    assert state.unsubscribe("warm@example.org", T0)  # (the pool, opened)
+    outcome: list[object] = []
+
+    def request() -> None:
+        try:
+            outcome.append(state.unsubscribe("ada@example.org", T0))
+        except Exception as exc:  # noqa: BLE001 -- what the request met is the test's subject
+            outcome.append(exc)
+
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as blocker:
+        blocker.execute("LOCK TABLE unsubscribed IN ACCESS EXCLUSIVE MODE")  # (its transaction, held)
+        thread = threading.Thread(target=request)
+        thread.start()
+        waiting = _waiting_on_a_lock(admin)
+        state.close()  # another request let the state go
+        before = _pids(admin) - {waiting}
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (waiting,))  # its connection ends, as in a restart
+        blocker.rollback()
+        thread.join(30)
+        assert not thread.is_alive()
+        new = _pids(admin) - before - {blocker.info.backend_pid}
+    assert len(outcome) == 1 and isinstance(outcome[0], StateError), outcome
+    assert "the state was closed meanwhile" in str(outcome[0])
+    assert new == set(), "a pool was opened on the closed state"
+    assert query(pg_url, "SELECT email FROM unsubscribed") == [("warm@example.org",)]
+
+
+def test_a_closed_recorder_used_from_another_thread_says_so(pg_url):
+    """A state closed, then used from a request thread: a StateError (503),
+    never an AssertionError (a 500 with a traceback)."""
+    state = PostgresState.open(pg_url, recorder=True)
+    state.close()
+    met: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            state.unsubscribe("ada@example.org", T0)
+        except BaseException as exc:  # noqa: BLE001 -- what the request met is the test's subject
+            met.append(exc)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join(30)
+    assert len(met) == 1 and isinstance(met[0], StateError), met
+    with pytest.raises(StateError, match="closed"):
+        state.ready_for_threads()
