@@ -88,3 +88,34 @@ def test_a_closed_recorder_used_from_another_thread_says_so(pg_url):
     assert len(met) == 1 and isinstance(met[0], StateError), met
     with pytest.raises(StateError, match="closed"):
         state.ready_for_threads()
+
+
+def test_a_recorder_behind_a_pooler_sharing_server_sessions_is_refused(pg_server, pg_url):
+    """``serve`` behind PgBouncer in transaction mode was refused with a
+    clear message when it opened the state as a worker; kept open as a
+    recorder (which holds no worker lock) it skipped the test and ran on.
+    It is refused again; session mode works."""
+    from pg_server import Bouncer
+
+    try:
+        shared, kept = Bouncer(pg_server, "transaction"), Bouncer(pg_server, "session")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        with pytest.raises(StateError) as err:
+            PostgresState.open(shared.url(pg_url), recorder=True)
+        state = PostgresState.open(kept.url(pg_url), recorder=True)
+        try:
+            assert state.unsubscribe("ada@example.org", T0)
+        finally:
+            state.close()
+    finally:
+        shared.stop()
+        kept.stop()
+    assert str(err.value) == (
+        f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
+        "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
+        "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
+        "session); nothing was sent"
+    )
+    assert query(pg_url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]

@@ -52,7 +52,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any, Self, cast
 
@@ -639,6 +639,8 @@ class PostgresState(State):
                     assert held is not None  # (a random key nobody else holds)
                     state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
+            elif recorder:
+                state._refuse_a_shared_session(lock=True)
             state._check_version()
             if not readonly and not recorder:
                 with state._errors():
@@ -649,7 +651,7 @@ class PostgresState(State):
             raise
         return state
 
-    def _refuse_a_shared_session(self) -> None:
+    def _refuse_a_shared_session(self, lock: bool = False) -> None:
         """A pooler in transaction or statement mode between worker and server
         (PgBouncer's ``pool_mode = transaction``) hands each transaction the
         server connection that is free: the session lock saying this worker
@@ -666,10 +668,25 @@ class PostgresState(State):
         Asked once per process and URL (see :data:`_SESSIONS_KEPT`): each
         writer's open paid one more connection for it, and ``serve`` opens
         one per unsubscribe, so a mail provider's burst of one-click POSTs
-        cost the server two connections each."""
+        cost the server two connections each.
+
+        ``lock``: take the worker's lock on the session for the test, and let
+        it go after: a recorder (``serve``) holds none, and skipped the test,
+        so behind PgBouncer in transaction mode it ran on where it had been
+        refused with this message."""
         with _SESSIONS_LOCK:
             if self.url in _SESSIONS_KEPT:
                 return
+        session = self.session
+        if lock and session is not None:
+            with self._errors():
+                session.execute("SELECT pg_advisory_lock(%s)", (self.worker,))
+            try:
+                self._refuse_a_shared_session()
+            finally:
+                with suppress(psycopg.Error):
+                    session.execute("SELECT pg_advisory_unlock(%s)", (self.worker,))
+            return
         try:
             probe = _Connection.connect(**self.params, autocommit=True)
         except psycopg.Error:
