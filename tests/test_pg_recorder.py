@@ -119,3 +119,52 @@ def test_a_recorder_behind_a_pooler_sharing_server_sessions_is_refused(pg_server
         "session); nothing was sent"
     )
     assert query(pg_url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]
+
+
+def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
+    """Two workers' ``keep_listed`` (each refreshes its papers, then deletes
+    the old rows in the same transaction) deadlocked when each one's delete
+    came to an old row the other had just refreshed.  Made to meet there
+    every time: a third session holds the first old row, both deletes wait
+    on it, then it lets go."""
+    from datetime import timedelta
+
+    from newsletter.models import Paper
+    from newsletter.state import KEEP_LISTED, open_state
+
+    def paper(n: int) -> Paper:
+        return Paper(f"Paper {n}", "Abstract.", "rss", arxiv_id=f"2401.0000{n}")
+
+    first, ada, bob = paper(1), paper(2), paper(3)  # (saved in this order: the delete's scan meets them so)
+    later = T0 + KEEP_LISTED + timedelta(days=1)
+    outcome: dict[str, object] = {}
+    with open_state(pg_url) as one, open_state(pg_url) as other:
+        one.keep_listed([first, ada, bob], T0)  # all three old by `later`
+
+        def save(name: str, state, papers: list[Paper]) -> None:
+            try:
+                state.keep_listed(papers, later)
+                outcome[name] = "saved"
+            except Exception as exc:  # noqa: BLE001 -- what the save met is the test's subject
+                outcome[name] = exc
+
+        with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as blocker:
+            blocker.execute("SELECT 1 FROM listed WHERE id = %s FOR UPDATE", (first.id,))
+            threads = [
+                threading.Thread(target=save, args=("one", one, [ada])),
+                threading.Thread(target=save, args=("other", other, [bob])),
+            ]
+            for n, thread in enumerate(threads, 1):
+                thread.start()
+                for _ in range(100_000):  # until it waits on a lock (no sleep)
+                    if admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'").fetchone()[0] >= n:  # type: ignore[index]
+                        break
+                else:
+                    raise AssertionError(f"save {n} never came to wait")
+            blocker.rollback()
+            for thread in threads:
+                thread.join(60)
+                assert not thread.is_alive()
+    assert outcome == {"one": "saved", "other": "saved"}, outcome
+    assert sorted(r[0] for r in query(pg_url, "SELECT id FROM listed")) == sorted([ada.id, bob.id])

@@ -84,6 +84,9 @@ log = logging.getLogger(__name__)
 
 #: Advisory lock key (transaction level) serialising schema migrations.
 SCHEMA_LOCK = 0x5061_7065_7244_6967  # "PaperDig"
+#: Advisory lock key (transaction level) serialising workers' saves of the
+#: ``listed`` table (see :meth:`PostgresState.keep_listed`).
+LISTED_LOCK = 0x5061_7065_724C_6973  # "PaperLis"
 #: Subscribers per query in :meth:`PostgresState.plan`.
 PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
@@ -1442,6 +1445,10 @@ class PostgresState(State):
         self._write()
         unique = {p.id: p for p in papers}
         with self._con() as con, con.transaction():
+            # One save at a time: two workers' (each refreshing its own rows,
+            # then deleting the old ones, which the other had just refreshed
+            # and so locked) waited for each other: "deadlock detected".
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (LISTED_LOCK,))
             for part in chunks(sorted(unique), 2000):
                 con.execute(
                     "INSERT INTO listed (id, last_seen, data) SELECT i, %s, d::jsonb FROM unnest(%s::text[], %s::text[]) "
