@@ -24,15 +24,16 @@ def _pids(admin: psycopg.Connection) -> set[int]:
     return {pid for (pid,) in rows}
 
 
-def _waiting_on_a_lock(admin: psycopg.Connection) -> int:
-    """The pid of the one statement waiting on a lock (asked until there is one: no sleep)."""
+def _waiting_on_locks(admin: psycopg.Connection, count: int = 1) -> list[int]:
+    """The pids of the statements waiting on a lock, once there are ``count``
+    (asked until then: no sleep)."""
     for _ in range(100_000):
         rows = admin.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchall()
-        if rows:
-            return int(rows[0][0])
-    raise AssertionError("no statement came to wait on the lock")
+        if len(rows) >= count:
+            return [int(pid) for (pid,) in rows]
+    raise AssertionError(f"fewer than {count} statements came to wait on a lock")
 
 
 def test_a_recorder_closed_while_a_request_retries_opens_no_new_pool(pg_url):
@@ -55,7 +56,7 @@ def test_a_recorder_closed_while_a_request_retries_opens_no_new_pool(pg_url):
         blocker.execute("LOCK TABLE unsubscribed IN ACCESS EXCLUSIVE MODE")  # (its transaction, held)
         thread = threading.Thread(target=request)
         thread.start()
-        waiting = _waiting_on_a_lock(admin)
+        [waiting] = _waiting_on_locks(admin)
         state.close()  # another request let the state go
         before = _pids(admin) - {waiting}
         admin.execute("SELECT pg_terminate_backend(%s, 5000)", (waiting,))  # its connection ends, as in a restart
@@ -156,12 +157,7 @@ def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
             ]
             for n, thread in enumerate(threads, 1):
                 thread.start()
-                for _ in range(100_000):  # until it waits on a lock (no sleep)
-                    if admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                     "AND wait_event_type = 'Lock'").fetchone()[0] >= n:  # type: ignore[index]
-                        break
-                else:
-                    raise AssertionError(f"save {n} never came to wait")
+                _waiting_on_locks(admin, n)
             blocker.rollback()
             for thread in threads:
                 thread.join(60)
