@@ -41,6 +41,7 @@ from newsletter.delivery import (
     safe_name,
 )
 from newsletter.errors import ConfigError, TransientDeliveryError
+from newsletter.refusals import About, classify
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
@@ -584,8 +585,14 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
      "message's refusal (its content, or the server's policy), no fault of the address: tried again by later sends"),
     ("DATA", "554 5.7.1 Rejected by local policy", _NOT_HELD, "(RFC 3463's X.7.1: refused after user0@example.org "
      "was accepted at RCPT TO"),
-    ("DATA", "550 5.5.0 Requested action not taken: mailbox unavailable", _NOT_HELD, "the message's refusal"),
-    # ... but a server checking its recipients once the message is in still names one unknown
+    # ... but a server checking its recipients once the message is in still names one unknown or unusable
+    # (RFC 5321's own 550 text among them: read as the message's, retried every run for ever, never held)
+    ("DATA", "550 5.5.0 Requested action not taken: mailbox unavailable", _HELD, None),
+    ("DATA", "550 Requested action not taken: mailbox unavailable", _HELD, None),
+    ("DATA", "550 mailbox unavailable", _HELD, None),
+    ("DATA", "550 Mailbox disabled, not accepting messages", _HELD, None),
+    ("DATA", "550 Address rejected", _HELD, None),
+    ("DATA", "553 mailbox name not allowed", _HELD, None),
     ("DATA", "550 User unknown", _HELD, None),
     ("DATA", "550 5.1.1 <user0@example.org>: Recipient address rejected: User unknown in local recipient table",
      _HELD, None),
@@ -615,6 +622,32 @@ def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_serve
         assert second.delivered and box.recipients() == ["user1@example.org"]
     else:  # (every MAIL FROM gets the same answer)
         assert second.tries == 1 and reply in second.error
+
+
+@pytest.mark.parametrize("reply, about", [
+    # address wordings a server checking its recipients only after the data gives: the address's, held in time
+    ("550 Requested action not taken: mailbox unavailable", About.ADDRESS),  # RFC 5321's own 550 text
+    ("550 5.5.0 Requested action not taken: mailbox unavailable", About.ADDRESS),
+    ("550 mailbox unavailable", About.ADDRESS),
+    ("550 Mailbox disabled, not accepting messages", About.ADDRESS),
+    ("550 Address rejected", About.ADDRESS),
+    ("553 mailbox name not allowed", About.ADDRESS),
+    ("550 User unknown", About.ADDRESS),
+    # the message's, never held: no words of the address
+    ("554 Transaction failed", About.CONTENT),
+    ("554 5.7.1 Rejected by local policy", About.CONTENT),
+    ("550 Message rejected", About.CONTENT),
+    ("554 5.7.9 Message not accepted for policy reasons", About.SPAM),
+    ("553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user", About.SENDER),
+])
+def test_a_refusal_after_the_recipient_was_accepted_is_the_address_only_where_it_says_so(reply, about):
+    """After '250' to RCPT TO, any reply code outside the table fell back to
+    the message's refusal, so RFC 5321's own "550 Requested action not
+    taken: mailbox unavailable" (and "mailbox disabled", "address rejected",
+    "553 mailbox name not allowed") from a server checking recipients after
+    the data was retried every run for ever, never held."""
+    code, text = int(reply[:3]), reply[4:]
+    assert classify(code, text, accepted=True).about is about
 
 
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
