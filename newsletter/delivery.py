@@ -1890,9 +1890,10 @@ class _Backlog(queue.Queue):
             self.not_empty.notify()
 
     def get(self, block: bool = True, timeout: float | None = None, *, opening: bool = False):
-        """``opening``: the caller has no session yet and takes :data:`_OPEN`,
-        before any item, once the sessions are to open: each thread opens its
-        own, however late it is scheduled (not only those that were idle)."""
+        """``opening``: the caller has opened no session yet and takes
+        :data:`_OPEN`, before any item, while a session is left to open ahead
+        (see :meth:`open_sessions`): whichever thread is scheduled first opens
+        it (not only one that was idle), each thread at most one."""
         if timeout is not None:
             return super().get(block, timeout)
         with self.not_empty:
