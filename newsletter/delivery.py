@@ -1835,13 +1835,47 @@ class _Backlog(queue.Queue):
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
         self.low = maxsize - max(1, maxsize // 4)
-        self.opening = False  # the sessions are to open now (see Dispatcher.open_sessions)
+        self.granted = 0  # sessions to open ahead, so far (see Dispatcher.open_sessions)
+        self.opening = 0  # ... of them, not yet taken by a thread as :data:`_OPEN`
+        self.pending = 0  # ... taken, being opened
+        self.ready: list = []  # ... opened, not yet taken up by a thread with a message to send
+        self.readied = threading.Condition(self.mutex)
 
-    def open_sessions(self) -> None:
-        """Wake every waiting thread to take :data:`_OPEN`."""
+    def open_sessions(self, most: int) -> None:
+        """One more session to open ahead (``most`` in all): wake the waiting
+        threads, one of which takes :data:`_OPEN`."""
         with self.not_empty:
-            self.opening = True
-            self.not_empty.notify_all()
+            if self.granted < most:
+                self.granted += 1
+                self.opening += 1
+                self.not_empty.notify_all()
+
+    def opened(self, session) -> None:
+        """A session opened ahead (None: none was, the send stopping) is ready
+        for whichever thread first has a message and no session."""
+        with self.readied:
+            self.pending -= 1
+            if session is not None:
+                self.ready.append(session)
+            self.readied.notify_all()
+
+    def adopt(self):
+        """A session opened ahead, waiting for one being opened; None when
+        none is left: the caller opens its own.  Taken up by whichever thread
+        has the message, not kept by the thread that opened it: a thread
+        still waiting for its session to open, or idle, left the one digest
+        to another, which connected and logged in a second time."""
+        with self.readied:
+            while not self.ready and self.pending:
+                self.readied.wait()
+            return self.ready.pop() if self.ready else None
+
+    def _take_open(self, opening: bool) -> bool:
+        if opening and self.opening:
+            self.opening -= 1
+            self.pending += 1
+            return True
+        return False
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         if not block or timeout is not None:
@@ -1856,19 +1890,20 @@ class _Backlog(queue.Queue):
             self.not_empty.notify()
 
     def get(self, block: bool = True, timeout: float | None = None, *, opening: bool = False):
-        """``opening``: the caller has no session yet and takes :data:`_OPEN`,
-        before any item, once the sessions are to open: each thread opens its
-        own, however late it is scheduled (not only those that were idle)."""
+        """``opening``: the caller has opened no session yet and takes
+        :data:`_OPEN`, before any item, while a session is left to open ahead
+        (see :meth:`open_sessions`): whichever thread is scheduled first opens
+        it (not only one that was idle), each thread at most one."""
         if timeout is not None:
             return super().get(block, timeout)
         with self.not_empty:
-            if opening and self.opening:
+            if self._take_open(opening):
                 return _OPEN
             if not self._qsize():
                 if not block:
                     raise queue.Empty
                 while not self._qsize():
-                    if opening and self.opening:
+                    if self._take_open(opening):
                         return _OPEN
                     self.not_empty.wait()
             item = self._get()
@@ -1960,15 +1995,16 @@ class Dispatcher:
         self.queue.put(envelope)
 
     def open_sessions(self) -> None:
-        """Have every delivery thread open its session now, before its first
-        message: a caller with a first message composed (so it will hand one
-        over: a run with nothing due connects nowhere) calls this, and the
-        connection, EHLO, STARTTLS and AUTH happen while it composes and
-        claims the rest.  A failure is the first message's, as it was (see
-        :meth:`Session.open`); a session left unused ends with QUIT at
-        :meth:`finish`, as the others do."""
-        if not self.queue.opening:
-            self.queue.open_sessions()
+        """Have one more session open now, before its message: a caller calls
+        this for each message composed (so it will hand it over: a run with
+        nothing due connects nowhere), and the connection, EHLO, STARTTLS and
+        AUTH happen while it composes and claims the rest.  One session per
+        message, up to ``connections``: opening every session at the first
+        message logged in ``connections`` times for a cron tick's one digest
+        (a provider counting logins or connections refuses the next ones).
+        A failure is the first message's, as it was (see :meth:`Session.open`);
+        a session left unused ends with QUIT at :meth:`finish`, as the others do."""
+        self.queue.open_sessions(self.count)
 
     def finish(self) -> None:
         for _ in self.threads:
@@ -1976,6 +2012,8 @@ class Dispatcher:
         for thread in self.threads:
             thread.join()
         self.threads = []
+        while self.queue.ready:  # opened ahead, never taken up (the messages went through the others)
+            self.queue.ready.pop().close()
         if self.error is not None:
             error, self.error = self.error, None
             raise error
@@ -2089,9 +2127,13 @@ class Dispatcher:
                     item, taken = taken, _NOTHING
                 opening = False
                 if item is _OPEN:
-                    if self.stopped is None:
-                        session = self.transport.session(self.stop_requested)
-                        session.open()
+                    opened = None
+                    try:
+                        if self.stopped is None:
+                            opened = self.transport.session(self.stop_requested)
+                            opened.open()
+                    finally:
+                        self.queue.opened(opened)
                     continue
                 envelope = cast(Envelope | None, item)
                 if envelope is None:
@@ -2126,7 +2168,7 @@ class Dispatcher:
                             then = taken
                     try:
                         if session is None:
-                            session = self.transport.session(self.stop_requested)
+                            session = self.queue.adopt() or self.transport.session(self.stop_requested)
                         delivered = self._deliver(session, envelope, then)
                     except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
                         why = self._redacted(repr(exc))

@@ -142,8 +142,10 @@ def _numeric_entities(data: bytes) -> bytes:
 
 #: A DOCTYPE with an internal subset at the head of a document (after a byte
 #: order mark, the XML declaration, comments): ``<!DOCTYPE rss [ ... ]>``.
+#: The name and identifiers end at a non-space, so a run of spaces is split one
+#: way only (``[^\[>]*?\s*`` tried every split: 200,000 spaces took 40 s).
 _INTERNAL_SUBSET = re.compile(
-    rb"\A(?P<head>(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<!DOCTYPE\s[^\[>]*?)\s*\[(?P<subset>.*?)\]\s*>",
+    rb"\A(?P<head>(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<!DOCTYPE\s(?:\s*[^\s\[>])*)\s*\[(?P<subset>.*?)\]\s*>",
     re.DOTALL | re.IGNORECASE,
 )
 #: A general entity with a plain value (text and character references only).

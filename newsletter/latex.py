@@ -344,7 +344,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         "paper-digest",
         prepend=True,
         macros=[MacroSpec(name, "{") for name in (
-            "widetilde", "widehat", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
+            "widetilde", "widehat", "widebar", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
             "textup", "textmd", "mbox", "hbox", "mathnormal",
         )]
         + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
@@ -1682,7 +1682,24 @@ def _prose_environment(m: re.Match) -> str:
     return f"{m['env'].capitalize()}{name}. {body}"
 
 
+#: A space of a given size (``\\kern2pt``, ``\\mkern-3mu``, ``\\hskip 1em plus 2pt``): the
+#: macro shows nothing, and its dimension, left behind, showed as text ("a−3mu b").
+_SIZED_SPACE = lazy(
+    r"\\(?:kern|mkern|hskip|mskip|vskip)(?![a-zA-Z])\s*(?:[+-]\s*)?(?:\d+(?:\.\d*)?|\.\d+)\s*(?:pt|mu|em|ex|mm|cm|in|bp|"
+    r"pc|dd|cc|sp|px)(?:\s*(?:plus|minus)\s*(?:[+-]\s*)?(?:(?:\d+(?:\.\d*)?|\.\d+)\s*)?(?:pt|mu|em|ex|mm|cm|in|bp|pc|dd|cc|"
+    r"sp|px|fil{1,3}))*(?P<space>\s*)"
+)
+
+
+def _sized_space(m: re.Match) -> str:
+    """Nothing for a sized space, the spaces after it kept (a word's space),
+    but not at the start of a formula (``$ x$`` is read as no math)."""
+    return "" if m.string[m.start() - 1:m.start()] == "$" else m["space"]
+
+
 def _converted(text: str) -> str:
+    if "kern" in text or "skip" in text:
+        text = _SIZED_SPACE.sub(_sized_space, text)
     if "\\verb" in text:
         text = _VERB.sub(r"\2", text)
     if "\\texorpdfstring" in text:

@@ -128,8 +128,10 @@ def resumption_token(data: bytes) -> str | None:
     return token or None
 
 
-#: The token a page was asked for by, in its ``<request>`` element (arXiv writes it there).
-_ASKED_BY = re.compile(rb"<(?:[\w.-]+:)?request\b[^>]*?\bresumptionToken\s*=\s*[\"']([^\"']*)")
+#: A page's ``<request>`` start tag, which says what it was asked by (arXiv writes the token there).
+_REQUEST = re.compile(rb"<(?:[\w.-]+:)?request\b[^>]*>")
+#: The token in that tag.
+_ASKED_BY = re.compile(rb"\bresumptionToken\s*=\s*[\"']([^\"']*)")
 
 
 def continued_by(page: bytes, after: bytes) -> bool:
@@ -137,12 +139,18 @@ def continued_by(page: bytes, after: bytes) -> bool:
     asks for: pages harvested one by one and joined into one file.  ``after``
     must say it was asked by that token where it says what it was asked by
     (its ``<request>``); a page left out between two others (``cat p1.xml
-    p3.xml``) is so told, and the rest of ``page``'s list said not read."""
+    p3.xml``) is so told, and the rest of ``page``'s list said not read.  A
+    ``<request>`` without a token is the first page of a harvest (another
+    set's, ``cat cs.xml math.xml``), no continuation; only a page without a
+    ``<request>`` at all is taken on trust."""
     token = resumption_token(page)
     if token is None or not is_oai(after):
         return False
-    asked = _ASKED_BY.search(after[:4096])
-    return asked is None or html.unescape(asked.group(1).decode("utf-8", "replace")).strip() == token
+    request = _REQUEST.search(after[:4096])
+    if request is None:
+        return True
+    asked = _ASKED_BY.search(request.group())
+    return asked is not None and html.unescape(asked.group(1).decode("utf-8", "replace")).strip() == token
 
 
 def next_page(url: str, token: str) -> tuple[str, dict[str, str]]:

@@ -136,13 +136,19 @@ _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
     (A.RELAY, lazy(r"\brelay(?:ing)?\b", re.IGNORECASE)),
     (A.SIZE, lazy(r"\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)),
 )
-#: Words that name the recipient as unknown, which a refusal after the
-#: recipient was accepted (to DATA, or to the message's data) may still say:
-#: a server that checks its recipients only once the message is in (a
-#: front end passing it on to the mailbox's server, an LMTP back end).
+#: Words that name the recipient as unknown or its mailbox as unusable, which
+#: a refusal after the recipient was accepted (to DATA, or to the message's
+#: data) may still say: a server that checks its recipients only once the
+#: message is in (a front end passing it on to the mailbox's server, an LMTP
+#: back end).  RFC 5321's own 550 text ("Requested action not taken: mailbox
+#: unavailable") among them: read as the message's, a dead address behind
+#: such a server was retried every run for ever (exit 1 each run), never held.
+#: ("Sender address rejected" is the sender's, decided before these.)
 _ADDRESS_AFTER_DATA = lazy(r"\b(?:user|recipient|mailbox|address) (?:unknown|not found)\b|"
                            r"\bunknown (?:user|recipient|mailbox)\b|\bno such (?:user|recipient|mailbox)\b|"
-                           r"\binvalid (?:recipient|mailbox)\b|\bdoes ?n[o']t exist\b", re.IGNORECASE)
+                           r"\binvalid (?:recipient|mailbox)\b|\bdoes ?n[o']t exist\b|"
+                           r"\bmailbox (?:is )?(?:unavailable|disabled)\b|\bmailbox name not allowed\b|"
+                           r"\baddress rejected\b", re.IGNORECASE)
 #: RFC 3463's enhanced code right after the reply code (RFC 2034), each line
 #: of a multi-line reply repeating it; or, from a server that writes it
 #: later in its text, the first one of the reply's own class.
@@ -185,8 +191,8 @@ def classify(code: int, text: str, *, accepted: bool = False) -> Refusal:
     failed"), not the address's: the server took the address.  Filed under
     the address, a content filter refusing one subscriber's digest with a
     bare ``554`` (one link in it, say) held that subscriber's mail after
-    three runs; words naming the recipient unknown still make it the
-    address's."""
+    three runs; words naming the recipient unknown or its mailbox
+    unavailable (RFC 5321's own 550 text) still make it the address's."""
     status = enhanced_status(code, text)
     if code in _FIXED_REPLIES:
         return Refusal(code, status, _FIXED_REPLIES[code])

@@ -1782,7 +1782,9 @@ def _cut(ctx: dict, shown: int) -> dict:
     """The context with the first ``shown`` papers (the best) as cards in
     their sections, and the rest in ``more`` (in order) and in
     ``more_sections`` (by topic, as the cards are: a list of titles whose
-    topics alternate read as a jumble)."""
+    topics alternate read as a jumble).  A section's reason said once under
+    its heading is said again of the cards it keeps: over one card it is
+    that card's own ("Why, for every paper below:" stayed over a lone card)."""
     papers = ctx["all_papers"]
     kept = {id(card) for card in papers[:shown]}
     sections, more = [], []
@@ -1790,7 +1792,8 @@ def _cut(ctx: dict, shown: int) -> dict:
         cards = [card for card in section["papers"] if id(card) in kept]
         rest = [card for card in section["papers"] if id(card) not in kept]
         if cards:
-            sections.append({**section, "papers": cards, "count": len(cards)})
+            reason, reasons = _shared_reasons(cards)
+            sections.append({**section, "papers": cards, "count": len(cards), "reason": reason, "reasons": reasons})
         if rest:
             more.append({**section, "papers": rest, "count": len(rest)})
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}

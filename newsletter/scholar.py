@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, Problem, line_of
 from .models import ARXIV_ID, Paper, abs_url, pdf_url
+from .patterns import XML_PROLOG_DOCTYPE, lazy
 
 Warn = Callable[[str], None]
 
@@ -40,6 +41,10 @@ _YEAR = re.compile(r"(?:^|,\s*)((?:19|20)\d\d)\s*$")
 _TITLE_IN_FILE = re.compile(b"(?:=\r?\n)?".join(re.escape(bytes([c])) for c in _TITLE_CLASS.encode()))
 #: Scholar's mark of a link's kind before a title ("[PDF]", "[HTML]").
 _KIND = re.compile(r"^\[(?:PDF|HTML|BOOK|CITATION|B)\]\s*", re.IGNORECASE)
+#: A feed, an OAI-PMH answer or JSON, past a BOM and any declaration, comment or
+#: document type first: a post quoting Scholar's markup is no alert, however its file starts.
+_NOT_ALERT = lazy(rb"\A(?:\xef\xbb\xbf)?(?:\s*<\?xml|" + XML_PROLOG_DOCTYPE + rb"(?:<rss|<feed|<rdf|<OAI-PMH|\{|\[))",
+                  re.DOTALL | re.IGNORECASE)
 
 
 def is_scholar_alert(data: bytes) -> bool:
@@ -47,15 +52,20 @@ def is_scholar_alert(data: bytes) -> bool:
     or HTML holding its title links.  Never a feed or JSON (a post or a record
     about parsing Scholar's alerts, quoting their markup, is no alert)."""
     head = data[:_LOOK]
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<?xml", b"<rss", b"<feed", b"<rdf", b"{", b"[")):
+    if _NOT_ALERT.match(head):
         return False
     return _SENDER in head or _TITLE_CLASS.encode() in head
 
 
+#: A message's headers, after the ``From sender date`` line of one saved from an mbox.
+_HEADERS = re.compile(rb"(?:From [^\n]*\n)?(?:[\w-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+")
+
+
 def _html(data: bytes) -> str:
     """The alert's HTML: a saved message's HTML part decoded (quoted-printable,
-    base64, its charset), or the file itself."""
-    if re.match(rb"(?:[\w-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+", data[:_LOOK]) and b"\n\n" in data.replace(b"\r\n", b"\n"):
+    base64, its charset), or the file itself.  A message saved from an mbox
+    starts with its ``From sender date`` line (the parser takes it as such)."""
+    if _HEADERS.match(data[:_LOOK]) and b"\n\n" in data.replace(b"\r\n", b"\n"):
         message = email.message_from_bytes(data, policy=policy.default)
         part = message.get_body(preferencelist=("html", "plain"))
         if part is not None:

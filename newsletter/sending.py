@@ -1133,10 +1133,9 @@ class _SendRun:
                     continue
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
-                    if not queued:
-                        # a digest to hand over: the sessions connect (and greet, start TLS, log in)
-                        # while this composes the rest and commits the claim, not after it
-                        dispatcher.open_sessions()
+                    # a digest to hand over: a session connects (and greets, starts TLS, logs in) for it
+                    # while this composes the rest and commits the claim, not after it (one per digest)
+                    dispatcher.open_sessions()
                     queued.append(planned)
             if queued:
                 # Before the first claim, not at the start: a send with nothing due (cron every

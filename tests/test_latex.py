@@ -73,6 +73,11 @@ from newsletter.readers import read_papers
         (r"$\sum_{\substack{i<n\\ j \neq i}} x_{ij}$", "∑_(i<n, j ≠ i) xᵢⱼ"),
         # modular arithmetic keeps its word (it was "a ≡ b p" and "x 2")
         (r"$a \equiv b \pmod{p}$, $x \bmod 2$, $a \mod n$ and $a \equiv b \pod{n}$", "a ≡ b (mod p), x mod 2, a mod n and a ≡ b (n)"),
+        # a space of a given size shows nothing, its size neither (it was "a2pt b", "−3mu x", "a 1em plus 2pt b")
+        (r"$a\kern2pt b$, $\mkern-3mu x$, $a\hskip 1em plus 2pt b$ and $\mathrm{d}\mskip 3mu x$",
+         "a b, x, a b and d x"),
+        # \widebar takes its group as \bar does (its bar was put on nothing, before the letter)
+        (r"$\widebar{x}$ and $\bar{x}$", "x̅ and x̅"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
         (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
         (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬p ∧ q ⟹ r"),

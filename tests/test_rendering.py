@@ -2295,24 +2295,47 @@ def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(
     assert str(problem).startswith(f"{tpl}/{name}:{line}: template error: "), problem
 
 
+def _liked_digest(tmp_path, more_topics="", topics="liked"):
+    """The reader digest of a topic liking one paper (its cards share their
+    reason), with ``more_topics`` besides, for a subscriber of ``topics``."""
+    sources = READER_CONFIG[:READER_CONFIG.index("topics:")]
+    return reader_digest(tmp_path, sources + f"""topics:
+  liked:
+    name: Like my bridges paper
+    like: ["2406.04321"]
+{more_topics}subscribers:
+  - email: ada@example.org
+    topics: [{topics}]
+""")
+
+def test_a_clipped_digest_keeping_one_card_of_a_section_shows_its_reason_on_the_card(tmp_path):
+    """A digest cut to fit Gmail's clip kept "Why, for every paper below:"
+    over a section left with one card (the reason its cards shared), the card
+    itself without it: said on the card, as for a section of one card."""
+    from newsletter.rendering import _cut
+
+    config, matches, _ = _liked_digest(tmp_path)
+    composer = Composer(config)
+    ctx = composer.context(config.subscribers[0], matches, NOW)
+    (section,) = ctx["sections"]
+    liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
+    assert section["count"] >= 2 and section["reason"] == "s" + liked[1:]
+    (kept,) = _cut(ctx, 1)["sections"]
+    assert (kept["count"], kept["reason"], kept["reasons"]) == (1, "", [])
+    html, _ = composer._cut_html(ctx, 1, listed=True)
+    assert "Why, for every paper below" not in html and "Why: " + html_lib.escape(liked, quote=False) in html
+    assert _cut(ctx, 2)["sections"][0]["reason"] == section["reason"]
+
 def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(tmp_path):
     """A topic liking one paper wrote "Why: Similar to a paper you liked, “...”"
     on each of its cards, and a topic of one term "Why: diffusion" on each:
     said once under the heading (HTML and text); a card keeps what is its
     own (upvotes); a section whose cards differ, or of one card, keeps them
     on the cards."""
-    sources = READER_CONFIG[:READER_CONFIG.index("topics:")]
-    config, matches, composed = reader_digest(tmp_path, sources + """topics:
-  liked:
-    name: Like my bridges paper
-    like: ["2406.04321"]
-  one:
+    config, matches, composed = _liked_digest(tmp_path, """  one:
     name: Autoencoders
     any: ["autoencoder*"]
-subscribers:
-  - email: ada@example.org
-    topics: [liked, one]
-""")
+""", "liked, one")
     text, html = composed.text, composed.html
     liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
     sections = _sections(text)

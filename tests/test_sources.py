@@ -2824,7 +2824,9 @@ def test_a_saved_semantic_scholar_search_is_read_as_a_feed(tmp_path, cli):
         "2406.03001", "https://arxiv.org/abs/2406.03001", ("Jane Doe", "Ana Müller", "John Smith"))
     assert first.title.endswith("for ε-Prediction") and first.abstract.endswith("T < 10 steps suffice.")
     assert first.published == datetime(2024, 6, 4, tzinfo=UTC)
-    assert (second.arxiv_id, second.abstract, second.published) == (None, "", None)
+    # "year": 2024 and "publicationDate": null: the year alone, kept as a year (not a day)
+    assert (second.arxiv_id, second.abstract, second.published, second.date_precision) == (
+        None, "", datetime(2024, 1, 1, tzinfo=UTC), "year")
     assert second.url == "https://www.semanticscholar.org/paper/0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
     assert third.arxiv_id == "2405.11111"
     (warning,) = warnings

@@ -52,7 +52,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self, cast
 
@@ -84,6 +84,9 @@ log = logging.getLogger(__name__)
 
 #: Advisory lock key (transaction level) serialising schema migrations.
 SCHEMA_LOCK = 0x5061_7065_7244_6967  # "PaperDig"
+#: Advisory lock key (transaction level) serialising workers' saves of the
+#: ``listed`` table (see :meth:`PostgresState.keep_listed`).
+LISTED_LOCK = 0x5061_7065_724C_6973  # "PaperLis"
 #: Subscribers per query in :meth:`PostgresState.plan`.
 PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
@@ -582,6 +585,8 @@ class PostgresState(State):
         self.session: psycopg.Connection | None = None
         self.pool: Any = None
         self._pool_lock = threading.Lock()
+        #: Set by :meth:`close` (under ``_pool_lock``): no pool is opened after it.
+        self._closed = False
         #: how the pool's first connection attempt went (see ready_for_threads)
         self._pool_told = threading.Event()
         self._pool_refused: psycopg.Error | None = None
@@ -637,6 +642,8 @@ class PostgresState(State):
                     assert held is not None  # (a random key nobody else holds)
                     state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
+            elif recorder:
+                state._refuse_a_shared_session(lock=True)
             state._check_version()
             if not readonly and not recorder:
                 with state._errors():
@@ -647,7 +654,7 @@ class PostgresState(State):
             raise
         return state
 
-    def _refuse_a_shared_session(self) -> None:
+    def _refuse_a_shared_session(self, lock: bool = False) -> None:
         """A pooler in transaction or statement mode between worker and server
         (PgBouncer's ``pool_mode = transaction``) hands each transaction the
         server connection that is free: the session lock saying this worker
@@ -664,10 +671,25 @@ class PostgresState(State):
         Asked once per process and URL (see :data:`_SESSIONS_KEPT`): each
         writer's open paid one more connection for it, and ``serve`` opens
         one per unsubscribe, so a mail provider's burst of one-click POSTs
-        cost the server two connections each."""
+        cost the server two connections each.
+
+        ``lock``: take the worker's lock on the session for the test, and let
+        it go after: a recorder (``serve``) holds none, and skipped the test,
+        so behind PgBouncer in transaction mode it ran on where it had been
+        refused with this message."""
         with _SESSIONS_LOCK:
             if self.url in _SESSIONS_KEPT:
                 return
+        session = self.session
+        if lock and session is not None:
+            with self._errors():
+                session.execute("SELECT pg_advisory_lock(%s)", (self.worker,))
+            try:
+                self._refuse_a_shared_session()
+            finally:
+                with suppress(psycopg.Error):
+                    session.execute("SELECT pg_advisory_unlock(%s)", (self.worker,))
+            return
         try:
             probe = _Connection.connect(**self.params, autocommit=True)
         except psycopg.Error:
@@ -808,9 +830,18 @@ class PostgresState(State):
                      SCHEMA_VERSION)
 
     def close(self) -> None:
-        """Close the pool and the session (which releases this worker's lock)."""
-        pool, self.pool = self.pool, None
-        session, self.session = self.session, None
+        """Close the pool and the session (which releases this worker's lock).
+
+        ``serve``'s kept state is closed by one request while others use it
+        (see ``web.py``'s ``_let_go``): under ``_pool_lock``, so that one
+        retrying on a fresh connection meanwhile (:meth:`_once_more`) gets a
+        :class:`StateError` (503, try again) rather than a new pool on the
+        closed state, which nothing ever closed (its connections and
+        threads leaked)."""
+        with self._pool_lock:
+            self._closed = True
+            pool, self.pool = self.pool, None
+            session, self.session = self.session, None
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.stop()
@@ -878,8 +909,14 @@ class PostgresState(State):
         """The server gave the heartbeat no answer: as for any statement (see :meth:`_errors`)."""
         self._silent = self._silent or describe(exc, self.params)
 
+    def _closed_meanwhile(self) -> StateError:
+        return StateError(Problem("the state was closed meanwhile (by another thread); nothing more is recorded "
+                                  "on it", self.name))
+
     def _pool(self) -> Any:
         with self._pool_lock:
+            if self._closed:
+                raise self._closed_meanwhile()
             if self.pool is None:
                 from psycopg_pool import ConnectionPool
 
@@ -947,10 +984,13 @@ class PostgresState(State):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        """:meth:`_con` without turning errors into :class:`StateError`."""
-        assert self.session is not None
+        """:meth:`_con` without turning errors into :class:`StateError`
+        (but one closed meanwhile, by another thread, is one)."""
+        session = self.session
+        if session is None:
+            raise self._closed_meanwhile()
         if self.readonly or (threading.get_ident() == self._thread and not self.recorder):
-            yield self.session
+            yield session
         else:
             with self._pool().connection() as con:
                 yield con
@@ -1405,6 +1445,10 @@ class PostgresState(State):
         self._write()
         unique = {p.id: p for p in papers}
         with self._con() as con, con.transaction():
+            # One save at a time: two workers' (each refreshing its own rows,
+            # then deleting the old ones, which the other had just refreshed
+            # and so locked) waited for each other: "deadlock detected".
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (LISTED_LOCK,))
             for part in chunks(sorted(unique), 2000):
                 con.execute(
                     "INSERT INTO listed (id, last_seen, data) SELECT i, %s, d::jsonb FROM unnest(%s::text[], %s::text[]) "

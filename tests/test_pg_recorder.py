@@ -1,0 +1,166 @@
+"""``serve``'s kept PostgreSQL state (a recorder: ``PostgresState.open(recorder=True)``)
+against a real server (tests/pg_server.py): closed by one request while others use it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from conftest import query
+
+from newsletter.errors import StateError
+from newsletter.state.postgres import PostgresState
+
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
+
+
+def _pids(admin: psycopg.Connection) -> set[int]:
+    """The server processes on the test's database, other than ``admin``'s."""
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def _waiting_on_locks(admin: psycopg.Connection, count: int = 1) -> list[int]:
+    """The pids of the statements waiting on a lock, once there are ``count``
+    (asked until then: no sleep)."""
+    for _ in range(100_000):
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchall()
+        if len(rows) >= count:
+            return [int(pid) for (pid,) in rows]
+    raise AssertionError(f"fewer than {count} statements came to wait on a lock")
+
+
+def test_a_recorder_closed_while_a_request_retries_opens_no_new_pool(pg_url):
+    """A request retrying on a fresh connection (its own was ended: a
+    PostgreSQL restart) while another request closed the kept state
+    (``_let_go``) opened a new pool on the closed state, which nothing ever
+    closed: its connections and threads leaked, one pool per such burst.  It
+    gets a StateError (served as 503, try again) and no connection is made."""
+    state = PostgresState.open(pg_url, recorder=True)
+    assert state.unsubscribe("warm@example.org", T0)  # (the pool, opened)
+    outcome: list[object] = []
+
+    def request() -> None:
+        try:
+            outcome.append(state.unsubscribe("ada@example.org", T0))
+        except Exception as exc:  # noqa: BLE001 -- what the request met is the test's subject
+            outcome.append(exc)
+
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as blocker:
+        blocker.execute("LOCK TABLE unsubscribed IN ACCESS EXCLUSIVE MODE")  # (its transaction, held)
+        thread = threading.Thread(target=request)
+        thread.start()
+        [waiting] = _waiting_on_locks(admin)
+        state.close()  # another request let the state go
+        before = _pids(admin) - {waiting}
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (waiting,))  # its connection ends, as in a restart
+        blocker.rollback()
+        thread.join(30)
+        assert not thread.is_alive()
+        new = _pids(admin) - before - {blocker.info.backend_pid}
+    assert len(outcome) == 1 and isinstance(outcome[0], StateError), outcome
+    assert "the state was closed meanwhile" in str(outcome[0])
+    assert new == set(), "a pool was opened on the closed state"
+    assert query(pg_url, "SELECT email FROM unsubscribed") == [("warm@example.org",)]
+
+
+def test_a_closed_recorder_used_from_another_thread_says_so(pg_url):
+    """A state closed, then used from a request thread: a StateError (503),
+    never an AssertionError (a 500 with a traceback)."""
+    state = PostgresState.open(pg_url, recorder=True)
+    state.close()
+    met: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            state.unsubscribe("ada@example.org", T0)
+        except BaseException as exc:  # noqa: BLE001 -- what the request met is the test's subject
+            met.append(exc)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join(30)
+    assert len(met) == 1 and isinstance(met[0], StateError), met
+    with pytest.raises(StateError, match="closed"):
+        state.ready_for_threads()
+
+
+def test_a_recorder_behind_a_pooler_sharing_server_sessions_is_refused(pg_server, pg_url):
+    """``serve`` behind PgBouncer in transaction mode was refused with a
+    clear message when it opened the state as a worker; kept open as a
+    recorder (which holds no worker lock) it skipped the test and ran on.
+    It is refused again; session mode works."""
+    from pg_server import Bouncer
+
+    try:
+        shared, kept = Bouncer(pg_server, "transaction"), Bouncer(pg_server, "session")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        with pytest.raises(StateError) as err:
+            PostgresState.open(shared.url(pg_url), recorder=True)
+        state = PostgresState.open(kept.url(pg_url), recorder=True)
+        try:
+            assert state.unsubscribe("ada@example.org", T0)
+        finally:
+            state.close()
+    finally:
+        shared.stop()
+        kept.stop()
+    assert str(err.value) == (
+        f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
+        "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
+        "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
+        "session); nothing was sent"
+    )
+    assert query(pg_url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]
+
+
+def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
+    """Two workers' ``keep_listed`` (each refreshes its papers, then deletes
+    the old rows in the same transaction) deadlocked when each one's delete
+    came to an old row the other had just refreshed.  Made to meet there
+    every time: a third session holds the first old row, both deletes wait
+    on it, then it lets go."""
+    from datetime import timedelta
+
+    from newsletter.models import Paper
+    from newsletter.state import KEEP_LISTED, open_state
+
+    def paper(n: int) -> Paper:
+        return Paper(f"Paper {n}", "Abstract.", "rss", arxiv_id=f"2401.0000{n}")
+
+    first, ada, bob = paper(1), paper(2), paper(3)  # (saved in this order: the delete's scan meets them so)
+    later = T0 + KEEP_LISTED + timedelta(days=1)
+    outcome: dict[str, object] = {}
+    with open_state(pg_url) as one, open_state(pg_url) as other:
+        one.keep_listed([first, ada, bob], T0)  # all three old by `later`
+
+        def save(name: str, state, papers: list[Paper]) -> None:
+            try:
+                state.keep_listed(papers, later)
+                outcome[name] = "saved"
+            except Exception as exc:  # noqa: BLE001 -- what the save met is the test's subject
+                outcome[name] = exc
+
+        with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as blocker:
+            blocker.execute("SELECT 1 FROM listed WHERE id = %s FOR UPDATE", (first.id,))
+            threads = [
+                threading.Thread(target=save, args=("one", one, [ada])),
+                threading.Thread(target=save, args=("other", other, [bob])),
+            ]
+            for n, thread in enumerate(threads, 1):
+                thread.start()
+                _waiting_on_locks(admin, n)
+            blocker.rollback()
+            for thread in threads:
+                thread.join(60)
+                assert not thread.is_alive()
+    assert outcome == {"one": "saved", "other": "saved"}, outcome
+    assert sorted(r[0] for r in query(pg_url, "SELECT id FROM listed")) == sorted([ada.id, bob.id])
