@@ -59,7 +59,7 @@ from .matching import (
     not_again_said,
     topic_index,
 )
-from .models import NotAgain, Paper
+from .models import NotAgain, Paper, merge_papers
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
@@ -67,6 +67,7 @@ from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_tim
 from .state import (
     HOLD_AFTER,
     KEEP_LISTED,
+    KEEP_LISTED_MORE,
     Batch,
     OpenDigest,
     State,
@@ -240,7 +241,8 @@ class SendReport:
 #: subscriber, the composed message, what max_papers cut (see
 #: :func:`~newsletter.matching.max_papers_cut`), and what it leaves out as new
 #: versions of papers sent before (``DigestResult.not_again``).
-_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...]]
+#: ... and the papers the digest drew on by id: those of a kept pool are in no run's index (see _batch)
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...], dict[str, Paper]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -732,6 +734,15 @@ class _Before:
 _NEVER_FAILED = _Before()
 
 
+def listed_kept_for(config: Config) -> timedelta:
+    """How long the papers a run read are kept (:meth:`State.keep_listed`):
+    :data:`KEEP_LISTED`, or longer for a schedule whose slots are further
+    apart (``every 720 hours``) -- a digest due a month on found the papers
+    of its last two weeks only, and those of the days before were lost."""
+    longest = max((s.schedule.interval_minutes for s in config.subscribers if s.schedule is not None), default=0)
+    return max(KEEP_LISTED, timedelta(minutes=longest) + KEEP_LISTED_MORE)
+
+
 class KeptPools:
     """The papers each digest draws on, matched and ranked: those the run
     read (its :class:`TopicIndex`) and those the runs since the subscriber's
@@ -739,7 +750,8 @@ class KeptPools:
     newest run read it.  A weekly digest fed by arXiv's feed, which lists
     one day, holds the week; ``send``, ``preview`` and ``match`` draw on the
     same.  Subscribers whose last digests fell between the same two runs
-    share one pool, built once (at most :data:`POOLS_KEPT` at a time); one
+    share one pool, built once (at most :data:`POOLS_KEPT` at a time, from
+    the kept papers read once a run: :meth:`State.listed_at`); one
     the runs since its last digest kept nothing for (a daily digest) draws on
     the run's papers alone, its index as before."""
 
@@ -751,6 +763,10 @@ class KeptPools:
         self.config, self.papers, self.index, self.subs = config, papers, index, subs
         self.kept_times, self.before = kept_times, before
         self.built: dict[datetime, tuple[TopicIndex, datetime | None]] = {}
+        #: every kept paper with when it was last read, read once (see :meth:`State.listed_at`): a
+        #: pool rebuilt after its eviction (more `since` groups than POOLS_KEPT, interleaved) read
+        #: the kept papers from the state again, once per subscriber
+        self.kept: list[tuple[datetime, Paper]] | None = None
         self.oldest = _oldest_date(papers)
 
     @staticmethod
@@ -774,8 +790,12 @@ class KeptPools:
         if pool is None:
             assert since is not None
             read = {p.id for p in self.papers}
-            kept = [p for p in state.listed(since, self.before) if p.id not in read]
-            papers = self.papers + known_earlier(state, kept)
+            if self.kept is None:
+                self.kept = state.listed_at(self.kept_times[0] - timedelta(microseconds=1), self.before)
+            kept = [p for seen, p in self.kept if seen > since and p.id not in read]
+            # merged: an arXiv copy kept Tuesday and a title-only copy (an export
+            # without ids) kept Wednesday are one paper, listed once in the digest
+            papers = merge_papers(self.papers + known_earlier(state, kept))
             pool = (topic_index(self.config, papers, self.subs), _oldest_date(papers))
             if len(self.built) >= self.POOLS_KEPT:
                 self.built.pop(next(iter(self.built)))
@@ -953,7 +973,7 @@ class _SendRun:
         if undue is None and self.papers is None:
             self.papers = self.read()
         if not dry and self.papers is not None:
-            state.keep_listed(self.papers, now)
+            state.keep_listed(self.papers, now, listed_kept_for(config))
             self.kept = len(self.papers)
         if undue is not None:
             for result in undue:
@@ -1130,12 +1150,14 @@ class _SendRun:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
             # Batches share most of their papers: each is recorded once per run.
-            known = self.index.papers
+            # Taken from the papers each digest drew on, not the run's index: one
+            # made of kept papers (see KeptPools) was lost once `listed` pruned
+            # them while it was owed, and a title-only copy was sent again later.
             owed = {
-                pid: known[pid]
-                for _, _, c, *_ in queued
+                pid: drew[pid]
+                for _, _, c, _, _, drew in queued
                 for pid in c.paper_ids
-                if pid in known and pid not in self.recorded
+                if pid in drew and pid not in self.recorded
             }
             if owed:
                 try:
@@ -1159,7 +1181,7 @@ class _SendRun:
                 else:
                     self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
-        for did, (open_, sub, composed, cut, again) in zip(ids, queued):
+        for did, (open_, sub, composed, cut, again, _) in zip(ids, queued):
             if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
                 self.before[did] = _Before.of(open_)
             dispatcher.submit(
@@ -1484,14 +1506,14 @@ class _SendRun:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
                                       sent_before=cut[1], not_again=again))
             return None
-        return (open_, sub, composed, cut, again)
+        return (open_, sub, composed, cut, again, {m.paper.id: m.paper for m in matches})
 
     def _pool(self, known: SubscriberState) -> tuple[TopicIndex, datetime | None]:
         """See :class:`KeptPools`; built once the run's index is (in a send
         worker, read through the worker's own state connection)."""
         if self.pools is None:
             self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
-                                   self.state.listed_times(self.now - KEEP_LISTED, self.now), self.now)
+                                   self.state.listed_times(self.now - listed_kept_for(self.config), self.now), self.now)
         return self.pools.of(known, self.state)
 
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:

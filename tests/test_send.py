@@ -4335,3 +4335,195 @@ def test_a_server_that_is_down_with_sessions_opened_ahead_fails_as_before(tmp_pa
     said = f"config.yaml:{line}: cannot connect to SMTP server 127.0.0.1:{port}: "
     assert said in r.out + r.err, r.out + r.err
     assert {row[1] for row in digests(tmp_path)} == {"pending"}
+
+
+def test_a_failed_weekly_digest_of_kept_papers_is_delivered_after_they_leave_the_kept_list(
+        tmp_path, http_server, smtp_server):
+    """A weekly digest made of papers kept on the days before (none of them
+    in Monday's feed) failed: the server was down.  The papers it owed were
+    taken from the run's index alone, so none was saved with it; once
+    `listed` pruned them (two weeks on) the retry found the digest empty and
+    dropped it -- a digest lost.  Now they are saved with the digest and the
+    retry, three weeks on, delivers every one of them."""
+    from recorded_http import Reply
+
+    from newsletter.state import KEEP_LISTED
+
+    def config(port: int) -> None:
+        write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                           '["flow matching"]', f"delivery:\n{smtp(port)}"))
+
+    def send(day: str, listed: list, at: str = "T09:00:00+02:00"):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day[:10], listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{day}{at}", cwd=tmp_path)
+
+    config(free_port())  # nothing listens there: every delivery fails
+    for day in ("2024-06-03", "2024-06-04", "2024-06-05"):
+        r = send(day, WEEK[day])
+        assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    due = send("2024-06-10", [])  # Monday's feed lists nothing: the digest is the kept papers alone
+    assert due.code == 1 and re.search(r"^failed +ada@example\.org", due.out, re.M), due.out + due.err
+    config(smtp_server.port)
+    later = (datetime(2024, 6, 10, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=7)).date().isoformat()
+    r = send(later, [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 4 papers", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    for title in ("Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
+                  "Flow matching on Wednesday"):
+        assert title in text, (title, text)
+
+
+#: A paper as arXiv lists it and as a Daily Papers page (no arXiv ids) lists it: the same title and abstract.
+TWICE_LISTED = ("Flow Matching for Protein Folding at Scale",
+                "We study flow matching for protein folding at scale and show that a simple objective over backbone "
+                "coordinates, trained on the full structure database with a careful schedule, matches specialised "
+                "folding pipelines on standard benchmarks while being an order of magnitude cheaper to sample.")
+
+
+def _arxiv_and_daily_papers(tmp_path, http_server, smtp_server):
+    """A weekly subscriber fed by an arXiv feed (served per day) and a Daily
+    Papers page (papers/day.txt, listing something else at first): returns
+    ``send(day, arxiv_items)`` and ``page(title, abstract)``, which rewrites the page."""
+    from recorded_http import Reply
+
+    day = tmp_path / "papers" / "day.txt"
+
+    def page(title: str, abstract: str) -> None:
+        day.write_text("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+                       f"byAK and the research community\n\nJun 5\n\n{title}\n\n{abstract}\n\n", encoding="utf-8")
+
+    (tmp_path / "papers").mkdir()
+    page("Sheaf Cohomology", "Topology, not flows.")
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}").replace(
+        "sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/\n", 1))
+
+    def send(on: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
+
+    return send, page
+
+
+def test_a_paper_sent_from_the_kept_papers_is_not_sent_again_as_a_title_only_copy(
+        tmp_path, http_server, smtp_server):
+    """Tuesday's arXiv feed lists a paper; Monday's digest (its feed empty)
+    sends it from the kept papers.  It was not saved with the digest (only
+    the run's index was), so when a Daily Papers page without arXiv ids
+    listed the same paper (title and abstract) the week after, nothing knew
+    it as sent: it went out again.  Now the next Monday has nothing new."""
+    title, abstract = TWICE_LISTED
+    send, page = _arxiv_and_daily_papers(tmp_path, http_server, smtp_server)
+    r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-06-10", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper", r.out, re.M), r.out + r.err
+    page(title, abstract)
+    for day in ("2024-06-12", "2024-06-17"):
+        r = send(day, [])
+        assert r.code == 0, r.out + r.err
+    assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
+
+
+def test_an_arxiv_copy_and_a_title_only_copy_kept_on_two_days_are_one_paper_in_the_digest(
+        tmp_path, http_server, smtp_server):
+    """Tuesday's arXiv feed lists a paper, Wednesday's Daily Papers page
+    (no arXiv ids) the same paper by its title and abstract; both were kept,
+    and Monday's digest drew on the two unmerged: the paper twice in one
+    email.  Now it is listed once."""
+    title, abstract = TWICE_LISTED
+    send, page = _arxiv_and_daily_papers(tmp_path, http_server, smtp_server)
+    r = send("2024-06-04", [("2406.00201", 1, title, abstract)])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    page(title, abstract)
+    r = send("2024-06-05", [])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    page("Sheaf Cohomology", "Topology, not flows.")
+    r = send("2024-06-10", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 1 paper\b", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    assert text.count(title) == 1, text
+
+
+def test_a_schedule_a_month_apart_keeps_the_papers_of_its_whole_month(tmp_path, http_server, smtp_server):
+    """`every 720 hours` is allowed (a schedule up to a year), but the kept
+    papers were pruned after two weeks: a paper read on the second day of
+    the month was gone when the first digest went out thirty days on.  Now they
+    are kept for the longest interval of any subscriber's schedule and a
+    week more."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), '"every 720 hours"',
+                                       '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}"))
+
+    def send(on: str, listed: list):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(on, listed),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", "--now", f"{on}T09:00:00+02:00", cwd=tmp_path)
+
+    r = send("2024-06-03", [("2406.00101", 1, "Flow matching on the first day", "Flow matching, day one.")])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org: next digest at 2024-07-03", r.out, re.M), r.out
+    r = send("2024-06-05", [("2406.00201", 1, "Flow matching read early in the month", "Flow matching, early.")])
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-06-25", [])  # three weeks after the paper was read
+    assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+    r = send("2024-07-04", [])
+    assert r.code == 0 and re.search(r"^sent +ada@example\.org: 2 papers", r.out, re.M), r.out + r.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    assert "Flow matching on the first day" in text and "Flow matching read early in the month" in text, text
+
+
+def test_kept_papers_are_read_once_a_run_for_more_pools_than_are_kept_built(tmp_path):
+    """Six subscribers' last digests fell between six different runs that
+    kept papers, so six pools; with more than KeptPools.POOLS_KEPT of them
+    interleaved in the config's order, each subscriber's pool had been
+    evicted and every one read all the kept papers from the state again.
+    Now the kept papers are read once, and each pool still holds just the
+    papers kept after its subscriber's last digest."""
+    from newsletter.config import load_config
+    from newsletter.matching import topic_index
+    from newsletter.models import Paper
+    from newsletter.sending import KeptPools
+    from newsletter.state import SubscriberState
+
+    groups = 6
+    subs = "".join(f"  - email: s{i}@example.org\n    topics: [ml]\n" for i in range(2 * groups))
+    (tmp_path / "config.yaml").write_text(
+        "timezone: Europe/Berlin\nschedule: weekly on monday at 08:00\nsources:\n  - type: feed\n    path: f.xml\n"
+        f"topics:\n  ml:\n    any: [\"flow matching\"]\nsubscribers:\n{subs}", encoding="utf-8")
+    (tmp_path / "f.xml").write_text("<rss version='2.0'><channel><title>x</title></channel></rss>", encoding="utf-8")
+    config = load_config(tmp_path / "config.yaml")
+    runs = [datetime(2024, 6, 3 + day, 7, tzinfo=UTC) for day in range(groups)]
+    now = datetime(2024, 6, 10, 7, tzinfo=UTC)
+    calls = []
+
+    class Counting:
+        """The real state, counting its reads of the kept papers."""
+
+        def __init__(self, state):
+            self.state = state
+
+        def __getattr__(self, name):
+            if name in ("listed", "listed_at"):
+                calls.append(name)
+            return getattr(self.state, name)
+
+    with open_state(tmp_path / "newsletter-state.sqlite3") as st:
+        for day, run in enumerate(runs):
+            st.keep_listed([Paper(f"Flow matching on day {day}", "Flow matching.", "rss",
+                                  arxiv_id=f"2406.0{day}001")], run)
+        pools = KeptPools(config, [], topic_index(config, [], config.subscribers), config.subscribers,
+                          st.listed_times(now - timedelta(days=14), now), now)
+        counting = Counting(st)
+        for i, sub in enumerate(config.subscribers):  # groups interleaved: 0 1 2 3 4 5 0 1 ...
+            since = runs[i % groups] - timedelta(hours=1)
+            index, _ = pools.of(SubscriberState(sub.email, first_seen=since, last_served=since), counting)
+            assert sorted(p.title for p in index.papers.values()) == [
+                f"Flow matching on day {day}" for day in range(i % groups, groups)], sub.email
+    assert len(calls) == 1, calls

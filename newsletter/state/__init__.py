@@ -467,10 +467,16 @@ class State(ABC):
         oldest first, strictly between ``after`` and ``before``: the points
         where one subscriber's pool (see :data:`KEEP_LISTED`) differs from another's."""
 
-    @abstractmethod
     def listed(self, after: datetime, before: datetime) -> list[Paper]:
         """The papers kept by runs that read them strictly between ``after``
         and ``before``, as the last of them read each (a paper's newest version)."""
+        return [paper for _, paper in self.listed_at(after, before)]
+
+    @abstractmethod
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
+        """:meth:`listed`, each paper with when the last run that read it did:
+        read once a run, the kept papers serve every pool (see
+        :class:`~newsletter.sending.KeptPools`), each taking those after its ``since``."""
 
     @abstractmethod
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
@@ -520,11 +526,13 @@ class State(ABC):
         """Record papers not seen before; returns how many were new."""
 
     @abstractmethod
-    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+    def keep_listed(self, papers: Iterable[Paper], now: datetime, keep: timedelta | None = None) -> None:
         """Keep the papers a run read at ``now`` (one the state has replaced by
-        this newest version), and forget those no run read in the
-        :data:`KEEP_LISTED` before ``now``: a weekly digest draws on the
-        papers of the days between, which a daily feed lists no more."""
+        this newest version), and forget those no run read in the ``keep``
+        before ``now`` (:data:`KEEP_LISTED` when None; see
+        :func:`~newsletter.sending.listed_kept_for`): a weekly
+        digest draws on the papers of the days between, which a daily feed
+        lists no more."""
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
@@ -699,6 +707,9 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
 #: (a machine off, every source failing) and caught up later.  A digest whose
 #: last one is older draws on these two weeks, and ``send`` says so.
 KEEP_LISTED = timedelta(days=14)
+#: What is kept beyond a schedule's longest interval (``every 720 hours``): a
+#: digest whose slot was missed and caught up later still has its papers.
+KEEP_LISTED_MORE = timedelta(days=7)
 
 
 def listed_stamp(value: datetime) -> str:

@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, cast
 
 import psycopg
@@ -1322,13 +1322,13 @@ class PostgresState(State):
             ).fetchall()
         return [r[0].astimezone(UTC) for r in rows]
 
-    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
         if self._empty or self.version < 9:
             return []
         with self._con() as con:
-            rows = con.execute("SELECT data FROM listed WHERE last_seen > %s AND last_seen < %s",
+            rows = con.execute("SELECT last_seen, data FROM listed WHERE last_seen > %s AND last_seen < %s",
                                (_aware(after), _aware(before))).fetchall()
-        return [paper_from_json(data) for (data,) in rows]
+        return [(seen.astimezone(UTC), paper_from_json(data)) for seen, data in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         if self._empty:
@@ -1441,7 +1441,7 @@ class PostgresState(State):
                 new += max(cur.rowcount, 0)
         return new
 
-    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+    def keep_listed(self, papers: Iterable[Paper], now: datetime, keep: timedelta | None = None) -> None:
         self._write()
         unique = {p.id: p for p in papers}
         with self._con() as con, con.transaction():
@@ -1455,7 +1455,7 @@ class PostgresState(State):
                     "AS v(i, d) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
                     (_aware(now), list(part), [json.dumps(unique[i].to_json(), ensure_ascii=False) for i in part]),
                 )
-            con.execute("DELETE FROM listed WHERE last_seen < %s", (_aware(now - KEEP_LISTED),))
+            con.execute("DELETE FROM listed WHERE last_seen < %s", (_aware(now - (keep or KEEP_LISTED)),))
 
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
         self._write()

@@ -69,7 +69,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -983,12 +983,12 @@ class SQLiteState(State):
                           (listed_stamp(after), listed_stamp(before)))
         return [datetime.fromisoformat(r[0]) for r in rows]
 
-    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+    def listed_at(self, after: datetime, before: datetime) -> list[tuple[datetime, Paper]]:
         if self.version < 7:
             return []
-        rows = self._rows("SELECT data FROM listed WHERE last_seen > ? AND last_seen < ?",
+        rows = self._rows("SELECT last_seen, data FROM listed WHERE last_seen > ? AND last_seen < ?",
                           (listed_stamp(after), listed_stamp(before)))
-        return [paper_from_json(json.loads(data)) for (data,) in rows]
+        return [(datetime.fromisoformat(seen), paper_from_json(json.loads(data))) for seen, data in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())
@@ -1092,7 +1092,7 @@ class SQLiteState(State):
             )
             return db.total_changes - before
 
-    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+    def keep_listed(self, papers: Iterable[Paper], now: datetime, keep: timedelta | None = None) -> None:
         stamp = listed_stamp(now)
         with self.transaction() as db:
             db.executemany(
@@ -1100,7 +1100,7 @@ class SQLiteState(State):
                 "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
                 ((p.id, stamp, json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
             )
-            db.execute("DELETE FROM listed WHERE last_seen < ?", (listed_stamp(now - KEEP_LISTED),))
+            db.execute("DELETE FROM listed WHERE last_seen < ?", (listed_stamp(now - (keep or KEEP_LISTED)),))
 
     @contextmanager
     def exclusive(
