@@ -734,6 +734,27 @@ class _Before:
 _NEVER_FAILED = _Before()
 
 
+def draws_on_kept(config: Config) -> bool:
+    """Whether a run keeps the papers it read (:meth:`State.keep_listed`):
+    only when some subscriber's slots can be over a day apart (``weekly on
+    monday``, ``every 48 hours``), the digests that draw on days read by the
+    runs before theirs.  One whose digests are all daily or at every send
+    reads its own day, so nothing is kept: a 111 MB export kept whole made
+    a 232 MB state where the papers sent take 6 MB."""
+    for sub in config.subscribers:
+        schedule = sub.schedule
+        if schedule is None:
+            continue
+        if schedule.kind == "interval" and timedelta(minutes=schedule.interval_minutes) > ONE_DAYS_LIST:
+            return True
+        if schedule.kind == "weekly":
+            days = schedule.weekdays
+            gaps = [(b - a) % 7 or 7 for a, b in zip(days, days[1:] + days[:1])]
+            if max(gaps, default=7) > 1:
+                return True
+    return False
+
+
 def listed_kept_for(config: Config) -> timedelta:
     """How long the papers a run read are kept (:meth:`State.keep_listed`):
     :data:`KEEP_LISTED`, or longer for a schedule whose slots are further
@@ -972,7 +993,7 @@ class _SendRun:
             undue = _all_undue(self.state, self.config, subs, self.now, self.settings, self.release_held)
         if undue is None and self.papers is None:
             self.papers = self.read()
-        if not dry and self.papers is not None:
+        if not dry and self.papers is not None and draws_on_kept(config):
             state.keep_listed(self.papers, now, listed_kept_for(config))
             self.kept = len(self.papers)
         if undue is not None:

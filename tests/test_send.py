@@ -4527,3 +4527,28 @@ def test_kept_papers_are_read_once_a_run_for_more_pools_than_are_kept_built(tmp_
             assert sorted(p.title for p in index.papers.values()) == [
                 f"Flow matching on day {day}" for day in range(i % groups, groups)], sub.email
     assert len(calls) == 1, calls
+
+
+@pytest.mark.parametrize("schedule, kept", [('"daily at 08:00"', 0), ('"every 6 hours"', 0),
+                                            ('"weekly on monday at 08:00"', 1), ('"every 48 hours"', 1)])
+def test_only_a_config_with_a_digest_over_a_day_apart_keeps_the_papers_it_read(tmp_path, http_server, schedule,
+                                                                               kept):
+    """Every run kept all it read, so a 111 MB export sent to daily
+    subscribers made a 232 MB state (the papers sent take 6 MB).  Only a
+    digest whose slots are over a day apart draws on the days before its
+    own; a config without one keeps nothing."""
+    import sqlite3
+
+    from recorded_http import Reply
+
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), schedule, '["flow matching"]'))
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-06-03", [
+        ("2406.00101", 1, "Flow matching on the first day", "Flow matching, day one.")]),
+        {"Content-Type": "application/rss+xml"}))
+    for day in ("2024-06-03", "2024-06-04"):  # the first registers the subscriber; a daily one is due the next
+        r = run_newsletter("send", "--now", f"{day}T09:00:00+02:00", cwd=tmp_path)
+        assert r.code == 0, r.out + r.err
+    assert ("sent     " in r.out) == (kept == 0), r.out
+    (state,) = tmp_path.glob("*.sqlite3")
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM listed").fetchone()[0] == kept, r.out
