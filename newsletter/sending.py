@@ -420,7 +420,8 @@ def send(
         if ahead_at_most is not None and not own_clock:
             _not_ahead(state, now, ahead_at_most)
         undue = _anyone_due(state, config, subs, now, release_held)
-        found = read() if undue is None else _read_to_keep(read, warn, halt) if _to_keep(state, undue, now) else None
+        to_keep = undue is not None and _to_keep(state, config, undue, now)
+        found = read() if undue is None else _read_to_keep(read, warn, halt) if to_keep else None
         with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
             run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
             run.read = read
@@ -470,7 +471,7 @@ def _read_to_keep(read: Callable[[], list[Paper]], warn: Callable[[str], None],
         return None
 
 
-def _to_keep(state: State, undue: list[DigestResult], now: datetime) -> bool:
+def _to_keep(state: State, config: Config, undue: list[DigestResult], now: datetime) -> bool:
     """Whether a send with nobody due reads the sources all the same, to keep
     their papers (:meth:`State.keep_listed`) for a digest due later: when a
     subscriber's next digest is over a day away (a weekly one: arXiv's feed
@@ -478,8 +479,10 @@ def _to_keep(state: State, undue: list[DigestResult], now: datetime) -> bool:
     kept papers in the last :data:`KEEP_READ_EVERY`.  A cron line sending
     every 10 minutes to weekly subscribers reads 4 times a day, not 143;
     one whose subscribers are all daily (the shipped config) never reads
-    when nobody is due: each daily digest reads its own day."""
-    if not any(r.next_attempt is not None and r.next_attempt - now > ONE_DAYS_LIST for r in undue):
+    when nobody is due: each daily digest reads its own day, and the run
+    would not keep what it read (:func:`draws_on_kept`), even for a daily
+    digest whose retry is over a day away."""
+    if not draws_on_kept(config) or not any(r.next_attempt is not None and r.next_attempt - now > ONE_DAYS_LIST for r in undue):
         return False
     kept = state.listed_times(now - KEEP_READ_EVERY, now + timedelta(microseconds=1))
     return not kept

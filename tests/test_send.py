@@ -4552,3 +4552,23 @@ def test_only_a_config_with_a_digest_over_a_day_apart_keeps_the_papers_it_read(t
     (state,) = tmp_path.glob("*.sqlite3")
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM listed").fetchone()[0] == kept, r.out
+
+
+@pytest.mark.parametrize("schedule, reads", [('"daily at 08:00"', False), ('"weekly on monday at 08:00"', True)])
+def test_nobody_due_reads_to_keep_only_where_the_run_keeps_what_it_reads(tmp_path, schedule, reads):
+    """A send with nobody due read the sources to keep their papers when a
+    digest was over a day away, though a config of daily digests keeps
+    nothing it reads (see draws_on_kept): a daily digest whose retry waits
+    over a day had every such send read the sources for nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsletter.config import load_config
+    from newsletter.sending import DigestResult, _to_keep
+    from newsletter.state import open_state
+
+    write_config(tmp_path, feed_config("http://127.0.0.1:9/rss", schedule, '["flow matching"]'))
+    config = load_config(tmp_path / "config.yaml")
+    now = datetime(2024, 6, 3, 9, tzinfo=UTC)
+    waiting = [DigestResult("ada@example.org", "waiting", next_attempt=now + timedelta(hours=30))]
+    with open_state(config.state_target) as state:
+        assert _to_keep(state, config, waiting, now) is reads
