@@ -406,7 +406,9 @@ def test_one_click_posts_against_postgresql_share_a_few_kept_connections(tmp_pat
             with ThreadPoolExecutor(8) as pool:
                 codes = list(pool.map(lambda path: client.post(path, data=one_click).status_code, burst))
             assert codes == [200] * len(burst)
-        assert len(proxy.clients) <= 1 + RECORDER_POOL_MAX, len(proxy.clients)
+        # the session, the pooler check's one probe (once per process and URL: this
+        # proxy's URL is new) and the pool at its fullest, however many POSTs
+        assert len(proxy.clients) <= 2 + RECORDER_POOL_MAX, len(proxy.clients)
     finally:
         proxy.stop()
     with open_state(pg_url, readonly=True) as state:
