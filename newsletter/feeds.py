@@ -804,6 +804,8 @@ def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
         return None  # (one declaration at most: nine files in ten, told without a scan line by line)
     # (where a document ends: a declaration in a post's CDATA, code about XML, starts none)
     starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ends_a_root(data, m.start())]
+    if starts:  # (a post quoting a feed's end and the next one's start in its CDATA or a comment: no end)
+        starts = _outside(_quoted_spans(data), starts)
     if not starts or not data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<?xml"):
         return None
     bounds = [0, *starts, len(data)]
@@ -812,6 +814,37 @@ def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
         parts.append((lines, data[a:b]))
         lines += data.count(b"\n", a, b)  # (counted on, part by part: not from the start for each)
     return parts
+
+
+def _quoted_spans(data: bytes) -> list[tuple[int, int]]:
+    """Where ``data``'s CDATA sections and comments are, in order, as
+    ``(start, end)``; an unclosed one runs to the end.  Found with ``find``
+    from one end to the next, in one pass (a pattern's ``.*?`` looked from
+    each unclosed ``<![CDATA[`` to the end of the file)."""
+    spans: list[tuple[int, int]] = []
+    at = 0
+    while True:
+        cdata, comment = data.find(b"<![CDATA[", at), data.find(b"<!--", at)
+        if cdata < 0 and comment < 0:
+            return spans
+        start, opened, close = (cdata, 9, b"]]>") if comment < 0 or 0 <= cdata < comment else (comment, 4, b"-->")
+        end = data.find(close, start + opened)
+        at = len(data) if end < 0 else end + len(close)
+        spans.append((start, at))
+        if end < 0:
+            return spans
+
+
+def _outside(spans: list[tuple[int, int]], places: list[int]) -> list[int]:
+    """Those of ``places`` (in order) in none of ``spans`` (sorted, apart),
+    both walked once."""
+    kept, i = [], 0
+    for at in places:
+        while i < len(spans) and spans[i][1] <= at:
+            i += 1
+        if i == len(spans) or at <= spans[i][0]:
+            kept.append(at)
+    return kept
 
 
 def _ends_a_root(data: bytes, at: int) -> bool:

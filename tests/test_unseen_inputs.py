@@ -95,3 +95,36 @@ def test_a_feed_keeps_arxivs_author_comment(http_server, tmp_path, cli):
     papers = {p["id"]: p for p in json.loads(r.out)}
     assert papers["2406.05501"]["comment"] == "Accepted at NeurIPS 2024; 12 pages"
     assert all(p["comment"] is None for k, p in papers.items() if k != "2406.05501")
+
+
+_QUOTING_POST = b'''<?xml version="1.0"?>
+<rss version="2.0"><channel><title>t</title>
+<item><title>Writing feeds</title><link>https://x.org/a</link><description><![CDATA[<p>A feed ends so:</p>
+</rss>
+<?xml version="1.0"?>
+<p>and the next starts.</p>]]></description></item>
+<!-- an old copy:
+</rss>
+<?xml version="1.0"?>
+-->
+<item><title>Joined pages</title><link>https://x.org/b</link><description>Two notes.</description></item>
+</channel></rss>
+'''
+
+
+def test_a_post_quoting_a_feeds_end_and_the_next_ones_start_is_one_feed(http_server, tmp_path, cli):
+    """A file is split into documents where a root closes and an XML
+    declaration starts the next line (pages joined by ``cat``); a post whose
+    CDATA (or a comment) quoted ``</rss>`` then ``<?xml`` was split there:
+    'unclosed CDATA section' at line 5, and the feed's every post lost.  Both
+    posts are read, and joined pages are still read as pages."""
+    http_server.route("/feed.xml", Reply(200, _QUOTING_POST, {"Content-Type": "application/rss+xml"}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [(p["title"], p["abstract"]) for p in json.loads(r.out)] == [
+        ("Writing feeds", "A feed ends so: and the next starts."), ("Joined pages", "Two notes.")]
+    page = _QUOTING_POST.replace(b"<item><title>Joined pages</title><link>https://x.org/b</link>",
+                                 b"<item><title>Paged</title><link>https://x.org/c</link>")
+    joined = parse_feed(_QUOTING_POST + page, "all.xml", "blog", Collect())
+    assert [p.title for p in joined] == ["Writing feeds", "Joined pages", "Writing feeds", "Paged"]
