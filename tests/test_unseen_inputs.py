@@ -128,3 +128,54 @@ def test_a_post_quoting_a_feeds_end_and_the_next_ones_start_is_one_feed(http_ser
                                  b"<item><title>Paged</title><link>https://x.org/c</link>")
     joined = parse_feed(_QUOTING_POST + page, "all.xml", "blog", Collect())
     assert [p.title for p in joined] == ["Writing feeds", "Joined pages", "Writing feeds", "Paged"]
+
+
+_DEEP_JOINS = r"""% a JabRef export: macros joined from macros, titles braced four deep
+@string{pre   = "arXiv"}
+@string{id    = pre # {:} # "2406.0"}
+@string{alias = id}
+
+@inproceedings{deep,
+  author   = {Doe, Jane},
+  title    = {Deep {Nested {Braces {\"O}f {Four}}}} # " Levels",
+  note     = id # "3001",
+  year     = 2024,
+  abstract = {Sampling {with {braces {four {deep}}}}} # " in " # "a join.",
+}
+
+@misc{alias,
+  title    = "A quoted {part with {a {"} quote}}" # { and more},
+  note     = alias # {3002},
+  abstract = {An abstract.},
+}
+"""
+
+
+def test_bibtex_joins_of_braces_four_deep_and_of_joined_macros_are_read(tmp_path, cli):
+    """A ``#`` join whose braced part held braces four deep was no join to the
+    pattern that read it (it knew three), and the title was kept as written,
+    ``# " Levels"`` and all; an ``@string`` joined from other macros, or
+    naming one, was its text as written (``pre # {:} # "2406.0"``), so the
+    arXiv id a note joined from it was lost."""
+    (tmp_path / "refs.bib").write_text(_DEEP_JOINS, encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("url: ", "path: refs.bib"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = {p["id"]: p for p in json.loads(r.out)}
+    assert set(papers) == {"2406.03001", "2406.03002"}
+    deep, alias = papers["2406.03001"], papers["2406.03002"]
+    assert (deep["title"], deep["abstract"]) == ("Deep Nested Braces Öf Four Levels",
+                                                 "Sampling with braces four deep in a join.")
+    assert alias["title"] == 'A quoted part with a " quote and more'
+
+
+def test_an_at_string_joining_a_macro_defined_nowhere_before_it_is_refused_at_its_line(tmp_path, cli):
+    """A macro joined from one defined nowhere (or only after it) is an error
+    at its line, exit 2, as a field joining one is."""
+    (tmp_path / "refs.bib").write_text('@string{a = "x"}\n@string{b = a # later}\n@string{later = "y"}\n'
+                                       '@misc{k, title = {T}, note = b, abstract = {A.}}\n', encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("url: ", "path: refs.bib"))
+    r = cli("papers", "--json")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[0] == ("refs.bib:2: source 'blog': this @string 'b' joins the @string 'later', "
+                                     "defined nowhere before it")
