@@ -179,3 +179,27 @@ def test_an_at_string_joining_a_macro_defined_nowhere_before_it_is_refused_at_it
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.splitlines()[0] == ("refs.bib:2: source 'blog': this @string 'b' joins the @string 'later', "
                                      "defined nowhere before it")
+
+
+def test_a_listing_with_a_paper_under_two_versions_reads_the_newest_and_says_so(http_server, tmp_path, cli):
+    """arXiv's cs.LG announcements of two days saved as one feed (or a
+    mirror's) list a paper as v2 before its v1: it is one paper, read by
+    v2's title and abstract whichever comes first, and the older version
+    going is said, once, in one located line; the run still succeeds."""
+    from conftest import arxiv_announcement
+
+    feed = arxiv_announcement("2024-06-11", [
+        ("2406.05501", 2, "Flow Matching on Lie Groups, Revised", "The revised abstract about flow matching."),
+        ("2406.05502", 1, "Flow Straightening", "Another abstract about flow matching."),
+        ("2406.05501", 1, "Flow Matching on Lie Groups", "The first abstract about flow matching."),
+    ])
+    http_server.route("/feed.xml", Reply(200, feed, {"Content-Type": "application/rss+xml"}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [(p["id"], p["title"], p["abstract"]) for p in json.loads(r.out)] == [
+        ("2406.05501", "Flow Matching on Lie Groups, Revised", "The revised abstract about flow matching."),
+        ("2406.05502", "Flow Straightening", "Another abstract about flow matching.")]
+    said = [line for line in r.err.splitlines() if "listed as" in line]
+    assert said == [f"warning: {http_server.url('/feed.xml')}: source 'blog': 2406.05501 is listed as v1 and v2: "
+                    "the newest, v2, is read"]
