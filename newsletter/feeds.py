@@ -414,7 +414,7 @@ def _linear_sanitizer() -> None:
 
     if _HTML_COMMENT_END is None:
         _HTML_COMMENT_END = super(_HTMLSanitizer, _HTMLSanitizer).parse_comment
-        _HTMLSanitizer.parse_comment = _sanitizer_comment_end  # type: ignore[method-assign]
+        _HTMLSanitizer.parse_comment = _sanitizer_comment_end
 
 
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
