@@ -778,6 +778,18 @@ class ArxivListing:
     papers: list[Paper]
     total: int | None  # opensearch:totalResults of an API response; None for the announcement feed
     entries: int  # entries in the document, kept or not
+    start: int = 0  # opensearch:startIndex of an API response: the results before it are on other pages
+
+    def rest_said(self, name: str, source: str) -> str | None:
+        """What a saved API answer that holds one page of its query's
+        results says: which it holds, of how many, and how to read the rest
+        (it was read as if whole, the rest lost without a word); None when
+        it holds them all."""
+        if self.total is None or not self.entries or self.start + self.entries >= self.total:
+            return None
+        return (f"{name}:1: source {source!r}: this saved arXiv API answer holds results {self.start + 1} to "
+                f"{self.start + self.entries} of the {self.total} its query has: the rest is not read (save the "
+                "other pages, `&start=`, and join them into the file, or leave out `path:` to ask arXiv)")
 
 
 
@@ -919,7 +931,8 @@ def parse_arxiv(
             part, name, source, warned) if followed else parse_arxiv(part, name, source, warned, announce_types))
         totals = [listing.total for listing in listings if listing.total is not None]
         return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
-                            sum(listing.entries for listing in listings))
+                            sum(listing.entries for listing in listings),
+                            min((listing.start for listing in listings if listing.total is not None), default=0))
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
@@ -991,7 +1004,11 @@ def parse_arxiv(
         total = int(total) if total is not None else None
     except ValueError:
         total = None
-    return ArxivListing(papers, total, len(parsed.entries))
+    try:
+        start = int(parsed.feed.get("opensearch_startindex") or 0)
+    except ValueError:
+        start = 0
+    return ArxivListing(papers, total, len(parsed.entries), max(start, 0))
 
 
 def _oai_page_listing(data: bytes, name: str, source: str, warn: Warn) -> ArxivListing:

@@ -1783,7 +1783,10 @@ def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Ite
     from .feeds import parse_arxiv
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
-        yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
+        listing = parse_arxiv(data, name, source.label, context.warn, source.announce_type)
+        if (rest := listing.rest_said(name, source.label)) is not None:
+            context.warn(rest)
+        yield from listing.papers
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
         fetched = context.fetcher.get(url, source=source.label)

@@ -203,3 +203,25 @@ def test_a_listing_with_a_paper_under_two_versions_reads_the_newest_and_says_so(
     said = [line for line in r.err.splitlines() if "listed as" in line]
     assert said == [f"warning: {http_server.url('/feed.xml')}: source 'blog': 2406.05501 is listed as v1 and v2: "
                     "the newest, v2, is read"]
+
+
+def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_is_not_read(tmp_path, cli):
+    """A saved answer of the arXiv API (``path:``) whose
+    ``opensearch:totalResults`` is more than it holds (one page of a longer
+    search) was read as if whole: its papers are read, and the rest not read
+    is said in one located line; a whole answer says nothing."""
+    api = (DATA / "arxiv-api.xml").read_bytes()
+    page = api.replace(b">5</opensearch:totalResults>", b">120</opensearch:totalResults>").replace(
+        b">0</opensearch:startIndex>", b">100</opensearch:startIndex>")
+    (tmp_path / "api.xml").write_bytes(page)
+    write_config(tmp_path, _feed_source("", "").replace("type: feed", "type: arxiv").replace("url: ", "path: api.xml"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 5
+    assert [line for line in r.err.splitlines() if "saved arXiv API answer" in line] == [
+        "warning: api.xml:1: source 'blog': this saved arXiv API answer holds results 101 to 105 of the 120 its "
+        "query has: the rest is not read (save the other pages, `&start=`, and join them into the file, or leave "
+        "out `path:` to ask arXiv)"]
+    (tmp_path / "api.xml").write_bytes(api)
+    whole = cli("papers", "--json")
+    assert whole.code == 0 and "saved arXiv API answer" not in whole.err
