@@ -1354,6 +1354,21 @@ def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> Non
 
 #: An HTML character reference: "&amp;", "&#233;", "&#xF6;".
 _ENTITY_REF = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+#: How many times a text's entities are read: HTML escaped twice (``R&amp;amp;D``) is seen; more is none.
+_ESCAPED_MOST = 3
+
+
+def entities_read(text: str) -> str:
+    """A text given as text (a JSON record's or a CSV cell's title, a JSON
+    Feed's title) whose generator escaped it as HTML, once or twice
+    (``R&amp;D``, ``R&amp;amp;D``, ``caf&eacute;``), with its entities as
+    their characters: they were shown as written, "R&amp;amp;D" in the
+    email.  A ``&`` that starts no entity (``AT&T``) is text."""
+    for _ in range(_ESCAPED_MOST):
+        if not _ENTITY_REF.search(text) or (read := html.unescape(text)) == text:
+            break
+        text = read
+    return text
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
@@ -1382,7 +1397,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
              "date_modified")
         }
         # (text, by the spec; a generator that escaped it as HTML wrote "Diffusion &amp; Score": its entities are read)
-        title = collapse(html.unescape(t) if _ENTITY_REF.search(t := texts["title"]) else t)
+        title = collapse(entities_read(texts["title"]))
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
@@ -2235,7 +2250,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     for key, value in record.items():
         if isinstance(key, str) and (kind := _record_key(key)) and value not in (None, "", []):
             fields.setdefault(kind, value)
-    title = collapse(t) if isinstance(t := fields.get("title"), str) else ""
+    title = collapse(entities_read(t)) if isinstance(t := fields.get("title"), str) else ""
     label = f"{what} {number}"
     if not title:
         return None, f"{label} has no title"
@@ -2260,8 +2275,8 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     categories = fields.get("categories")
     cats = categories.split() if isinstance(categories, str) else categories if isinstance(categories, list) else []
     return Paper(
-        title=title, abstract=collapse(a) if isinstance(a := fields.get("abstract"), str) else "", source=source,
-        arxiv_id=arxiv_id, authors=tuple(_record_authors(people)),
+        title=title, abstract=collapse(entities_read(a)) if isinstance(a := fields.get("abstract"), str) else "",
+        source=source, arxiv_id=arxiv_id, authors=tuple(entities_read(n) for n in _record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
         pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),

@@ -225,3 +225,23 @@ def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_
     (tmp_path / "api.xml").write_bytes(api)
     whole = cli("papers", "--json")
     assert whole.code == 0 and "saved arXiv API answer" not in whole.err
+
+
+def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as_their_characters(
+        http_server, tmp_path, cli):
+    """A JSON or CSV export whose generator escaped its text as HTML, once or
+    twice (``R&amp;amp;D``, ``caf&eacute;``), showed the entities as written
+    in the email; they are read as their characters, and a ``&`` that starts
+    no entity (``AT&T``) stays."""
+    records = [{"title": "Diffusion &amp;amp; Score Models at AT&T", "abstract": "When x &amp;lt; y, caf&eacute;.",
+                "url": "https://x.org/1", "authors": ["Jane Doe", "R&amp;amp;D Lab"]}]
+    http_server.route("/papers.json", Reply(200, json.dumps(records).encode(), {"Content-Type": "application/json"}))
+    (tmp_path / "papers.csv").write_bytes(b'title,abstract,url\n"Notes on R&amp;D","A &amp; B diffusion.",'
+                                          b'https://x.org/2\n')
+    config = _feed_source(http_server.url(), "/papers.json")
+    write_config(tmp_path, config.replace("\nhttp:", "\n  - type: feed\n    name: sheet\n    path: papers.csv\nhttp:", 1))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    got = sorted((p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out))
+    assert got == [("Diffusion & Score Models at AT&T", "When x < y, café.", ["Jane Doe", "R&D Lab"]),
+                   ("Notes on R&D", "A & B diffusion.", [])]
