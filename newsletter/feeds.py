@@ -2448,6 +2448,7 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, strict=True)
     rows: list[dict] = []
     lines: list[int] = []
+    start = 1  # (the header's own row can be what csv refuses: a NUL, a quote left open in it)
     try:
         next(reader)
         start = reader.line_num + 1

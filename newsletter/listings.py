@@ -287,7 +287,8 @@ class _SearchParser(_PartsParser):
     def handle_data(self, data: str) -> None:
         part = self._part()
         if self.parts is not None and part and part != "skip":
-            self.parts[part].append(data)
+            # (a part an end tag closed while another tag of it stays open, in a page cut or damaged: its text is kept)
+            self.parts.setdefault(part, []).append(data)
 
     def close_result(self) -> None:
         if self.parts is None:
