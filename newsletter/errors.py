@@ -20,9 +20,8 @@ file is involved.  ``exit_code`` tells the CLI what to return.
 
 from __future__ import annotations
 
-import re
-
 import errno
+import re
 from dataclasses import dataclass
 from typing import Any
 
