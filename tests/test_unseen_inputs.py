@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import DATA, ROOT, write_config
 from recorded_http import Reply
 
@@ -245,3 +246,50 @@ def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as
     got = sorted((p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out))
     assert got == [("Diffusion & Score Models at AT&T", "When x < y, café.", ["Jane Doe", "R&D Lab"]),
                    ("Notes on R&D", "A & B diffusion.", [])]
+
+
+def _damaged(name: str) -> bytes:
+    """A sample of tests/data damaged as a mutation of it first showed a
+    traceback (each byte change is one a cut download or a bad save makes)."""
+    if name == "header.csv":  # a quote left open in the header row
+        return b'title,abstract,url,"note\nA paper,An abstract.,https://x.org/1,n\n'
+    if name == "oai.xml":  # one letter of the declared encoding lost
+        return (DATA / "arxiv-oai.xml").read_bytes().replace(b'encoding="UTF-8"', b'encoding="oTF-8"', 1)
+    if name == "charset.eml":  # the HTML part's charset damaged
+        return (DATA / "scholar-alert-multipart.eml").read_bytes().replace(
+            b'text/html; charset="utf-8"', b'text/html; charset="ut\xff-8"', 1)
+    if name == "marked.eml":  # "<![e": a marked section html.parser gives up on, after the first paper
+        return (DATA / "scholar-alert-multipart.eml").read_bytes().replace(
+            b'uality on CIFAR-10 &amp; <br>ImageNet =E2=80=A6</div>', b'uality on CIFAR-10 &amp; <br>ImageNet =E2=80=A6'
+            b'</div><![e ', 1)
+    assert name == "search.html"  # a tag cut off before a paper's title
+    return (DATA / "arxiv-search.html").read_bytes().replace(
+        b'    <p class="title is-5 mathjax">', b'        <span class="tag ck"\n    <p class="title is-5 mathjax">', 1)
+
+
+@pytest.mark.parametrize(("name", "code", "said"), [
+    ("header.csv", 2, "header.csv:1: source 'feed': not a readable CSV row (unexpected end of data: a quote left "
+                      "open, or a stray one?)"),
+    ("oai.xml", 2, "oai.xml:1: source 'feed': an OAI-PMH answer whose XML declaration names an encoding not known "
+                   "('oTF-8'); cut off or damaged?"),
+    ("charset.eml", 0, None),
+    ("marked.eml", 0, None),
+    ("search.html", 2, "search.html:23: source 'feed': this paper of the arXiv listing page has no title; the page "
+                       "is cut off or not arXiv's (save it again)"),
+])
+def test_a_damaged_file_is_one_located_line_or_read_whole_never_a_traceback(tmp_path, cli, name, code, said):
+    """Mutating the samples byte by byte found five tracebacks: a CSV
+    header csv refuses (UnboundLocalError), an XML declaration naming an
+    encoding no codec has (LookupError), a Scholar alert whose HTML part
+    names such a charset (LookupError) or holds a marked section html.parser
+    gives up on (AssertionError), and an arXiv search page with a tag cut
+    off (KeyError).  Each is now one located line and exit 2, or read whole:
+    the alert's three papers, none lost after the damage."""
+    (tmp_path / name).write_bytes(_damaged(name))
+    write_config(tmp_path, _feed_source("", "").replace("    name: blog\n", "").replace("url: ", f"path: {name}"))
+    r = cli("papers", "--json")
+    assert r.code == code and "Traceback" not in r.err, r.err
+    if said is not None:
+        assert r.err.splitlines()[0] == said
+    else:
+        assert len(json.loads(r.out)) == 3
