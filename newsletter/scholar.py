@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, Problem, line_of
+from .files import part_text
 from .models import ARXIV_ID, Paper, abs_url, pdf_url
 from .patterns import XML_PROLOG_DOCTYPE, lazy
 
@@ -69,11 +70,7 @@ def _html(data: bytes) -> str:
         message = email.message_from_bytes(data, policy=policy.default)
         part = message.get_body(preferencelist=("html", "plain"))
         if part is not None:
-            try:
-                content = part.get_content()
-            except LookupError:  # a charset no codec has (a damaged "ut\xff-8"): read as UTF-8, bad bytes marked
-                content = part.get_payload(decode=True) or b""
-            return content if isinstance(content, str) else content.decode("utf-8", "replace")
+            return part_text(part)
     return data.decode("utf-8", "replace")
 
 

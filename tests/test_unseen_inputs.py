@@ -255,13 +255,17 @@ def _damaged(name: str) -> bytes:
         return b'title,abstract,url,"note\nA paper,An abstract.,https://x.org/1,n\n'
     if name == "oai.xml":  # one letter of the declared encoding lost
         return (DATA / "arxiv-oai.xml").read_bytes().replace(b'encoding="UTF-8"', b'encoding="oTF-8"', 1)
-    if name == "charset.eml":  # the HTML part's charset damaged
+    if name == "alert.eml":  # the HTML part's charset damaged
         return (DATA / "scholar-alert-multipart.eml").read_bytes().replace(
             b'text/html; charset="utf-8"', b'text/html; charset="ut\xff-8"', 1)
     if name == "marked.eml":  # "<![e": a marked section html.parser gives up on, after the first paper
         return (DATA / "scholar-alert-multipart.eml").read_bytes().replace(
             b'uality on CIFAR-10 &amp; <br>ImageNet =E2=80=A6</div>', b'uality on CIFAR-10 &amp; <br>ImageNet =E2=80=A6'
             b'</div><![e ', 1)
+    if name in ("type.eml", "charset.eml"):  # arXiv's daily mail, its content type or its charset damaged
+        damage = b"Content-Type: \xffext/plain; charset=UTF-8" if name == "type.eml" else \
+            b"Content-Type: text/plain; charset=UTF-8intable"
+        return (DATA / "arxiv-mail.eml").read_bytes().replace(b"Content-Type: text/plain; charset=UTF-8", damage, 1)
     assert name == "search.html"  # a category's span left open
     return (DATA / "arxiv-search.html").read_bytes().replace(
         b'<div class="tags is-inline-block">\n', b'<div class="tags is-inline-block">\n        <span class="tag ck">\n', 1)
@@ -272,17 +276,20 @@ def _damaged(name: str) -> bytes:
                       "open, or a stray one?)"),
     ("oai.xml", 2, "oai.xml:1: source 'feed': an OAI-PMH answer whose XML declaration names an encoding not known "
                    "('oTF-8'); cut off or damaged?"),
-    ("charset.eml", 0, 3),
+    ("alert.eml", 0, 3),
     ("marked.eml", 0, 3),
+    ("type.eml", 0, 3),
+    ("charset.eml", 0, 3),
     ("search.html", 0, 2),
 ])
 def test_a_damaged_file_is_one_located_line_or_read_whole_never_a_traceback(tmp_path, cli, name, code, said):
-    """Mutating the samples byte by byte found five tracebacks: a CSV
+    """Mutating the samples byte by byte found seven tracebacks: a CSV
     header csv refuses (UnboundLocalError), an XML declaration naming an
     encoding no codec has (LookupError), a Scholar alert whose HTML part
     names such a charset (LookupError) or holds a marked section html.parser
-    gives up on (AssertionError), and an arXiv search page with a span left
-    open (KeyError).  Each is now one located line and exit 2, or read whole
+    gives up on (AssertionError), arXiv's daily mail whose content type or
+    charset is damaged (KeyError, LookupError), and an arXiv search page
+    with a span left open (KeyError).  Each is now one located line and exit 2, or read whole
     (``said`` the number of papers): none lost after the damage."""
     (tmp_path / name).write_bytes(_damaged(name))
     write_config(tmp_path, _feed_source("", "").replace("    name: blog\n", "").replace("url: ", f"path: {name}"))
