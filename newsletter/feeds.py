@@ -1281,6 +1281,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
+        if entry.get("guidislink") and link and not _WEB_LINK.match(link.strip()):
+            # an item without <link> whose <guid> (a permalink unless it says isPermaLink="false") is an opaque id,
+            # "12345" or "post-2024-06-07": it was made a link on the feed's site, a page that is not there (a
+            # path from the site's root, "/2024/06/post", is one)
+            link = None
         if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
             unresolved.append(link)
         papers.append(
@@ -1308,6 +1313,10 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 #: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
 #: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
 _WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
+
+
+#: A link to a web page written whole, or a path from its site's root.
+_WEB_LINK = re.compile(r"https?://[^\s/]|/", re.IGNORECASE)
 
 
 def _wide_json(data: bytes) -> bytes | None:

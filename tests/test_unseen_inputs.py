@@ -299,3 +299,26 @@ def test_a_damaged_file_is_one_located_line_or_read_whole_never_a_traceback(tmp_
         assert r.err.splitlines()[0] == said
     else:
         assert len(json.loads(r.out)) == said
+
+
+def test_an_rss_items_guid_that_is_no_link_is_not_made_one(http_server, tmp_path, cli):
+    """An item without ``<link>`` whose ``<guid>`` (a permalink by RSS's
+    default) is an opaque id, ``12345``, was made a link on the feed's site,
+    ``https://blog.example.org/12345``, a page that is not there: the email
+    linked to it.  Such an item has no link of its own (its card links to a
+    title search); a guid that is a URL or a path from the site's root is
+    its link, as is an item's ``<link>`` beside any guid."""
+    feed = (b'<rss version="2.0"><channel><title>t</title><link>https://blog.example.org/news/</link>'
+            b'<item><title>Opaque notes</title><guid>12345</guid><description>S.</description></item>'
+            b'<item><title>Permalink notes</title><guid>https://blog.example.org/p/9</guid>'
+            b'<description>S.</description></item>'
+            b'<item><title>Rooted notes</title><guid>/p/10</guid><description>S.</description></item>'
+            b'<item><title>Linked notes</title><link>https://blog.example.org/p/11</link><guid>77</guid>'
+            b'<description>S.</description></item></channel></rss>')
+    http_server.route("/feed.xml", Reply(200, feed, {"Content-Type": "application/rss+xml"}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert {p["title"]: p["url"] for p in json.loads(r.out)} == {
+        "Opaque notes": None, "Permalink notes": "https://blog.example.org/p/9",
+        "Rooted notes": f"{http_server.url()}/p/10", "Linked notes": "https://blog.example.org/p/11"}
