@@ -1281,7 +1281,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
-        if entry.get("guidislink") and link and not _WEB_LINK.match(link.strip()):
+        if entry.get("guidislink") and not entry.get("links") and link and link == entry.get("id") \
+                and not _WEB_LINK.match(link.strip()):
             # an item without <link> whose <guid> (a permalink unless it says isPermaLink="false") is an opaque id,
             # "12345" or "post-2024-06-07": it was made a link on the feed's site, a page that is not there (a
             # path from the site's root, "/2024/06/post", is one)
