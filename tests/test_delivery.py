@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -2082,17 +2083,20 @@ def test_looking_up_plain_names_never_loads_the_idna_codec():
     looking up the server and its own name); an ASCII name goes as its
     bytes, which the codec gives unchanged, so the answers are the same.  A
     name the codec refuses (an empty label) is refused as before."""
-    code = (
-        "import socket, sys\n"
-        "from newsletter.retrying import addresses\n"
-        "from newsletter.delivery import _own_full_name\n"
-        "hosts = ('127.0.0.1', '::1', 'localhost')\n"
-        "got = [addresses(h, 25, 10.0) for h in hosts] + [_own_full_name()]\n"
-        "print('idna loaded' if 'encodings.idna' in sys.modules else 'idna not loaded')\n"
-        "want = [socket.getaddrinfo(h, 25, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP) for h in hosts]\n"
-        "print(got == want + [socket.getfqdn()])\n"
-        "try:\n    addresses('mail..example.org', 25, 10.0)\nexcept UnicodeError as exc:\n    print(exc)\n"
-    )
+    code = textwrap.dedent("""
+        import socket, sys
+        from newsletter.retrying import addresses
+        from newsletter.delivery import _own_full_name
+        hosts = ('127.0.0.1', '::1', 'localhost')
+        got = [addresses(h, 25, 10.0) for h in hosts] + [_own_full_name()]
+        print('idna loaded' if 'encodings.idna' in sys.modules else 'idna not loaded')
+        want = [socket.getaddrinfo(h, 25, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP) for h in hosts]
+        print(got == want + [socket.getfqdn()])
+        try:
+            addresses('mail..example.org', 25, 10.0)
+        except UnicodeError as exc:
+            print(exc)
+    """)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
