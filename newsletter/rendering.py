@@ -349,7 +349,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: or a short name under a Greek letter (``ε_DP``, ``θ_ref``: an export's ``varepsilon_DP``);
 #: a lone letter's superscript may come first (``Mᶜ_ρ``, ``x²_i``).
 _RAW_SCRIPT = lazy(
-    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
+    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→←∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim)"
     r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"

@@ -2100,7 +2100,7 @@ def test_a_hundred_arxiv_abstracts_show_no_latex_in_the_preview(tmp_path):
                       "[hanneke2016optimal]", "O(n log n)", "SE(3)", "D, D′ and events", "15 km of hiking trails — including",
                       "C(n, k) ≤ (en/k)ᵏ and C(n, k)", "reported in £ and €", "The trade–off", "fairness—a recurring"):
             assert shown in part, shown
-    assert "KL(π_θ ‖ π_(ref))" in text and "λ‖f‖_H² over the RKHS" in text
+    assert "KL(π_θ ‖ π_(ref))" in text and "λ‖f‖_ℋ² over the RKHS ℋ" in text
     # the HTML part sets every script Unicode has no characters for, nested ones too
     assert not re.search(r"[_^]\(", visible)
     for raised in ("KL(π<sub>θ</sub> ‖ π<sub>ref</sub>)", "inf<sub>γ ∈ Π(μ,ν)</sub>", "𝔼<sub>x ∼ p<sub>data</sub></sub>",
@@ -2249,7 +2249,10 @@ def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
         # nested scripts and the escapes LaTeX writes, set in the HTML and still escaped
         (r"$x^{2^{n}}$ and $e^{-x^2/2}$ at R\&D $<$ 5\%", "x<sup>2ⁿ</sup> and e<sup>−x²/2</sup> at R&amp;D &lt; 5%"),
         (r"$\mathcal{L}_{\mathrm{CE}}$, $\left. f \right|_{x=0}$, $\mathbb{E}_{x\sim p}[f]$",
-         "L<sub>CE</sub>, f |ₓ₌₀, 𝔼<sub>x ∼ p</sub>[f]"),
+         "ℒ<sub>CE</sub>, f |ₓ₌₀, 𝔼<sub>x ∼ p</sub>[f]"),
+        # nested accents and an arrow's label, in the HTML as in the text
+        (r"$\bar{\bar{x}} \xrightarrow{f} \mathfrak{g}$ & $\xleftarrow[n\to\infty]{}$",
+         "x\u0305\u0305 →ᶠ 𝔤 &amp; ←<sub>n→∞</sub>"),
         # an unknown macro shows as written, and what stands beside it is escaped
         (r"$\mymethod$ <b> $a \foo b$", r"\mymethod &lt;b&gt; a \foo b"),
     ],
