@@ -1363,6 +1363,7 @@ class Composer:
             "contents": count >= CONTENTS_MIN,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),
+            "mailing_list": subscriber.mailing_list,
         }
 
     # -- rendering ----------------------------------------------------------------------
@@ -2046,9 +2047,10 @@ def unsubscribe_advice(config: Config) -> list[Problem]:
     the header alone is not shown by every mail client, and a list with no
     visible way out gets its mail reported as spam."""
     folder = config.templates_dir
-    if folder is None or not config.subscribers:
+    # a mailing list's digest has no link of its own (its list manager handles leaving it)
+    sub = next((s for s in config.subscribers if not s.mailing_list), None)
+    if folder is None or sub is None:
         return []
-    sub = config.subscribers[0]
     url = unsubscribe_url(config, sub)
     if not url:
         return []
