@@ -939,11 +939,16 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
-        if type(obj) not in _PLAIN or attribute.startswith("_"):
+        kind = type(obj)
+        if kind not in _PLAIN or attribute.startswith("_"):
             return super().getattr(obj, attribute)
         try:
+            # a namespace's values at once: its __getattribute__ is Python's, and the templates'
+            # counter (n.i) was read three times a card
+            if kind is _NAMESPACE:
+                return _object_attribute(obj, "_Namespace__attrs")[attribute]
             return getattr(obj, attribute)
-        except AttributeError:
+        except (AttributeError, KeyError):
             return self.undefined(obj=obj, name=attribute)
 
 
@@ -1022,7 +1027,10 @@ class Names(list):
 #: The types of the values templates are given most, none of them a list or
 #: a dict, whose attributes the sandbox allows unless their names start
 #: with ``_`` (see :meth:`_Sandbox.getattr`).
-_PLAIN = frozenset({Card, Subscriber, jinja2.utils.Namespace, jinja2.runtime.LoopContext})
+_NAMESPACE = jinja2.utils.Namespace
+_PLAIN = frozenset({Card, Subscriber, _NAMESPACE, jinja2.runtime.LoopContext})
+#: How a ``namespace()``'s own ``__getattribute__`` reads its values (here in C, not through it).
+_object_attribute = object.__getattribute__
 
 
 def _shown(value: object) -> object:

@@ -2044,6 +2044,24 @@ def test_the_sandbox_renders_the_default_templates_as_jinja_does(tmp_path):
             assert composer.env.get_template(name).render(ctx) == plain.get_template(name).render(ctx), name
 
 
+def test_the_sandbox_reads_a_namespace_counter_without_its_python_getattribute(tmp_path, monkeypatch):
+    """The templates' counter (``n.i``, read three times a card) went through
+    ``Namespace.__getattribute__``, a Python function: the sandbox reads its
+    values directly, with the same values and the same undefined for a name
+    it lacks (a count of calls, not a time: the same on a loaded machine)."""
+    import jinja2
+
+    config = load(tmp_path)
+    env = Composer(config).env
+    calls = []
+    own = jinja2.utils.Namespace.__getattribute__
+    monkeypatch.setattr(jinja2.utils.Namespace, "__getattribute__", lambda ns, name: calls.append(name) or own(ns, name))
+    template = env.from_string("{% set n = namespace(i=0) %}{% for x in xs %}{% set n.i = n.i + 1 %}[{{ n.i }}]{% endfor %}"
+                               "{{ n.j is defined }} {{ n.i }}")
+    assert template.render(xs="abc") == "[1][2][3]False 3"
+    assert "i" not in calls and "j" not in calls
+
+
 MORE_LATEX_CONFIG = """
 sources:
   - type: arxiv
