@@ -2,11 +2,11 @@
 put into words in one place: a liked paper's title holding "; close ..."
 was split by the pattern that took the reason text apart again."""
 
+import pytest
+
 from newsletter.config import Subscriber, Topic
 from newsletter.matching import Matcher, PaperMatch
 from newsletter.models import Paper
-import pytest
-
 from newsletter.ranking import phrases
 from newsletter.reasons import CLOSE_IN_MEANING, noun_phrases, ranked, rules, said
 from newsletter.rendering import also_in, reason_text
