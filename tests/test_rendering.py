@@ -495,7 +495,7 @@ def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli
     ("{{ n }} new papers", "'n' is undefined; the subject knows count, topics, name, date, date_text, title, "
                            "subscriber.email"),
     ("Papers for {{ subscriber.first_name }}", "the subscriber has no 'first_name'; it has email, name, topics, "
-                                               "schedule, timezone, max_papers, pin, send_empty"),
+                                               "schedule, timezone, max_papers, pin, send_empty, mailing_list"),
 ])
 def test_a_misspelt_name_in_the_subject_says_the_one_meant(tmp_path, cli, subject, expected):
     """The subject said "'newsletter.config.Subscriber object' has no attribute
@@ -1600,7 +1600,7 @@ CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, author
          f"a paper (p) has no 'doi'; it has {CARD_FIELDS}"),
         ("{{ subscriber.first_name }}",
          "the subscriber has no 'first_name'; it has email, name, topics, schedule, timezone, max_papers, pin, "
-         "send_empty"),
+         "send_empty, mailing_list"),
         ("{{ preheadr }}", "'preheadr' is undefined (did you mean 'preheader'?)"),
         # a paper's or a section's name outside its loop: it said "(did you mean 'paper'?)"
         ("{{ paper.title }}",
