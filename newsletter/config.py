@@ -1002,6 +1002,10 @@ class Subscriber(_Model):
     pin: list[str] = Field(default_factory=lambda: [])
     """Authors whose papers go first in this subscriber's digest."""
     send_empty: bool | None = None
+    mailing_list: bool = False
+    """The address is a mailing list whose list manager handles leaving it: its digests carry no
+    List-Unsubscribe header and no unsubscribe link, one member's click (or mail client) stopped
+    the digest for the whole list."""
 
     _v_email = field_validator("email")(lambda cls, v: check_address(v))
     _v_name = field_validator("name")(lambda cls, v: v if v is None else check_header_text(v))

@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import string
 import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -207,6 +208,8 @@ _INNERMOST_FRACTION = lazy("\x02([^\x02\x03]*)\x03")
 
 
 def _frac(node, l2tobj) -> str:
+    if not node.nodeargd or not any(node.nodeargd.argnlist):
+        return "\\" + node.macroname  # no arguments ("a \\nicefrac b"): as written, not "()/()"
     numerator, denominator = _arg_text(node, l2tobj, 0).strip(), _arg_text(node, l2tobj, 1).strip()
     plain = f"{numerator}/{denominator}"
     if plain in _VULGAR:
@@ -246,6 +249,35 @@ def _plain(node, l2tobj) -> str:
     return text
 
 
+def _alphabet(style: str, letterlike: str) -> dict[int, str]:
+    """Unicode's mathematical ``style`` letters for A-Z and a-z; the few it had
+    already among the letterlike symbols (ℒ, ℋ, ℭ, ℜ...) are those."""
+    table = {}
+    for letter in string.ascii_letters:
+        case = "CAPITAL" if letter.isupper() else "SMALL"
+        try:
+            table[ord(letter)] = unicodedata.lookup(f"MATHEMATICAL {style} {case} {letter.upper()}")
+        except KeyError:
+            table[ord(letter)] = unicodedata.lookup(f"{letterlike} {case} {letter.upper()}")
+    return table
+
+
+_SCRIPT_LETTERS = _alphabet("SCRIPT", "SCRIPT")
+_FRAKTUR_LETTERS = _alphabet("FRAKTUR", "BLACK-LETTER")
+#: The alphabets whose letters are other symbols than the plain letter (a loss ℒ and a set L,
+#: a Lie algebra 𝔤 and its group G); bold and upright ones show the plain letter (see _plain).
+_LETTERS_OF = {"mathcal": _SCRIPT_LETTERS, "mathscr": _SCRIPT_LETTERS, "mathfrak": _FRAKTUR_LETTERS}
+
+
+def _styled_letters(node, l2tobj) -> str:
+    """``\\mathcal{L}`` -> ``ℒ``, ``\\mathfrak{g}`` -> ``𝔤``: the letters in their alphabet.  Big-O
+    ``\\mathcal{O}`` stays O: it is read as the word "order", and searched for as ``O(n)``."""
+    text = _arg_text(node, l2tobj, 0)
+    if node.macroname == "mathcal" and text.strip() in ("O", "o"):
+        return text
+    return text.translate(_LETTERS_OF[node.macroname])
+
+
 def _binom(node, l2tobj) -> str:
     return f"C({_arg_text(node, l2tobj, 0).strip()}, {_arg_text(node, l2tobj, 1).strip()})"
 
@@ -271,6 +303,20 @@ def _script(up: bool):
 _STACKED = {("?", "="): "≟", ("def", "="): "≝", ("Δ", "="): "≜", ("△", "="): "≜", ("!", "="): "≠"}
 
 
+def _marked(base: str, mark: str, over: bool) -> str:
+    """``base`` with ``mark`` set over (or under) it, as the base's script: ``=ᵈ``, ``minₓ``, ``→^(ab c)``."""
+    mapped = mark.translate(SUPERSCRIPT if over else SUBSCRIPT)
+    if not mark:
+        return base
+    if all(a != b for a, b in zip(mark, mapped)):
+        return base + mapped
+    return f"{base}{'^' if over else '_'}({mark})"
+
+
+def _spaced(shown: str, base: str) -> str:
+    return f" {shown} " if base in _RELATIONS + "=<>" else shown  # a relation keeps its spaces
+
+
 def _stacked(over: bool):
     """``\\overset{d}{=}`` -> ``=ᵈ``, ``\\underset{x}{\\min}`` -> ``minₓ``: the mark as the
     base's script (pylatexenc ran them together: "d=")."""
@@ -279,12 +325,20 @@ def _stacked(over: bool):
         mark, base = _arg_text(node, l2tobj, 0).strip(), _arg_text(node, l2tobj, 1).strip()
         if over and (mark, base) in _STACKED:
             return f" {_STACKED[mark, base]} "
-        mapped = mark.translate(SUPERSCRIPT if over else SUBSCRIPT)
-        shown = base + mapped if mark and all(a != b for a, b in zip(mark, mapped)) else (
-            f"{base}{'^' if over else '_'}({mark})" if mark else base)
-        return f" {shown} " if base in _RELATIONS + "=<>" else shown  # a relation keeps its spaces
+        return _spaced(_marked(base, mark, over), base)
 
     return stacked
+
+
+def _extensible_arrow(arrow: str):
+    """``\\xrightarrow[u]{f}`` -> ``→ᶠᵤ``: the labels as the arrow's scripts, as
+    :func:`_stacked` shows ``\\overset{f}{\\to}`` (the arrow alone lost the map's name)."""
+
+    def extensible(node, l2tobj) -> str:
+        under, over = _arg_text(node, l2tobj, 0).strip(), _arg_text(node, l2tobj, 1).strip()
+        return _spaced(_marked(_marked(arrow, over, True), under, False), arrow)
+
+    return extensible
 
 
 def _href(node, l2tobj) -> str:
@@ -320,6 +374,25 @@ def _combining(mark: str):
     return accent
 
 
+def _accent(mark: str):
+    """An accent (``\\bar``, ``\\hat``, ``\\"``...) on each letter of its argument, set over the
+    marks the letter has already: pylatexenc added it to every character, marks too, so
+    ``\\bar{\\bar{x}}`` read "x̅̅̅" and ``\\hat{\\tilde{x}}`` "x̂̃̂" (the tilde under the hat)."""
+
+    def accent(node, l2tobj) -> str:
+        args = node.nodeargd.argnlist if node.nodeargd else []
+        text = l2tobj.nodelist_to_text([args[0]]).strip() if args and args[0] is not None else " "
+        letters: list[str] = []
+        for char in text:
+            if letters and unicodedata.combining(char):
+                letters[-1] += char
+            else:
+                letters.append({"ı": "i", "ȷ": "j"}.get(char, char))
+        return unicodedata.normalize("NFC", "".join(letter + mark for letter in letters))
+
+    return accent
+
+
 #: The upgreek package's letters, ``\\upmu`` and the rest, as their Greek letter.
 _UPRIGHT_GREEK = dict(zip(
     ("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau "
@@ -348,7 +421,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             "textup", "textmd", "mbox", "hbox", "mathnormal",
         )]
         + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
-        + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
+        + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "nicefrac", "sfrac", "binom", "tbinom", "dbinom")]
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
@@ -356,6 +429,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")]
         + [MacroSpec("ang", "[{")],
     )
+    from pylatexenc.latex2text._defaultspecs import unicode_accents_list
+
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
     text_db.add_context_category(
@@ -379,12 +454,17 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("frac", simplify_repl=_frac),
             spec("dfrac", simplify_repl=_frac),
             spec("tfrac", simplify_repl=_frac),
+            spec("nicefrac", simplify_repl=_frac),  # nicefrac's and xfrac's slanted ½: "1/2" was its digits
+            spec("sfrac", simplify_repl=_frac),
+            *(spec(name, simplify_repl=_accent(mark)) for name, mark in unicode_accents_list),
             spec("widetilde", simplify_repl=_combining("\u0303")),
             spec("widehat", simplify_repl=_combining("\u0302")),
             spec("overline", simplify_repl=_combining("\u0305")),
-            # Styled alphabets: 𝒪, 𝐱 are often missing from fonts; the letter reads fine.
+            # Script and Fraktur letters are other symbols: ℒ (a loss), 𝔤 (a Lie algebra)
+            *(spec(name, simplify_repl=_styled_letters) for name in _LETTERS_OF),
+            # Bold, upright... alphabets: the letter reads the same (𝐱 is missing from some fonts).
             *(spec(name, simplify_repl=_plain) for name in (
-                "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
+                "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
                 "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal",
                 # in math (outside it _unwrap_styles has taken them off already)
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
@@ -464,8 +544,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("micro", "µ"),
             spec("perthousand", "‰"),
             spec("ang", simplify_repl=_angle),
-            spec("xrightarrow", "→"),
-            spec("xleftarrow", "←"),
+            spec("xrightarrow", simplify_repl=_extensible_arrow("→")),
+            spec("xleftarrow", simplify_repl=_extensible_arrow("←")),
             spec("mathring", simplify_repl=_combining("\u030a")),
             spec("overrightarrow", simplify_repl=_combining("\u20d7")),
             # operator names LaTeX sets upright (pylatexenc drops them), and the

@@ -94,7 +94,10 @@ def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
 
     Non-ASCII characters are percent-encoded (UTF-8): the URL goes into the
     List-Unsubscribe header as it is, where mail clients do not decode
-    RFC 2047 encoded words (RFC 2369)."""
+    RFC 2047 encoded words (RFC 2369).  None for a ``mailing_list:``
+    subscriber: its list manager handles leaving it."""
+    if subscriber.mailing_list:
+        return None
     signed = links(config)
     if signed is not None:
         return signed.unsubscribe_url(subscriber.email)
@@ -136,8 +139,12 @@ def list_unsubscribe(config: Config, subscriber: Subscriber, url: str | None = N
     configured one, else the From address with subject "unsubscribe") for
     mail clients that only speak mail.  ``url``: :func:`unsubscribe_url`'s
     result when the caller has it already (signing and quoting cost more
-    than the rest of the headers).
+    than the rest of the headers).  None for a ``mailing_list:`` subscriber:
+    a member's mail client that posted the one-click link stopped the digest
+    for the whole list, whose own manager handles leaving it.
     """
+    if subscriber.mailing_list:
+        return [], False
     signed = links(config)
     if signed is None:
         url = url or _configured_url(config, subscriber)

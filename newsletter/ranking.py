@@ -1297,7 +1297,10 @@ class Ranker:
             floor = 0.0  # the floor applied to the relevance itself, above
         else:
             keep = np.flatnonzero(scores[: self.day] >= floor).tolist()
-        about_phrases = self.phrases(wanted(interest.about)) if interest.about else []
+        # the phrases as a reason names them: nouns, not "solve" of "used to solve them" (the scores read them all)
+        about_phrases = []
+        if interest.about:
+            about_phrases = reasons.noun_phrases(interest.about, self.phrases(wanted(interest.about)))
         # (phrase, its stems, the rarest of them, their total weight, its stems in order
         # with their word's place): see _reason
         phrase_words = []

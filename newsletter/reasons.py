@@ -8,6 +8,7 @@ holding "; " or "close" broke the sentence."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -16,6 +17,46 @@ from typing import Literal
 #: is close to no liked paper.
 CLOSE_IN_MEANING = "close in meaning to your interest"
 _CLOSE_TO = "close to your interest"
+
+
+#: A verb in the reader's sentence: the word after an infinitive's "to" ("used to solve them",
+#: "how to train", "methods to estimate it"), or after a "to" that opens a part of it ("(to denoise)").
+_INFINITIVE = re.compile(
+    r"(?:\b(?:used|how|order|able|aims?|wants?|needs?|try|trying|tries|ways?|methods|techniques|algorithms|tools)\s+"
+    r"|(?:^|[,;:(.!?])\s*)to\s+([a-z]+)\b", re.IGNORECASE)
+#: What stands between a noun phrase and the infinitive after it ("Krylov methods used to solve").
+_BEFORE_INFINITIVE = frozenset("used how in order able being is are be that which".split())
+#: What opens an object, once its verb is off ("solve the inverse problem").
+_DETERMINERS = frozenset("the a an their its these those them it this".split())
+#: What a phrase left alone by its verb names nothing of the subject with ("ways to estimate it").
+_GENERIC = frozenset("way ways method methods technique techniques tool tools algorithm algorithms".split())
+
+
+def noun_phrases(about: str, found: Sequence[str]) -> list[str]:
+    """The phrases ``found`` in the reader's sentence ``about`` as a reason names them: nouns,
+    not what the reader does with them.  ``phrases`` cuts the sentence at its commas and
+    brackets, so "(diffusion priors included) used to solve them" gave the phrase "solve" and
+    a card read "close to your interest: solve"; a verb that opens a phrase is left off
+    ("train large models" -> "large models") and one that ends it goes with the words that
+    lead to it ("Krylov methods used to solve" -> "Krylov methods").  For the reasons only:
+    the ranking reads the phrases as they are."""
+    verbs = {m[1].casefold() for m in _INFINITIVE.finditer(about)}
+    out = []
+    for phrase in found:
+        words = phrase.split()
+        for k in range(1, len(words) - 1):
+            if words[k].casefold() == "to" and words[k + 1].casefold() in verbs:
+                words = words[:k]
+                while words and words[-1].casefold() in _BEFORE_INFINITIVE:
+                    words.pop()
+                break
+        if words and words[0].casefold() in verbs:
+            words.pop(0)
+            while words and words[0].casefold() in _DETERMINERS:
+                words.pop(0)
+        if words and not all(w.casefold() in _GENERIC for w in words):
+            out.append(" ".join(words))
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, slots=True)

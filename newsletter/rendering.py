@@ -349,7 +349,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: or a short name under a Greek letter (``ε_DP``, ``θ_ref``: an export's ``varepsilon_DP``);
 #: a lone letter's superscript may come first (``Mᶜ_ρ``, ``x²_i``).
 _RAW_SCRIPT = lazy(
-    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
+    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→←∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim)"
     r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
@@ -939,11 +939,16 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
-        if type(obj) not in _PLAIN or attribute.startswith("_"):
+        kind = type(obj)
+        if kind not in _PLAIN or attribute.startswith("_"):
             return super().getattr(obj, attribute)
         try:
+            # a namespace's values at once: its __getattribute__ is Python's, and the templates'
+            # counter (n.i) was read three times a card
+            if kind is _NAMESPACE:
+                return _object_attribute(obj, "_Namespace__attrs")[attribute]
             return getattr(obj, attribute)
-        except AttributeError:
+        except (AttributeError, KeyError):
             return self.undefined(obj=obj, name=attribute)
 
 
@@ -1022,7 +1027,10 @@ class Names(list):
 #: The types of the values templates are given most, none of them a list or
 #: a dict, whose attributes the sandbox allows unless their names start
 #: with ``_`` (see :meth:`_Sandbox.getattr`).
-_PLAIN = frozenset({Card, Subscriber, jinja2.utils.Namespace, jinja2.runtime.LoopContext})
+_NAMESPACE = jinja2.utils.Namespace
+_PLAIN = frozenset({Card, Subscriber, _NAMESPACE, jinja2.runtime.LoopContext})
+#: How a ``namespace()``'s own ``__getattribute__`` reads its values (here in C, not through it).
+_object_attribute = object.__getattribute__
 
 
 def _shown(value: object) -> object:
@@ -1363,6 +1371,7 @@ class Composer:
             "contents": count >= CONTENTS_MIN,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),
+            "mailing_list": subscriber.mailing_list,
         }
 
     # -- rendering ----------------------------------------------------------------------
@@ -2046,9 +2055,10 @@ def unsubscribe_advice(config: Config) -> list[Problem]:
     the header alone is not shown by every mail client, and a list with no
     visible way out gets its mail reported as spam."""
     folder = config.templates_dir
-    if folder is None or not config.subscribers:
+    # a mailing list's digest has no link of its own (its list manager handles leaving it)
+    sub = next((s for s in config.subscribers if not s.mailing_list), None)
+    if folder is None or sub is None:
         return []
-    sub = config.subscribers[0]
     url = unsubscribe_url(config, sub)
     if not url:
         return []

@@ -2734,3 +2734,11 @@ def test_an_about_loses_markdown_marks_around_words_but_keeps_a_words_own(workdi
     about = "topics:\n  t:\n    about: |\n" + "".join(f"      {line}\n" for line in written.split("\n"))
     sources = "sources: [{type: hf-papers-text, path: papers/}]\n"
     assert load_config(write_config(workdir, sources + about)).topics["t"].about.strip() == read
+
+
+def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
+    listed = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    mailing_list: true\n")
+    config = load_config(write_config(workdir, listed))
+    assert [s.mailing_list for s in config.subscribers] == [False, True]
+    found = problems(workdir, listed.replace("mailing_list: true", 'mailing_list: "sometimes"'))
+    assert found == ["config.yaml:18: subscribers[1].mailing_list: expected a valid boolean, got 'sometimes'"]

@@ -396,7 +396,7 @@ def test_a_prefix_operator_is_written_against_its_operand(latex, shown):
     ("lost", "shown"),
     [
         # from tests/data/hf-papers-blank-lines-2.txt
-        ("defined by mathcal O_i(u) = sigmaleft( x ) where mathcal W_{ij} is", "defined by Oᵢ(u) = σ( x ) where Wᵢⱼ is"),
+        ("defined by mathcal O_i(u) = sigmaleft( x ) where mathcal W_{ij} is", "defined by Oᵢ(u) = σ( x ) where 𝒲ᵢⱼ is"),
         ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients {g(1),g(2),…,g(J)}, where"),
         ("round-(t+T). Here Tgeq 0 denotes a delay", "round-(t+T). Here T ≥ 0 denotes a delay"),
         ("the result 0.294014873 pm 4.88 cdot 10^{-8}, whereas", "the result 0.294014873 ± 4.88 · 10⁻⁸, whereas"),
@@ -515,6 +515,7 @@ def test_a_footnote_without_its_text_is_no_traceback(latex):
     [
         (r"states $\ket{\psi}$ with $\braket{\psi|H|\psi}$", "states |ψ⟩ with ⟨ψ|H|ψ⟩"),  # was "⟨%s|%s⟩ψ|H|ψ"
         (r"a \nicefrac b and $x$", r"a \nicefrac b and x"),  # was "a %s/%s b", with a WARNING line on stderr
+        (r"a \frac b and $\tfrac$", r"a \frac b and \tfrac"),  # was "a ()/() b and ()/()"
         (r"an \underline and $x$", r"an \underline and x"),
     ],
 )
@@ -583,7 +584,7 @@ def test_braces_and_words_that_are_no_lost_latex_stay(plain):
         ("a rank-k approximation of M as UV^top for Uin R^{mtimes k} and Vin R^{ntimes k} by",
          "a rank-k approximation of M as UVᵀ for U ∈ R^(m×k) and V ∈ R^(n×k) by"),
         ("a sketching matrix Rin R^{stimes d} with sll d, and", "a sketching matrix R ∈ R^(s×d) with s ≪ d, and"),
-        ("Let xin mathbb{R}^d and yin mathcal{Y} for all x_i in R^d", "Let x ∈ ℝᵈ and y ∈ Y for all xᵢ ∈ Rᵈ"),
+        ("Let xin mathbb{R}^d and yin mathcal{Y} for all x_i in R^d", "Let x ∈ ℝᵈ and y ∈ 𝒴 for all xᵢ ∈ Rᵈ"),
         ("have nge(K^2/epsilon^2)e^{Omega(K/SNR^2)} samples", "have n ≥ (K²/ε²)e^(Ω(K/SNR²)) samples"),
         ("have ngeleft(K^2/varepsilon^2right)e^{Omegaleft(K/SNR^2right)} samples", "have n ≥ (K²/ε²)e^(Ω(K/SNR²)) samples"),
         ("as long as SNRgeOmegaleft(K^{1/2}right), the", "as long as SNR ≥ Ω(K^(1/2)), the"),
@@ -831,8 +832,8 @@ def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
     ("lost", "shown"),
     [
         # '$\\mathbf{W}\\in\\mathbb{R}^n$' as an export gives it: names run into the macro after them
-        ("with mathbf{W}inmathbb{R}^n and min_{xinmathcal{X}} f", "with W ∈ ℝⁿ and min_(x∈X) f"),
-        ("mathrm{Pr}_{xsimmathcal{D}}[h(x)neq y]leepsilon here", "Pr_(x∼D)[h(x) ≠ y] ≤ ε here"),
+        ("with mathbf{W}inmathbb{R}^n and min_{xinmathcal{X}} f", "with W ∈ ℝⁿ and min_(x∈𝒳) f"),
+        ("mathrm{Pr}_{xsimmathcal{D}}[h(x)neq y]leepsilon here", "Pr_(x∼𝒟)[h(x) ≠ y] ≤ ε here"),
         ("x_{t+1} = x_t - etanabla f(x_t) and s_theta(x)approxnabla_x log p", "xₜ₊₁ = xₜ - η∇f(xₜ) and s_θ(x) ≈ ∇ₓ log p"),
         ("Pr[X geq 1] leq e^{-t} and sigma(mathbf{w}^topmathbf{x}), theta^star", "Pr[X ≥ 1] ≤ e⁻ᵗ and σ(wᵀx), θ⋆"),
         ("T={t_1,dots,t_n} and text{KL}(q_phi|p) and alphain{0.1,0.5}", "T={t₁,…,tₙ} and KL(q_φ|p) and α ∈ {0.1,0.5}"),
@@ -877,6 +878,64 @@ def test_about_a_number_an_export_lost_the_backslash_of_is_shown(lost, shown):
     ],
 )
 def test_a_mark_set_over_or_under_a_symbol_is_its_script(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # the arrow alone lost the map's name: "A → B"
+        (r"$A \xrightarrow{f} B$ and $B \xleftarrow{g} C$", "A →ᶠ B and B ←ᵍ C"),
+        (r"$x_n \xrightarrow[n\to\infty]{p} x$", "xₙ →ᵖ_(n→∞) x"),
+        (r"$\xrightarrow{\text{a.s.}}$ and $\xrightarrow[t]{}$", "→^(a.s.) and →ₜ"),
+    ],
+)
+def test_an_extensible_arrow_shows_its_labels_as_scripts(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # each accent over the marks its letter has: pylatexenc put one on every mark too ("x̅̅̅", "x̂̃̂")
+        (r"$\bar{\bar{x}}$", "x\u0305\u0305"),
+        (r"$\hat{\tilde{x}}$", "x\u0303\u0302"),
+        (r"$\dot{\bar{x}}$ and $\vec{\hat{v}}$", "x\u0305\u0307 and v\u0302\u20d7"),
+        (r"$\hat{\hat{\hat{y}}}$", "ŷ\u0302\u0302"),  # y and the first hat are one character
+        # a letter's precomposed form and the dotless i still compose
+        (r"$\bar{\ddot{a}}$, Schr\"{o}dinger, na\"{\i}ve", "ä\u0305, Schrödinger, naïve"),
+    ],
+)
+def test_nested_accents_stack_once_each(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # script and Fraktur letters are other symbols than the plain letter: a loss ℒ, a Lie algebra 𝔤
+        (r"$\mathcal{L}(\theta)$ over $\mathcal{D}$", "ℒ(θ) over 𝒟"),
+        (r"$\mathscr{F}_t$ and $\mathfrak{g} = \mathfrak{sl}_2$", "ℱₜ and 𝔤 = 𝔰𝔩₂"),
+        (r"$\mathfrak{R}$, $\mathcal{AB}$, $\mathcal{H}_1$", "ℜ, 𝒜ℬ, ℋ₁"),
+        # big-O stays O: read as "order", searched for as O(n)
+        (r"$\mathcal{O}(n \log n)$ and $\mathcal{o}(1)$", "O(n log n) and o(1)"),
+        # bold ones show the letter: 𝐱 is missing from some fonts and means the same x
+        (r"$\boldsymbol{\theta}$, $\bm{x}^\top \bm{W}$, $\mathbf{v}$", "θ, xᵀ W, v"),
+    ],
+)
+def test_script_and_fraktur_letters_are_their_unicode_math_letters(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"$\nicefrac{1}{2}$ of it, $\sfrac{3}{4}$ and $a\nicefrac{x}{y+1}$", "½ of it, ¾ and a(x/(y+1))"),
+        (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$, $\binom{n}{k}$, $\sqrt[n]{x}$, $\sqrt[3]{x}$", "½, a/(b+c), C(n, k), ⁿ√x, ∛x"),
+        (r"$\lVert x \rVert$, $\langle x, y \rangle$, $p(x \mid y)$, $A^\top$, $\top$", "‖x‖, ⟨x, y⟩, p(x | y), Aᵀ, ⊤"),
+    ],
+)
+def test_fractions_norms_and_brackets_of_arxiv_abstracts(latex, shown):
     assert to_unicode(latex) == shown
 
 

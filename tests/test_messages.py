@@ -488,3 +488,30 @@ def test_every_digest_names_its_list_for_mail_clients_filters(config, title, sho
     assert meaning(fast) == meaning(slow)
     assert str(message_from_bytes(fast, policy=default)["List-Id"]) == shown
     assert fast.split(b"\r\n\r\n")[0].isascii()
+
+
+def test_a_mailing_list_subscriber_gets_no_list_unsubscribe_and_no_link(web_config):
+    """A list's digest carried the list address's one-click link: one member's
+    click, or a mail client posting List-Unsubscribe, stopped it for the whole
+    list.  With ``mailing_list: true`` its digests have neither header nor link
+    (both writers, the shared body too); the personal subscriber keeps both."""
+    from newsletter.messages import MessageWriter, email_package_writer
+
+    listed = web_config.subscriber("bob@example.org").model_copy(update={"mailing_list": True})
+    cfg = web_config.model_copy(update={"subscribers": [web_config.subscriber("ada@example.org"), listed]})
+    args = dict(subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    for write in (MessageWriter(cfg), email_package_writer(cfg)):
+        data = write(listed, **args)
+        assert b"List-Unsubscribe" not in data and b"List-Id: " in data
+        assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in write(cfg.subscribers[0], **args)
+    assert meaning(MessageWriter(cfg)(listed, **args)) == meaning(email_package_writer(cfg)(listed, **args))
+    papers = pipeline.papers(cfg)
+    composer = Composer(cfg)
+    for sub in cfg.subscribers:
+        (_, matches), = pipeline.match(cfg, papers, sub.email, left={})
+        composed = composer.compose(sub, matches, now=NOW)
+        is_list = sub is listed
+        assert (composed.message["List-Unsubscribe"] is None) is is_list
+        assert ("/unsubscribe/" in composed.html) is not is_list and ("Unsubscribe: " in composed.text) is not is_list
+        said = "It goes to a mailing list: to stop receiving it, leave the list."
+        assert (said in composed.html) is is_list and (said in composed.text) is is_list

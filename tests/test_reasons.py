@@ -2,10 +2,13 @@
 put into words in one place: a liked paper's title holding "; close ..."
 was split by the pattern that took the reason text apart again."""
 
+import pytest
+
 from newsletter.config import Subscriber, Topic
 from newsletter.matching import Matcher, PaperMatch
 from newsletter.models import Paper
-from newsletter.reasons import CLOSE_IN_MEANING, ranked, rules, said
+from newsletter.ranking import phrases
+from newsletter.reasons import CLOSE_IN_MEANING, noun_phrases, ranked, rules, said
 from newsletter.rendering import also_in, reason_text
 
 NAMES = {"theory": "Learning theory", "gen": "Generative modelling", "bandits": "Bandits"}.__getitem__
@@ -99,3 +102,22 @@ def test_a_reason_close_in_meaning_only_names_its_topic():
     assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to your interest in Generative modelling"
     assert for_reader((ranked(["score matching"]),), names, ("gen",)) == "close to your interest in score matching"
     assert for_reader((ranked(),), None, ()) == "close in meaning to your interest"  # match's wording, no names
+
+
+@pytest.mark.parametrize(
+    ("about", "named"),
+    [
+        # blind2's inverse_problems: "solve" was an item of the reason
+        ("Priors (diffusion priors included) used to solve them. Forward simulation.",
+         ["priors", "diffusion priors included", "forward simulation"]),
+        ("Sparse linear systems and the Krylov methods used to solve them", ["sparse linear systems", "Krylov methods"]),
+        ("I follow how to train large models and how to evaluate them", ["large models"]),
+        ("Methods to solve the inverse problem of tomography", ["inverse problem of tomography"]),
+        ("Ways to estimate it (to denoise images)", ["images"]),
+        # a "to" before a noun is no infinitive: the phrases stay whole
+        ("Robustness to distribution shift; adaptation to new domains. Distribution shift detection.",
+         ["robustness to distribution shift", "adaptation to new domains", "distribution shift detection"]),
+    ],
+)
+def test_a_reason_names_the_sentences_nouns_not_its_verbs(about, named):
+    assert noun_phrases(about, phrases(about)) == named
