@@ -1536,8 +1536,10 @@ class _SendRun:
         """See :class:`KeptPools`; built once the run's index is (in a send
         worker, read through the worker's own state connection)."""
         if self.pools is None:
-            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
-                                   self.state.listed_times(self.now - listed_kept_for(self.config), self.now), self.now)
+            # a config whose digests draw on no kept papers reads none: `listed` was queried once a run for nothing
+            kept = (self.state.listed_times(self.now - listed_kept_for(self.config), self.now)
+                    if draws_on_kept(self.config) else [])
+            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs, kept, self.now)
         return self.pools.of(known, self.state)
 
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:

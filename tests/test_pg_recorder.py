@@ -117,7 +117,7 @@ def test_a_recorder_behind_a_pooler_sharing_server_sessions_is_refused(pg_server
         f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
         "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
         "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
-        "session); nothing was sent"
+        "session); this unsubscribe or re-subscribe was not recorded (answered 503: the mail provider tries again)"
     )
     assert query(pg_url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]
 

@@ -4572,3 +4572,38 @@ def test_nobody_due_reads_to_keep_only_where_the_run_keeps_what_it_reads(tmp_pat
     waiting = [DigestResult("ada@example.org", "waiting", next_attempt=now + timedelta(hours=30))]
     with open_state(config.state_target) as state:
         assert _to_keep(state, config, waiting, now) is reads
+
+
+@pytest.mark.parametrize("schedule, asked", [('"daily at 08:00"', 0), ('"weekly on monday at 08:00"', 1)])
+def test_a_send_asks_for_the_kept_papers_only_where_its_digests_draw_on_them(tmp_path, http_server, monkeypatch,
+                                                                             schedule, asked):
+    """Each send with a digest due asked the state when the runs before it
+    kept papers (``listed_times``, a query of ``listed`` on PostgreSQL, per
+    worker and per run), though a config of daily digests keeps nothing and
+    draws on nothing kept (see draws_on_kept).  Asked where a digest may draw
+    on kept papers only; the digest goes out either way."""
+    from recorded_http import Reply
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state.sqlite import SQLiteState
+
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), schedule, '["flow matching"]',
+                                       "delivery:\n  transport: outbox\n  path: out\n"))
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-06-03", [
+        ("2406.00101", 1, "Flow matching on the first day", "Flow matching, day one.")]),
+        {"Content-Type": "application/rss+xml"}))
+    config = load_config(tmp_path / "config.yaml")
+    calls: list[tuple[datetime, datetime]] = []
+    real = SQLiteState.listed_times
+
+    def counted(self, after, before):
+        calls.append((after, before))
+        return real(self, after, before)
+
+    monkeypatch.setattr(SQLiteState, "listed_times", counted)
+    send(config, now=datetime(2024, 6, 3, 9, tzinfo=UTC))  # (the first send sees the subscriber)
+    calls.clear()
+    report = send(config, now=datetime(2024, 6, 10, 9, tzinfo=UTC))  # a Monday a week on: both are due
+    assert [r.status for r in report.results] == ["sent"], report.results
+    assert len(calls) == asked, calls

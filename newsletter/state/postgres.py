@@ -700,11 +700,14 @@ class PostgresState(State):
             with _SESSIONS_LOCK:
                 _SESSIONS_KEPT.add(self.url)
         if shared:
+            # serve (a recorder) sends nothing: "nothing was sent" told its reader of a send that never was
+            outcome = ("this unsubscribe or re-subscribe was not recorded (answered 503: the mail provider tries "
+                       "again)" if self.recorder else "nothing was sent")
             raise StateError(Problem(
                 "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
                 "transaction), which shares one server session among its clients: a worker's claims are held by "
-                "its session; connect directly, or through a pooler in session mode (pool_mode = session); nothing "
-                "was sent", self.name))
+                "its session; connect directly, or through a pooler in session mode (pool_mode = session); "
+                f"{outcome}", self.name))
 
     def _join_round(self) -> datetime | None:
         """Register this worker; the start of the round it joins.
