@@ -164,3 +164,58 @@ def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
                 assert not thread.is_alive()
     assert outcome == {"one": "saved", "other": "saved"}, outcome
     assert sorted(r[0] for r in query(pg_url, "SELECT id FROM listed")) == sorted([ada.id, bob.id])
+
+
+def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, caplog):
+    """A delivered digest's ``sent`` mark that PostgreSQL cancelled in a
+    deadlock (a ``psql`` session's transaction held the digest's row and
+    then wanted the subscriber's, which the mark held) failed with "cannot reach
+    PostgreSQL: deadlock detected": the server was there all along, and the
+    next send sent the digest again.  The mark is run again (nothing of it
+    had taken effect) and the log names a deadlock.  Made to meet every
+    time: the other session never looks for deadlocks itself (its
+    ``deadlock_timeout`` is an hour), so the mark is always the one cancelled."""
+    import logging
+
+    from newsletter.state import open_state
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")  # (the worker's sessions: found at once)
+    outcome: list[object] = []
+    with open_state(pg_url) as state, psycopg.connect(pg_url, autocommit=True) as admin, \
+            psycopg.connect(pg_url) as other:
+        state.see_subscribers(["ada@example.org"], T0)
+        [did] = state.claim([(None, "ada@example.org", "<d1@example.org>", [])], T0)
+
+        def mark() -> None:  # (a delivery thread: its own pooled connection)
+            try:
+                state.mark_sent(did, "ada@example.org", 1, T0)
+                outcome.append("marked")
+            except Exception as exc:  # noqa: BLE001 -- what the mark met is the test's subject
+                outcome.append(exc)
+
+        other.execute("SET deadlock_timeout = '1h'")
+        other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
+        thread = threading.Thread(target=mark)
+        with caplog.at_level(logging.WARNING, logger="newsletter.state.postgres"):
+            thread.start()
+            _waiting_on_locks(admin)  # the mark holds the subscriber's row and waits for the digest's
+            # the cycle: the mark is cancelled
+            other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
+            while thread.is_alive() and not admin.execute(  # run again: waiting for `other` (or, unmended, ended)
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchall():
+                pass
+            other.rollback()
+            thread.join(60)
+        assert not thread.is_alive()
+        assert outcome == ["marked"], outcome
+        assert state.history("ada@example.org", 1)[0].status == "sent"
+    said = [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()]
+    assert said == [
+        f'{state.name}: PostgreSQL: deadlock detected, while updating tuple (0,1) in relation "digests" (this '
+        "statement and another session's transaction each waited for a lock the other held; the server cancelled "
+        "this one, and nothing of its transaction was recorded; the server's log names both statements); running "
+        "it again"
+    ], said

@@ -59,6 +59,7 @@ from typing import Any, Self, cast
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from ..errors import Problem, SessionEnded, StateError, counted
 from ..models import Paper
@@ -91,6 +92,12 @@ LISTED_LOCK = 0x5061_7065_724C_6973  # "PaperLis"
 PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
 POOL_MAX = 16
+#: Times a statement of its own is run when the server rolls it back (a
+#: deadlock with another session: see :meth:`PostgresState._once_more`).
+ROLLED_BACK_TRIES = 3
+#: What the server raises when it rolls a transaction back for another's sake
+#: (psycopg's DeadlockDetected and SerializationFailure are not TransactionRollback's).
+ROLLED_BACK = (pg_errors.TransactionRollback, pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 #: Connections a recorder (``serve``: see :meth:`PostgresState.open`) keeps
 #: for its requests: each is one statement of a millisecond, so a few carry
@@ -457,6 +464,16 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
         return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
                 "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
+    if isinstance(exc, ROLLED_BACK):  # (OperationalErrors too: not "cannot reach")
+        # deadlock_detected, serialization_failure: the server is there, and rolled one transaction back
+        diag = getattr(exc, "diag", None)
+        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
+        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
+        why = ("this statement and another session's transaction each waited for a lock the other held; the "
+               "server cancelled this one" if isinstance(exc, pg_errors.DeadlockDetected)
+               else "the server cancelled it as it conflicted with another session's")
+        return (f"PostgreSQL: {text}{during} ({why}, and nothing of its transaction was recorded; the server's "
+                "log names both statements)")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
@@ -1494,26 +1511,52 @@ class PostgresState(State):
         on a fresh pooled one, which waits for the server to be back (the
         pool's 30 s at most).  A delivery thread's unsubscribe check that
         failed on the connection a restart ended withheld the digest for the
-        whole run, though the server was back a second later."""
+        whole run, though the server was back a second later.
+
+        A statement of its own (no transaction of the caller's around it)
+        that the server rolled back (a deadlock with another session: a
+        ``psql`` session's transaction holding a subscriber's row and waiting
+        for one this statement held) is run again, up to
+        :data:`ROLLED_BACK_TRIES` times in all: nothing of it took effect,
+        and the other session goes on once this one's locks are gone.  A
+        delivered digest's mark failed on it, and the next send sent the
+        digest again.  Inside a transaction (a batch's claim) the server
+        ended the transaction too: it is named, not run again here."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
         with self._errors():
-            used: list[psycopg.Connection] = []
-            try:
-                with self._connection() as con:
-                    used.append(con)
-                    cur = con.execute(sql, params)
-                    return cur.fetchall() if rows else []
-            except psycopg.OperationalError as exc:
-                if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
-                    raise
-                if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
-                    raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
-            pool = self._pool()
-            pool.check()  # the restart ended its other connections too
-            with pool.connection() as con:
+            for tries in range(1, ROLLED_BACK_TRIES + 1):
+                used: list[psycopg.Connection] = []
+                try:
+                    return self._statement(sql, params, rows, used)
+                except ROLLED_BACK as exc:
+                    alone = bool(used) and used[-1].info.transaction_status == TransactionStatus.IDLE
+                    if alone and tries < ROLLED_BACK_TRIES:
+                        log.warning("%s: %s; running it again", self.name, describe(exc, self.params))
+                        continue
+                    said = f"; run {tries} times, rolled back each time" if tries > 1 else (
+                        "; not run again: the transaction it was part of was rolled back with it" if not alone else "")
+                    raise StateError(Problem(describe(exc, self.params) + said, self.name)) from None
+        raise AssertionError("unreachable")  # (the last try returns or raises)
+
+    def _statement(self, sql: str, params: Any, rows: bool, used: list[psycopg.Connection]) -> list[Any]:
+        """:meth:`_once_more`'s one try; ``used`` gets the connections it ran on."""
+        try:
+            with self._connection() as con:
+                used.append(con)
                 cur = con.execute(sql, params)
                 return cur.fetchall() if rows else []
+        except psycopg.OperationalError as exc:
+            if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
+                raise
+            if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
+                raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
+        pool = self._pool()
+        pool.check()  # the restart ended its other connections too
+        with pool.connection() as con:
+            used.append(con)
+            cur = con.execute(sql, params)
+            return cur.fetchall() if rows else []
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._mark(
