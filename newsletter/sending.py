@@ -1049,7 +1049,15 @@ class _SendRun:
 
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
-        a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
+        a part (at most :data:`CLAIM_BATCH` subscribers) at a time.
+
+        The delivery threads' connections (PostgreSQL's pool) are opened
+        first, once a digest may be due (a send with nobody due, cron
+        between slots, opens none), and outside any claim: opened inside the
+        first batch's transaction, a full PgBouncer pool held that batch's
+        subscribers for up to twice the connect timeout while it waited.
+        Refused, nothing is claimed or sent (exit 2)."""
+        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -1161,12 +1169,6 @@ class _SendRun:
                     # while this composes the rest and commits the claim, not after it (one per digest)
                     dispatcher.open_sessions()
                     queued.append(planned)
-            if queued:
-                # Before the first claim, not at the start: a send with nothing due (cron every
-                # 10 minutes, mostly) opened the delivery threads' pool for nothing, a second
-                # connection per worker to a server near max_connections.  Refused here, the
-                # transaction rolls back: nothing claimed, nothing sent.
-                self.state.ready_for_threads()
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
         self.claim_committed = True  # (a COMMIT that raised is taken for not done: tried again)
         ended: SessionEnded | None = None

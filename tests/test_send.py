@@ -3067,6 +3067,78 @@ def test_a_postgresql_server_out_of_connections_is_one_line_naming_max_connectio
         full.stop()
 
 
+def test_the_delivery_threads_pool_is_opened_before_any_subscriber_is_held(tmp_path, pg_url, smtp_server, monkeypatch):
+    """The delivery threads' pool was opened inside the first batch's claim
+    transaction: behind PgBouncer in session mode with its pool full, the
+    wait for a server connection (up to twice connect_timeout) held that
+    batch's subscribers' rows, which every other worker then skipped.  It
+    is opened once a digest may be due, with the session in no transaction
+    and no subscriber held (seen from another session as it opens)."""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state.postgres import PostgresState
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}"))
+    seen: list[tuple[TransactionStatus, int, int]] = []
+    real = PostgresState.ready_for_threads
+
+    def looked_at(self) -> None:
+        if self.session is not None and not self.readonly:
+            with psycopg.connect(pg_url) as other:  # (a transaction, rolled back at the end)
+                rows = other.execute("SELECT count(*) FROM subscriber_locks").fetchone()[0]  # type: ignore[index]
+                free = other.execute("SELECT count(*) FROM (SELECT 1 FROM subscriber_locks "
+                                     "FOR UPDATE SKIP LOCKED) AS s").fetchone()[0]  # type: ignore[index]
+                other.rollback()
+            seen.append((self.session.info.transaction_status, rows, free))
+        real(self)
+
+    monkeypatch.setattr(PostgresState, "ready_for_threads", looked_at)
+    report = send(config, now=datetime.fromisoformat(NOW))
+    assert [r.status for r in report.results] == ["sent", "sent"], report.results
+    assert seen and all(status == TransactionStatus.IDLE and free == rows == 2 for status, rows, free in seen), seen
+
+
+def test_a_send_behind_pgbouncer_with_room_for_its_session_and_one_more_delivers_everything(
+    tmp_path, cli, pg_server, pg_url, smtp_server
+):
+    """Behind PgBouncer in session mode a worker holds a server connection
+    per client connection: its session, for a moment the pooler check, and
+    its delivery threads' pool (up to 16, grown as they wait).  With room
+    for exactly two at once (default_pool_size = 2) and four SMTP
+    connections, the pool's growth waits in PgBouncer's queue while the one
+    connection it has records everything: every digest sent and recorded,
+    exit 0.  With room for one, the send is refused in one line naming the
+    setting to raise, nothing claimed or sent."""
+    from pg_server import Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "default_pool_size = 2\nquery_wait_timeout = 30\n")
+        narrow = Bouncer(pg_server, "session", "default_pool_size = 1\nquery_wait_timeout = 3\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        setup(tmp_path, smtp(smtp_server.port, "  connections: 4\n"), subscribers=many(40),
+              extra=f"state: {narrow.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert "query_wait_timeout" in r.err and "raise default_pool_size or max_db_connections" in r.err, r.err
+        assert smtp_server.mailbox.messages == []  # (refused by its first look, the pooler check: no table made)
+        assert query(pg_url, "SELECT to_regclass('digests') IS NULL") == [(True,)], r.err
+        setup(tmp_path, smtp(smtp_server.port, "  connections: 4\n"), subscribers=many(40),
+              extra=f"state: {bouncer.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+    finally:
+        bouncer.stop()
+        narrow.stop()
+    assert r.code == 0 and r.out.strip().splitlines()[-1].startswith("sent 40,"), r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 40
+    assert sorted({row[1] for row in digests(pg_url)}) == ["sent"] and len(digests(pg_url)) == 40
+
+
 def test_pgbouncer_out_of_client_slots_is_one_line_naming_max_client_conn(tmp_path, cli, pg_server, pg_url, smtp_server):
     """PgBouncer at its max_client_conn turns a new client away with
     "no more connections allowed (max_client_conn)", and the line said

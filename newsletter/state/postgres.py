@@ -981,7 +981,12 @@ class PostgresState(State):
         it went: the pool itself only retries, for minutes, and says nothing
         of why).  A connection of its own, made and closed first, cost every
         send that claimed anything one more login: 22 ms here (a server
-        process started, a SCRAM exchange), 2 ms through PgBouncer."""
+        process started, a SCRAM exchange), 2 ms through PgBouncer.
+
+        Asked outside any transaction of the session's (see the send's
+        ``_deliver``): behind PgBouncer in session mode with its pool full,
+        the wait here (up to twice ``connect_timeout``) held the first
+        batch's subscribers' rows."""
         if self.readonly or self.pool is not None:
             return
         limit = float(self.params["connect_timeout"])
