@@ -3402,6 +3402,72 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
 
 
+def test_two_sends_each_split_across_processes_one_process_killed_every_digest_composed_and_sent_once(
+    tmp_path, cli, smtp_server, pg_url
+):
+    """Two `newsletter send` workers on one PostgreSQL state, each split
+    across processes (`connections: 2` forks one per core, each a worker of
+    its own with its own session and lock; one process each on one core):
+    the process delivering message 200 is killed (SIGKILL) with that message
+    accepted but unanswered.  No subscriber's digest is composed by two
+    processes (each recipient gets one Message-ID over both runs), the
+    killed process's claims are left to the next send, which sends them
+    with their Message-IDs, and every subscriber ends with exactly one
+    digest recorded sent; the only message that may arrive twice is the one
+    in flight.  Deterministic under load: the server answers no first
+    message until all four SMTP sessions have one in hand, and holds
+    message 200's answer until the kill is done."""
+    count = 800
+    box = smtp_server.mailbox
+    box.block_at = 200
+    box.gather_sessions = 4
+    delivery = smtp(smtp_server.port, "  connections: 2\n").replace("timeout: 5\n", "timeout: 120\n")
+    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
+    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(2)]
+    workers = [
+        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
+        for out, err in logs
+    ]
+    try:
+        assert box.blocked.wait(120), "message 200 never arrived"
+        in_flight = box.messages[199]
+        pid = int(in_flight.message_id.split(".")[1])  # make_msgid puts the composing process's pid there
+        os.kill(pid, signal.SIGKILL)  # a whole send, or one of a send's processes
+        box.release.set()
+        codes = [w.wait(timeout=120) for w in workers]
+    finally:
+        box.release.set()
+        for w in workers:
+            w.kill()
+    errs = [err.read_text() for _, err in logs]
+    whole = [w.pid for w in workers].count(pid) == 1
+    for w, code, err in zip(workers, codes, errs):
+        if w.pid == pid:
+            assert code == -signal.SIGKILL
+        elif whole or "killed by SIGKILL" not in err:
+            assert code == 0, err
+        else:  # the killed process's parent: the others delivered, its share is left
+            assert code == 1 and "stopped without finishing (killed by SIGKILL)" in err, err
+    assert sum(1 for err in errs if "killed by SIGKILL" in err) == (0 if whole else 1), errs
+    assert sum(1 for _, status, *_ in digests(pg_url) if status == "sent") < count  # the killed one's claims are owed
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
+    rows = digests(pg_url)
+    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
+    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    ids_of: dict[str, set[str]] = {}
+    for m in box.messages:
+        for rcpt in m.rcpt_tos:
+            ids_of.setdefault(rcpt, set()).add(m.message_id)
+    assert sorted(ids_of) == sorted(f"user{i:02}@example.org" for i in range(count))
+    assert all(len(ids) == 1 for ids in ids_of.values()), [r for r, ids in ids_of.items() if len(ids) > 1]
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) - count <= 1 and all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
+    assert {mid for _, _, mid, *_ in rows} == set(ids)  # recorded with the Message-ID that arrived
+
+
 @pytest.mark.parametrize(("paused", "restart"), [(False, False), (True, False), (True, True)],
                          ids=["running", "stopped-past-its-lease", "stopped-through-a-restart"])
 def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(
