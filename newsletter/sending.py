@@ -1281,7 +1281,23 @@ class _SendRun:
             except Exception:  # noqa: BLE001 -- reported per digest by _plan_one
                 return
 
+    def _share_kept_pools(self, subs: Sequence[Subscriber]) -> None:
+        """Before the fork, where digests draw on kept papers (see
+        :class:`KeptPools`): the pools of the first subscribers, for every
+        worker to inherit.  Each worker built them itself, the same pool (a
+        topic index over a week of papers, seconds of CPU and its memory)
+        once per process: subscribers served by one run share one.  One
+        read of the first subscribers' state (as each worker's batch reads
+        it); a pool the first ones do not need is still built where needed."""
+        if not draws_on_kept(self.config):
+            return
+        first = subs[:SHARE_SCAN]
+        known = self.state.plan([s.email for s in first], with_sent=False)
+        for sub in first:
+            self._pool(known[sub.email])
+
     def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
+        self._share_kept_pools(subs)
         self._share_first_bodies(subs)
         ctx = multiprocessing.get_context("fork")
         # every configured connection is used: the first workers take one more

@@ -4745,3 +4745,43 @@ def test_a_send_asks_for_the_kept_papers_only_where_its_digests_draw_on_them(tmp
     report = send(config, now=datetime(2024, 6, 10, 9, tzinfo=UTC))  # a Monday a week on: both are due
     assert [r.status for r in report.results] == ["sent"], report.results
     assert len(calls) == asked, calls
+
+
+def test_a_send_split_across_processes_builds_the_kept_papers_pool_once(tmp_path, http_server, monkeypatch):
+    """In a send split across processes each one built the pool of kept
+    papers its digests draw on (a topic index over the week's papers:
+    seconds of CPU and its memory, per process), though every subscriber
+    served by the same run shares one.  The pool of the first subscribers
+    is built before the fork and inherited: built once in all, where the
+    run's own index is built too.  (On one core the send is not split, and
+    it is built once all the same.)"""
+    from recorded_http import Reply
+
+    import newsletter.sending as sending_module
+    from newsletter.config import load_config
+
+    count = 220  # (over SHARD_MIN: split)
+    subs = "".join(f"  - email: s{i:03}@example.org\n    topics: [ml]\n    schedule: weekly on monday at 08:00\n"
+                   for i in range(count))
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00", '["flow matching"]',
+                                       "delivery:\n  transport: outbox\n  path: out\n")
+                 .split("subscribers:\n")[0] + "subscribers:\n" + subs)
+    config = load_config(tmp_path / "config.yaml")
+    built = tmp_path / "built"
+    real = sending_module.topic_index
+
+    def counted(*args, **kwargs):
+        with built.open("a") as f:  # (from any process of the send)
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    for day, n in (("2024-06-03", 1), ("2024-06-04", 2), ("2024-06-10", 3)):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, [
+            (f"2406.0{n}101", 1, f"Flow matching on day {n}", "Flow matching.")]), {"Content-Type": "application/rss+xml"}))
+        if n == 3:
+            monkeypatch.setattr(sending_module, "topic_index", counted)
+        report = sending_module.send(config, now=datetime.fromisoformat(f"{day}T09:00:00+02:00"))
+    assert [r.status for r in report.results] == ["sent"] * count, {r.status for r in report.results}
+    assert len(built.read_text().split()) == 2, built.read_text()  # the run's index, and the kept papers' pool
+    digest = next((tmp_path / "out").rglob("*.eml")).read_text(encoding="utf-8")
+    assert "Flow matching on day 2" in digest and "Flow matching on day 3" in digest
