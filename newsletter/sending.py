@@ -41,6 +41,7 @@ from .errors import (
     AheadOfTheClock,
     NewsletterError,
     Problem,
+    RolledBack,
     SessionEnded,
     SourcesFailed,
     StateError,
@@ -284,6 +285,9 @@ def retry_time(owed: OpenDigest, settings: str, now: datetime) -> tuple[datetime
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
+#: Times a batch is planned and claimed when the server rolls its transaction
+#: back before the claim commits (a deadlock: see :meth:`_SendRun._claimed`).
+BATCH_TRIES = 3
 #: How much lower a send worker's CPU priority is than the command's (see _shard).
 WORKER_NICENESS = 5
 #: A send worker passes at most this many results to the parent at once.
@@ -901,9 +905,10 @@ class _SendRun:
         self._held = []
         try:
             yield
-        except SessionEnded:
-            # the batch's transaction ended with the session: nothing of it is recorded, and
-            # what was decided for it is decided again (a resumed session) or not at all
+        except (SessionEnded, RolledBack):
+            # the batch's transaction ended with the session, or the server rolled it back (a
+            # deadlock): nothing of it is recorded, and what was decided for it is decided
+            # again (a resumed session, the claim run again) or not at all
             self._held = None
             raise
         finally:
@@ -1098,6 +1103,22 @@ class _SendRun:
         self.worker_states.clear()
 
     def _claimed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
+        """:meth:`_resumed`, run again (up to :data:`BATCH_TRIES` times in
+        all) when the server rolled its transaction back before the claim
+        committed (a deadlock with another session: a ``psql`` session
+        holding a subscriber's row): nothing of it was recorded, and the
+        subscriber the other session holds is skipped the next time, where
+        the whole send stopped (exit 2, "cannot reach PostgreSQL")."""
+        for tries in range(1, BATCH_TRIES + 1):
+            try:
+                return self._resumed(part, dispatcher)
+            except RolledBack as exc:
+                if self.claim_committed or tries == BATCH_TRIES:
+                    raise
+                self.warn(f"{exc}; claiming that batch again")
+        raise AssertionError("unreachable")  # (the last try returns or raises)
+
+    def _resumed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
         """:meth:`_batch`, once more when its transaction ended with the
         session and the session was resumed on the restarted server (see
         :meth:`State.claims_lost`): nothing of the first try was recorded."""

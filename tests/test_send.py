@@ -3102,6 +3102,76 @@ def test_the_delivery_threads_pool_is_opened_before_any_subscriber_is_held(tmp_p
     assert seen and all(status == TransactionStatus.IDLE and free == rows == 2 for status, rows, free in seen), seen
 
 
+def test_a_claim_cancelled_in_a_deadlock_is_claimed_again_without_the_subscriber_another_session_holds(
+    tmp_path, pg_url, smtp_server, monkeypatch
+):
+    """A batch's claim that PostgreSQL cancelled in a deadlock (a ``psql``
+    session inserted a digest for ada, uncommitted, which the claim's own
+    insert waited on, then asked for ada's row the claim held) stopped the
+    whole send: "cannot reach PostgreSQL: deadlock detected", exit 2.
+    Nothing of the batch was recorded, so it is planned and claimed again:
+    ada, held by the other session now, is left to it ("other worker"),
+    bob's digest goes out, and the warning names the deadlock.  Made to meet
+    every time: the other session never looks for deadlocks itself, and the
+    claim runs again only once the other session holds ada's row."""
+    import threading
+
+    import psycopg
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state import open_state
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}"))
+    with open_state(pg_url) as state:  # (the tables, and the subscribers seen)
+        state.see_subscribers(["ada@example.org", "bob@example.org"], datetime.fromisoformat(NOW))
+    name = pg_url.rsplit("/", 1)[1]
+    warned: list[str] = []
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as other:
+        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")  # (the send's sessions)
+        other.execute("SET deadlock_timeout = '1h'")
+        other.execute("INSERT INTO digests (subscriber, status, message_id, created) "
+                      "VALUES ('ada@example.org', 'pending', '<other@example.org>', now())")
+        outcome: list = []
+        go = threading.Event()
+
+        def said_then_wait(message: str) -> None:
+            """The send's warnings: the claim is run again once the other
+            session holds ada's row (not before: it would race it there)."""
+            warned.append(message)
+            assert go.wait(120)
+
+        def run() -> None:
+            try:
+                outcome.append(send(config, now=datetime.fromisoformat(NOW), warn=said_then_wait))
+            except Exception as exc:  # noqa: BLE001 -- what the send met is the test's subject
+                outcome.append(exc)
+
+        running = threading.Thread(target=run)
+        running.start()
+        while not admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchall():
+            assert running.is_alive(), outcome  # (the claim waits for ada's other digest)
+        # the cycle: the claim is cancelled, and this gets ada's row
+        other.execute("SELECT 1 FROM subscriber_locks WHERE email = 'ada@example.org' FOR UPDATE")
+        go.set()
+        running.join(120)
+        other.rollback()
+    assert not running.is_alive()
+    [report] = outcome
+    assert [(r.email, r.status) for r in report.results] == [("ada@example.org", "other worker"),
+                                                             ("bob@example.org", "sent")], report.results
+    assert smtp_server.mailbox.recipients() == ["bob@example.org"]
+
+    assert len(warned) == 1, warned
+    [said] = warned
+    assert said.startswith(f"{pg_url}: PostgreSQL: deadlock detected, while inserting index tuple ") and said.endswith(
+        "(this statement and another session's transaction each waited for a lock the other held; the server "
+        "cancelled this one, and nothing of its transaction was recorded; the server's log names both statements); "
+        "claiming that batch again"), said
+
+
 def test_a_send_behind_pgbouncer_with_room_for_its_session_and_one_more_delivers_everything(
     tmp_path, cli, pg_server, pg_url, smtp_server
 ):

@@ -61,7 +61,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from ..errors import Problem, SessionEnded, StateError, counted
+from ..errors import Problem, RolledBack, SessionEnded, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
@@ -917,6 +917,8 @@ class PostgresState(State):
             yield
         except psycopg.Error as exc:
             why = describe(exc, self.params)
+            if isinstance(exc, ROLLED_BACK):  # the server is there: nothing of the transaction was recorded
+                raise RolledBack(Problem(why, self.name)) from None
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             elif session is not None and (session.broken or session is not self.session) and self.started is not None:
@@ -1541,7 +1543,7 @@ class PostgresState(State):
                         continue
                     said = f"; run {tries} times, rolled back each time" if tries > 1 else (
                         "; not run again: the transaction it was part of was rolled back with it" if not alone else "")
-                    raise StateError(Problem(describe(exc, self.params) + said, self.name)) from None
+                    raise RolledBack(Problem(describe(exc, self.params) + said, self.name)) from None
         raise AssertionError("unreachable")  # (the last try returns or raises)
 
     def _statement(self, sql: str, params: Any, rows: bool, used: list[psycopg.Connection]) -> list[Any]:
