@@ -219,3 +219,38 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
         "this one, and nothing of its transaction was recorded; the server's log names both statements); running "
         "it again"
     ], said
+
+
+def test_a_pool_that_pgbouncer_has_no_server_connection_for_is_named_so(pg_server, pg_url):
+    """Behind PgBouncer in session mode with its pool full (every server
+    connection held by a client), the delivery threads' first connection
+    waits in PgBouncer's queue (up to its query_wait_timeout, 120 s by
+    default): past twice connect_timeout the send said "cannot reach
+    PostgreSQL: pool initialization incomplete after 1.0 sec" and took the
+    state for silent.  Named as the full pool it most likely is, with the
+    setting to raise; nothing was sent.  Deterministic: another client holds
+    the pooler's second (last) server connection all along."""
+    from pg_server import Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "default_pool_size = 2\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    url = bouncer.url(pg_url) + "?connect_timeout=1"
+    try:
+        state = PostgresState.open(url)  # (its session, and its pooler check: come and gone)
+        try:
+            with psycopg.connect(url) as hog:
+                hog.execute("SELECT 1")  # (session mode: held until it leaves)
+                with pytest.raises(StateError) as err:
+                    state.ready_for_threads()
+            assert state.clock() is not None  # not taken for silent: the session goes on
+        finally:
+            state.close()
+    finally:
+        bouncer.stop()
+    assert str(err.value) == (
+        f"{url}: the connection its delivery threads record on was not ready within 2 s (twice connect_timeout): "
+        "behind PgBouncer in session mode, its pool for this database and user is full (each client connection "
+        "holds a server connection; a send needs 2 and takes up to 17: raise default_pool_size or "
+        "max_db_connections), else the server is slow to take connections; nothing was sent")

@@ -998,8 +998,19 @@ class PostgresState(State):
             raise StateError(Problem(
                 f"{describe(refused, self.params)}; its deliveries are recorded on a connection beside its session, "
                 "which was refused: nothing was sent", self.name))
-        with self._errors():
+        from psycopg_pool import PoolTimeout
+
+        try:
             pool.wait(timeout=limit)
+        except PoolTimeout:
+            # (said as "cannot reach PostgreSQL: pool initialization incomplete", and the state
+            # taken for silent; behind a full PgBouncer the first connection waits in its queue)
+            raise StateError(Problem(
+                f"the connection its delivery threads record on was not ready within {2 * limit:g} s (twice "
+                "connect_timeout): behind PgBouncer in session mode, its pool for this database and user is full "
+                f"(each client connection holds a server connection; a send needs 2 and takes up to {POOL_MAX + 1}: "
+                "raise default_pool_size or max_db_connections), else the server is slow to take connections; "
+                "nothing was sent", self.name)) from None
 
     @contextmanager
     def _con(self) -> Iterator[psycopg.Connection]:
