@@ -174,7 +174,8 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
     next send sent the digest again.  The mark is run again (nothing of it
     had taken effect) and the log names a deadlock.  Made to meet every
     time: the other session never looks for deadlocks itself (its
-    ``deadlock_timeout`` is an hour), so the mark is always the one cancelled."""
+    ``deadlock_timeout`` is an hour), so the mark is always the one
+    cancelled, and the mark runs again only once the other holds both rows."""
     import logging
 
     from newsletter.state import open_state
@@ -195,6 +196,16 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
             except Exception as exc:  # noqa: BLE001 -- what the mark met is the test's subject
                 outcome.append(exc)
 
+        go = threading.Event()
+
+        class Gate(logging.Handler):
+            """The mark is run again once `other` holds both rows (not before: it would race it for them)."""
+
+            def emit(self, record: logging.LogRecord) -> None:
+                assert go.wait(60)
+
+        gate = Gate(logging.WARNING)
+        logging.getLogger("newsletter.state.postgres").addHandler(gate)
         other.execute("SET deadlock_timeout = '1h'")
         other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
         thread = threading.Thread(target=mark)
@@ -203,12 +214,14 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
             _waiting_on_locks(admin)  # the mark holds the subscriber's row and waits for the digest's
             # the cycle: the mark is cancelled
             other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
+            go.set()
             while thread.is_alive() and not admin.execute(  # run again: waiting for `other` (or, unmended, ended)
                 "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             ).fetchall():
                 pass
             other.rollback()
             thread.join(60)
+        logging.getLogger("newsletter.state.postgres").removeHandler(gate)
         assert not thread.is_alive()
         assert outcome == ["marked"], outcome
         assert state.history("ada@example.org", 1)[0].status == "sent"
