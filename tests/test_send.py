@@ -3410,6 +3410,35 @@ def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
 # --------------------------------------------------------------------------- PostgreSQL: many workers
 
 
+def start_fleet(tmp_path: Path, server, pg_url: str, count: int, sends: int, connections: int):
+    """``sends`` real `newsletter send` workers on one PostgreSQL state for
+    ``count`` subscribers, each with ``connections`` SMTP connections to
+    ``server`` (the test's SMTP server): the
+    server holds message 200's answer, and answers no first message until
+    every SMTP session has one in hand (none starts so late that the others
+    have sent everything), and a worker waits for an answer longer than a
+    slow start takes.  Output to files, not pipes: a worker must never wait
+    for the test to read it.  The processes, and their (out, err) files."""
+    box = server.mailbox
+    box.block_at = 200
+    box.gather_sessions = sends * connections
+    delivery = smtp(server.port, f"  connections: {connections}\n").replace("timeout: 5\n", "timeout: 120\n")
+    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
+    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(sends)]
+    workers = [
+        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
+        for out, err in logs
+    ]
+    return workers, logs
+
+
+def held_at_200(box) -> tuple:
+    """Message 200 (its answer held), and the pid of the process that composed it (make_msgid puts it there)."""
+    assert box.blocked.wait(120), "message 200 never arrived"
+    in_flight = box.messages[199]
+    return in_flight, int(in_flight.message_id.split(".")[1])
+
+
 def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_it(tmp_path, cli, smtp_server, pg_url):
     """The done-when test of scale-out: three `newsletter send` workers on one
     PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
@@ -3422,20 +3451,9 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     waits for that answer longer than a slow start takes."""
     count = 1500
     box = smtp_server.mailbox
-    box.block_at = 200
-    box.gather_sessions = 3
-    delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
-    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
-    # Output to files, not pipes: a worker must never wait for the test to read it.
-    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
-    workers = [
-        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
-        for out, err in logs
-    ]
+    workers, logs = start_fleet(tmp_path, smtp_server, pg_url, count, sends=3, connections=1)
     try:
-        assert box.blocked.wait(120), "message 200 never arrived"
-        in_flight = box.messages[199]
-        pid = int(in_flight.message_id.split(".")[1])  # make_msgid puts the sender's pid there
+        in_flight, pid = held_at_200(box)
         [victim] = [w for w in workers if w.pid == pid]
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
@@ -3489,19 +3507,9 @@ def test_two_sends_each_split_across_processes_one_process_killed_every_digest_c
     message 200's answer until the kill is done."""
     count = 800
     box = smtp_server.mailbox
-    box.block_at = 200
-    box.gather_sessions = 4
-    delivery = smtp(smtp_server.port, "  connections: 2\n").replace("timeout: 5\n", "timeout: 120\n")
-    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
-    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(2)]
-    workers = [
-        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
-        for out, err in logs
-    ]
+    workers, logs = start_fleet(tmp_path, smtp_server, pg_url, count, sends=2, connections=2)
     try:
-        assert box.blocked.wait(120), "message 200 never arrived"
-        in_flight = box.messages[199]
-        pid = int(in_flight.message_id.split(".")[1])  # make_msgid puts the composing process's pid there
+        in_flight, pid = held_at_200(box)
         os.kill(pid, signal.SIGKILL)  # a whole send, or one of a send's processes
         box.release.set()
         codes = [w.wait(timeout=120) for w in workers]
