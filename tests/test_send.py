@@ -3439,6 +3439,19 @@ def held_at_200(box) -> tuple:
     return in_flight, int(in_flight.message_id.split(".")[1])
 
 
+def finished_by_one_more_send(cli, pg_url: str, pid: int, count: int) -> list[tuple]:
+    """One more send after a fleet's process ``pid`` was killed: it sends that
+    process's claims (named one by one or, past 5, in one line for the run),
+    and every one of ``count`` subscribers has a digest recorded sent.  The digests' rows."""
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
+    rows = digests(pg_url)
+    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
+    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    return rows
+
+
 def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_it(tmp_path, cli, smtp_server, pg_url):
     """The done-when test of scale-out: three `newsletter send` workers on one
     PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
@@ -3475,13 +3488,7 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert len({m.message_id.split(".")[1] for m in first_run}) == 3  # all three delivered a share
     assert sum(1 for s, status, *_ in digests(pg_url) if status == "sent") < count  # the victim's claims are owed
 
-    r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
-    # the victim's digests, named one by one or (past 5) in one line for the run
-    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
-    rows = digests(pg_url)
-    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
-    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    finished_by_one_more_send(cli, pg_url, pid, count)
     # Everyone got their digest once; the one possible repeat is the message in flight at the kill.
     ids = [m.message_id for m in box.messages]
     assert sorted(set(box.recipients())) == sorted(f"user{i:02}@example.org" for i in range(count))
@@ -3529,12 +3536,7 @@ def test_two_sends_each_split_across_processes_one_process_killed_every_digest_c
     assert sum(1 for err in errs if "killed by SIGKILL" in err) == (0 if whole else 1), errs
     assert sum(1 for _, status, *_ in digests(pg_url) if status == "sent") < count  # the killed one's claims are owed
 
-    r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
-    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
-    rows = digests(pg_url)
-    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
-    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    rows = finished_by_one_more_send(cli, pg_url, pid, count)
     ids_of: dict[str, set[str]] = {}
     for m in box.messages:
         for rcpt in m.rcpt_tos:
