@@ -142,6 +142,13 @@ class SessionEnded(StateError):
     a state it cannot use at all (exit 2)."""
 
 
+class RolledBack(StateError):
+    """PostgreSQL rolled back a transaction of the worker's for another
+    session's sake (a deadlock, a serialization failure): nothing of it was
+    recorded, and it may be run again as it was.  A batch's claim is (see
+    the send's ``_claimed``); a statement of its own is by the state."""
+
+
 class AheadOfTheClock(NewsletterError):
     """A send was asked to run "at" a time (``send --now``) further ahead of
     the clock its state goes by than clock skew explains: it would record
