@@ -1554,10 +1554,15 @@ def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
     text = " ".join(send.out.split())
     for said in ("Exit 0: sent, or nothing due.", "Exit 1: a delivery failed; it stays pending, and the next send tries it.",
                  "Exit 2: a bad config, or no source could be read; nothing sent.",
-                 "waits for it (10 minutes at most)", "the variable delivery.password_env names"):
+                 "waits for it (10 minutes at most)",
+                 # both variables, and why cron lacks them: its run named one, then failed on the other
+                 "come from the variables delivery.password_env and web.secret_env name, which cron's nearly empty "
+                 "environment lacks: set them in the cron line"):
         assert said in text, send.out
     run = " ".join(run_newsletter("run", "--help", cwd=tmp_path).out.split())
     assert "It logs to stderr (journalctl under systemd). One run per state: a second exits 2." in run
+    assert ("or at start when a variable the config names (delivery.password_env, web.secret_env) is not set"
+            in run), run
     serve = " ".join(run_newsletter("serve", "--help", cwd=tmp_path).out.split())
     assert "checked with the key in the variable web.secret_env names: the one `send` and `run` sign them with" in serve
 
