@@ -777,6 +777,41 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
     assert v.code == 0 and "topics.generative.about" not in v.err, v.err
 
 
+@pytest.mark.parametrize(("about", "named"), [
+    ("robotics OR manipulation", "'OR' is"),
+    ("robot* and grasping", "'robot*' is"),
+    ("ti:diffusion and score matching", "'ti:' is"),
+    ("graph networks /GNNs?/ AND molecules", "'/GNNs?/', 'AND' are"),
+])
+def test_search_syntax_in_an_about_sentence_is_advised_by_validate(workdir, about, named):
+    """`about: robotics OR manipulation` (a search box's habit) or `robot*` (a
+    keyword rule's) validated silently; the sentence is ranked as words, and
+    the email gave "close to your interest: robotics OR manipulation" as a
+    paper's reason.  validate says so at the line, and the send still works."""
+    write_config(workdir, ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", f'    about: "{about}"'))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0, v.err
+    [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
+    assert line == (f"warning: config.yaml:7: topics.generative.about: {named} search syntax, which 'about' reads as "
+                    "plain words (a sentence is ranked by its words, and a paper's reason in the email quotes them); "
+                    "write the interest as you would say it, and put keywords to match (word*, /regex/) under any:, "
+                    "words that leave a paper out under none:"), v.err
+
+
+def test_prose_is_not_taken_for_search_syntax():
+    """Only what prose never writes is search syntax: 'or' and 'and' in lower
+    case, a slash between words, Markdown's bold and a colon after a word are prose."""
+    from newsletter.pipeline import about_search_syntax
+
+    for prose in ("Diffusion or score-based models, and faster sampling.", "AI/ML for science; PDE/ODE solvers.",
+                  "**Graph** neural networks: message passing.", "Not diffusion models, but flows.",
+                  "RL from human feedback (RLHF) and DPO.", "Robots: grasping, manipulation * and more."):
+        assert about_search_syntax(prose) == [], prose
+    assert about_search_syntax("robot* OR grasp* OR robot*") == ["robot*", "OR", "grasp*"]
+
+
 def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_them(workdir):
     """Setting `min_score` blind is guesswork: `match` names the best papers
     the floor left out, with their relevance."""
