@@ -10,6 +10,7 @@ file's folder, and are resolved here so no later stage needs to know that.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
 import fnmatch
 import glob
@@ -1586,6 +1587,12 @@ def load_config(path: str | os.PathLike) -> Config:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
+        if not path.is_absolute():
+            # cron starts a job in the home folder, systemd in /: "config.yaml: config file not found"
+            # did not say where it looked, and the config was where the user's shell had been
+            with contextlib.suppress(OSError):  # (a current folder since removed has no name to give)
+                hint = (f"relative to the current folder, {os.getcwd()}; {hint}: a full path, as cron and "
+                        "systemd start a command in another folder")
         if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
             flag = f"--config {shlex.quote(str(twin))}"  # a folder with a space in its name: copied whole
             hint = f"{twin} is there: {flag}"
