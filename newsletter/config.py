@@ -2350,6 +2350,14 @@ def _data_path(loc: tuple, data: Any) -> tuple:
 _FORMAT_TYPES = {
     **dict.fromkeys(("rss", "atom", "rss2", "json-feed", "jsonfeed", "blog"),
                     "RSS, Atom and JSON feeds are read by type: feed"),
+    # (the formats README's "Sources" says `feed` reads: 'zotero' got the list of types alone, and
+    # none of those names says it reads a Zotero export)
+    **dict.fromkeys(("zotero", "bibtex", "bib", "ris", "csv", "csl", "csl-json", "endnote", "mendeley", "jabref",
+                     "semantic-scholar", "semanticscholar", "s2", "openreview", "openalex", "crossref",
+                     "biorxiv", "medrxiv", "google-scholar", "scholar", "scholar-alert"),
+                    "reference manager exports (BibTeX, RIS, CSV, CSL JSON, EndNote XML, Zotero RDF), saved "
+                    "answers of Semantic Scholar, OpenReview, OpenAlex, Crossref or bioRxiv, and Scholar alerts "
+                    "are read by type: feed, with path: or url:"),
     **dict.fromkeys(("huggingface", "hugging-face", "hf", "hf-papers-json"),
                     "Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
                     "type: hf-papers-text"),
