@@ -292,6 +292,12 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
                 "(a sentence is ranked by its words, and a paper's reason in the email quotes them); write the "
                 "interest as you would say it, and put keywords to match (word*, /regex/) under any:, words that "
                 "leave a paper out under none:")))
+        elif lines := unmarked_lines(topic.about):
+            shown = " / ".join(lines[:3]) + (" / ..." if len(lines) > 3 else "")
+            out.append(config.problem(where, (
+                f"lists its subjects one a line with nothing between them ({shown}): they are read run "
+                "together as one phrase, which no paper writes, so no paper's reason can name one; put '- ' "
+                "before each line (a list, read item by item) or a comma after each")))
         elif not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
             out.append(config.problem(where,
                                       f"{topic.about.strip()!r} is one word; a sentence or two in the words papers "
@@ -330,6 +336,21 @@ _ABOUT_SYNTAX = lazy(
     r"|(?:^|(?<=\s))/[^/\s][^/]*/(?=\s|$|[,;.])"         # /regex/
     r"|\b(?:ti|abs|au|cat|all):(?=[\w\"(])"                # arXiv's search fields
 )
+
+
+def unmarked_lines(about: str) -> list[str]:
+    """The lines of an ``about`` written as a list without marks (``about: |``,
+    then ``robotics``, ``grasping``, ``manipulation`` a line each), or [] for
+    anything else.  Items with ``- `` before them are read as a list (see
+    :func:`config._about_of_a_list`: they arrive joined by ``; ``); these
+    were read as "robotics grasping manipulation", one phrase no paper
+    writes, and each paper was only "close in meaning" -- the warning then
+    blamed the words.  A sentence wrapped over lines has longer lines or
+    ends one with punctuation."""
+    lines = [line.strip() for line in about.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or any(len(line.split()) > 4 or re.search(r"[.,;:!?]$", line) for line in lines):
+        return []
+    return lines
 
 
 def about_search_syntax(about: str) -> list[str]:

@@ -800,6 +800,30 @@ def test_search_syntax_in_an_about_sentence_is_advised_by_validate(workdir, abou
                     "words that leave a paper out under none:"), v.err
 
 
+def test_an_about_of_subjects_one_a_line_without_marks_is_advised_and_a_list_is_not(workdir):
+    """`about: |` then `robotics`, `grasping`, `manipulation` a line each was
+    read as one phrase no paper writes: every paper only "close in meaning",
+    and the warning blamed the words ("names no subject in the words papers
+    use").  validate names the lines and says to mark them; marked, they are
+    read as a list and nothing is advised."""
+    block = "    about: |\n      robotics\n      grasping\n      manipulation\n      tactile sensing\n"
+    sentence = """    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.
+"""
+    write_config(workdir, ABOUT.replace(sentence, block))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0, v.err
+    [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
+    assert line == ("warning: config.yaml:7: topics.generative.about: lists its subjects one a line with nothing "
+                    "between them (robotics / grasping / manipulation / ...): they are read run together as one "
+                    "phrase, which no paper writes, so no paper's reason can name one; put '- ' before each line "
+                    "(a list, read item by item) or a comma after each"), v.err
+    write_config(workdir, ABOUT.replace(sentence, block.replace("      ", "      - ").replace("    about: |", "    about: |")))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "one a line" not in v.err, v.err
+
+
 def test_prose_is_not_taken_for_search_syntax():
     """Only what prose never writes is search syntax: 'or' and 'and' in lower
     case, a slash between words, Markdown's bold and a colon after a word are prose."""
@@ -810,6 +834,13 @@ def test_prose_is_not_taken_for_search_syntax():
                   "RL from human feedback (RLHF) and DPO.", "Robots: grasping, manipulation * and more."):
         assert about_search_syntax(prose) == [], prose
     assert about_search_syntax("robot* OR grasp* OR robot*") == ["robot*", "OR", "grasp*"]
+    from newsletter.pipeline import unmarked_lines
+
+    # a sentence wrapped over lines is no list: a long line, or a line ending in punctuation
+    assert unmarked_lines("Graph neural networks for molecules:\nmessage passing and equivariance") == []
+    assert unmarked_lines("diffusion models,\nscore matching") == []
+    assert unmarked_lines("one subject") == []
+    assert unmarked_lines("diffusion models\nscore matching\n") == ["diffusion models", "score matching"]
 
 
 def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_them(workdir):
