@@ -1031,7 +1031,7 @@ def run(state: _State, tick: float) -> None:
     (journalctl under systemd).  One run per state: a second exits 2.
     Exit 2 also for a bad config, when no source can be read, or at start
     when a variable the config names (delivery.password_env,
-    web.secret_env) is not set.
+    web.secret_env, email.dkim.key_env) is not set.
     """
     from .runner import Runner
 

@@ -323,15 +323,19 @@ def _oldest_date(papers: Sequence[Paper]) -> datetime | None:
 
 def unusable_secrets(config: Config, transport: Transport | None) -> list[Problem]:
     """Every problem of what a send needs before it sends anything: the
-    unsubscribe links' signing key (``web.secret_env``) and, with a
-    ``transport``, its own settings (``delivery.password_env``'s variable).
+    unsubscribe links' signing key (``web.secret_env``), the DKIM key
+    (``email.dkim``: a send failed on it only once the sources were read)
+    and, with a ``transport``, its own settings (``delivery.password_env``'s
+    variable).
     All of them, not the first: under cron's empty environment both
     variables are unset, and a send named only the key, so the admin
     mended that and the next cron run failed on the password.  ``run``
     asks the same at its start (:class:`runner.Runner`), where it said
     nothing until the first digest was due, hours later."""
+    from .signing import signer
+
     problems: list[Problem] = []
-    checks: list[Callable[[], object]] = [lambda: links(config)]
+    checks: list[Callable[[], object]] = [lambda: links(config), lambda: signer(config)]
     if transport is not None:
         checks.append(transport.check)
     for check in checks:

@@ -1577,8 +1577,8 @@ def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
         assert said in text, send.out
     run = " ".join(run_newsletter("run", "--help", cwd=tmp_path).out.split())
     assert "It logs to stderr (journalctl under systemd). One run per state: a second exits 2." in run
-    assert ("or at start when a variable the config names (delivery.password_env, web.secret_env) is not set"
-            in run), run
+    assert ("or at start when a variable the config names (delivery.password_env, web.secret_env, "
+            "email.dkim.key_env) is not set" in run), run
     serve = " ".join(run_newsletter("serve", "--help", cwd=tmp_path).out.split())
     assert "checked with the key in the variable web.secret_env names: the one `send` and `run` sign them with" in serve
 

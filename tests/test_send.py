@@ -1082,14 +1082,21 @@ def test_run_refuses_to_start_without_its_secrets_and_names_each(tmp_path, cli, 
     """A daemon started without the variables its config names (a systemd
     unit missing its EnvironmentFile, cron's empty environment) said when
     the next digest would go out and failed only then, hours later, in the
-    journal; it now refuses at once, as `send` does, naming both (exit 2)."""
-    setup(tmp_path, smtp(smtp_server.port, f"  username: {USER}\n  password_env: NU19_SMTP_PASSWORD\n"),
-          extra="schedule: daily at 08:00\nweb:\n  base_url: https://digest.example.org\n  secret_env: NU19_SECRET\n")
+    journal; it now refuses at once, as `send` does, naming each (exit 2),
+    the DKIM key's too (a send failed on it only once the sources were read)."""
+    config = setup(tmp_path, smtp(smtp_server.port, f"  username: {USER}\n  password_env: NU19_SMTP_PASSWORD\n"),
+                   extra="schedule: daily at 08:00\nweb:\n  base_url: https://digest.example.org\n"
+                         "  secret_env: NU19_SECRET\n")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'email:\n  from: "Paper Digest <digest@example.org>"\n',
+        'email:\n  from: "Paper Digest <digest@example.org>"\n  dkim: {domain: example.org, selector: s1, '
+        'key_env: NU19_DKIM_KEY}\n'), encoding="utf-8")
     r = cli("run", "--tick", "0.1")
     assert r.code == 2, r.out + r.err
     lines = r.err.strip().splitlines()
     assert [line.split(": environment variable ")[0] for line in lines] == [
-        "config.yaml:35: web.secret_env", "config.yaml:30: delivery.password_env"], r.err
+        "config.yaml:36: web.secret_env", "config.yaml:21: email.dkim.key_env",
+        "config.yaml:31: delivery.password_env"], r.err
     assert all(line.endswith(")") and " is not set (it must hold " in line for line in lines), r.err
     assert "Traceback" not in r.err and "run: next digest" not in r.err
     assert not (tmp_path / "newsletter-state.sqlite3").exists() and smtp_server.mailbox.messages == []
