@@ -187,7 +187,8 @@ def slow_dns(monkeypatch):
     released, real = threading.Event(), socket.getaddrinfo
 
     def lookup(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".slow.test"):
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host  # (an ASCII name goes as bytes)
+        if isinstance(name, str) and name.endswith(".slow.test"):
             released.wait(30)
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return real(host, *args, **kwargs)
