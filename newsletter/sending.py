@@ -39,6 +39,7 @@ from .delivery import (
 )
 from .errors import (
     AheadOfTheClock,
+    ConfigError,
     NewsletterError,
     Problem,
     RolledBack,
@@ -324,6 +325,31 @@ def _oldest_date(papers: Sequence[Paper]) -> datetime | None:
     return None if not dates or None in dates else min(cast(list[datetime], dates))
 
 
+def unusable_secrets(config: Config, transport: Transport | None) -> list[Problem]:
+    """Every problem of what a send needs before it sends anything: the
+    unsubscribe links' signing key (``web.secret_env``), the DKIM key
+    (``email.dkim``: a send failed on it only once the sources were read)
+    and, with a ``transport``, its own settings (``delivery.password_env``'s
+    variable).
+    All of them, not the first: under cron's empty environment both
+    variables are unset, and a send named only the key, so the admin
+    mended that and the next cron run failed on the password.  ``run``
+    asks the same at its start (:class:`runner.Runner`), where it said
+    nothing until the first digest was due, hours later."""
+    from .signing import signer
+
+    problems: list[Problem] = []
+    checks: list[Callable[[], object]] = [lambda: links(config), lambda: signer(config)]
+    if transport is not None:
+        checks.append(transport.check)
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
 def send(
     config: Config,
     *,
@@ -375,10 +401,11 @@ def send(
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
     warn = warn or log.warning
-    links(config)  # the unsubscribe links' key: fail before anything is sent
     if not dry_run:
         transport = transport or make_transport(config)
-        transport.check()  # e.g. the password variable: fail before anything is sent
+    # the links' key and the password variable: fail before anything is sent, naming both
+    if problems := unusable_secrets(config, None if dry_run else transport):
+        raise ConfigError(*problems)
     source_problems: list[str] = []
 
     def source_warn(message: str) -> None:

@@ -8,6 +8,7 @@ import email
 import email.policy
 import errno
 import json
+import logging
 import os
 import re
 import signal
@@ -1069,12 +1070,57 @@ def test_a_secret_variable_set_under_another_case_is_named_never_its_value(tmp_p
     r = cli(command, *(["--now", NOW] if command == "send" else []),
             env={"smtp_password": PASSWORD, "Digest_Secret": "k" * 40})
     assert r.code == 2, r.out + r.err
-    if command == "validate":  # every problem; send stops at the first
-        assert (f"delivery.password_env: environment variable SMTP_PASSWORD is not set (it must hold the SMTP password "
-                f"for {USER}; smtp_password is set: variable names are case-sensitive)") in r.err, r.err
+    # every problem, send's too: it named only the key, and the next cron run failed on the password
+    assert (f"delivery.password_env: environment variable SMTP_PASSWORD is not set (it must hold the SMTP password "
+            f"for {USER}; smtp_password is set: variable names are case-sensitive)") in r.err, r.err
     assert "web.secret_env: environment variable DIGEST_SECRET is not set (" in r.err
     assert "; Digest_Secret is set: variable names are case-sensitive)" in r.err, r.err
     assert PASSWORD not in r.out + r.err and "k" * 16 not in r.err and "Traceback" not in r.err
+
+
+def test_run_refuses_to_start_without_its_secrets_and_names_each(tmp_path, cli, smtp_server):
+    """A daemon started without the variables its config names (a systemd
+    unit missing its EnvironmentFile, cron's empty environment) said when
+    the next digest would go out and failed only then, hours later, in the
+    journal; it now refuses at once, as `send` does, naming each (exit 2),
+    the DKIM key's too (a send failed on it only once the sources were read)."""
+    config = setup(tmp_path, smtp(smtp_server.port, f"  username: {USER}\n  password_env: NU19_SMTP_PASSWORD\n"),
+                   extra="schedule: daily at 08:00\nweb:\n  base_url: https://digest.example.org\n"
+                         "  secret_env: NU19_SECRET\n")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'email:\n  from: "Paper Digest <digest@example.org>"\n',
+        'email:\n  from: "Paper Digest <digest@example.org>"\n  dkim: {domain: example.org, selector: s1, '
+        'key_env: NU19_DKIM_KEY}\n'), encoding="utf-8")
+    r = cli("run", "--tick", "0.1")
+    assert r.code == 2, r.out + r.err
+    lines = r.err.strip().splitlines()
+    assert [line.split(": environment variable ")[0] for line in lines] == [
+        "config.yaml:36: web.secret_env", "config.yaml:21: email.dkim.key_env",
+        "config.yaml:31: delivery.password_env"], r.err
+    assert all(line.endswith(")") and " is not set (it must hold " in line for line in lines), r.err
+    assert "Traceback" not in r.err and "run: next digest" not in r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists() and smtp_server.mailbox.messages == []
+
+
+def test_a_reload_that_needs_an_unset_secret_keeps_the_running_config(tmp_path, caplog, smtp_server):
+    """A config edited under `run` to add web: (one-click unsubscribe) with
+    its variable not in the daemon's environment: every send would fail on
+    it, so the reload is refused like one that breaks the config, and the
+    daemon keeps sending with the config it has."""
+    from newsletter.runner import Runner
+
+    path = setup(tmp_path, smtp(smtp_server.port), extra="schedule: daily at 08:00")
+    runner = Runner(path, tick=0.1)
+    path.write_text(path.read_text(encoding="utf-8")
+                    + "web:\n  base_url: https://digest.example.org\n  secret_env: NU19_RELOAD_SECRET\n",
+                    encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="newsletter.run")
+    runner.request_reload()
+    runner._do_reload()
+    assert runner.config.web is None
+    [said] = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+    assert said.startswith("run: config not reloaded: ") and (
+        "config.yaml:33: web.secret_env: environment variable NU19_RELOAD_SECRET is not set") in said, said
 
 
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
