@@ -267,3 +267,100 @@ def test_a_pool_that_pgbouncer_has_no_server_connection_for_is_named_so(pg_serve
         "behind PgBouncer in session mode, its pool for this database and user is full (each client connection "
         "holds a server connection; a send needs 2 and takes up to 17: raise default_pool_size or "
         "max_db_connections), else the server is slow to take connections; nothing was sent")
+
+
+def test_a_mark_cancelled_in_a_deadlock_is_run_again_when_another_thread_took_its_connection(pg_url, monkeypatch):
+    """Whether a cancelled mark was a statement of its own (and can be run
+    again) was read off its connection after the connection had gone back
+    to the pool: another delivery thread that took it at once and was
+    running a statement on it made it read ACTIVE, the mark was "not run
+    again: the transaction it was part of was rolled back with it", and the
+    delivered digest stayed `sending` (the next send sent it again).  Here
+    the other thread takes exactly that connection as it comes back and
+    keeps a statement running on it (waiting on an advisory lock the test
+    holds) until the mark is settled."""
+    import logging
+
+    from psycopg.pq import TransactionStatus
+    from psycopg_pool import ConnectionPool
+
+    from newsletter.state import open_state
+
+    returned = ConnectionPool.putconn
+    others: list[threading.Thread] = []
+
+    def putconn(pool: ConnectionPool, con: psycopg.Connection) -> None:
+        returned(pool, con)
+        if others or threading.current_thread().name != "marker":
+            return
+        busy = threading.Event()
+
+        def other_delivery() -> None:  # takes the very connection just given back and keeps it busy
+            held = []
+            while (got := pool.getconn(timeout=30)) is not con:
+                held.append(got)
+            for spare in held:
+                pool.putconn(spare)
+            waiting = threading.Thread(target=lambda: got.execute("SELECT pg_advisory_lock(4242)"))
+            waiting.start()
+            while got.info.transaction_status != TransactionStatus.ACTIVE:
+                pass
+            busy.set()
+            waiting.join()
+            got.execute("SELECT pg_advisory_unlock(4242)")
+            returned(pool, got)
+
+        others.append(threading.Thread(target=other_delivery))
+        others[0].start()
+        assert busy.wait(60)
+
+    monkeypatch.setattr(ConnectionPool, "putconn", putconn)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")
+    outcome: list[object] = []
+    with open_state(pg_url) as state, psycopg.connect(pg_url, autocommit=True) as admin, \
+            psycopg.connect(pg_url) as other:
+        admin.execute("SELECT pg_advisory_lock(4242)")
+        state.see_subscribers(["ada@example.org"], T0)
+        [did] = state.claim([(None, "ada@example.org", "<d1@example.org>", [])], T0)
+
+        def mark() -> None:
+            try:
+                state.mark_sent(did, "ada@example.org", 1, T0)
+                outcome.append("marked")
+            except Exception as exc:  # noqa: BLE001 -- what the mark met is the test's subject
+                outcome.append(exc)
+
+        go = threading.Event()
+
+        class Gate(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                assert go.wait(60)
+
+        gate = Gate(logging.WARNING)
+        logging.getLogger("newsletter.state.postgres").addHandler(gate)
+        try:
+            other.execute("SET deadlock_timeout = '1h'")
+            other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
+            thread = threading.Thread(target=mark, name="marker")
+            thread.start()
+            _waiting_on_locks(admin)
+            other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
+            go.set()
+            while thread.is_alive() and not admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query NOT LIKE '%pg_advisory_lock%'"
+            ).fetchall():
+                pass
+            other.rollback()
+            thread.join(60)
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(4242)")
+            for helper in others:
+                helper.join(60)
+            logging.getLogger("newsletter.state.postgres").removeHandler(gate)
+        assert not thread.is_alive()
+        assert len(others) == 1  # the connection was taken by another thread as it came back
+        assert outcome == ["marked"], outcome
+        assert state.history("ada@example.org", 1)[0].status == "sent"

@@ -1545,25 +1545,29 @@ class PostgresState(State):
         with self._errors():
             for tries in range(1, ROLLED_BACK_TRIES + 1):
                 used: list[psycopg.Connection] = []
+                alone: list[bool] = []
                 try:
-                    return self._statement(sql, params, rows, used)
+                    return self._statement(sql, params, rows, used, alone)
                 except ROLLED_BACK as exc:
-                    alone = bool(used) and used[-1].info.transaction_status == TransactionStatus.IDLE
-                    if alone and tries < ROLLED_BACK_TRIES:
+                    alone = alone[-1:] or [False]
+                    if alone[0] and tries < ROLLED_BACK_TRIES:
                         log.warning("%s: %s; running it again", self.name, describe(exc, self.params))
                         continue
                     said = f"; run {tries} times, rolled back each time" if tries > 1 else (
-                        "; not run again: the transaction it was part of was rolled back with it" if not alone else "")
+                        "; not run again: the transaction it was part of was rolled back with it" if not alone[0] else "")
                     raise RolledBack(Problem(describe(exc, self.params) + said, self.name)) from None
         raise AssertionError("unreachable")  # (the last try returns or raises)
 
-    def _statement(self, sql: str, params: Any, rows: bool, used: list[psycopg.Connection]) -> list[Any]:
-        """:meth:`_once_more`'s one try; ``used`` gets the connections it ran on."""
+    def _statement(self, sql: str, params: Any, rows: bool, used: list[psycopg.Connection],
+                   alone: list[bool]) -> list[Any]:
+        """:meth:`_once_more`'s one try; ``used`` gets the connections it ran
+        on, ``alone`` whether a statement the server rolled back was a
+        transaction of its own (decided while the connection is still this
+        thread's: once back in the pool, another delivery thread's statement
+        on it reads ACTIVE, and a lost mark was not run again)."""
         try:
             with self._connection() as con:
-                used.append(con)
-                cur = con.execute(sql, params)
-                return cur.fetchall() if rows else []
+                return _execute(con, sql, params, rows, used, alone)
         except psycopg.OperationalError as exc:
             if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                 raise
@@ -1572,9 +1576,7 @@ class PostgresState(State):
         pool = self._pool()
         pool.check()  # the restart ended its other connections too
         with pool.connection() as con:
-            used.append(con)
-            cur = con.execute(sql, params)
-            return cur.fetchall() if rows else []
+            return _execute(con, sql, params, rows, used, alone)
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._mark(
@@ -1701,6 +1703,18 @@ def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> No
         "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
         (_aware(now), sorted({_key(e) for e in emails})),
     )
+
+
+def _execute(con: psycopg.Connection, sql: Any, params: Any, rows: bool, used: list[psycopg.Connection],
+             alone: list[bool]) -> list[Any]:
+    """One statement of :meth:`PostgresState._statement` on ``con``."""
+    used.append(con)
+    try:
+        cur = con.execute(sql, params)
+    except ROLLED_BACK:
+        alone.append(con.info.transaction_status == TransactionStatus.IDLE)
+        raise
+    return cur.fetchall() if rows else []
 
 
 def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
