@@ -244,11 +244,6 @@ def _medline_day(value: str) -> str:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
-#: One part of a BibTeX value joined by ``#``: ``{braced}``, ``"quoted"``, a number or an
-#: ``@string`` macro's name, then the ``#`` before the next part or the value's end.
-_BIBTEX_PART = re.compile(r"\s*(?:\{(?P<braced>(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}"
-                          r'|"(?P<quoted>(?:[^"{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)"'
-                          r"|(?P<word>[^\s#\"{}]+))\s*(?P<more>#)?", re.DOTALL)
 #: BibTeX's own macros: the months' names.
 _BIBTEX_MONTHS = {m.casefold(): f for m, f in zip(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(),
@@ -261,23 +256,71 @@ def _joined(value: str, macros: dict[str, str]) -> str | None:
     a value of one part, and for one that is not such a join.  A macro
     defined nowhere is a KeyError (bibtexparser kept the whole line,
     ``"Faster " # "Diffusion " # Sampling``, as the title)."""
-    parts: list[str] = []
-    at = 0
-    while True:
-        m = _BIBTEX_PART.match(value, at)
-        if m is None:
-            return None
-        if m.group("word") is not None:
-            word = m.group("word")
-            part = word if word.isdigit() else macros.get(word.casefold(), _BIBTEX_MONTHS.get(word.casefold()))
+    parts = _bibtex_parts(value)
+    if parts is None or len(parts) < 2:
+        return None
+    joined: list[str] = []
+    for kind, text in parts:
+        if kind == "word":
+            part = text if text.isdigit() else macros.get(text.casefold(), _BIBTEX_MONTHS.get(text.casefold()))
             if part is None:
-                raise KeyError(word)
-            parts.append(part)
+                raise KeyError(text)
+            joined.append(part)
         else:
-            parts.append(m.group("braced") if m.group("braced") is not None else m.group("quoted"))
-        at = m.end()
-        if not m.group("more"):
-            return "{" + "".join(parts) + "}" if at == len(value) and len(parts) > 1 else None
+            joined.append(text)
+    return "{" + "".join(joined) + "}"
+
+
+def _bibtex_parts(value: str) -> list[tuple[str, str]] | None:
+    """The parts of a BibTeX value joined by ``#``, each ``("braced" |
+    "quoted" | "word", text)``: ``{braced}`` (braces inside it at any depth),
+    ``"quoted"`` (a ``"`` inside braces is no end), a number or an ``@string``
+    macro's name; None for a value that is no such join.  Walked by hand, in
+    one pass: a pattern knew braces three deep and no deeper, and a title
+    with four (``{Deep {Nested {Braces {\"O}f}}} # " Levels"``) was kept
+    as written, ``#`` and quotes in it."""
+    parts: list[tuple[str, str]] = []
+    at, end = 0, len(value)
+    while True:
+        while at < end and value[at].isspace():
+            at += 1
+        if at == end:
+            return None
+        opener = value[at]
+        if opener in '{"':
+            depth, i = 0, at + (opener == '"')
+            while i < end:
+                c = value[i]
+                if c == "{":
+                    depth += 1
+                elif c == "}":
+                    depth -= 1
+                    if depth < 0:
+                        return None
+                    if depth == 0 and opener == "{":
+                        break
+                elif c == '"' and depth == 0 and opener == '"':
+                    break
+                i += 1
+            if i == end:
+                return None
+            parts.append(("braced" if opener == "{" else "quoted", value[at + 1:i]))
+            at = i + 1
+        else:
+            i = at
+            while i < end and not value[i].isspace() and value[i] not in '#"{}':
+                i += 1
+            if i == at:
+                return None
+            parts.append(("word", value[at:i]))
+            at = i
+        while at < end and value[at].isspace():
+            at += 1
+        if at == end:
+            return parts
+        if value[at] != "#":
+            return None
+        at += 1
 
 
 def _Concatenation(name: str, source: str) -> Any:  # noqa: N802 (a class made when bibtexparser is imported)
@@ -292,7 +335,20 @@ def _Concatenation(name: str, source: str) -> Any:  # noqa: N802 (a class made w
             self.macros: dict[str, str] = {}
 
         def transform(self, library: Any) -> Any:
-            self.macros = {key.casefold(): _unwrapped(s.value) for key, s in library.strings_dict.items()}
+            # each in the file's order, a macro joined from those before it (``@string{full = conf # " 2024"}``)
+            # or naming one (``@string{alias = full}``) as their text: it was kept as written, ``#`` and all
+            self.macros = {}
+            for key, string in library.strings_dict.items():
+                value = str(string.value).strip()
+                try:
+                    joined = _joined(value, self.macros)
+                except KeyError as missing:
+                    raise InputError(Problem(f"source {source!r}: this @string {key!r} joins the @string "
+                                             f"{missing.args[0]!r}, defined nowhere before it", name,
+                                             (string.start_line or 0) + 1)) from None
+                named = self.macros.get(value.casefold()) if _bibtex_parts(value) == [("word", value)] else None
+                self.macros[key.casefold()] = _unwrapped(joined) if joined is not None else \
+                    named if named is not None else _unwrapped(value)
             return super().transform(library)
 
         def transform_entry(self, entry: Entry, *args: Any) -> Entry:

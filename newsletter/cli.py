@@ -765,8 +765,10 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     Exit 130/143: stopped by Ctrl-C/SIGTERM; the rest stay pending.
 
     From cron: a send started while another runs on the same state waits for
-    it (10 minutes at most), then sends what is left; the SMTP password comes
-    from the variable delivery.password_env names (README "Or from cron").
+    it (10 minutes at most), then sends what is left.  The SMTP password and
+    the unsubscribe links' key come from the variables delivery.password_env
+    and web.secret_env name, which cron's nearly empty environment lacks:
+    set them in the cron line (README "Or from cron").
     """
     if now.tzinfo is None:
         _offset_wanted(now, state.config)
@@ -1027,7 +1029,9 @@ def run(state: _State, tick: float) -> None:
     once at start; the config is re-read when the file changes or on SIGHUP;
     a failed delivery is retried with backoff.  It logs to stderr
     (journalctl under systemd).  One run per state: a second exits 2.
-    Exit 2 also for a bad config, or when no source can be read.
+    Exit 2 also for a bad config, when no source can be read, or at start
+    when a variable the config names (delivery.password_env,
+    web.secret_env, email.dkim.key_env) is not set.
     """
     from .runner import Runner
 

@@ -10,6 +10,7 @@ file's folder, and are resolved here so no later stage needs to know that.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
 import fnmatch
 import glob
@@ -1590,6 +1591,12 @@ def load_config(path: str | os.PathLike) -> Config:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
+        if not path.is_absolute():
+            # cron starts a job in the home folder, systemd in /: "config.yaml: config file not found"
+            # did not say where it looked, and the config was where the user's shell had been
+            with contextlib.suppress(OSError):  # (a current folder since removed has no name to give)
+                hint = (f"relative to the current folder, {os.getcwd()}; {hint}: a full path, as cron and "
+                        "systemd start a command in another folder")
         if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
             flag = f"--config {shlex.quote(str(twin))}"  # a folder with a space in its name: copied whole
             hint = f"{twin} is there: {flag}"
@@ -2347,6 +2354,14 @@ def _data_path(loc: tuple, data: Any) -> tuple:
 _FORMAT_TYPES = {
     **dict.fromkeys(("rss", "atom", "rss2", "json-feed", "jsonfeed", "blog"),
                     "RSS, Atom and JSON feeds are read by type: feed"),
+    # (the formats README's "Sources" says `feed` reads: 'zotero' got the list of types alone, and
+    # none of those names says it reads a Zotero export)
+    **dict.fromkeys(("zotero", "bibtex", "bib", "ris", "csv", "csl", "csl-json", "endnote", "mendeley", "jabref",
+                     "semantic-scholar", "semanticscholar", "s2", "openreview", "openalex", "crossref",
+                     "biorxiv", "medrxiv", "google-scholar", "scholar", "scholar-alert"),
+                    "reference manager exports (BibTeX, RIS, CSV, CSL JSON, EndNote XML, Zotero RDF), saved "
+                    "answers of Semantic Scholar, OpenReview, OpenAlex, Crossref or bioRxiv, and Scholar alerts "
+                    "are read by type: feed, with path: or url:"),
     **dict.fromkeys(("huggingface", "hugging-face", "hf", "hf-papers-json"),
                     "Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
                     "type: hf-papers-text"),

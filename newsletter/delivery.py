@@ -791,6 +791,33 @@ class _Unanswered(Exception):
     the server's reply: it may have taken the message (RFC 5321 6.1)."""
 
 
+#: A reply line that another line follows (``250-SIZE 10240000``): RFC 5321's ``Reply-code "-" [ textstring ]``.
+_CONTINUED_LINE = re.compile(rb"[2-5][0-9][0-9]-")
+
+
+class _ReplyLines(io.BufferedReader):
+    """A session's reply lines, where a line of a reply that goes on past
+    smtplib's 8,192 bytes (a mail server's EHLO listing one extension with a
+    parameter that long) is cut there, the rest of it read and dropped:
+    smtplib failed the session on it as 'a line over 8,192 bytes', and a
+    server that greeted and would take the mail was said not to speak SMTP.
+    Such a line's text is no verdict (the reply's last line says that) and
+    an extension over 8 KB is none this program uses.  A last line, or a
+    line that is no SMTP reply (another protocol's), still fails as before;
+    the tail dropped is read under the reply's deadline, so an endless line
+    ends the session all the same."""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if size is None or size <= 0 or len(line) < size or line.endswith(b"\n") \
+                or not _CONTINUED_LINE.match(line):
+            return line
+        tail = line
+        while tail and not tail.endswith(b"\n"):
+            tail = super().readline(size)
+        return line[: size - 3] + b"\r\n"
+
+
 class _ReplyDeadline(io.RawIOBase):
     """The socket under an SMTP session's replies, read so that a whole reply
     must come within the session's timeout: the socket's own timeout is per
@@ -956,7 +983,7 @@ class _Deadlined(smtplib.SMTP):
 
     def getreply(self):
         if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
-            self.file = io.BufferedReader(_ReplyDeadline(self))
+            self.file = _ReplyLines(_ReplyDeadline(self))
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
         now = time.monotonic()
         self.reply_by = now + timeout

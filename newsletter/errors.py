@@ -21,6 +21,7 @@ file is involved.  ``exit_code`` tells the CLI what to return.
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,11 @@ def parsed_xml(data: bytes, name: str, source: str, what: str) -> Any:
 
     try:
         return ET.fromstring(data)
+    except LookupError:  # expat's "unknown encoding" is Python's codec lookup failing: no ParseError
+        declared = re.search(rb"""\bencoding\s*=\s*["']?([^"'?>\s]{0,40})""", data[:1024])
+        said = declared.group(1).decode("ascii", "replace") if declared else "?"
+        raise InputError(Problem(f"source {source!r}: {what} whose XML declaration names an encoding not known "
+                                 f"({said!r}); cut off or damaged?", name, 1)) from None
     except ET.ParseError as exc:
         said = str(exc).split(":", 1)[0]
         raise InputError(Problem(f"source {source!r}: {what} that is not well-formed XML ({said}); cut off?", name,
@@ -134,6 +140,13 @@ class SessionEnded(StateError):
     any worker's now.  A send stops handing them over and says so, as when a
     delivery thread notices it first (exit 1, the rest left pending), not as
     a state it cannot use at all (exit 2)."""
+
+
+class RolledBack(StateError):
+    """PostgreSQL rolled back a transaction of the worker's for another
+    session's sake (a deadlock, a serialization failure): nothing of it was
+    recorded, and it may be run again as it was.  A batch's claim is (see
+    the send's ``_claimed``); a statement of its own is by the state."""
 
 
 class AheadOfTheClock(NewsletterError):

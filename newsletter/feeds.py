@@ -385,6 +385,38 @@ def _quoted(text: str, most: int = 80) -> str:
     return repr(text if len(text) <= most else text[: most - 1] + "…")
 
 
+def _sanitizer_comment_end(self, i: int, report: int = 1) -> int:
+    """Where an HTML comment feedparser's sanitizer meets at ``i`` ends, found
+    in one pass: the end of the first ``>`` after the first ``--`` past its
+    ``<!--`` (what feedparser's ``--[^>]*>`` finds, searched from every ``--``
+    to the end of the text when no ``>`` follows), or the end of the text for
+    an unclosed comment, which feedparser drops.  A summary of 50,000
+    ``<!--`` took 6 s on an idle machine, 24 s on a loaded one; each more
+    made it longer by the square."""
+    ret = _HTML_COMMENT_END(self, i, report)
+    if ret >= 0:
+        return ret
+    rawdata = self.rawdata
+    dashes = rawdata.find("--", i + 4)
+    close = -1 if dashes < 0 else rawdata.find(">", dashes + 2)
+    return len(rawdata) if close < 0 else close + 1
+
+
+#: What the sanitizer's own comment parser calls first (html.parser's, linear).
+_HTML_COMMENT_END: Any = None
+
+
+def _linear_sanitizer() -> None:
+    """feedparser's HTML sanitizer with :func:`_sanitizer_comment_end` for its
+    unclosed comment search, once a process (feedparser 6.0 has no other way in)."""
+    global _HTML_COMMENT_END
+    from feedparser.sanitizer import _HTMLSanitizer
+
+    if _HTML_COMMENT_END is None:
+        _HTML_COMMENT_END = super(_HTMLSanitizer, _HTMLSanitizer).parse_comment
+        _HTMLSanitizer.parse_comment = _sanitizer_comment_end
+
+
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
@@ -396,6 +428,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     An HTML page is named as one (with the feed it links to, for
     ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
+
+    _linear_sanitizer()
 
     if not data.removeprefix(_UTF8_BOM).strip():  # (a BOM alone read "the answer is text, ''")
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
@@ -744,6 +778,18 @@ class ArxivListing:
     papers: list[Paper]
     total: int | None  # opensearch:totalResults of an API response; None for the announcement feed
     entries: int  # entries in the document, kept or not
+    start: int = 0  # opensearch:startIndex of an API response: the results before it are on other pages
+
+    def rest_said(self, name: str, source: str) -> str | None:
+        """What a saved API answer that holds one page of its query's
+        results says: which it holds, of how many, and how to read the rest
+        (it was read as if whole, the rest lost without a word); None when
+        it holds them all."""
+        if self.total is None or not self.entries or self.start + self.entries >= self.total:
+            return None
+        return (f"{name}:1: source {source!r}: this saved arXiv API answer holds results {self.start + 1} to "
+                f"{self.start + self.entries} of the {self.total} its query has: the rest is not read (save the "
+                "other pages, `&start=`, and join them into the file, or leave out `path:` to ask arXiv)")
 
 
 
@@ -770,6 +816,8 @@ def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
         return None  # (one declaration at most: nine files in ten, told without a scan line by line)
     # (where a document ends: a declaration in a post's CDATA, code about XML, starts none)
     starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ends_a_root(data, m.start())]
+    if starts:  # (a post quoting a feed's end and the next one's start in its CDATA or a comment: no end)
+        starts = _outside(_quoted_spans(data), starts)
     if not starts or not data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<?xml"):
         return None
     bounds = [0, *starts, len(data)]
@@ -778,6 +826,37 @@ def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
         parts.append((lines, data[a:b]))
         lines += data.count(b"\n", a, b)  # (counted on, part by part: not from the start for each)
     return parts
+
+
+def _quoted_spans(data: bytes) -> list[tuple[int, int]]:
+    """Where ``data``'s CDATA sections and comments are, in order, as
+    ``(start, end)``; an unclosed one runs to the end.  Found with ``find``
+    from one end to the next, in one pass (a pattern's ``.*?`` looked from
+    each unclosed ``<![CDATA[`` to the end of the file)."""
+    spans: list[tuple[int, int]] = []
+    at = 0
+    while True:
+        cdata, comment = data.find(b"<![CDATA[", at), data.find(b"<!--", at)
+        if cdata < 0 and comment < 0:
+            return spans
+        start, opened, close = (cdata, 9, b"]]>") if comment < 0 or 0 <= cdata < comment else (comment, 4, b"-->")
+        end = data.find(close, start + opened)
+        at = len(data) if end < 0 else end + len(close)
+        spans.append((start, at))
+        if end < 0:
+            return spans
+
+
+def _outside(spans: list[tuple[int, int]], places: list[int]) -> list[int]:
+    """Those of ``places`` (in order) in none of ``spans`` (sorted, apart),
+    both walked once."""
+    kept, i = [], 0
+    for at in places:
+        while i < len(spans) and spans[i][1] <= at:
+            i += 1
+        if i == len(spans) or at <= spans[i][0]:
+            kept.append(at)
+    return kept
 
 
 def _ends_a_root(data: bytes, at: int) -> bool:
@@ -852,7 +931,8 @@ def parse_arxiv(
             part, name, source, warned) if followed else parse_arxiv(part, name, source, warned, announce_types))
         totals = [listing.total for listing in listings if listing.total is not None]
         return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
-                            sum(listing.entries for listing in listings))
+                            sum(listing.entries for listing in listings),
+                            min((listing.start for listing in listings if listing.total is not None), default=0))
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
@@ -924,7 +1004,11 @@ def parse_arxiv(
         total = int(total) if total is not None else None
     except ValueError:
         total = None
-    return ArxivListing(papers, total, len(parsed.entries))
+    try:
+        start = int(parsed.feed.get("opensearch_startindex") or 0)
+    except ValueError:
+        start = 0
+    return ArxivListing(papers, total, len(parsed.entries), max(start, 0))
 
 
 def _oai_page_listing(data: bytes, name: str, source: str, warn: Warn) -> ArxivListing:
@@ -1183,9 +1267,12 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
                 body, detail = longest.get("value"), longest
         abstract = _WORDPRESS_FOOTER.sub("", _plain(detail, body))
         prefix = _ANNOUNCE_PREFIX.match(abstract)
+        # the author's comment arXiv's feeds and API carry ("Accepted at NeurIPS 2024; 12 pages"), kept as
+        # `type: arxiv` keeps it: the card shows it, and a venue in it is matched
+        comment = collapse(entry.get("arxiv_comment")) or None
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
-            if withdrawn(abstract, None):
+            if withdrawn(abstract, comment):
                 continue  # a withdrawal announced as a replacement: no paper to send, as `type: arxiv` reads it
         if arxiv_id and (guid := _ARXIV_ENTRY_ID.search((entry.get("id") or "").strip())) \
                 and arxiv_base_id(guid.group(1)) == arxiv_base_id(arxiv_id):
@@ -1194,6 +1281,12 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
+        if entry.get("guidislink") and not entry.get("links") and link and link == entry.get("id") \
+                and not _WEB_LINK.match(link.strip()):
+            # an item without <link> whose <guid> (a permalink unless it says isPermaLink="false") is an opaque id,
+            # "12345" or "post-2024-06-07": it was made a link on the feed's site, a page that is not there (a
+            # path from the site's root, "/2024/06/post", is one)
+            link = None
         if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
             unresolved.append(link)
         papers.append(
@@ -1208,6 +1301,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),
+                comment=comment,
                 location=name,
             )
         )
@@ -1220,6 +1314,10 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 #: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
 #: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
 _WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
+
+
+#: A link to a web page written whole, or a path from its site's root.
+_WEB_LINK = re.compile(r"https?://[^\s/]|/", re.IGNORECASE)
 
 
 def _wide_json(data: bytes) -> bytes | None:
@@ -1266,6 +1364,21 @@ def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> Non
 
 #: An HTML character reference: "&amp;", "&#233;", "&#xF6;".
 _ENTITY_REF = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+#: How many times a text's entities are read: HTML escaped twice (``R&amp;amp;D``) is seen; more is none.
+_ESCAPED_MOST = 3
+
+
+def entities_read(text: str) -> str:
+    """A text given as text (a JSON record's or a CSV cell's title, a JSON
+    Feed's title) whose generator escaped it as HTML, once or twice
+    (``R&amp;D``, ``R&amp;amp;D``, ``caf&eacute;``), with its entities as
+    their characters: they were shown as written, "R&amp;amp;D" in the
+    email.  A ``&`` that starts no entity (``AT&T``) is text."""
+    for _ in range(_ESCAPED_MOST):
+        if not _ENTITY_REF.search(text) or (read := html.unescape(text)) == text:
+            break
+        text = read
+    return text
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
@@ -1294,7 +1407,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
              "date_modified")
         }
         # (text, by the spec; a generator that escaped it as HTML wrote "Diffusion &amp; Score": its entities are read)
-        title = collapse(html.unescape(t) if _ENTITY_REF.search(t := texts["title"]) else t)
+        title = collapse(entities_read(texts["title"]))
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
@@ -2147,7 +2260,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     for key, value in record.items():
         if isinstance(key, str) and (kind := _record_key(key)) and value not in (None, "", []):
             fields.setdefault(kind, value)
-    title = collapse(t) if isinstance(t := fields.get("title"), str) else ""
+    title = collapse(entities_read(t)) if isinstance(t := fields.get("title"), str) else ""
     label = f"{what} {number}"
     if not title:
         return None, f"{label} has no title"
@@ -2172,8 +2285,8 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     categories = fields.get("categories")
     cats = categories.split() if isinstance(categories, str) else categories if isinstance(categories, list) else []
     return Paper(
-        title=title, abstract=collapse(a) if isinstance(a := fields.get("abstract"), str) else "", source=source,
-        arxiv_id=arxiv_id, authors=tuple(_record_authors(people)),
+        title=title, abstract=collapse(entities_read(a)) if isinstance(a := fields.get("abstract"), str) else "",
+        source=source, arxiv_id=arxiv_id, authors=tuple(entities_read(n) for n in _record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
         pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),
@@ -2345,6 +2458,7 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, strict=True)
     rows: list[dict] = []
     lines: list[int] = []
+    start = 1  # (the header's own row can be what csv refuses: a NUL, a quote left open in it)
     try:
         next(reader)
         start = reader.line_num + 1

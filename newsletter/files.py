@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .patterns import lazy
 
@@ -383,3 +384,16 @@ def windows_1252(data: bytes) -> str | None:
         return data.decode("cp1252")
     except UnicodeDecodeError:
         return None
+
+
+def part_text(part: Any) -> str:
+    """A saved message part's text (an ``email.message.EmailMessage``'s), its
+    transfer encoding and charset undone.  A charset no codec has (``ut\xff-8``,
+    a byte damaged) or a content type the email package has no reader for
+    (``\xfftext/plain``) raised LookupError or KeyError out of ``get_content``,
+    a traceback: the part is then read as UTF-8, a byte it is not marked."""
+    try:
+        content = part.get_content()
+    except LookupError:  # (KeyError is one: contentmanager's table of content types)
+        content = part.get_payload(decode=True) or b""
+    return content if isinstance(content, str) else content.decode("utf-8", "replace")

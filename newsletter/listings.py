@@ -24,7 +24,7 @@ from itertools import islice
 from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
-from .files import windows_1252
+from .files import part_text, windows_1252
 from .models import ARXIV_ID, NAME_SUFFIX, Paper, abs_url, arxiv_base_id, pdf_url, split_names
 
 #: What a listing page holds and no other page does: a paper's title block.
@@ -287,7 +287,8 @@ class _SearchParser(_PartsParser):
     def handle_data(self, data: str) -> None:
         part = self._part()
         if self.parts is not None and part and part != "skip":
-            self.parts[part].append(data)
+            # (a part an end tag closed while another tag of it stays open, in a page cut or damaged: its text is kept)
+            self.parts.setdefault(part, []).append(data)
 
     def close_result(self) -> None:
         if self.parts is None:
@@ -1049,9 +1050,8 @@ def arxiv_mail(data: bytes) -> str | None:
 
         message = email.message_from_bytes(data, policy=policy.default)
         part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
-        if part is not None:
-            body = part.get_content()
-            text = body if isinstance(body, str) else text
+        if part is not None and part.get_content_maintype() == "text":
+            text = part_text(part)
     return text.replace("\r\n", "\n")
 
 

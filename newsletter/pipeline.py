@@ -39,6 +39,7 @@ from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Pro
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper, merge_papers, short_title_key
+from .patterns import lazy
 from .readers import (
     ReadContext,
     SourceRead,
@@ -270,7 +271,11 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
       diffusion models." ranked diffusion papers first.
     - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random.
     - British spellings (:func:`ranking.british`): "preference optimisation"
-      found DPO-Shift, but named nothing of the sentence as its reason."""
+      found DPO-Shift, but named nothing of the sentence as its reason.
+    - Search syntax (:func:`about_search_syntax`), told first: the sentence
+      is read as words, so ``robot*`` or ``robotics OR manipulation`` is
+      ranked as those words and the email's reasons quoted the syntax to
+      the reader ("close to your interest: robotics OR manipulation")."""
     from .ranking import LONG_ABOUT_WORDS, british, content_words, misspelt, not_english, only_unwanted
 
     out = []
@@ -280,7 +285,20 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
             continue
         where = ("topics", key, "about")
         words = len(topic.about.split())
-        if not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
+        if syntax := about_search_syntax(topic.about):
+            named = ", ".join(repr(s) for s in syntax[:3])
+            out.append(config.problem(where, (
+                f"{named} {'is' if len(syntax) == 1 else 'are'} search syntax, which 'about' reads as plain words "
+                "(a sentence is ranked by its words, and a paper's reason in the email quotes them); write the "
+                "interest as you would say it, and put keywords to match (word*, /regex/) under any:, words that "
+                "leave a paper out under none:")))
+        elif lines := unmarked_lines(topic.about):
+            shown = " / ".join(lines[:3]) + (" / ..." if len(lines) > 3 else "")
+            out.append(config.problem(where, (
+                f"lists its subjects one a line with nothing between them ({shown}): they are read run "
+                "together as one phrase, which no paper writes, so no paper's reason can name one; put '- ' "
+                "before each line (a list, read item by item) or a comma after each")))
+        elif not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
             out.append(config.problem(where,
                                       f"{topic.about.strip()!r} is one word; a sentence or two in the words papers "
                                       "use ranks far better (one word, an acronym above all, also brings papers "
@@ -308,6 +326,38 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
                                       "papers: the ranking and its reasons read words as papers spell them, so "
                                       "the American spelling ranks better"))
     return out
+
+
+#: What a search box or a keyword rule writes but a sentence does not: the
+#: operators in capitals, a prefix's ``*``, a ``/regex/``, a field prefix.
+_ABOUT_SYNTAX = lazy(
+    r"(?<=\s)(?:AND\s+NOT|OR|AND|NOT|\|\|?|&&)(?=\s)"  # (capitals only: "or" and "and" are prose)
+    r"|(?<![\w*])\w[\w-]*\*(?![\w*])"                  # robot*  (not Markdown's **bold**, dropped before)
+    r"|(?:^|(?<=\s))/[^/\s][^/]*/(?=\s|$|[,;.])"         # /regex/
+    r"|\b(?:ti|abs|au|cat|all):(?=[\w\"(])"                # arXiv's search fields
+)
+
+
+def unmarked_lines(about: str) -> list[str]:
+    """The lines of an ``about`` written as a list without marks (``about: |``,
+    then ``robotics``, ``grasping``, ``manipulation`` a line each), or [] for
+    anything else.  Items with ``- `` before them are read as a list (see
+    :func:`config._about_of_a_list`: they arrive joined by ``; ``); these
+    were read as "robotics grasping manipulation", one phrase no paper
+    writes, and each paper was only "close in meaning" -- the warning then
+    blamed the words.  A sentence wrapped over lines has longer lines or
+    ends one with punctuation."""
+    lines = [line.strip() for line in about.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or any(len(line.split()) > 4 or re.search(r"[.,;:!?]$", line) for line in lines):
+        return []
+    return lines
+
+
+def about_search_syntax(about: str) -> list[str]:
+    """The pieces of search syntax in an ``about`` sentence, in order, each
+    once (none: []).  Only forms prose does not write: ``OR`` in capitals
+    between words, ``word*``, a ``/regex/``, ``ti:``."""
+    return list(dict.fromkeys(m[0] for m in _ABOUT_SYNTAX.finditer(about)))
 
 
 def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | None = None) -> list[Problem]:

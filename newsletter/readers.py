@@ -1784,7 +1784,10 @@ def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Ite
     from .feeds import parse_arxiv
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
-        yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
+        listing = parse_arxiv(data, name, source.label, context.warn, source.announce_type)
+        if (rest := listing.rest_said(name, source.label)) is not None:
+            context.warn(rest)
+        yield from listing.papers
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
         fetched = context.fetcher.get(url, source=source.label)
@@ -2228,7 +2231,30 @@ def read_source(index: int, source: Source, config: Config, context: ReadContext
         found = tuple(paper_to_unicode(p) for p in READERS[source.type](source, config, context))
     except NewsletterError as exc:
         return SourceRead(index, source, where, error=exc)
+    _versions_said(found, source.label, where, context.warn)
     return SourceRead(index, source, where, found)
+
+
+def _versions_said(papers: Sequence[Paper], label: str, where: str, warn: Callable[[str], None]) -> None:
+    """Say, once a source, the papers it lists under two arXiv versions or
+    more (a day's listing saved with the next's, an export holding v1 and
+    v2): the newest version's title and abstract are the ones read (see
+    :meth:`.Paper.merge`), and without a word the older's text, which a
+    reader may have looked for, just went."""
+    seen: dict[str, list[Paper]] = {}
+    for paper in papers:
+        if paper.arxiv_id and paper.version is not None:
+            seen.setdefault(paper.arxiv_id, []).append(paper)
+    twice = [listed for listed in seen.values() if len({p.version for p in listed}) > 1]
+    if not twice:
+        return
+    listed = twice[0]
+    newest = max(listed, key=lambda p: p.version or 0)
+    versions = " and ".join(f"v{p.version}" + (f" ({p.location})" if p.location and p.location != where else "")
+                            for p in sorted(listed, key=lambda p: p.version or 0))
+    more = f"; so are {len(twice) - 1} more papers" if len(twice) > 1 else ""
+    warn(f"{where}: source {label!r}: {newest.arxiv_id} is listed as {versions}: the newest, "
+         f"v{newest.version}, is read{more}")
 
 
 def read_papers(

@@ -39,12 +39,12 @@ import schedule as schedule_lib
 
 from . import pipeline
 from .config import Config, load_config
-from .delivery import settings_fingerprint
+from .delivery import make_transport, settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, StoppedWaiting, counted
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, next_send, shown_time
-from .sending import KEEP_READ_EVERY, ONE_DAYS_LIST, SendReport
+from .sending import KEEP_READ_EVERY, ONE_DAYS_LIST, SendReport, unusable_secrets
 from .state import key as state_key
 from .state import open_state, public_url, shared_now
 
@@ -110,6 +110,16 @@ class RunLock:
             self.held = None
 
 
+def refused(config: Config) -> list[Problem]:
+    """Every reason ``run`` will not start on ``config`` (nor reload it):
+    subscribers without a schedule (:func:`unscheduled`), and what each
+    send would fail on at once, its secrets' variables unset or unusable
+    (:func:`sending.unusable_secrets`): started without them (a systemd
+    unit missing its ``EnvironmentFile``), ``run`` said when the next
+    digest would go out and failed only then, hours later, in the journal."""
+    return unscheduled(config) + unusable_secrets(config, make_transport(config))
+
+
 def unscheduled(config: Config) -> list[Problem]:
     """Subscribers ``run`` refuses: without a schedule (their own or the
     config's default ``schedule:``) they would get a digest at every tick."""
@@ -154,7 +164,7 @@ class Runner:
         #: digest due later (see :func:`sending._to_keep`): at most every KEEP_READ_EVERY.
         self._kept_at: datetime | None = None
         self._keep_wanted = False  # see due_now
-        if problems := unscheduled(self.config):
+        if problems := refused(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
 
@@ -442,7 +452,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 -- a bad reload must never end the daemon
             log.error("run: config not reloaded: %s: unexpected error %r; keeping the running config", self.config_path, exc)
             return
-        if problems := unscheduled(new):
+        if problems := refused(new):
             for problem in problems:
                 log.error("run: config not reloaded: %s", problem)
             return

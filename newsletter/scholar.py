@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, Problem, line_of
+from .files import part_text
 from .models import ARXIV_ID, Paper, abs_url, pdf_url
 from .patterns import XML_PROLOG_DOCTYPE, lazy
 
@@ -69,8 +70,7 @@ def _html(data: bytes) -> str:
         message = email.message_from_bytes(data, policy=policy.default)
         part = message.get_body(preferencelist=("html", "plain"))
         if part is not None:
-            content = part.get_content()
-            return content if isinstance(content, str) else content.decode("utf-8", "replace")
+            return part_text(part)
     return data.decode("utf-8", "replace")
 
 
@@ -133,9 +133,15 @@ def _authors(names: str) -> tuple[str, ...]:
 def parse_scholar_alert(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """The papers of a Google Scholar alert (see the module's docstring), each
     at the line of its title link in the file."""
+    page = _html(data)
     parser = _Alert()
-    parser.feed(_html(data))
-    parser.close()
+    try:
+        parser.feed(page)
+        parser.close()
+    except AssertionError:  # html.parser gives up on a malformed marked section ("<![e"): it is text, as browsers read it
+        parser = _Alert()
+        parser.feed(page.replace("<![", "&lt;!["))
+        parser.close()
     if not parser.items:
         raise InputError(Problem(f"source {source!r}: a Google Scholar alert without its papers' title links "
                                  "(gse_alrt_title): not read (was it saved whole, as .eml?)", name, 1))

@@ -39,8 +39,10 @@ from .delivery import (
 )
 from .errors import (
     AheadOfTheClock,
+    ConfigError,
     NewsletterError,
     Problem,
+    RolledBack,
     SessionEnded,
     SourcesFailed,
     StateError,
@@ -284,6 +286,9 @@ def retry_time(owed: OpenDigest, settings: str, now: datetime) -> tuple[datetime
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
+#: Times a batch is planned and claimed when the server rolls its transaction
+#: back before the claim commits (a deadlock: see :meth:`_SendRun._claimed`).
+BATCH_TRIES = 3
 #: How much lower a send worker's CPU priority is than the command's (see _shard).
 WORKER_NICENESS = 5
 #: A send worker passes at most this many results to the parent at once.
@@ -318,6 +323,31 @@ def _oldest_date(papers: Sequence[Paper]) -> datetime | None:
     """The oldest of ``papers``' dates, None when one is undated (or none is given)."""
     dates = [p.published for p in papers]
     return None if not dates or None in dates else min(cast(list[datetime], dates))
+
+
+def unusable_secrets(config: Config, transport: Transport | None) -> list[Problem]:
+    """Every problem of what a send needs before it sends anything: the
+    unsubscribe links' signing key (``web.secret_env``), the DKIM key
+    (``email.dkim``: a send failed on it only once the sources were read)
+    and, with a ``transport``, its own settings (``delivery.password_env``'s
+    variable).
+    All of them, not the first: under cron's empty environment both
+    variables are unset, and a send named only the key, so the admin
+    mended that and the next cron run failed on the password.  ``run``
+    asks the same at its start (:class:`runner.Runner`), where it said
+    nothing until the first digest was due, hours later."""
+    from .signing import signer
+
+    problems: list[Problem] = []
+    checks: list[Callable[[], object]] = [lambda: links(config), lambda: signer(config)]
+    if transport is not None:
+        checks.append(transport.check)
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
 
 
 def send(
@@ -371,10 +401,11 @@ def send(
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
     warn = warn or log.warning
-    links(config)  # the unsubscribe links' key: fail before anything is sent
     if not dry_run:
         transport = transport or make_transport(config)
-        transport.check()  # e.g. the password variable: fail before anything is sent
+    # the links' key and the password variable: fail before anything is sent, naming both
+    if problems := unusable_secrets(config, None if dry_run else transport):
+        raise ConfigError(*problems)
     source_problems: list[str] = []
 
     def source_warn(message: str) -> None:
@@ -901,9 +932,10 @@ class _SendRun:
         self._held = []
         try:
             yield
-        except SessionEnded:
-            # the batch's transaction ended with the session: nothing of it is recorded, and
-            # what was decided for it is decided again (a resumed session) or not at all
+        except (SessionEnded, RolledBack):
+            # the batch's transaction ended with the session, or the server rolled it back (a
+            # deadlock): nothing of it is recorded, and what was decided for it is decided
+            # again (a resumed session, the claim run again) or not at all
             self._held = None
             raise
         finally:
@@ -1049,7 +1081,15 @@ class _SendRun:
 
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
-        a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
+        a part (at most :data:`CLAIM_BATCH` subscribers) at a time.
+
+        The delivery threads' connections (PostgreSQL's pool) are opened
+        first, once a digest may be due (a send with nobody due, cron
+        between slots, opens none), and outside any claim: opened inside the
+        first batch's transaction, a full PgBouncer pool held that batch's
+        subscribers for up to twice the connect timeout while it waited.
+        Refused, nothing is claimed or sent (exit 2)."""
+        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -1090,6 +1130,22 @@ class _SendRun:
         self.worker_states.clear()
 
     def _claimed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
+        """:meth:`_resumed`, run again (up to :data:`BATCH_TRIES` times in
+        all) when the server rolled its transaction back before the claim
+        committed (a deadlock with another session: a ``psql`` session
+        holding a subscriber's row): nothing of it was recorded, and the
+        subscriber the other session holds is skipped the next time, where
+        the whole send stopped (exit 2, "cannot reach PostgreSQL")."""
+        for tries in range(1, BATCH_TRIES + 1):
+            try:
+                return self._resumed(part, dispatcher)
+            except RolledBack as exc:
+                if self.claim_committed or tries == BATCH_TRIES:
+                    raise
+                self.warn(f"{exc}; claiming that batch again")
+        raise AssertionError("unreachable")  # (the last try returns or raises)
+
+    def _resumed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
         """:meth:`_batch`, once more when its transaction ended with the
         session and the session was resumed on the restarted server (see
         :meth:`State.claims_lost`): nothing of the first try was recorded."""
@@ -1161,12 +1217,6 @@ class _SendRun:
                     # while this composes the rest and commits the claim, not after it (one per digest)
                     dispatcher.open_sessions()
                     queued.append(planned)
-            if queued:
-                # Before the first claim, not at the start: a send with nothing due (cron every
-                # 10 minutes, mostly) opened the delivery threads' pool for nothing, a second
-                # connection per worker to a server near max_connections.  Refused here, the
-                # transaction rolls back: nothing claimed, nothing sent.
-                self.state.ready_for_threads()
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
         self.claim_committed = True  # (a COMMIT that raised is taken for not done: tried again)
         ended: SessionEnded | None = None
@@ -1279,7 +1329,23 @@ class _SendRun:
             except Exception:  # noqa: BLE001 -- reported per digest by _plan_one
                 return
 
+    def _share_kept_pools(self, subs: Sequence[Subscriber]) -> None:
+        """Before the fork, where digests draw on kept papers (see
+        :class:`KeptPools`): the pools of the first subscribers, for every
+        worker to inherit.  Each worker built them itself, the same pool (a
+        topic index over a week of papers, seconds of CPU and its memory)
+        once per process: subscribers served by one run share one.  One
+        read of the first subscribers' state (as each worker's batch reads
+        it); a pool the first ones do not need is still built where needed."""
+        if not draws_on_kept(self.config):
+            return
+        first = subs[:SHARE_SCAN]
+        known = self.state.plan([s.email for s in first], with_sent=False)
+        for sub in first:
+            self._pool(known[sub.email])
+
     def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
+        self._share_kept_pools(subs)
         self._share_first_bodies(subs)
         ctx = multiprocessing.get_context("fork")
         # every configured connection is used: the first workers take one more
@@ -1536,8 +1602,10 @@ class _SendRun:
         """See :class:`KeptPools`; built once the run's index is (in a send
         worker, read through the worker's own state connection)."""
         if self.pools is None:
-            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
-                                   self.state.listed_times(self.now - listed_kept_for(self.config), self.now), self.now)
+            # a config whose digests draw on no kept papers reads none: `listed` was queried once a run for nothing
+            kept = (self.state.listed_times(self.now - listed_kept_for(self.config), self.now)
+                    if draws_on_kept(self.config) else [])
+            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs, kept, self.now)
         return self.pools.of(known, self.state)
 
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:

@@ -1396,6 +1396,22 @@ def test_readme_systemd_units_have_no_comment_after_a_value_and_can_be_enabled()
         assert "[Install]\nWantedBy=multi-user.target" in unit, unit
 
 
+def test_a_relative_config_not_found_names_the_folder_it_was_looked_for_in(tmp_path):
+    """Cron starts a job in the home folder, systemd in /: `newsletter send`
+    said only 'config.yaml: config file not found', and the config was in the
+    folder the user's shell had been in.  The line names the folder it looked
+    in and says to give the full path; an absolute path needs no such word."""
+    r = run_newsletter("send", cwd=tmp_path)
+    assert r.code == 2 and r.out == "", r.out
+    assert r.err.strip() == (f"config.yaml: config file not found (relative to the current folder, {tmp_path}; "
+                             "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG: a full "
+                             "path, as cron and systemd start a command in another folder)"), r.err
+    full = tmp_path / "digest" / "config.yaml"
+    r = run_newsletter("--config", str(full), "send", cwd=tmp_path)
+    assert r.code == 2 and r.err.strip() == (f"{full}: config file not found (`newsletter init` writes a starter "
+                                             "one; or use --config or $NEWSLETTER_CONFIG)"), r.err
+
+
 def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
     """The default is config.yaml; a file saved as config.yml got only 'config file not found'."""
     write_config(workdir, BASIC_CONFIG, name="config.yml")
@@ -1558,10 +1574,15 @@ def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
     text = " ".join(send.out.split())
     for said in ("Exit 0: sent, or nothing due.", "Exit 1: a delivery failed; it stays pending, and the next send tries it.",
                  "Exit 2: a bad config, or no source could be read; nothing sent.",
-                 "waits for it (10 minutes at most)", "the variable delivery.password_env names"):
+                 "waits for it (10 minutes at most)",
+                 # both variables, and why cron lacks them: its run named one, then failed on the other
+                 "come from the variables delivery.password_env and web.secret_env name, which cron's nearly empty "
+                 "environment lacks: set them in the cron line"):
         assert said in text, send.out
     run = " ".join(run_newsletter("run", "--help", cwd=tmp_path).out.split())
     assert "It logs to stderr (journalctl under systemd). One run per state: a second exits 2." in run
+    assert ("or at start when a variable the config names (delivery.password_env, web.secret_env, "
+            "email.dkim.key_env) is not set" in run), run
     serve = " ".join(run_newsletter("serve", "--help", cwd=tmp_path).out.split())
     assert "checked with the key in the variable web.secret_env names: the one `send` and `run` sign them with" in serve
 

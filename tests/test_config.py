@@ -95,6 +95,10 @@ def test_each_problem_is_reported_with_its_line(workdir, expected):
     ("Atom", "(RSS, Atom and JSON feeds are read by type: feed)"),
     ("huggingface", "(Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
                     "type: hf-papers-text)"),
+    # README's formats that `feed` reads: `type: zotero` got the list of types alone
+    *((name, "(reference manager exports (BibTeX, RIS, CSV, CSL JSON, EndNote XML, Zotero RDF), saved answers of "
+             "Semantic Scholar, OpenReview, OpenAlex, Crossref or bioRxiv, and Scholar alerts are read by type: feed, "
+             "with path: or url:)") for name in ("zotero", "BibTeX", "semantic_scholar", "OpenAlex")),
 ])
 def test_a_source_type_written_as_its_format_or_site_names_the_type_that_reads_it(workdir, written, meant):
     """The contract's table says "feed (RSS/Atom URL or file)": `type: rss`

@@ -1842,6 +1842,37 @@ def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
     assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
 
 
+def test_an_ehlo_reply_line_too_long_for_smtplib_within_a_multiline_reply_is_cut_not_failed():
+    """A server that greets and lists, in its multiline EHLO reply, one
+    extension whose line runs over smtplib's 8,192 bytes was said 'not to
+    speak SMTP (a line over 8,192 bytes)', and no digest went out.  The line
+    is cut (its text is no verdict), the reply's other extensions are read
+    (8BITMIME, after it), and each message goes once."""
+    taken: list[bytes] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx\r\n")
+            for command in lines:
+                if command.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250-XLONG " + b"x" * 20000 + b"\r\n250 8BITMIME\r\n")
+                elif command.upper().startswith((b"MAIL", b"RCPT")):
+                    conn.sendall(b"250 ok\r\n")
+                elif command.upper().startswith(b"DATA"):
+                    conn.sendall(b"354 go on\r\n")
+                    taken.append(b"".join(iter(lines.readline, b".\r\n")))
+                    conn.sendall(b"250 queued\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        outcomes, _ = run(t, [envelope(1), envelope(2)], retries=0)
+    assert [(o.delivered, o.error) for o in outcomes] == [(True, None), (True, None)]
+    assert [b"Subject: digest %d" % n in m for n, m in zip((1, 2), taken, strict=True)] == [True, True]
+
+
 @pytest.mark.parametrize("where", ["greeting", "RCPT"])
 def test_a_reply_with_control_characters_or_bytes_not_utf8_is_quoted_printable_on_one_line(where):
     """A server's words go to the terminal, the log and the state (`schedule`

@@ -117,7 +117,7 @@ def test_a_recorder_behind_a_pooler_sharing_server_sessions_is_refused(pg_server
         f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
         "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
         "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
-        "session); nothing was sent"
+        "session); this unsubscribe or re-subscribe was not recorded (answered 503: the mail provider tries again)"
     )
     assert query(pg_url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]
 
@@ -164,3 +164,106 @@ def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
                 assert not thread.is_alive()
     assert outcome == {"one": "saved", "other": "saved"}, outcome
     assert sorted(r[0] for r in query(pg_url, "SELECT id FROM listed")) == sorted([ada.id, bob.id])
+
+
+def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, caplog):
+    """A delivered digest's ``sent`` mark that PostgreSQL cancelled in a
+    deadlock (a ``psql`` session's transaction held the digest's row and
+    then wanted the subscriber's, which the mark held) failed with "cannot reach
+    PostgreSQL: deadlock detected": the server was there all along, and the
+    next send sent the digest again.  The mark is run again (nothing of it
+    had taken effect) and the log names a deadlock.  Made to meet every
+    time: the other session never looks for deadlocks itself (its
+    ``deadlock_timeout`` is an hour), so the mark is always the one
+    cancelled, and the mark runs again only once the other holds both rows."""
+    import logging
+
+    from newsletter.state import open_state
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")  # (the worker's sessions: found at once)
+    outcome: list[object] = []
+    with open_state(pg_url) as state, psycopg.connect(pg_url, autocommit=True) as admin, \
+            psycopg.connect(pg_url) as other:
+        state.see_subscribers(["ada@example.org"], T0)
+        [did] = state.claim([(None, "ada@example.org", "<d1@example.org>", [])], T0)
+
+        def mark() -> None:  # (a delivery thread: its own pooled connection)
+            try:
+                state.mark_sent(did, "ada@example.org", 1, T0)
+                outcome.append("marked")
+            except Exception as exc:  # noqa: BLE001 -- what the mark met is the test's subject
+                outcome.append(exc)
+
+        go = threading.Event()
+
+        class Gate(logging.Handler):
+            """The mark is run again once `other` holds both rows (not before: it would race it for them)."""
+
+            def emit(self, record: logging.LogRecord) -> None:
+                assert go.wait(60)
+
+        gate = Gate(logging.WARNING)
+        logging.getLogger("newsletter.state.postgres").addHandler(gate)
+        other.execute("SET deadlock_timeout = '1h'")
+        other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
+        thread = threading.Thread(target=mark)
+        with caplog.at_level(logging.WARNING, logger="newsletter.state.postgres"):
+            thread.start()
+            _waiting_on_locks(admin)  # the mark holds the subscriber's row and waits for the digest's
+            # the cycle: the mark is cancelled
+            other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
+            go.set()
+            while thread.is_alive() and not admin.execute(  # run again: waiting for `other` (or, unmended, ended)
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchall():
+                pass
+            other.rollback()
+            thread.join(60)
+        logging.getLogger("newsletter.state.postgres").removeHandler(gate)
+        assert not thread.is_alive()
+        assert outcome == ["marked"], outcome
+        assert state.history("ada@example.org", 1)[0].status == "sent"
+    said = [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()]
+    assert said == [
+        f'{state.name}: PostgreSQL: deadlock detected, while updating tuple (0,1) in relation "digests" (this '
+        "statement and another session's transaction each waited for a lock the other held; the server cancelled "
+        "this one, and nothing of its transaction was recorded; the server's log names both statements); running "
+        "it again"
+    ], said
+
+
+def test_a_pool_that_pgbouncer_has_no_server_connection_for_is_named_so(pg_server, pg_url):
+    """Behind PgBouncer in session mode with its pool full (every server
+    connection held by a client), the delivery threads' first connection
+    waits in PgBouncer's queue (up to its query_wait_timeout, 120 s by
+    default): past twice connect_timeout the send said "cannot reach
+    PostgreSQL: pool initialization incomplete after 1.0 sec" and took the
+    state for silent.  Named as the full pool it most likely is, with the
+    setting to raise; nothing was sent.  Deterministic: another client holds
+    the pooler's second (last) server connection all along."""
+    from pg_server import Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "default_pool_size = 2\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    url = bouncer.url(pg_url) + "?connect_timeout=1"
+    try:
+        state = PostgresState.open(url)  # (its session, and its pooler check: come and gone)
+        try:
+            with psycopg.connect(url) as hog:
+                hog.execute("SELECT 1")  # (session mode: held until it leaves)
+                with pytest.raises(StateError) as err:
+                    state.ready_for_threads()
+            assert state.clock() is not None  # not taken for silent: the session goes on
+        finally:
+            state.close()
+    finally:
+        bouncer.stop()
+    assert str(err.value) == (
+        f"{url}: the connection its delivery threads record on was not ready within 2 s (twice connect_timeout): "
+        "behind PgBouncer in session mode, its pool for this database and user is full (each client connection "
+        "holds a server connection; a send needs 2 and takes up to 17: raise default_pool_size or "
+        "max_db_connections), else the server is slow to take connections; nothing was sent")

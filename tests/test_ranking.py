@@ -794,6 +794,72 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
     assert v.code == 0 and "topics.generative.about" not in v.err, v.err
 
 
+@pytest.mark.parametrize(("about", "named"), [
+    ("robotics OR manipulation", "'OR' is"),
+    ("robot* and grasping", "'robot*' is"),
+    ("ti:diffusion and score matching", "'ti:' is"),
+    ("graph networks /GNNs?/ AND molecules", "'/GNNs?/', 'AND' are"),
+])
+def test_search_syntax_in_an_about_sentence_is_advised_by_validate(workdir, about, named):
+    """`about: robotics OR manipulation` (a search box's habit) or `robot*` (a
+    keyword rule's) validated silently; the sentence is ranked as words, and
+    the email gave "close to your interest: robotics OR manipulation" as a
+    paper's reason.  validate says so at the line, and the send still works."""
+    write_config(workdir, ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", f'    about: "{about}"'))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0, v.err
+    [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
+    assert line == (f"warning: config.yaml:7: topics.generative.about: {named} search syntax, which 'about' reads as "
+                    "plain words (a sentence is ranked by its words, and a paper's reason in the email quotes them); "
+                    "write the interest as you would say it, and put keywords to match (word*, /regex/) under any:, "
+                    "words that leave a paper out under none:"), v.err
+
+
+def test_an_about_of_subjects_one_a_line_without_marks_is_advised_and_a_list_is_not(workdir):
+    """`about: |` then `robotics`, `grasping`, `manipulation` a line each was
+    read as one phrase no paper writes: every paper only "close in meaning",
+    and the warning blamed the words ("names no subject in the words papers
+    use").  validate names the lines and says to mark them; marked, they are
+    read as a list and nothing is advised."""
+    block = "    about: |\n      robotics\n      grasping\n      manipulation\n      tactile sensing\n"
+    sentence = """    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.
+"""
+    write_config(workdir, ABOUT.replace(sentence, block))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0, v.err
+    [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
+    assert line == ("warning: config.yaml:7: topics.generative.about: lists its subjects one a line with nothing "
+                    "between them (robotics / grasping / manipulation / ...): they are read run together as one "
+                    "phrase, which no paper writes, so no paper's reason can name one; put '- ' before each line "
+                    "(a list, read item by item) or a comma after each"), v.err
+    write_config(workdir, ABOUT.replace(sentence, block.replace("      ", "      - ").replace("    about: |", "    about: |")))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "one a line" not in v.err, v.err
+
+
+def test_prose_is_not_taken_for_search_syntax():
+    """Only what prose never writes is search syntax: 'or' and 'and' in lower
+    case, a slash between words, Markdown's bold and a colon after a word are prose."""
+    from newsletter.pipeline import about_search_syntax
+
+    for prose in ("Diffusion or score-based models, and faster sampling.", "AI/ML for science; PDE/ODE solvers.",
+                  "**Graph** neural networks: message passing.", "Not diffusion models, but flows.",
+                  "RL from human feedback (RLHF) and DPO.", "Robots: grasping, manipulation * and more."):
+        assert about_search_syntax(prose) == [], prose
+    assert about_search_syntax("robot* OR grasp* OR robot*") == ["robot*", "OR", "grasp*"]
+    from newsletter.pipeline import unmarked_lines
+
+    # a sentence wrapped over lines is no list: a long line, or a line ending in punctuation
+    assert unmarked_lines("Graph neural networks for molecules:\nmessage passing and equivariance") == []
+    assert unmarked_lines("diffusion models,\nscore matching") == []
+    assert unmarked_lines("one subject") == []
+    assert unmarked_lines("diffusion models\nscore matching\n") == ["diffusion models", "score matching"]
+
+
 def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_them(workdir):
     """Setting `min_score` blind is guesswork: `match` names the best papers
     the floor left out, with their relevance."""

@@ -8,6 +8,7 @@ import email
 import email.policy
 import errno
 import json
+import logging
 import os
 import re
 import signal
@@ -1069,12 +1070,57 @@ def test_a_secret_variable_set_under_another_case_is_named_never_its_value(tmp_p
     r = cli(command, *(["--now", NOW] if command == "send" else []),
             env={"smtp_password": PASSWORD, "Digest_Secret": "k" * 40})
     assert r.code == 2, r.out + r.err
-    if command == "validate":  # every problem; send stops at the first
-        assert (f"delivery.password_env: environment variable SMTP_PASSWORD is not set (it must hold the SMTP password "
-                f"for {USER}; smtp_password is set: variable names are case-sensitive)") in r.err, r.err
+    # every problem, send's too: it named only the key, and the next cron run failed on the password
+    assert (f"delivery.password_env: environment variable SMTP_PASSWORD is not set (it must hold the SMTP password "
+            f"for {USER}; smtp_password is set: variable names are case-sensitive)") in r.err, r.err
     assert "web.secret_env: environment variable DIGEST_SECRET is not set (" in r.err
     assert "; Digest_Secret is set: variable names are case-sensitive)" in r.err, r.err
     assert PASSWORD not in r.out + r.err and "k" * 16 not in r.err and "Traceback" not in r.err
+
+
+def test_run_refuses_to_start_without_its_secrets_and_names_each(tmp_path, cli, smtp_server):
+    """A daemon started without the variables its config names (a systemd
+    unit missing its EnvironmentFile, cron's empty environment) said when
+    the next digest would go out and failed only then, hours later, in the
+    journal; it now refuses at once, as `send` does, naming each (exit 2),
+    the DKIM key's too (a send failed on it only once the sources were read)."""
+    config = setup(tmp_path, smtp(smtp_server.port, f"  username: {USER}\n  password_env: NU19_SMTP_PASSWORD\n"),
+                   extra="schedule: daily at 08:00\nweb:\n  base_url: https://digest.example.org\n"
+                         "  secret_env: NU19_SECRET\n")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'email:\n  from: "Paper Digest <digest@example.org>"\n',
+        'email:\n  from: "Paper Digest <digest@example.org>"\n  dkim: {domain: example.org, selector: s1, '
+        'key_env: NU19_DKIM_KEY}\n'), encoding="utf-8")
+    r = cli("run", "--tick", "0.1")
+    assert r.code == 2, r.out + r.err
+    lines = r.err.strip().splitlines()
+    assert [line.split(": environment variable ")[0] for line in lines] == [
+        "config.yaml:36: web.secret_env", "config.yaml:21: email.dkim.key_env",
+        "config.yaml:31: delivery.password_env"], r.err
+    assert all(line.endswith(")") and " is not set (it must hold " in line for line in lines), r.err
+    assert "Traceback" not in r.err and "run: next digest" not in r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists() and smtp_server.mailbox.messages == []
+
+
+def test_a_reload_that_needs_an_unset_secret_keeps_the_running_config(tmp_path, caplog, smtp_server):
+    """A config edited under `run` to add web: (one-click unsubscribe) with
+    its variable not in the daemon's environment: every send would fail on
+    it, so the reload is refused like one that breaks the config, and the
+    daemon keeps sending with the config it has."""
+    from newsletter.runner import Runner
+
+    path = setup(tmp_path, smtp(smtp_server.port), extra="schedule: daily at 08:00")
+    runner = Runner(path, tick=0.1)
+    path.write_text(path.read_text(encoding="utf-8")
+                    + "web:\n  base_url: https://digest.example.org\n  secret_env: NU19_RELOAD_SECRET\n",
+                    encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="newsletter.run")
+    runner.request_reload()
+    runner._do_reload()
+    assert runner.config.web is None
+    [said] = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+    assert said.startswith("run: config not reloaded: ") and (
+        "config.yaml:33: web.secret_env: environment variable NU19_RELOAD_SECRET is not set") in said, said
 
 
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
@@ -3067,6 +3113,148 @@ def test_a_postgresql_server_out_of_connections_is_one_line_naming_max_connectio
         full.stop()
 
 
+def test_the_delivery_threads_pool_is_opened_before_any_subscriber_is_held(tmp_path, pg_url, smtp_server, monkeypatch):
+    """The delivery threads' pool was opened inside the first batch's claim
+    transaction: behind PgBouncer in session mode with its pool full, the
+    wait for a server connection (up to twice connect_timeout) held that
+    batch's subscribers' rows, which every other worker then skipped.  It
+    is opened once a digest may be due, with the session in no transaction
+    and no subscriber held (seen from another session as it opens)."""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state.postgres import PostgresState
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}"))
+    seen: list[tuple[TransactionStatus, int, int]] = []
+    real = PostgresState.ready_for_threads
+
+    def looked_at(self) -> None:
+        if self.session is not None and not self.readonly:
+            with psycopg.connect(pg_url) as other:  # (a transaction, rolled back at the end)
+                rows = other.execute("SELECT count(*) FROM subscriber_locks").fetchone()[0]  # type: ignore[index]
+                free = other.execute("SELECT count(*) FROM (SELECT 1 FROM subscriber_locks "
+                                     "FOR UPDATE SKIP LOCKED) AS s").fetchone()[0]  # type: ignore[index]
+                other.rollback()
+            seen.append((self.session.info.transaction_status, rows, free))
+        real(self)
+
+    monkeypatch.setattr(PostgresState, "ready_for_threads", looked_at)
+    report = send(config, now=datetime.fromisoformat(NOW))
+    assert [r.status for r in report.results] == ["sent", "sent"], report.results
+    assert seen and all(status == TransactionStatus.IDLE and free == rows == 2 for status, rows, free in seen), seen
+
+
+def test_a_claim_cancelled_in_a_deadlock_is_claimed_again_without_the_subscriber_another_session_holds(
+    tmp_path, pg_url, smtp_server, monkeypatch
+):
+    """A batch's claim that PostgreSQL cancelled in a deadlock (a ``psql``
+    session inserted a digest for ada, uncommitted, which the claim's own
+    insert waited on, then asked for ada's row the claim held) stopped the
+    whole send: "cannot reach PostgreSQL: deadlock detected", exit 2.
+    Nothing of the batch was recorded, so it is planned and claimed again:
+    ada, held by the other session now, is left to it ("other worker"),
+    bob's digest goes out, and the warning names the deadlock.  Made to meet
+    every time: the other session never looks for deadlocks itself, and the
+    claim runs again only once the other session holds ada's row."""
+    import threading
+
+    import psycopg
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state import open_state
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}"))
+    with open_state(pg_url) as state:  # (the tables, and the subscribers seen)
+        state.see_subscribers(["ada@example.org", "bob@example.org"], datetime.fromisoformat(NOW))
+    name = pg_url.rsplit("/", 1)[1]
+    warned: list[str] = []
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as other:
+        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")  # (the send's sessions)
+        other.execute("SET deadlock_timeout = '1h'")
+        other.execute("INSERT INTO digests (subscriber, status, message_id, created) "
+                      "VALUES ('ada@example.org', 'pending', '<other@example.org>', now())")
+        outcome: list = []
+        go = threading.Event()
+
+        def said_then_wait(message: str) -> None:
+            """The send's warnings: the claim is run again once the other
+            session holds ada's row (not before: it would race it there)."""
+            warned.append(message)
+            assert go.wait(120)
+
+        def run() -> None:
+            try:
+                outcome.append(send(config, now=datetime.fromisoformat(NOW), warn=said_then_wait))
+            except Exception as exc:  # noqa: BLE001 -- what the send met is the test's subject
+                outcome.append(exc)
+
+        running = threading.Thread(target=run)
+        running.start()
+        while not admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchall():
+            assert running.is_alive(), outcome  # (the claim waits for ada's other digest)
+        # the cycle: the claim is cancelled, and this gets ada's row
+        other.execute("SELECT 1 FROM subscriber_locks WHERE email = 'ada@example.org' FOR UPDATE")
+        go.set()
+        running.join(120)
+        other.rollback()
+    assert not running.is_alive()
+    [report] = outcome
+    assert [(r.email, r.status) for r in report.results] == [("ada@example.org", "other worker"),
+                                                             ("bob@example.org", "sent")], report.results
+    assert smtp_server.mailbox.recipients() == ["bob@example.org"]
+
+    assert len(warned) == 1, warned
+    [said] = warned
+    assert said.startswith(f"{pg_url}: PostgreSQL: deadlock detected, while inserting index tuple ") and said.endswith(
+        "(this statement and another session's transaction each waited for a lock the other held; the server "
+        "cancelled this one, and nothing of its transaction was recorded; the server's log names both statements); "
+        "claiming that batch again"), said
+
+
+def test_a_send_behind_pgbouncer_with_room_for_its_session_and_one_more_delivers_everything(
+    tmp_path, cli, pg_server, pg_url, smtp_server
+):
+    """Behind PgBouncer in session mode a worker holds a server connection
+    per client connection: its session, for a moment the pooler check, and
+    its delivery threads' pool (up to 16, grown as they wait).  With room
+    for exactly two at once (default_pool_size = 2) and four SMTP
+    connections, the pool's growth waits in PgBouncer's queue while the one
+    connection it has records everything: every digest sent and recorded,
+    exit 0.  With room for one, the send is refused in one line naming the
+    setting to raise, nothing claimed or sent."""
+    from pg_server import Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "default_pool_size = 2\nquery_wait_timeout = 30\n")
+        narrow = Bouncer(pg_server, "session", "default_pool_size = 1\nquery_wait_timeout = 3\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        setup(tmp_path, smtp(smtp_server.port, "  connections: 4\n"), subscribers=many(40),
+              extra=f"state: {narrow.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert "query_wait_timeout" in r.err and "raise default_pool_size or max_db_connections" in r.err, r.err
+        assert smtp_server.mailbox.messages == []  # (refused by its first look, the pooler check: no table made)
+        assert query(pg_url, "SELECT to_regclass('digests') IS NULL") == [(True,)], r.err
+        setup(tmp_path, smtp(smtp_server.port, "  connections: 4\n"), subscribers=many(40),
+              extra=f"state: {bouncer.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+    finally:
+        bouncer.stop()
+        narrow.stop()
+    assert r.code == 0 and r.out.strip().splitlines()[-1].startswith("sent 40,"), r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 40
+    assert sorted({row[1] for row in digests(pg_url)}) == ["sent"] and len(digests(pg_url)) == 40
+
+
 def test_pgbouncer_out_of_client_slots_is_one_line_naming_max_client_conn(tmp_path, cli, pg_server, pg_url, smtp_server):
     """PgBouncer at its max_client_conn turns a new client away with
     "no more connections allowed (max_client_conn)", and the line said
@@ -3268,6 +3456,48 @@ def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
 # --------------------------------------------------------------------------- PostgreSQL: many workers
 
 
+def start_fleet(tmp_path: Path, server, pg_url: str, count: int, sends: int, connections: int):
+    """``sends`` real `newsletter send` workers on one PostgreSQL state for
+    ``count`` subscribers, each with ``connections`` SMTP connections to
+    ``server`` (the test's SMTP server): the
+    server holds message 200's answer, and answers no first message until
+    every SMTP session has one in hand (none starts so late that the others
+    have sent everything), and a worker waits for an answer longer than a
+    slow start takes.  Output to files, not pipes: a worker must never wait
+    for the test to read it.  The processes, and their (out, err) files."""
+    box = server.mailbox
+    box.block_at = 200
+    box.gather_sessions = sends * connections
+    delivery = smtp(server.port, f"  connections: {connections}\n").replace("timeout: 5\n", "timeout: 120\n")
+    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
+    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(sends)]
+    workers = [
+        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
+        for out, err in logs
+    ]
+    return workers, logs
+
+
+def held_at_200(box) -> tuple:
+    """Message 200 (its answer held), and the pid of the process that composed it (make_msgid puts it there)."""
+    assert box.blocked.wait(120), "message 200 never arrived"
+    in_flight = box.messages[199]
+    return in_flight, int(in_flight.message_id.split(".")[1])
+
+
+def finished_by_one_more_send(cli, pg_url: str, pid: int, count: int) -> list[tuple]:
+    """One more send after a fleet's process ``pid`` was killed: it sends that
+    process's claims (named one by one or, past 5, in one line for the run),
+    and every one of ``count`` subscribers has a digest recorded sent.  The digests' rows."""
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
+    rows = digests(pg_url)
+    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
+    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    return rows
+
+
 def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_it(tmp_path, cli, smtp_server, pg_url):
     """The done-when test of scale-out: three `newsletter send` workers on one
     PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
@@ -3280,20 +3510,9 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     waits for that answer longer than a slow start takes."""
     count = 1500
     box = smtp_server.mailbox
-    box.block_at = 200
-    box.gather_sessions = 3
-    delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
-    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
-    # Output to files, not pipes: a worker must never wait for the test to read it.
-    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
-    workers = [
-        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
-        for out, err in logs
-    ]
+    workers, logs = start_fleet(tmp_path, smtp_server, pg_url, count, sends=3, connections=1)
     try:
-        assert box.blocked.wait(120), "message 200 never arrived"
-        in_flight = box.messages[199]
-        pid = int(in_flight.message_id.split(".")[1])  # make_msgid puts the sender's pid there
+        in_flight, pid = held_at_200(box)
         [victim] = [w for w in workers if w.pid == pid]
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
@@ -3315,19 +3534,64 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert len({m.message_id.split(".")[1] for m in first_run}) == 3  # all three delivered a share
     assert sum(1 for s, status, *_ in digests(pg_url) if status == "sent") < count  # the victim's claims are owed
 
-    r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
-    # the victim's digests, named one by one or (past 5) in one line for the run
-    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
-    rows = digests(pg_url)
-    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
-    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    finished_by_one_more_send(cli, pg_url, pid, count)
     # Everyone got their digest once; the one possible repeat is the message in flight at the kill.
     ids = [m.message_id for m in box.messages]
     assert sorted(set(box.recipients())) == sorted(f"user{i:02}@example.org" for i in range(count))
     assert len(set(ids)) == count and len(ids) - count <= 1
     assert all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
+
+
+def test_two_sends_each_split_across_processes_one_process_killed_every_digest_composed_and_sent_once(
+    tmp_path, cli, smtp_server, pg_url
+):
+    """Two `newsletter send` workers on one PostgreSQL state, each split
+    across processes (`connections: 2` forks one per core, each a worker of
+    its own with its own session and lock; one process each on one core):
+    the process delivering message 200 is killed (SIGKILL) with that message
+    accepted but unanswered.  No subscriber's digest is composed by two
+    processes (each recipient gets one Message-ID over both runs), the
+    killed process's claims are left to the next send, which sends them
+    with their Message-IDs, and every subscriber ends with exactly one
+    digest recorded sent; the only message that may arrive twice is the one
+    in flight.  Deterministic under load: the server answers no first
+    message until all four SMTP sessions have one in hand, and holds
+    message 200's answer until the kill is done."""
+    count = 800
+    box = smtp_server.mailbox
+    workers, logs = start_fleet(tmp_path, smtp_server, pg_url, count, sends=2, connections=2)
+    try:
+        in_flight, pid = held_at_200(box)
+        os.kill(pid, signal.SIGKILL)  # a whole send, or one of a send's processes
+        box.release.set()
+        codes = [w.wait(timeout=120) for w in workers]
+    finally:
+        box.release.set()
+        for w in workers:
+            w.kill()
+    errs = [err.read_text() for _, err in logs]
+    whole = [w.pid for w in workers].count(pid) == 1
+    for w, code, err in zip(workers, codes, errs):
+        if w.pid == pid:
+            assert code == -signal.SIGKILL
+        elif whole or "killed by SIGKILL" not in err:
+            assert code == 0, err
+        else:  # the killed process's parent: the others delivered, its share is left
+            assert code == 1 and "stopped without finishing (killed by SIGKILL)" in err, err
+    assert sum(1 for err in errs if "killed by SIGKILL" in err) == (0 if whole else 1), errs
+    assert sum(1 for _, status, *_ in digests(pg_url) if status == "sent") < count  # the killed one's claims are owed
+
+    rows = finished_by_one_more_send(cli, pg_url, pid, count)
+    ids_of: dict[str, set[str]] = {}
+    for m in box.messages:
+        for rcpt in m.rcpt_tos:
+            ids_of.setdefault(rcpt, set()).add(m.message_id)
+    assert sorted(ids_of) == sorted(f"user{i:02}@example.org" for i in range(count))
+    assert all(len(ids) == 1 for ids in ids_of.values()), [r for r, ids in ids_of.items() if len(ids) > 1]
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) - count <= 1 and all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
+    assert {mid for _, _, mid, *_ in rows} == set(ids)  # recorded with the Message-ID that arrived
 
 
 @pytest.mark.parametrize(("paused", "restart"), [(False, False), (True, False), (True, True)],
@@ -4572,3 +4836,78 @@ def test_nobody_due_reads_to_keep_only_where_the_run_keeps_what_it_reads(tmp_pat
     waiting = [DigestResult("ada@example.org", "waiting", next_attempt=now + timedelta(hours=30))]
     with open_state(config.state_target) as state:
         assert _to_keep(state, config, waiting, now) is reads
+
+
+@pytest.mark.parametrize("schedule, asked", [('"daily at 08:00"', 0), ('"weekly on monday at 08:00"', 1)])
+def test_a_send_asks_for_the_kept_papers_only_where_its_digests_draw_on_them(tmp_path, http_server, monkeypatch,
+                                                                             schedule, asked):
+    """Each send with a digest due asked the state when the runs before it
+    kept papers (``listed_times``, a query of ``listed`` on PostgreSQL, per
+    worker and per run), though a config of daily digests keeps nothing and
+    draws on nothing kept (see draws_on_kept).  Asked where a digest may draw
+    on kept papers only; the digest goes out either way."""
+    from recorded_http import Reply
+
+    from newsletter.config import load_config
+    from newsletter.sending import send
+    from newsletter.state.sqlite import SQLiteState
+
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), schedule, '["flow matching"]',
+                                       "delivery:\n  transport: outbox\n  path: out\n"))
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-06-03", [
+        ("2406.00101", 1, "Flow matching on the first day", "Flow matching, day one.")]),
+        {"Content-Type": "application/rss+xml"}))
+    config = load_config(tmp_path / "config.yaml")
+    calls: list[tuple[datetime, datetime]] = []
+    real = SQLiteState.listed_times
+
+    def counted(self, after, before):
+        calls.append((after, before))
+        return real(self, after, before)
+
+    monkeypatch.setattr(SQLiteState, "listed_times", counted)
+    send(config, now=datetime(2024, 6, 3, 9, tzinfo=UTC))  # (the first send sees the subscriber)
+    calls.clear()
+    report = send(config, now=datetime(2024, 6, 10, 9, tzinfo=UTC))  # a Monday a week on: both are due
+    assert [r.status for r in report.results] == ["sent"], report.results
+    assert len(calls) == asked, calls
+
+
+def test_a_send_split_across_processes_builds_the_kept_papers_pool_once(tmp_path, http_server, monkeypatch):
+    """In a send split across processes each one built the pool of kept
+    papers its digests draw on (a topic index over the week's papers:
+    seconds of CPU and its memory, per process), though every subscriber
+    served by the same run shares one.  The pool of the first subscribers
+    is built before the fork and inherited: built once in all, where the
+    run's own index is built too.  (On one core the send is not split, and
+    it is built once all the same.)"""
+    from recorded_http import Reply
+
+    import newsletter.sending as sending_module
+    from newsletter.config import load_config
+
+    count = 220  # (over SHARD_MIN: split)
+    subs = "".join(f"  - email: s{i:03}@example.org\n    topics: [ml]\n    schedule: weekly on monday at 08:00\n"
+                   for i in range(count))
+    write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00", '["flow matching"]',
+                                       "delivery:\n  transport: outbox\n  path: out\n")
+                 .split("subscribers:\n")[0] + "subscribers:\n" + subs)
+    config = load_config(tmp_path / "config.yaml")
+    built = tmp_path / "built"
+    real = sending_module.topic_index
+
+    def counted(*args, **kwargs):
+        with built.open("a") as f:  # (from any process of the send)
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    for day, n in (("2024-06-03", 1), ("2024-06-04", 2), ("2024-06-10", 3)):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, [
+            (f"2406.0{n}101", 1, f"Flow matching on day {n}", "Flow matching.")]), {"Content-Type": "application/rss+xml"}))
+        if n == 3:
+            monkeypatch.setattr(sending_module, "topic_index", counted)
+        report = sending_module.send(config, now=datetime.fromisoformat(f"{day}T09:00:00+02:00"))
+    assert [r.status for r in report.results] == ["sent"] * count, {r.status for r in report.results}
+    assert len(built.read_text().split()) == 2, built.read_text()  # the run's index, and the kept papers' pool
+    digest = next((tmp_path / "out").rglob("*.eml")).read_text(encoding="utf-8")
+    assert "Flow matching on day 2" in digest and "Flow matching on day 3" in digest

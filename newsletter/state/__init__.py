@@ -406,9 +406,9 @@ class State(ABC):
     def ready_for_threads(self) -> None:
         """Make sure delivery threads will be able to record what they deliver,
         before anything is claimed; StateError when they could not (then
-        nothing is sent).  Asked inside the claiming transaction, before each
-        claim: a send with nothing to claim asks nothing.  Nothing to do
-        where they share this handle."""
+        nothing is sent).  Asked once a digest may be due, before the first
+        claim and outside its transaction: a send with nobody due asks
+        nothing.  Nothing to do where they share this handle."""
         return None
 
     def for_thread(self) -> State:

@@ -59,8 +59,9 @@ from typing import Any, Self, cast
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
-from ..errors import Problem, SessionEnded, StateError, counted
+from ..errors import Problem, RolledBack, SessionEnded, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
@@ -91,6 +92,12 @@ LISTED_LOCK = 0x5061_7065_724C_6973  # "PaperLis"
 PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
 POOL_MAX = 16
+#: Times a statement of its own is run when the server rolls it back (a
+#: deadlock with another session: see :meth:`PostgresState._once_more`).
+ROLLED_BACK_TRIES = 3
+#: What the server raises when it rolls a transaction back for another's sake
+#: (psycopg's DeadlockDetected and SerializationFailure are not TransactionRollback's).
+ROLLED_BACK = (pg_errors.TransactionRollback, pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 #: Connections a recorder (``serve``: see :meth:`PostgresState.open`) keeps
 #: for its requests: each is one statement of a millisecond, so a few carry
@@ -457,6 +464,16 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
         return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
                 "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
+    if isinstance(exc, ROLLED_BACK):  # (OperationalErrors too: not "cannot reach")
+        # deadlock_detected, serialization_failure: the server is there, and rolled one transaction back
+        diag = getattr(exc, "diag", None)
+        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
+        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
+        why = ("this statement and another session's transaction each waited for a lock the other held; the "
+               "server cancelled this one" if isinstance(exc, pg_errors.DeadlockDetected)
+               else "the server cancelled it as it conflicted with another session's")
+        return (f"PostgreSQL: {text}{during} ({why}, and nothing of its transaction was recorded; the server's "
+                "log names both statements)")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
@@ -700,11 +717,14 @@ class PostgresState(State):
             with _SESSIONS_LOCK:
                 _SESSIONS_KEPT.add(self.url)
         if shared:
+            # serve (a recorder) sends nothing: "nothing was sent" told its reader of a send that never was
+            outcome = ("this unsubscribe or re-subscribe was not recorded (answered 503: the mail provider tries "
+                       "again)" if self.recorder else "nothing was sent")
             raise StateError(Problem(
                 "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
                 "transaction), which shares one server session among its clients: a worker's claims are held by "
-                "its session; connect directly, or through a pooler in session mode (pool_mode = session); nothing "
-                "was sent", self.name))
+                "its session; connect directly, or through a pooler in session mode (pool_mode = session); "
+                f"{outcome}", self.name))
 
     def _join_round(self) -> datetime | None:
         """Register this worker; the start of the round it joins.
@@ -897,6 +917,8 @@ class PostgresState(State):
             yield
         except psycopg.Error as exc:
             why = describe(exc, self.params)
+            if isinstance(exc, ROLLED_BACK):  # the server is there: nothing of the transaction was recorded
+                raise RolledBack(Problem(why, self.name)) from None
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             elif session is not None and (session.broken or session is not self.session) and self.started is not None:
@@ -961,7 +983,12 @@ class PostgresState(State):
         it went: the pool itself only retries, for minutes, and says nothing
         of why).  A connection of its own, made and closed first, cost every
         send that claimed anything one more login: 22 ms here (a server
-        process started, a SCRAM exchange), 2 ms through PgBouncer."""
+        process started, a SCRAM exchange), 2 ms through PgBouncer.
+
+        Asked outside any transaction of the session's (see the send's
+        ``_deliver``): behind PgBouncer in session mode with its pool full,
+        the wait here (up to twice ``connect_timeout``) held the first
+        batch's subscribers' rows."""
         if self.readonly or self.pool is not None:
             return
         limit = float(self.params["connect_timeout"])
@@ -971,8 +998,19 @@ class PostgresState(State):
             raise StateError(Problem(
                 f"{describe(refused, self.params)}; its deliveries are recorded on a connection beside its session, "
                 "which was refused: nothing was sent", self.name))
-        with self._errors():
+        from psycopg_pool import PoolTimeout
+
+        try:
             pool.wait(timeout=limit)
+        except PoolTimeout:
+            # (said as "cannot reach PostgreSQL: pool initialization incomplete", and the state
+            # taken for silent; behind a full PgBouncer the first connection waits in its queue)
+            raise StateError(Problem(
+                f"the connection its delivery threads record on was not ready within {2 * limit:g} s (twice "
+                "connect_timeout): behind PgBouncer in session mode, its pool for this database and user is full "
+                f"(each client connection holds a server connection; a send needs 2 and takes up to {POOL_MAX + 1}: "
+                "raise default_pool_size or max_db_connections), else the server is slow to take connections; "
+                "nothing was sent", self.name)) from None
 
     @contextmanager
     def _con(self) -> Iterator[psycopg.Connection]:
@@ -1491,26 +1529,52 @@ class PostgresState(State):
         on a fresh pooled one, which waits for the server to be back (the
         pool's 30 s at most).  A delivery thread's unsubscribe check that
         failed on the connection a restart ended withheld the digest for the
-        whole run, though the server was back a second later."""
+        whole run, though the server was back a second later.
+
+        A statement of its own (no transaction of the caller's around it)
+        that the server rolled back (a deadlock with another session: a
+        ``psql`` session's transaction holding a subscriber's row and waiting
+        for one this statement held) is run again, up to
+        :data:`ROLLED_BACK_TRIES` times in all: nothing of it took effect,
+        and the other session goes on once this one's locks are gone.  A
+        delivered digest's mark failed on it, and the next send sent the
+        digest again.  Inside a transaction (a batch's claim) the server
+        ended the transaction too: it is named, not run again here."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
         with self._errors():
-            used: list[psycopg.Connection] = []
-            try:
-                with self._connection() as con:
-                    used.append(con)
-                    cur = con.execute(sql, params)
-                    return cur.fetchall() if rows else []
-            except psycopg.OperationalError as exc:
-                if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
-                    raise
-                if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
-                    raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
-            pool = self._pool()
-            pool.check()  # the restart ended its other connections too
-            with pool.connection() as con:
+            for tries in range(1, ROLLED_BACK_TRIES + 1):
+                used: list[psycopg.Connection] = []
+                try:
+                    return self._statement(sql, params, rows, used)
+                except ROLLED_BACK as exc:
+                    alone = bool(used) and used[-1].info.transaction_status == TransactionStatus.IDLE
+                    if alone and tries < ROLLED_BACK_TRIES:
+                        log.warning("%s: %s; running it again", self.name, describe(exc, self.params))
+                        continue
+                    said = f"; run {tries} times, rolled back each time" if tries > 1 else (
+                        "; not run again: the transaction it was part of was rolled back with it" if not alone else "")
+                    raise RolledBack(Problem(describe(exc, self.params) + said, self.name)) from None
+        raise AssertionError("unreachable")  # (the last try returns or raises)
+
+    def _statement(self, sql: str, params: Any, rows: bool, used: list[psycopg.Connection]) -> list[Any]:
+        """:meth:`_once_more`'s one try; ``used`` gets the connections it ran on."""
+        try:
+            with self._connection() as con:
+                used.append(con)
                 cur = con.execute(sql, params)
                 return cur.fetchall() if rows else []
+        except psycopg.OperationalError as exc:
+            if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
+                raise
+            if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
+                raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
+        pool = self._pool()
+        pool.check()  # the restart ended its other connections too
+        with pool.connection() as con:
+            used.append(con)
+            cur = con.execute(sql, params)
+            return cur.fetchall() if rows else []
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._mark(
