@@ -269,13 +269,29 @@ _FRAKTUR_LETTERS = _alphabet("FRAKTUR", "BLACK-LETTER")
 _LETTERS_OF = {"mathcal": _SCRIPT_LETTERS, "mathscr": _SCRIPT_LETTERS, "mathfrak": _FRAKTUR_LETTERS}
 
 
+#: Each script or Fraktur letter :func:`_styled_letters` shows, as its plain letter (ℒ -> L, 𝔤 -> g).
+_PLAIN_OF = {ord(styled): chr(plain) for table in (_SCRIPT_LETTERS, _FRAKTUR_LETTERS) for plain, styled in table.items()}
+_STYLED_LETTER = lazy("[" + "".join(sorted(chr(c) for c in _PLAIN_OF)) + "]")
+
+
 def _styled_letters(node, l2tobj) -> str:
-    """``\\mathcal{L}`` -> ``ℒ``, ``\\mathfrak{g}`` -> ``𝔤``: the letters in their alphabet.  Big-O
-    ``\\mathcal{O}`` stays O: it is read as the word "order", and searched for as ``O(n)``."""
+    """``\\mathcal{L}`` -> ``ℒ``, ``\\mathfrak{g}`` -> ``𝔤``: a letter in its alphabet.  Big-O
+    ``\\mathcal{O}`` stays O: it is read as the word "order", and searched for as ``O(n)``.  Letters
+    together stay plain: ``\\mathcal{NP}``-hard is the class NP, read, searched for and
+    shown as "NP-hard" ("𝒩𝒫-hard" missed a rule's "NP-hard", and is missing from many fonts)."""
     text = _arg_text(node, l2tobj, 0)
     if node.macroname == "mathcal" and text.strip() in ("O", "o"):
         return text
+    if sum(char in string.ascii_letters for char in text) > 1:
+        return text
     return text.translate(_LETTERS_OF[node.macroname])
+
+
+def plain_letters(text: str) -> str:
+    """``text`` with its script and Fraktur letters as the plain letters: what keyword
+    rules and ranking read, so that "ℒ-smooth" or "𝒩=4" is found by "L-smooth" or
+    "N=4" as it was before LaTeX's ``\\mathcal`` was shown as a script letter."""
+    return text.translate(_PLAIN_OF) if _STYLED_LETTER.search(text) else text
 
 
 def _binom(node, l2tobj) -> str:

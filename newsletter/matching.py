@@ -428,9 +428,13 @@ INDEX_SLICE = 4096
 
 
 def field_texts(paper: Paper) -> dict[str, str]:
+    """The texts a rule's terms are searched in; script letters plain (``\\mathcal{N}=4``,
+    shown "𝒩=4", is found by "N=4": see :func:`latex.plain_letters`)."""
+    from .latex import plain_letters
+
     return {
-        "title": paper.title,
-        "abstract": paper.abstract,
+        "title": plain_letters(paper.title),
+        "abstract": plain_letters(paper.abstract),
         "authors": "\n".join(paper.authors),
         "categories": "\n".join(paper.categories),
     }

@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import reasons
 from .errors import NewsletterError, Problem
-from .latex import lost_math_shown
+from .latex import lost_math_shown, plain_letters
 from .models import (
     ARXIV_ID,
     DOI,
@@ -283,11 +283,12 @@ _STOP = frozenset(
 
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that can rank papers: not common words, not numbers."""
-    return [w for w in _WORD.findall(text.casefold()) if w not in _STOP and not w.isdigit()]
+    return [w for w in _WORD.findall(plain_letters(text).casefold()) if w not in _STOP and not w.isdigit()]
 
 
 def paper_text(paper: Paper) -> str:
-    return f"{paper.title}. {paper.abstract}"
+    """What ranking reads of ``paper``: its script letters plain (see :func:`latex.plain_letters`)."""
+    return plain_letters(f"{paper.title}. {paper.abstract}")
 
 
 class _Stemmer:
@@ -308,7 +309,7 @@ class _Stemmer:
     def tokens(self, text: str) -> list[str]:
         """Stemmed content words of ``text`` (hyphenated words also split)."""
         out = []
-        for w in _WORD.findall(text.casefold()):
+        for w in _WORD.findall(plain_letters(text).casefold()):
             parts = [w] + (w.split("-") if "-" in w else [])
             for part in parts:
                 if part and part not in _STOP and not part.isdigit():
@@ -1133,7 +1134,7 @@ class Ranker:
             if (shown := lost_math_shown(p.title)) != p.title:
                 self.by_title.setdefault(normalize_title(shown), i)
         self.tokens = embedder.stems(
-            [" ".join([p.title] * TITLE_REPEAT + [p.abstract]) for p in self.papers], self.stem.tokens
+            [plain_letters(" ".join([p.title] * TITLE_REPEAT + [p.abstract])) for p in self.papers], self.stem.tokens
         )
         self.token_sets = [frozenset(t) for t in self.tokens]
         self.df: dict[str, int] = {}
@@ -1157,7 +1158,7 @@ class Ranker:
         self._phrase_cache: dict[str, list[str]] = {}  # see phrases
         self._postings: dict[str, list[int]] | None = None
         self._hubs: np.ndarray | None = None  # see hubness
-        titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
+        titles = embedder.embed([plain_letters(p.title) for p in self.papers]) if self.papers else self.vectors
         self.titles = _unit(titles - (titles.mean(axis=0) if self.papers and CENTRE else 0))
         embedder.remember(self.papers[: self.day])
 

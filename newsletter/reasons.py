@@ -19,15 +19,17 @@ CLOSE_IN_MEANING = "close in meaning to your interest"
 _CLOSE_TO = "close to your interest"
 
 
-#: A verb in the reader's sentence: the word after an infinitive's "to" ("used to solve them",
-#: "how to train", "methods to estimate it"), or after a "to" that opens a part of it ("(to denoise)").
-_INFINITIVE = re.compile(
-    r"(?:\b(?:used|how|order|able|aims?|wants?|needs?|try|trying|tries|ways?|methods|techniques|algorithms|tools)\s+"
-    r"|(?:^|[,;:(.!?])\s*)to\s+([a-z]+)\b", re.IGNORECASE)
+#: What an infinitive follows ("used to solve them", "how to train", "in order to plan", "want to
+#: learn"): only words after which "to" opens a verb.  Not a method's or a tool's noun: "methods to
+#: graphs" is a noun's "to" as often as "methods to solve" a verb's, and a noun taken for a verb was
+#: lost ("Applying deep learning methods to graphs" named no graphs).
+_LEADS_TO_VERB = ("used", "how", "order", "able", "aim", "aims", "want", "wants", "need", "needs", "try", "trying",
+                  "tries")
 #: What stands between a noun phrase and the infinitive after it ("Krylov methods used to solve").
-_BEFORE_INFINITIVE = frozenset("used how in order able being is are be that which".split())
-#: What opens an object, once its verb is off ("solve the inverse problem").
-_DETERMINERS = frozenset("the a an their its these those them it this".split())
+_BEFORE_INFINITIVE = frozenset("how in order able being is are be that which i we you they".split()) | frozenset(
+    _LEADS_TO_VERB)
+#: What opens an object, once its verb is off ("solve the inverse problem", "learn about graphs").
+_OBJECT_OPENERS = frozenset("the a an their its these those them it this about in on of for up with".split())
 #: What a phrase left alone by its verb names nothing of the subject with ("ways to estimate it").
 _GENERIC = frozenset("way ways method methods technique techniques tool tools algorithm algorithms".split())
 
@@ -36,27 +38,48 @@ def noun_phrases(about: str, found: Sequence[str]) -> list[str]:
     """The phrases ``found`` in the reader's sentence ``about`` as a reason names them: nouns,
     not what the reader does with them.  ``phrases`` cuts the sentence at its commas and
     brackets, so "(diffusion priors included) used to solve them" gave the phrase "solve" and
-    a card read "close to your interest: solve"; a verb that opens a phrase is left off
-    ("train large models" -> "large models") and one that ends it goes with the words that
-    lead to it ("Krylov methods used to solve" -> "Krylov methods").  For the reasons only:
-    the ranking reads the phrases as they are."""
-    verbs = {m[1].casefold() for m in _INFINITIVE.finditer(about)}
+    a card read "close to your interest: solve".  A verb (after "used to", "how to", "want
+    to"...: :data:`_LEADS_TO_VERB`) is taken out of the phrase it is in, and only that one:
+    the words before it are a phrase, and so are those after it ("Krylov methods used to solve
+    linear systems" -> "Krylov methods", "linear systems"; "want to learn about graph neural
+    networks" -> "graph neural networks").  For the reasons only: the ranking reads the
+    phrases as they are."""
     out = []
     for phrase in found:
         words = phrase.split()
-        for k in range(1, len(words) - 1):
-            if words[k].casefold() == "to" and words[k + 1].casefold() in verbs:
-                words = words[:k]
-                while words and words[-1].casefold() in _BEFORE_INFINITIVE:
-                    words.pop()
-                break
-        if words and words[0].casefold() in verbs:
-            words.pop(0)
-            while words and words[0].casefold() in _DETERMINERS:
-                words.pop(0)
-        if words and not all(w.casefold() in _GENERIC for w in words):
-            out.append(" ".join(words))
+        if words and _after_infinitive(about, words):
+            words = _object(words[1:])
+        pieces = []
+        k = 1
+        while k < len(words) - 1:
+            if words[k].casefold() == "to" and words[k - 1].casefold() in _LEADS_TO_VERB:
+                head = words[:k]
+                while head and head[-1].casefold() in _BEFORE_INFINITIVE:
+                    head.pop()
+                pieces.append(head)
+                words, k = _object(words[k + 2 :]), 1
+            else:
+                k += 1
+        pieces.append(words)
+        out += [" ".join(p) for p in pieces if p and not all(w.casefold() in _GENERIC for w in p)]
     return list(dict.fromkeys(out))
+
+
+def _after_infinitive(about: str, words: Sequence[str]) -> bool:
+    """Whether the phrase of ``words`` opens with a verb: ``about`` writes it after "how to" and
+    the like ("train large models" of "how to train large models"), this phrase and not
+    another that holds the same word ("(to robotics), robotics benchmarks")."""
+    written = r"[\s-]+".join(re.escape(w) for w in words[:2])
+    leads = "|".join(_LEADS_TO_VERB)
+    return re.search(rf"\b(?:{leads})\s+to\s+{written}(?!\w)", about, re.IGNORECASE) is not None
+
+
+def _object(words: Sequence[str]) -> list[str]:
+    """The words after a verb without what opens them ("the inverse problem" -> "inverse problem")."""
+    words = list(words)
+    while words and words[0].casefold() in _OBJECT_OPENERS:
+        words.pop(0)
+    return words
 
 
 @dataclass(frozen=True, slots=True)

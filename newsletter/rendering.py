@@ -1566,7 +1566,7 @@ class Composer:
                 html, text = parts()
                 data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         if self.signer is not None:
-            data = self.signer(data)
+            data = self.signer(data, mailing_list=subscriber.mailing_list)
         warnings = []
         limit = self.config.email.max_html_kb
         if clipped is not None and clipped.unlisted:

@@ -38,6 +38,9 @@ from .patterns import lazy
 SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post",
           "mime-version", "content-type")
 OVERSIGNED = frozenset({"from", "subject", "list-unsubscribe", "list-unsubscribe-post"})
+#: What a ``mailing_list:`` digest leaves to the list manager, which adds its own: not oversigned
+#: there (the digest has none), or the list's List-Unsubscribe broke the signature.
+LIST_MANAGERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 MIN_RSA_BITS = 1024
 
 _WSP = lazy(rb"[ \t]+")
@@ -121,9 +124,12 @@ class Signer:
             return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         return self.key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 hash
 
-    def __call__(self, message: bytes) -> bytes:
+    def __call__(self, message: bytes, mailing_list: bool = False) -> bytes:
         """``message`` (CRLF line ends, as :class:`messages.MessageWriter`
-        writes it) with a ``DKIM-Signature`` field first."""
+        writes it) with a ``DKIM-Signature`` field first.  ``mailing_list``:
+        the digest of a ``mailing_list:`` subscriber, whose List-Unsubscribe
+        headers are the list manager's to add (see :data:`LIST_MANAGERS`)."""
+        oversigned = OVERSIGNED - LIST_MANAGERS if mailing_list else OVERSIGNED
         head, sep, body = message.partition(b"\r\n\r\n")
         if not sep:
             head, body = message.removesuffix(b"\r\n"), b""
@@ -132,7 +138,7 @@ class Signer:
         names: list[str] = []
         for name in SIGNED:
             count = present.count(name)
-            names += [name] * (count + (name in OVERSIGNED))
+            names += [name] * (count + (name in oversigned))
         # each listed name takes the next instance from the bottom (RFC 6376, 5.4.2); one listed more often signs nothing
         signed = b""
         used: dict[str, int] = {}

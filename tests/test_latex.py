@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, write_config
 
 from newsletter.config import load_config
-from newsletter.latex import lost_math_shown, paper_to_unicode, to_unicode
+from newsletter.latex import lost_math_shown, paper_to_unicode, plain_letters, to_unicode
 from newsletter.models import Paper
 from newsletter.readers import read_papers
 
@@ -915,8 +915,11 @@ def test_nested_accents_stack_once_each(latex, shown):
     [
         # script and Fraktur letters are other symbols than the plain letter: a loss ℒ, a Lie algebra 𝔤
         (r"$\mathcal{L}(\theta)$ over $\mathcal{D}$", "ℒ(θ) over 𝒟"),
-        (r"$\mathscr{F}_t$ and $\mathfrak{g} = \mathfrak{sl}_2$", "ℱₜ and 𝔤 = 𝔰𝔩₂"),
-        (r"$\mathfrak{R}$, $\mathcal{AB}$, $\mathcal{H}_1$", "ℜ, 𝒜ℬ, ℋ₁"),
+        (r"$\mathscr{F}_t$ and $\mathfrak{g} = \mathfrak{sl}_2$", "ℱₜ and 𝔤 = sl₂"),
+        (r"$\mathfrak{R}$, $\mathcal{AB}$, $\mathcal{H}_1$", "ℜ, AB, ℋ₁"),
+        # letters together are a name, read and searched for as written: the class NP, PT symmetry
+        (r"Graph coloring is $\mathcal{NP}$-hard", "Graph coloring is NP-hard"),
+        (r"$\mathcal{PT}$-symmetric and $\mathcal{N}=4$", "PT-symmetric and 𝒩=4"),
         # big-O stays O: read as "order", searched for as O(n)
         (r"$\mathcal{O}(n \log n)$ and $\mathcal{o}(1)$", "O(n log n) and o(1)"),
         # bold ones show the letter: 𝐱 is missing from some fonts and means the same x
@@ -925,6 +928,13 @@ def test_nested_accents_stack_once_each(latex, shown):
 )
 def test_script_and_fraktur_letters_are_their_unicode_math_letters(latex, shown):
     assert to_unicode(latex) == shown
+
+
+def test_plain_letters_reads_script_and_fraktur_letters_as_the_letters():
+    # what rules and ranking read: "𝒩=4" is found by "N=4", "ℒ-smooth" by "L-smooth"
+    assert plain_letters(to_unicode(r"$\mathcal{N}=4$, $\mathcal{L}$-smooth, $\mathfrak{g}$")) == "N=4, L-smooth, g"
+    # other letters and symbols stay: ℓ₂, ℝ, θ
+    assert plain_letters("ℓ₂ in ℝⁿ, θ") == "ℓ₂ in ℝⁿ, θ"
 
 
 @pytest.mark.parametrize(

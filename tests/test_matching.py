@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.config import Subscriber, Topic
+from newsletter.latex import paper_to_unicode
 from newsletter.matching import Matcher, compile_term, other_number
 from newsletter.models import Paper
 
@@ -356,3 +357,11 @@ def test_refusal_names_the_first_rule_a_paper_fails_in_match_order():
 ])
 def test_other_number_gives_the_term_with_its_last_word_in_the_other_number(term, other):
     assert other_number(term) == other
+
+
+def test_rules_read_script_letters_as_the_plain_letters():
+    # \mathcal{NP} read "𝒩𝒫-hard" and a rule's "NP-hard" missed it; a script 𝒩 shown is found by "N=4"
+    papers = [paper_to_unicode(paper(r"Graph coloring is $\mathcal{NP}$-hard")),
+              paper_to_unicode(paper(r"Amplitudes of $\mathcal{N}=4$ super Yang-Mills"))]
+    assert [m.paper.title for m in select({"np": {"any": ["NP-hard"]}}, papers)] == ["Graph coloring is NP-hard"]
+    assert [m.paper.title for m in select({"sym": {"any": ["N=4"]}}, papers)] == ["Amplitudes of 𝒩=4 super Yang-Mills"]

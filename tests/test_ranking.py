@@ -1620,3 +1620,15 @@ def test_an_about_written_as_a_markdown_list_reads_as_its_items(workdir, block, 
     as_sentence, _ = match_json(workdir, "--all")
     assert as_list == as_sentence
     assert as_list["ada@example.org"][0]["reason"].startswith("close to your interest: ")
+
+
+def test_ranking_reads_script_letters_as_the_plain_letters():
+    # \mathcal{NP}-hard read "𝒩𝒫-hard": a word no query has; a single script letter (𝒩, ℒ) is read plain
+    from newsletter.latex import paper_to_unicode
+    from newsletter.ranking import _Stemmer, content_words, paper_text
+
+    title = paper_to_unicode(Paper(title=r"Graph coloring is $\mathcal{NP}$-hard", abstract=r"$\mathcal{L}$-smooth losses",
+                                   source="test"))
+    assert "np-hard" in _Stemmer().tokens(paper_text(title))
+    assert "l-smooth" in _Stemmer().tokens(paper_text(title))
+    assert content_words("𝒩=4 and ℒ-smooth") == ["n", "l-smooth"]

@@ -217,3 +217,26 @@ def test_dkim_settings_are_checked_where_they_are_written(tmp_path, change, mess
         load_config(path)
     assert message in str(err.value)
     assert "config.yaml:" in str(err.value) and "email.dkim" in str(err.value)
+
+
+def test_a_mailing_lists_digest_leaves_list_unsubscribe_to_the_list_manager(tmp_path, cli, rsa_key):
+    """A list manager adds its own List-Unsubscribe to what it passes on: oversigned, as it is in
+    a personal digest (where none may be added), it broke the list digest's signature."""
+    path = with_dkim(tmp_path)
+    path.write_text(path.read_text().replace("    topics: [optim, diffusion]\n",
+                                             "    topics: [optim, diffusion]\n    mailing_list: true\n"))
+    assert cli("send", "--now", NOW, env={KEY_ENV: pem(rsa_key), **SECRET}).code == 0
+    by_to = {}
+    for eml in (tmp_path / "outbox").glob("*.eml"):
+        data = eml.read_bytes()
+        by_to[b"bob@example.org" in data.split(b"\r\n\r\n")[0]] = data
+    listed, personal = by_to[True], by_to[False]
+    assert b"\r\nList-Unsubscribe:" not in listed.split(b"\r\n\r\n")[0]
+    for data, still in ((listed, True), (personal, False)):
+        assert verified(data, rsa_key)
+        head, _, body = data.partition(b"\r\n\r\n")
+        added = head + b"\r\nList-Unsubscribe: <mailto:leave@lists.example.org>\r\nList-Unsubscribe-Post: " \
+            b"List-Unsubscribe=One-Click\r\n\r\n" + body
+        assert verified(added, rsa_key) is still
+        # the rest is oversigned as before: a second Subject breaks either
+        assert not verified(head + b"\r\nSubject: other\r\n\r\n" + body, rsa_key)
