@@ -179,24 +179,51 @@ def http_server():
         yield server
 
 
+class HungLookups:
+    """The lookups ``slow_dns`` holds: ``asked`` is set once one began, and
+    ``hanging`` counts those that have not ended.  A call that returns while
+    ``hanging`` is still above 0 gave its lookup up instead of waiting for it
+    (the lookup hangs for a minute): what the tests assert, instead of a
+    wall-clock bound a loaded machine can overrun."""
+
+    HANG = 60.0
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.released = threading.Event()
+        self.hanging = 0
+        self._lock = threading.Lock()
+
+    def hang(self) -> None:
+        with self._lock:
+            self.hanging += 1
+        self.asked.set()
+        try:
+            self.released.wait(self.HANG)
+        finally:
+            with self._lock:
+                self.hanging -= 1
+
+
 @pytest.fixture
 def slow_dns(monkeypatch):
     """A resolver whose DNS server does not answer for names under .slow.test
     (the system's lookup, which neither httpx's timeout, smtplib's nor a
-    socket's bounds, held until the test ends); other names resolve as usual."""
-    released, real = threading.Event(), socket.getaddrinfo
+    socket's bounds, held until the test ends); other names resolve as usual.
+    Yields the :class:`HungLookups`."""
+    lookups, real = HungLookups(), socket.getaddrinfo
 
     def lookup(host, *args, **kwargs):
         if isinstance(host, str) and host.endswith(".slow.test"):
-            released.wait(30)
+            lookups.hang()
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return real(host, *args, **kwargs)
 
     for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield released
-    released.set()
+    yield lookups
+    lookups.released.set()
 
 
 class FakeClock:

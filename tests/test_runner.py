@@ -667,7 +667,7 @@ def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)
     out, err, took = terminate_after(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
     assert proc.returncode == 0, err
-    assert took < 10, took
+    assert took < 20, took  # not the 30 s back-off (a bound against that wait, not a loaded machine's exit)
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
 
@@ -976,7 +976,7 @@ def test_a_stopped_run_does_not_wait_out_a_held_state_to_say_the_next_digest(tmp
         took = time.monotonic() - started
     finally:
         holder.close()
-    assert took < 5, took
+    assert took < 20, took  # not SQLite's 30 s (a bound against that wait, not a loaded machine's speed)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 

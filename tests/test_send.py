@@ -1895,7 +1895,7 @@ http:
     finally:
         proc.kill()
     assert proc.returncode == 130, (out, err)
-    assert took < 10, took  # not the 30 s back-off
+    assert took < 20, took  # not the 30 s back-off (a bound against that wait, not a loaded machine's exit)
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "interrupted while reading the sources: nothing sent or recorded", err
@@ -3760,7 +3760,7 @@ def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_wait(tmp_
         started = time.monotonic()
         proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
         out, err = terminated_once_said(proc, "is locked by another process (database is locked); waiting up to 30 s")
-        assert time.monotonic() - started < 15
+        assert time.monotonic() - started < 25  # not SQLite's 30 s (generous: the start of a process under load)
     finally:
         holder.close()
     assert proc.returncode == 143, (out, err)
@@ -3839,7 +3839,7 @@ def test_sigterm_while_another_process_has_its_turn_to_write_stops_the_wait(tmp_
         os.close(fd)
         if proc.poll() is None:
             proc.kill()
-    assert took < 5, took
+    assert took < 20, took  # the turn is never given: a bound against waiting for it, not a loaded machine's exit
     assert proc.returncode == 143, (out, said + err)
     assert "Traceback" not in err and box.messages == [] and out == ""
     assert re.search(r"^interrupted: newsletter-state\.sqlite3: stopped while waiting for another process to finish "
@@ -3865,7 +3865,7 @@ def test_sigterm_to_a_dry_run_waiting_for_a_held_state_stops_it_at_once(tmp_path
         took = time.monotonic() - started
     finally:
         holder.close()
-    assert took < 5 and proc.returncode == 143, (took, out, said + err)
+    assert took < 20 and proc.returncode == 143, (took, out, said + err)  # not SQLite's 30 s
     assert "Traceback" not in err and err.splitlines()[-1] == (
         "interrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
         "(database is locked)"

@@ -893,7 +893,7 @@ def test_sigterm_while_a_one_click_waits_for_another_processs_lock_stops_serve_a
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
             post.join(60)
-            assert time.monotonic() - stopped < 10
+            assert time.monotonic() - stopped < 20  # not SQLite's 30 s
     finally:
         holder.close()
     assert [a.status_code for a in answers] == [503] and answers[0].headers["retry-after"].isdigit()
