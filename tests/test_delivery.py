@@ -781,13 +781,37 @@ def test_parallel_sessions(smtp_server):
     assert len(smtp_server.mailbox.messages) == 12 and 1 <= len(peers) <= 3
 
 
+@contextlib.contextmanager
+def _admitted_holds_until_two_turned_away(box) -> Any:
+    """The session a one-at-a-time server lets in has its first message's
+    reply held until the two other sessions were turned away: on a loaded
+    machine it could otherwise send all twelve and leave before the others
+    connected (then let in: nobody turned away, two peers).  A guard of 60 s
+    ends the hold if they never come (the test's assertions then fail)."""
+    box.max_sessions, box.block_at = 1, 1
+
+    def watch() -> None:
+        deadline, tick = time.monotonic() + 60, threading.Event()
+        while box.turned_away < 2 and time.monotonic() < deadline:
+            tick.wait(0.01)  # (polling the server's count: it has no event for it)
+        box.release.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield
+    finally:
+        box.release.set()
+        watcher.join()
+
+
 def test_sessions_a_server_turns_away_leave_their_messages_to_the_others(smtp_server):
     """`connections: 3` against a server that allows one at a time: the sessions
     it turns away (421 greeting) hand their messages to the one it let in,
     instead of stopping the batch with everyone else's digests left pending."""
     box = smtp_server.mailbox
-    box.max_sessions = 1
-    outcomes, slept = run(plain(smtp_server, connections=3), [envelope(n) for n in range(12)], retries=1)
+    with _admitted_holds_until_two_turned_away(box):
+        outcomes, slept = run(plain(smtp_server, connections=3), [envelope(n) for n in range(12)], retries=1)
     assert [(o.delivered, o.error) for o in outcomes] == [(True, None)] * 12
     assert sorted(m.rcpt_tos[0] for m in box.messages) == sorted(f"user{n}@example.org" for n in range(12))
     assert len({m.peer for m in box.messages}) == 1 and box.turned_away >= 2
@@ -813,10 +837,11 @@ def test_a_session_done_with_the_queue_waits_for_work_handed_back_late(smtp_serv
         box.max_sessions = 0  # and the server takes no new connection (other clients have them)
 
     dispatcher = Dispatcher(transport, on_outcome=outcomes.append, sleep=sleep, retries=1)
-    for n in range(12):
-        dispatcher.submit(envelope(n))
-    submitted.set()
-    dispatcher.finish()
+    with _admitted_holds_until_two_turned_away(box):
+        for n in range(12):
+            dispatcher.submit(envelope(n))
+        submitted.set()
+        dispatcher.finish()
     assert sorted((o.envelope.digest_id, o.delivered) for o in outcomes) == [(n, True) for n in range(12)]
     assert len(box.messages) == 12 and box.turned_away >= 2
 
@@ -1733,17 +1758,18 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
                 drip(conn)
 
     with serving_each(serve) as port:
-        # (the verdict on a message may take longer than the timeout: up to verdict_timeout)
-        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.3, connections=1, verdict_timeout=0.6)
+        # (the verdict on a message may take longer than the timeout: up to verdict_timeout; 1 s, not less:
+        # the script must answer each command before it within the timeout, on a loaded machine too)
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1, verdict_timeout=2)
         t.check()
         outcomes, _ = run(t, [envelope(1)], retries=0)
         sent_by_then = dripped[0]
         done.set()
     assert sent_by_then < len(line) // 2, sent_by_then  # given up long before the reply's end
     assert not outcomes[0].delivered
-    assert (f"SMTP server 127.0.0.1:{t.port} did not answer within 0.3 s" if where == "greeting"
+    assert (f"SMTP server 127.0.0.1:{t.port} did not answer within 1 s" if where == "greeting"
             else f"SMTP server 127.0.0.1:{t.port} timed out (no verdict on the message to user1@example.org "
-                 "within 0.6 s)") in outcomes[0].error
+                 "within 2 s)") in outcomes[0].error
 
 
 class _OnLog(logging.Handler):
@@ -1783,7 +1809,7 @@ def test_a_verdict_slower_than_the_timeout_is_waited_for(smtp_server, pipelining
     uncertain and went again at the next run, a second copy."""
     box = smtp_server.mailbox
     box.block_at, box.pipelining = 1, pipelining  # the first message's verdict is held
-    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=0.2, connections=1, verdict_timeout=60)
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=1, connections=1, verdict_timeout=60)
     t.check()
     with on_log(SLOW_VERDICT, box.release.set):  # given once the client has waited past its timeout
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
@@ -1798,7 +1824,7 @@ def test_a_stop_ends_the_long_wait_for_a_verdict(smtp_server):
     box = smtp_server.mailbox
     box.block_at = 1  # never released while the client waits
     asked = threading.Event()
-    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=0.2, connections=1, verdict_timeout=60)
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=1, connections=1, verdict_timeout=60)
     t.check()
     try:
         with on_log(SLOW_VERDICT, asked.set):
