@@ -290,6 +290,24 @@ def query(target, sql: str, args: tuple = ()) -> list[tuple]:
         return con.execute(sql, args).fetchall()
 
 
+def sessions_left(url: str, within: float = 60.0) -> int:
+    """How many server sessions other than its own are on ``url``'s database
+    once none is left, or after ``within`` seconds.  A backend ends a moment
+    after its client closed the connection, so a count asked at once saw the
+    sessions just closed (a loaded machine's flake): asked again until it is
+    0, on one connection of its own (a fresh one per ask left the previous
+    ask's backend to be counted); a session left open never ends and fails
+    the assertion after ``within``."""
+    import psycopg
+
+    ask = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    deadline, tick = time.monotonic() + within, threading.Event()
+    with psycopg.connect(url, autocommit=True) as admin:  # (autocommit: each ask reads the activity anew)
+        while (left := admin.execute(ask).fetchone()[0]) and time.monotonic() < deadline:
+            tick.wait(0.01)  # (polling the server: it has nothing to wait on)
+    return left
+
+
 @contextlib.contextmanager
 def unwritable(path: Path):
     """``path`` (a file or a folder) made unwritable for this process: by
