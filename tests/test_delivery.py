@@ -1798,7 +1798,7 @@ def on_log(text: str, then):
         logger.setLevel(level)
 
 
-SLOW_VERDICT = "has not given its verdict on the message to user1@example.org within 0.2 s; waiting up to 60 s"
+SLOW_VERDICT = "has not given its verdict on the message to user1@example.org within 1 s; waiting up to 60 s"
 
 
 @pytest.mark.parametrize("pipelining", [True, False])
