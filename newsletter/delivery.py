@@ -68,6 +68,7 @@ from .retrying import (
     certificate_fault,
     certificate_unmendable,
     handshake_refused,
+    idna_encoded,
     speaks_http,
     speaks_tls,
     within,
@@ -1049,7 +1050,7 @@ def _ehlo_name(sock: socket.socket, timeout: float | None) -> str:
     with _our_name_lock:
         if not _our_name:
             try:
-                found = within(socket.getfqdn, min(timeout or OWN_NAME_WITHIN, OWN_NAME_WITHIN), None)
+                found = within(_own_full_name, min(timeout or OWN_NAME_WITHIN, OWN_NAME_WITHIN), None)
             except OSError:
                 found = None
             # (no dotted name, or none in time: the literal, as smtplib gives for the first)
@@ -1058,6 +1059,15 @@ def _ehlo_name(sock: socket.socket, timeout: float | None) -> str:
             return _our_name[0]
     address = sock.getsockname()[0]
     return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+def _own_full_name() -> str:
+    """``socket.getfqdn()``, with this machine's name handed to its lookup
+    as :func:`~newsletter.retrying.idna_encoded` gives it: ``gethostbyaddr``
+    encodes a str name with the ``idna`` codec, whose first use imports it
+    (about a millisecond in each send worker); the name found is the same."""
+    found = socket.getfqdn(idna_encoded(socket.gethostname()))  # type: ignore[arg-type]  # (bytes work: strip, lookup)
+    return found.decode("ascii") if isinstance(found, bytes) else found  # (no lookup: the name as given)
 
 
 class _LookupTimedOut(TimeoutError):

@@ -119,9 +119,6 @@ LIKE_LEXICAL_MIN = 2
 # the sentence's LIFT_WOBBLE_PAPERS best papers (see lift).
 LIFT_MARGIN = 0.3
 LIFT_WOBBLE_PAPERS = 30
-#: The margin when one paper is liked: one example is weaker evidence than two,
-#: so its lift must clear more of the wobble (bench/RANKING.md, seventeenth round).
-LIFT_MARGIN_ONE = 0.6
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
 W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + abstract
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
@@ -1002,7 +999,7 @@ def fuse_with_rules(order: Sequence[int], relevance):
     return fused * (RRF_K + 1) / (1 + W_RRF_RELEVANCE)
 
 
-def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
+def lift(liked, alone, day: int):
     """The scores with the liked papers (``liked``), less a margin, so that
     they lift a paper over its score from the sentence alone (``alone``)
     only by more than the wobble of the two calibrations (the first ``day``
@@ -1012,16 +1009,16 @@ def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
     every paper moves a little, the sentence's best ones included: the
     wobble is the median change, in deviations, over the sentence's
     :data:`LIFT_WOBBLE_PAPERS` best papers.  A lift of less than
-    ``margin`` of it (:data:`LIFT_MARGIN`; :data:`LIFT_MARGIN_ONE` for one
-    liked paper) says little, but it was enough to pass the
+    :data:`LIFT_MARGIN` of it says little, but it was enough to pass the
     sentence's own papers: "On Neural Differential Equations" (grade 1)
     moved from 11th to 8th past two grade-2 papers for "how gradients get
     computed", and a PDE paper passed a Bayesian-optimisation one for
     "kernel methods and Gaussian processes", whose liked paper puts
     Gaussian process priors on PDEs (bench/RANKING.md, fifteenth round).
-    One liked paper is one example, so its lifts are noisier: at 0.3 of the
-    wobble, 8 of 72 interests with one liked paper lost more than 0.005
-    nDCG@10 against the sentence alone (seventeenth round).
+    The same margin serves one liked paper: the seventeenth round gave one
+    paper a margin of its own (0.6), but on today's ranker it moves no
+    figure of the four labelled sets by more than 0.0013, one liked paper
+    or two (bench/RANKING.md, twenty-fifth round).
     """
     import numpy as np
 
@@ -1035,7 +1032,7 @@ def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
     with_liked, sentence = logit(liked), logit(alone)
     best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
     wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-    lifted = 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
+    lifted = 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
     return lifted.astype(np.asarray(liked).dtype, copy=False)
 
 
@@ -1273,7 +1270,7 @@ class Ranker:
             # within the calibrations' wobble does not count (see lift).
             alone = self.scores(interest, [], None)
             if alone is not None:
-                scores = lift(scores, alone, self.day, LIFT_MARGIN_ONE if len(liked) == 1 else LIFT_MARGIN)
+                scores = lift(scores, alone, self.day)
                 lifted = scores > alone
                 scores = np.maximum(scores, alone)
 

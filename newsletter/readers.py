@@ -992,10 +992,11 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    from .listings import arxiv_mail, parse_arxiv_mail
+    if b"\\\\" in data:  # (every entry of arXiv's daily e-mail has a "\\" line: `listings` only then)
+        from .listings import arxiv_mail, parse_arxiv_mail
 
-    if (mail := arxiv_mail(data)) is not None:  # arXiv's daily e-mail saved among the exports
-        return parse_arxiv_mail(mail, name, source, warn, raw=data)
+        if (mail := arxiv_mail(data)) is not None:  # arXiv's daily e-mail saved among the exports
+            return parse_arxiv_mail(mail, name, source, warn, raw=data)
     decoded = decode_text(data, name, cut_ok=True)
     text = decoded
     if "References" in text:  # maybe a text browser's dump (listings' patterns only then)

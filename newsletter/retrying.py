@@ -189,9 +189,27 @@ def addresses(host: str, port: int | str, timeout: float | None, stop: Callable[
     """``socket.getaddrinfo`` for a TCP connection to ``host``, looked up
     :func:`within` ``timeout`` (None: no answer in time, or a stop); an
     address as written is answered at once, with no lookup and no thread."""
+    name = idna_encoded(host)
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return within(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP),
+        return within(lambda: socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP),
                       timeout, stop)
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST)
+    return socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST)
+
+
+def idna_encoded(host: str) -> str | bytes:
+    """``host`` as ``socket.getaddrinfo`` would encode it, as bytes, when that
+    is its ASCII bytes: an ASCII name whose every label (but an empty last
+    one, a trailing dot) is 1 to 63 characters long, which the ``idna``
+    codec returns unchanged (its fast path).  ``getaddrinfo`` given a str
+    encodes it with that codec, whose first use imports ``encodings.idna``,
+    ``stringprep`` and ``unicodedata``'s tables: about a millisecond in each
+    send worker, each opening its sessions.  Any other name is left as it
+    is, for the codec to encode or refuse as before."""
+    if not host.isascii():
+        return host
+    labels = host.split(".")
+    if all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64:
+        return host.encode("ascii")
+    return host

@@ -214,7 +214,8 @@ def slow_dns(monkeypatch):
     lookups, real = HungLookups(), socket.getaddrinfo
 
     def lookup(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".slow.test"):
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host  # (an ASCII name goes as bytes)
+        if isinstance(name, str) and name.endswith(".slow.test"):
             lookups.hang()
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return real(host, *args, **kwargs)

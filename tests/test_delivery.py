@@ -10,6 +10,9 @@ import os
 import re
 import socket
 import ssl
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from conftest import serving_each
+from conftest import ROOT, serving_each
 from smtp_server import (  # noqa: F401
     PASSWORD,
     USER,
@@ -2069,7 +2072,7 @@ def test_our_own_name_whose_lookup_hangs_gives_ehlo_our_address(smtp_server, mon
     released = threading.Event()
     looked_up = []
 
-    def hung() -> str:
+    def hung(name: str = "") -> str:
         looked_up.append(1)
         released.wait(30)
         return "late.example.org"
@@ -2091,10 +2094,37 @@ def test_our_own_name_whose_lookup_hangs_gives_ehlo_our_address(smtp_server, mon
 def test_ehlo_gives_this_machines_full_name_as_smtplib_did(smtp_server, monkeypatch):
     import newsletter.delivery as delivery
 
-    monkeypatch.setattr(socket, "getfqdn", lambda: "host7.lab.example.org")
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "host7.lab.example.org")
     monkeypatch.setattr(delivery, "_our_name", [])
     outcomes, _ = run(plain(smtp_server), [envelope(1)])
     assert outcomes[0].delivered and smtp_server.mailbox.ehlo_names == ["host7.lab.example.org"]
+
+
+def test_looking_up_plain_names_never_loads_the_idna_codec():
+    """``getaddrinfo`` and ``gethostbyaddr`` encode a str name with the
+    ``idna`` codec, whose first use imports it, ``stringprep`` and
+    ``unicodedata``'s tables (about a millisecond in each send worker, each
+    looking up the server and its own name); an ASCII name goes as its
+    bytes, which the codec gives unchanged, so the answers are the same.  A
+    name the codec refuses (an empty label) is refused as before."""
+    code = textwrap.dedent("""
+        import socket, sys
+        from newsletter.retrying import addresses
+        from newsletter.delivery import _own_full_name
+        hosts = ('127.0.0.1', '::1', 'localhost')
+        got = [addresses(h, 25, 10.0) for h in hosts] + [_own_full_name()]
+        print('idna loaded' if 'encodings.idna' in sys.modules else 'idna not loaded')
+        want = [socket.getaddrinfo(h, 25, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP) for h in hosts]
+        print(got == want + [socket.getfqdn()])
+        try:
+            addresses('mail..example.org', 25, 10.0)
+        except UnicodeError as exc:
+            print(exc)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "idna not loaded", "True", "encoding with 'idna' codec failed (UnicodeError: label empty or too long)"]
 
 
 def test_the_tls_probe_of_a_silent_server_gives_up_on_a_hung_lookup(slow_dns):
