@@ -179,25 +179,52 @@ def http_server():
         yield server
 
 
+class HungLookups:
+    """The lookups ``slow_dns`` holds: ``asked`` is set once one began, and
+    ``hanging`` counts those that have not ended.  A call that returns while
+    ``hanging`` is still above 0 gave its lookup up instead of waiting for it
+    (the lookup hangs for a minute): what the tests assert, instead of a
+    wall-clock bound a loaded machine can overrun."""
+
+    HANG = 60.0
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.released = threading.Event()
+        self.hanging = 0
+        self._lock = threading.Lock()
+
+    def hang(self) -> None:
+        with self._lock:
+            self.hanging += 1
+        self.asked.set()
+        try:
+            self.released.wait(self.HANG)
+        finally:
+            with self._lock:
+                self.hanging -= 1
+
+
 @pytest.fixture
 def slow_dns(monkeypatch):
     """A resolver whose DNS server does not answer for names under .slow.test
     (the system's lookup, which neither httpx's timeout, smtplib's nor a
-    socket's bounds, held until the test ends); other names resolve as usual."""
-    released, real = threading.Event(), socket.getaddrinfo
+    socket's bounds, held until the test ends); other names resolve as usual.
+    Yields the :class:`HungLookups`."""
+    lookups, real = HungLookups(), socket.getaddrinfo
 
     def lookup(host, *args, **kwargs):
         name = host.decode("ascii", "replace") if isinstance(host, bytes) else host  # (an ASCII name goes as bytes)
         if isinstance(name, str) and name.endswith(".slow.test"):
-            released.wait(30)
+            lookups.hang()
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return real(host, *args, **kwargs)
 
     for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield released
-    released.set()
+    yield lookups
+    lookups.released.set()
 
 
 class FakeClock:
@@ -262,6 +289,24 @@ def query(target, sql: str, args: tuple = ()) -> list[tuple]:
             return [tuple(r) for r in con.execute(sql.replace("?", "%s"), args).fetchall()]
     with sqlite3.connect(target) as con:
         return con.execute(sql, args).fetchall()
+
+
+def sessions_left(url: str, within: float = 60.0) -> int:
+    """How many server sessions other than its own are on ``url``'s database
+    once none is left, or after ``within`` seconds.  A backend ends a moment
+    after its client closed the connection, so a count asked at once saw the
+    sessions just closed (a loaded machine's flake): asked again until it is
+    0, on one connection of its own (a fresh one per ask left the previous
+    ask's backend to be counted); a session left open never ends and fails
+    the assertion after ``within``."""
+    import psycopg
+
+    ask = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    deadline, tick = time.monotonic() + within, threading.Event()
+    with psycopg.connect(url, autocommit=True) as admin:  # (autocommit: each ask reads the activity anew)
+        while (left := admin.execute(ask).fetchone()[0]) and time.monotonic() < deadline:
+            tick.wait(0.01)  # (polling the server: it has nothing to wait on)
+    return left
 
 
 @contextlib.contextmanager

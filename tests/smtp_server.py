@@ -95,7 +95,7 @@ class Mailbox:
             self.log.append((getattr(server, "number", 0), what))
             self.logged.notify_all()
 
-    def wait_logged(self, what: str, count: int, timeout: float = 20.0) -> None:
+    def wait_logged(self, what: str, count: int, timeout: float = 60.0) -> None:
         """Until :attr:`log` holds ``count`` entries ``what`` (no polling: each entry wakes it)."""
         with self.logged:
             if not self.logged.wait_for(lambda: sum(w == what for _, w in self.log) >= count, timeout):
@@ -222,7 +222,7 @@ class Mailbox:
     def recipients(self) -> list[str]:
         return sorted(r for m in self.messages for r in m.rcpt_tos)
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while len(self.messages) < count:
             if time.monotonic() > deadline:

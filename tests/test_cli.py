@@ -1479,7 +1479,7 @@ def test_a_one_shot_command_waiting_for_a_held_state_stops_at_ctrl_c_or_sigterm(
     finally:
         holder.close()
         proc.kill()
-    assert took < 5, took  # not the rest of the 30 s
+    assert took < 20, took  # not the rest of the 30 s (a bound against that wait, not a loaded machine's exit)
     assert proc.returncode == 128 + getattr(signal, sig), (out, said + err)
     assert "Traceback" not in err and out == ""
     assert err.strip().splitlines() == ["interrupted" if sig == "SIGINT" else "interrupted (SIGTERM)"], err

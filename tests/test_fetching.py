@@ -624,24 +624,26 @@ def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
 def test_a_host_name_lookup_that_hangs_is_given_up_at_the_timeout(slow_dns, clock, tmp_path):
     """The lookup was outside http.timeout: a DNS server not answering held the
     run for as long as the resolver kept asking (minutes, with several servers
-    in resolv.conf), then 'no network?'."""
-    import time
-
-    started = time.monotonic()
+    in resolv.conf), then 'no network?'.  (Given up, not waited for: the
+    lookup, which hangs for a minute, is still hanging when the fetch ends;
+    no wall-clock bound, which a loaded machine overran.)"""
     with fetcher(clock, tmp_path, retries=0, timeout=0.4) as f, pytest.raises(Unreachable) as info:
         f.get("http://feeds.slow.test/lab.xml", source="lab")
-    assert time.monotonic() - started < 0.4 + 1.0
+    assert slow_dns.hanging >= 1
     assert str(info.value) == ("http://feeds.slow.test/lab.xml: source 'lab': no connection to 'feeds.slow.test' "
                                "within 0.4 s (http.timeout): its name was not looked up in time, or none of its "
                                "addresses answered; a DNS server that does not answer, or no network?")
 
 
 def test_a_redirect_to_a_host_whose_lookup_hangs_names_that_host(slow_dns, http_server, clock, tmp_path):
+    """(A timeout of 2 s: the test's own server must answer the first request
+    within it, which a loaded machine did not always do within 0.4 s.)"""
     http_server.route("/feed.xml", Reply(301, b"", {"Location": "http://mirror.slow.test/lab.xml"}))
-    with fetcher(clock, tmp_path, retries=0, timeout=0.4) as f, pytest.raises(Unreachable) as info:
+    with fetcher(clock, tmp_path, retries=0, timeout=2) as f, pytest.raises(Unreachable) as info:
         f.get(http_server.url("/feed.xml"), source="lab")
+    assert slow_dns.hanging >= 1
     assert str(info.value).startswith(f"{http_server.url('/feed.xml')}: source 'lab': no connection to "
-                                      "'mirror.slow.test' within 0.4 s (http.timeout): ")
+                                      "'mirror.slow.test' within 2 s (http.timeout): ")
 
 
 # --------------------------------------------------------------------------- hostile servers (issue 17)
@@ -650,14 +652,15 @@ def test_a_redirect_to_a_host_whose_lookup_hangs_names_that_host(slow_dns, http_
 @pytest.mark.parametrize("where", ["body", "headers"])
 def test_a_server_dripping_bytes_is_abandoned_at_the_deadline(http_server, clock, tmp_path, where):
     """One byte every 0.1 s never trips a per-read timeout; the whole request
-    still ends at http.timeout."""
+    still ends at http.timeout.  (Dripped whole, the body takes 1,000 s: the
+    bound is against that, not against a loaded machine's 1 s.)"""
     import time
 
     http_server.route("/feed", Reply(body=b"x" * 10_000, drip=0.1, drip_headers=where == "headers"))
     started = time.monotonic()
     with fetcher(clock, tmp_path, retries=0, timeout=1.0) as f, pytest.raises(InputError) as info:
         f.get(http_server.url("/feed"), source="drip")
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 30
     message = str(info.value)
     assert message.startswith(f"{http_server.url('/feed')}: source 'drip': ")
     if where == "body":

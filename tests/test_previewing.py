@@ -171,11 +171,11 @@ def _reader(stream, q):
 
 
 def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return resp.read().decode("utf-8")
 
 
-def _until(predicate, timeout=20.0, what="condition"):
+def _until(predicate, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -68,7 +68,7 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def wait_until(predicate, proc: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
+def wait_until(predicate, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc.poll() is not None:
@@ -448,7 +448,7 @@ def test_a_clock_set_back_does_not_stall_the_daemon(tmp_path, smtp_server):
         text = config.read_text()
         config.write_text(text.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n"
                                        "    topics: [optim]\n    schedule: every 1 minutes"))
-        wait_until(lambda: "config reloaded" in _peek(proc), proc, "the config reload", timeout=20)
+        wait_until(lambda: "config reloaded" in _peek(proc), proc, "the config reload", timeout=60)
     finally:
         code, rest = stop(proc)
     log = _seen_output.pop(proc.pid, "") + rest
@@ -558,16 +558,16 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
         wait_until(lambda: (tmp_path / "newsletter-state.sqlite3").exists(), proc, "the daemon to start")
         for n, (what, text) in enumerate(BAD_RELOADS.items()):
             config.write_text(text)
-            wait_until(lambda n=n: _peek(proc).count("config not reloaded") > n, proc, f"the {what} to be reported", timeout=20)
+            wait_until(lambda n=n: _peek(proc).count("config not reloaded") > n, proc, f"the {what} to be reported", timeout=60)
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
         os.replace(fifo, config)
-        wait_until(lambda: "not a regular file" in _peek(proc), proc, "the FIFO to be reported", timeout=20)
+        wait_until(lambda: "not a regular file" in _peek(proc), proc, "the FIFO to be reported", timeout=60)
         big = tmp_path / "big.yaml"
         with open(big, "wb") as f:
             f.truncate(5 * 1024**3)  # sparse: no disk used
         os.replace(big, config)
-        wait_until(lambda: "over the limit" in _peek(proc), proc, "the big file to be reported", timeout=20)
+        wait_until(lambda: "over the limit" in _peek(proc), proc, "the big file to be reported", timeout=60)
         config.write_text(good.replace(
             "subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]\n    schedule: every 1 minutes"
         ))
@@ -667,7 +667,7 @@ def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)
     out, err, took = terminate_after(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
     assert proc.returncode == 0, err
-    assert took < 10, took
+    assert took < 20, took  # not the 30 s back-off (a bound against that wait, not a loaded machine's exit)
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
 
@@ -976,7 +976,7 @@ def test_a_stopped_run_does_not_wait_out_a_held_state_to_say_the_next_digest(tmp
         took = time.monotonic() - started
     finally:
         holder.close()
-    assert took < 5, took
+    assert took < 20, took  # not SQLite's 30 s (a bound against that wait, not a loaded machine's speed)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 

@@ -931,11 +931,12 @@ def test_a_server_silent_at_one_recipients_rcpt_took_nothing_and_the_others_go_o
     (new papers held back), though none of it had been sent."""
     box = smtp_server.mailbox
     box.silent_at_rcpt = {"ada@example.org"}
-    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 0.4"))
+    # (2 s: the server must answer everything else within it, on a loaded machine too)
+    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 2"))
     r = cli("send", "--now", NOW)
     assert r.code == 1, r.out + r.err
     assert (f"failed      ada@example.org: SMTP server 127.0.0.1:{smtp_server.port} timed out (no answer to RCPT TO "
-            "within 0.4 s) sending to ada@example.org; none of the message was sent (stays pending") in r.out, r.out
+            "within 2 s) sending to ada@example.org; none of the message was sent (stays pending") in r.out, r.out
     assert "sent        bob@example.org" in r.out and "may have taken" not in r.out + r.err
     assert box.recipients() == ["bob@example.org"]
     assert query(tmp_path / "newsletter-state.sqlite3", "SELECT subscriber, status, uncertain FROM digests ORDER BY id") == [
@@ -1888,7 +1889,8 @@ def test_sigterm_while_a_slow_server_gives_its_verdict_stops_and_the_digest_goes
     sends it again under its Message-ID."""
     box = smtp_server.mailbox
     box.block_at = 1  # the first message's verdict is held until the send has stopped
-    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 0.2"), subscribers=many(3))
+    # (2 s: the server must answer each command before the verdict within it, on a loaded machine too)
+    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 2"), subscribers=many(3))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         out, err = terminated_once_said(proc, "has not given its verdict on the message to user00@example.org")
@@ -1941,7 +1943,7 @@ http:
     finally:
         proc.kill()
     assert proc.returncode == 130, (out, err)
-    assert took < 10, took  # not the 30 s back-off
+    assert took < 20, took  # not the 30 s back-off (a bound against that wait, not a loaded machine's exit)
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "interrupted while reading the sources: nothing sent or recorded", err
@@ -4024,7 +4026,7 @@ def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_wait(tmp_
         started = time.monotonic()
         proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
         out, err = terminated_once_said(proc, "is locked by another process (database is locked); waiting up to 30 s")
-        assert time.monotonic() - started < 15
+        assert time.monotonic() - started < 25  # not SQLite's 30 s (generous: the start of a process under load)
     finally:
         holder.close()
     assert proc.returncode == 143, (out, err)
@@ -4103,7 +4105,7 @@ def test_sigterm_while_another_process_has_its_turn_to_write_stops_the_wait(tmp_
         os.close(fd)
         if proc.poll() is None:
             proc.kill()
-    assert took < 5, took
+    assert took < 20, took  # the turn is never given: a bound against waiting for it, not a loaded machine's exit
     assert proc.returncode == 143, (out, said + err)
     assert "Traceback" not in err and box.messages == [] and out == ""
     assert re.search(r"^interrupted: newsletter-state\.sqlite3: stopped while waiting for another process to finish "
@@ -4129,7 +4131,7 @@ def test_sigterm_to_a_dry_run_waiting_for_a_held_state_stops_it_at_once(tmp_path
         took = time.monotonic() - started
     finally:
         holder.close()
-    assert took < 5 and proc.returncode == 143, (took, out, said + err)
+    assert took < 20 and proc.returncode == 143, (took, out, said + err)  # not SQLite's 30 s
     assert "Traceback" not in err and err.splitlines()[-1] == (
         "interrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
         "(database is locked)"

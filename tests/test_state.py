@@ -761,7 +761,9 @@ def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(
     """A proxy between worker and server that stops forwarding (a network
     partition no TCP timeout notices: the proxy acknowledges everything):
     the worker's next statement waited for ever.  It gives up after
-    ANSWER_WITHIN, and the next statement fails at once."""
+    ANSWER_WITHIN, and the next statement fails at once: ANSWER_WITHIN is
+    120 s for it, so another wait would take 120 s and say so (the bound
+    is against that, not against a loaded machine's 0.3 s)."""
     import time
 
     from newsletter.state import postgres as postgres_state
@@ -774,11 +776,12 @@ def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(
     message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
     with pytest.raises(StateError, match=re.escape(message)):
         st.plan(["a@example.org"])
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 120.0)
     started = time.monotonic()
     with pytest.raises(StateError, match=re.escape(message)):
         st.see_subscribers(["b@example.org"], T0)
     st.close()
-    assert time.monotonic() - started < 0.3  # not another wait
+    assert time.monotonic() - started < 60  # not another wait (of 120 s)
 
 
 def test_a_postgresql_wait_that_looks_for_a_stop_still_gets_a_slow_answer_and_the_stop_ends_a_silent_one(
@@ -1748,22 +1751,20 @@ def test_postgres_upgrades_a_database_from_before_the_settings_column_and_migrat
 def test_a_postgresql_host_whose_lookup_hangs_is_given_up_at_the_connect_timeout(pg_url, slow_dns, monkeypatch):
     """psycopg looks the host's name up itself, before libpq's connect_timeout
     applies: a DNS server that does not answer held the send (and SIGTERM)
-    for as long as the resolver kept asking."""
-    import time
-
+    for as long as the resolver kept asking.  (Given up, not waited for: the
+    lookup, which hangs for a minute, still hangs when open_state ends; no
+    wall-clock bound, which a loaded machine overran.)"""
     url = pg_url.replace("127.0.0.1", "db.slow.test") + "?connect_timeout=1"
-    started = time.monotonic()
     with pytest.raises(StateError) as info:
         open_state(url)
-    assert time.monotonic() - started < 1 + 1.5
+    assert slow_dns.hanging >= 1
     assert str(info.value).endswith(": cannot reach PostgreSQL: the name 'db.slow.test' was not looked up within 1 s "
                                     "(connect_timeout): a DNS server that does not answer, or no network?")
     # the host named by PGHOST, as README's postgresql:///db allows
     monkeypatch.setenv("PGHOST", "db.slow.test")
-    started = time.monotonic()
     with pytest.raises(StateError) as info:
         open_state(re.sub(r"@[^/]+/", "@/", pg_url) + "?connect_timeout=1")
-    assert time.monotonic() - started < 1 + 1.5 and "the name 'db.slow.test' was not looked up" in str(info.value)
+    assert slow_dns.hanging >= 2 and "the name 'db.slow.test' was not looked up" in str(info.value)
 
 
 def test_a_postgresql_host_by_name_is_reached_at_each_of_its_addresses(pg_url, slow_dns, monkeypatch):

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from conftest import ROOT, query, run_newsletter, write_config
+from conftest import ROOT, query, run_newsletter, sessions_left, write_config
 
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
@@ -414,8 +414,7 @@ def test_one_click_posts_against_postgresql_share_a_few_kept_connections(tmp_pat
     with open_state(pg_url, readonly=True) as state:
         assert state.unsubscribed() == {"ada@example.org": T0, "bob@example.org": T0} | {
             f"user{i:02}@example.org": T0 for i in range(24)}
-    assert query(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                         "AND pid <> pg_backend_pid()") == [(0,)]  # all closed as serve stopped
+    assert sessions_left(pg_url) == 0  # all closed as serve stopped
 
 
 def test_the_kept_postgresql_state_answers_the_first_post_after_a_restart(tmp_path, monkeypatch, pg_server, pg_url):
@@ -893,7 +892,7 @@ def test_sigterm_while_a_one_click_waits_for_another_processs_lock_stops_serve_a
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
             post.join(60)
-            assert time.monotonic() - stopped < 10
+            assert time.monotonic() - stopped < 20  # not SQLite's 30 s
     finally:
         holder.close()
     assert [a.status_code for a in answers] == [503] and answers[0].headers["retry-after"].isdigit()
