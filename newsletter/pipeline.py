@@ -331,11 +331,19 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
 #: What a search box or a keyword rule writes but a sentence does not: the
 #: operators in capitals, a prefix's ``*``, a ``/regex/``, a field prefix.
 _ABOUT_SYNTAX = lazy(
-    r"(?<=\s)(?:AND\s+NOT|OR|AND|NOT|\|\|?|&&)(?=\s)"  # (capitals only: "or" and "and" are prose)
-    r"|(?<![\w*])\w[\w-]*\*(?![\w*])"                  # robot*  (not Markdown's **bold**, dropped before)
-    r"|(?:^|(?<=\s))/[^/\s][^/]*/(?=\s|$|[,;.])"         # /regex/
+    # capitals between two words, each side no operator itself ("AND, OR and NOT gates", "combinatorial OR
+    # problems" are prose: an operator is caught as one joining operands, `a OR b`, with no list around it)
+    r"(?<=[\w\")*/]\s)(?:AND\s+NOT|OR|AND|NOT|\|\|?|&&)(?=\s[\w\"(])(?!\s(?:gates?|problems?|logic|and|or)\b)"
+    r"(?<!\bin\sOR)(?<!\bthe\sOR)(?<!\bof\sOR)(?<!\bfor\sOR)"  # (OR the field: "in OR", "the OR")
+    # robot*: a stem of 3 letters or more (C*-algebras, A* search, L*, weak* topology are names), no Markdown
+    r"|(?<![\w*])(?!weak\*)[A-Za-z][\w-]{2,}\*(?![\w*-])"
+    # /regex/: with a metacharacter inside (the /r/ and /l/ of phonetics are prose)
+    r"|(?:^|(?<=\s))/(?=[^/\s]*[?*+|()\[\]\\.^$])[^/\s][^/]*/(?=\s|$|[,;.])"
     r"|\b(?:ti|abs|au|cat|all):(?=[\w\"(])"                # arXiv's search fields
 )
+
+#: Words a wrapped sentence's line ends on, or its next line starts with.
+_JOINING = frozenset("for of and or with to in on from the a an by as via into over under at".split())
 
 
 def unmarked_lines(about: str) -> list[str]:
@@ -350,6 +358,9 @@ def unmarked_lines(about: str) -> list[str]:
     lines = [line.strip() for line in about.strip().splitlines() if line.strip()]
     if len(lines) < 2 or any(len(line.split()) > 4 or re.search(r"[.,;:!?]$", line) for line in lines):
         return []
+    if any(line.split()[-1].lower() in _JOINING for line in lines[:-1]) or any(
+            line.split()[0].lower() in _JOINING for line in lines[1:]):
+        return []  # a phrase broken mid-way ("Diffusion models for / image generation"): a sentence
     return lines
 
 

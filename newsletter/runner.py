@@ -455,6 +455,13 @@ class Runner:
         if problems := refused(new):
             for problem in problems:
                 log.error("run: config not reloaded: %s", problem)
+            secrets = unscheduled(new)
+            if len(secrets) < len(problems):  # (a variable: the environment is the one run started with)
+                log.error("run: keeping the running config; run reads its variables from its environment at start "
+                          "only: set them (e.g. in the unit's EnvironmentFile) and restart run: a reload cannot "
+                          "bring them in")
+            else:
+                log.error("run: keeping the running config")
             return
         if new.state_target != self.config.state_target:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")

@@ -848,7 +848,11 @@ def test_prose_is_not_taken_for_search_syntax():
 
     for prose in ("Diffusion or score-based models, and faster sampling.", "AI/ML for science; PDE/ODE solvers.",
                   "**Graph** neural networks: message passing.", "Not diffusion models, but flows.",
-                  "RL from human feedback (RLHF) and DPO.", "Robots: grasping, manipulation * and more."):
+                  "RL from human feedback (RLHF) and DPO.", "Robots: grasping, manipulation * and more.",
+                  # names and abbreviations written with the same marks (a review's finds)
+                  "C*-algebras and the weak* topology.", "A* search, D* Lite and Angluin's L* automata; Q*.",
+                  "AND, OR and NOT gates.", "Combinatorial OR problems; learning to optimize in OR and integer "
+                  "programming; surgical robotics in the OR.", "The /r/ and /l/ contrast in speech."):
         assert about_search_syntax(prose) == [], prose
     assert about_search_syntax("robot* OR grasp* OR robot*") == ["robot*", "OR", "grasp*"]
     from newsletter.pipeline import unmarked_lines
@@ -858,6 +862,10 @@ def test_prose_is_not_taken_for_search_syntax():
     assert unmarked_lines("diffusion models,\nscore matching") == []
     assert unmarked_lines("one subject") == []
     assert unmarked_lines("diffusion models\nscore matching\n") == ["diffusion models", "score matching"]
+    # a short sentence broken mid-phrase (on "for", "and" ...) is a sentence too
+    assert unmarked_lines("Diffusion models for\nimage generation\n") == []
+    assert unmarked_lines("LLM agents and\ntool use\n") == []
+    assert unmarked_lines("Graph neural networks\nfor molecular property\nprediction\n") == []
 
 
 def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_them(workdir):

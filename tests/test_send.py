@@ -1122,6 +1122,9 @@ def test_a_reload_that_needs_an_unset_secret_keeps_the_running_config(tmp_path, 
     [said] = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
     assert said.startswith("run: config not reloaded: ") and (
         "config.yaml:33: web.secret_env: environment variable NU19_RELOAD_SECRET is not set") in said, said
+    # a reload cannot bring a variable in (the environment is the one run started with): it says to restart
+    [kept] = [r.getMessage() for r in caplog.records if "keeping the running config" in r.getMessage()]
+    assert "restart run: a reload cannot bring them in" in kept, kept
 
 
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
