@@ -2051,11 +2051,14 @@ def _hf_day_page(source: HFDailySource, day: date, page: int, context: ReadConte
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
-    from .feeds import parse_feed
+    from .feeds import feed_listing, parse_feed
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
         # a saved copy's relative links are relative to where it was saved from, when the config says
-        yield from parse_feed(data, name, source.label, context.warn, base=source.url)
+        listing = feed_listing(data, name, source.label, context.warn, base=source.url)
+        if (rest := listing.rest_said(name, source.label)) is not None:  # one page of an arXiv API answer
+            context.warn(rest)
+        yield from listing.papers
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)

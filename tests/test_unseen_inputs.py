@@ -228,6 +228,30 @@ def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_
     assert whole.code == 0 and "saved arXiv API answer" not in whole.err
 
 
+def test_a_feed_reading_a_saved_arxiv_api_answer_of_one_page_says_the_rest_is_not_read(tmp_path, cli):
+    """`type: feed` with `path:` reads a saved arXiv API answer too, and one
+    holding results 101 to 105 of 120 was read as if whole without a word,
+    where `type: arxiv` says the rest is not read; a whole answer, and a
+    query's pages all joined into the file, say nothing."""
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-api-page.xml").read_bytes())
+    write_config(tmp_path, _feed_source("", "").replace("url: ", "path: api.xml"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 5
+    assert [line for line in r.err.splitlines() if "saved arXiv API answer" in line] == [
+        "warning: api.xml:1: source 'blog': this saved arXiv API answer holds results 101 to 105 of the 120 its "
+        "query has: the rest is not read (save the other pages, `&start=`, and join them into the file, or leave "
+        "out `path:` to ask arXiv)"]
+    api = (DATA / "arxiv-api.xml").read_bytes()
+    first = api.replace(b">5</opensearch:totalResults>", b">10</opensearch:totalResults>")
+    second = first.replace(b">0</opensearch:startIndex>", b">5</opensearch:startIndex>")
+    for whole in (api, first + b"\n" + second):
+        (tmp_path / "api.xml").write_bytes(whole)
+        r = cli("papers", "--json")
+        assert r.code == 0 and len(json.loads(r.out)) == 5, r.err
+        assert "saved arXiv API answer" not in r.err and "rest is not read" not in r.err
+
+
 def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as_their_characters(
         http_server, tmp_path, cli):
     """A JSON or CSV export whose generator escaped its text as HTML, once or
