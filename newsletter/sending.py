@@ -31,6 +31,7 @@ from .config import Config, Subscriber
 from .delivery import (
     Dispatcher,
     Envelope,
+    OutboxTransport,
     Outcome,
     Transport,
     make_transport,
@@ -339,12 +340,18 @@ def unusable_secrets(config: Config, transport: Transport | None) -> list[Proble
     from .signing import signer
 
     problems: list[Problem] = []
-    checks: list[Callable[[], object]] = [lambda: links(config), lambda: signer(config)]
-    if transport is not None:
-        checks.append(transport.check)
-    for check in checks:
+    for check in (lambda: links(config), lambda: signer(config)):
         try:
             check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if isinstance(transport, OutboxTransport) and problems:
+        # (its check makes the folder: a send refused here leaves none behind, only what would stop it)
+        if (problem := transport.problem()) is not None:
+            problems.append(problem)
+    elif transport is not None:
+        try:
+            transport.check()
         except ConfigError as exc:
             problems.extend(exc.problems)
     return problems
