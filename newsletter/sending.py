@@ -615,7 +615,9 @@ def _died(proc) -> str:
             how = f"killed by signal {-code}"
     else:
         how = f"exit {code}" if code is not None else "still running"
-    return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
+    # (not "stay pending": its claims stay `sending`, which only the next send's recovery takes back)
+    return (f"send worker {proc.name} stopped without finishing ({how}); the digests it had claimed stay "
+            "'sending' until the next send takes them back and sends them again, with the same Message-IDs")
 
 
 def _stopped(why: str) -> str:

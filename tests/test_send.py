@@ -4916,3 +4916,27 @@ def test_a_send_split_across_processes_builds_the_kept_papers_pool_once(tmp_path
     assert len(built.read_text().split()) == 2, built.read_text()  # the run's index, and the kept papers' pool
     digest = next((tmp_path / "out").rglob("*.eml")).read_text(encoding="utf-8")
     assert "Flow matching on day 2" in digest and "Flow matching on day 3" in digest
+
+
+def _wait_forever(event) -> None:
+    event.wait()
+
+
+def test_a_killed_send_worker_is_said_to_leave_its_claims_to_the_next_send():
+    """A send worker killed (SIGKILL, the OOM killer) was said to leave "its
+    unfinished digests pending": they stay `sending` (claimed), and only the
+    next send's recovery takes them back and sends them again, with their
+    Message-IDs.  A real forked process, killed."""
+    import multiprocessing
+
+    from newsletter.sending import _died
+
+    context = multiprocessing.get_context("fork")
+    never = context.Event()
+    proc = context.Process(target=_wait_forever, args=(never,), name="send-worker-2")
+    proc.start()
+    os.kill(proc.pid, signal.SIGKILL)
+    said = _died(proc)
+    assert said == ("send worker send-worker-2 stopped without finishing (killed by SIGKILL); the digests it had "
+                    "claimed stay 'sending' until the next send takes them back and sends them again, with the "
+                    "same Message-IDs")
