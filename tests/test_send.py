@@ -4940,3 +4940,46 @@ def test_a_killed_send_worker_is_said_to_leave_its_claims_to_the_next_send():
     assert said == ("send worker send-worker-2 stopped without finishing (killed by SIGKILL); the digests it had "
                     "claimed stay 'sending' until the next send takes them back and sends them again, with the "
                     "same Message-IDs")
+
+
+def test_a_big_weekly_send_prepares_the_bodies_its_workers_use(tmp_path, smtp_server, monkeypatch):
+    """Before forking its workers a big send prepares the bodies its first
+    digests share (Composer.prepare), from the run's own index; weekly
+    digests draw on the kept papers (KeptPools), whose matches are others:
+    the bodies prepared were never used, and each worker made them again.
+    They come from the pools built before the fork: every digest is made
+    from a body the workers inherit.  Counted (in each forked worker,
+    through a file), not timed."""
+    from newsletter.config import load_config
+    from newsletter.rendering import Composer
+    from newsletter.sending import SHARD_MIN, send
+
+    count = SHARD_MIN + 50
+    weekly = "".join(f"\n  - email: user{i:03}@example.org\n    topics: [diffusion]\n"
+                     f"    schedule: weekly on monday at 08:00" for i in range(count))
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=weekly))
+    send(config, now=datetime.fromisoformat("2024-05-01T12:00:00+00:00"))  # first seen; the papers kept
+    assert smtp_server.mailbox.messages == []
+    monday = ["Diffusion Models for Monday's Task"]  # the sources list Monday's papers only (a feed of one day)
+    (tmp_path / "papers" / "day1.txt").write_text(export(monday), encoding="utf-8")
+
+    parent, before_fork = os.getpid(), set()
+    uses = tmp_path / "uses"
+    body = Composer._body
+
+    def counted_body(self, subscriber, matches, now):
+        found = body(self, subscriber, matches, now)
+        if found is not None and os.getpid() == parent:
+            before_fork.add(id(found))
+        elif found is not None:
+            with open(uses, "a", encoding="utf-8") as out:  # (each forked worker appends its own lines)
+                out.write("inherited\n" if id(found) in before_fork else "own\n")  # own: made in the worker
+        return found
+
+    monkeypatch.setattr(Composer, "_body", counted_body)
+    report = send(config, now=datetime.fromisoformat("2024-05-06T08:05:00+00:00"))
+    assert [r.status for r in report.results].count("sent") == count
+    text = smtp_server.mailbox.messages[0].message.get_body(("plain",)).get_content()
+    assert "Monday's Task" in text and "Task 4" in text  # the kept papers too: the digest drew on its pool
+    used = uses.read_text(encoding="utf-8").split()
+    assert used.count("own") == 0 and used.count("inherited") == count, (used.count("own"), len(used))
