@@ -2469,7 +2469,7 @@ def test_a_send_worker_killed_mid_send_is_reported_with_the_summary(tmp_path, sm
     report = json.loads(out.read_text())
     assert report["sent"] > 0 and len(report["digests"]) == report["sent"] + report["failed"] + report["empty"]
     [problem] = report["problems"]
-    assert "killed by SIGKILL" in problem and "stay pending" in problem
+    assert "killed by SIGKILL" in problem and "stay 'sending' until the next send takes them back" in problem
     assert problem in err.read_text() and "Traceback" not in err.read_text()
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
