@@ -2362,6 +2362,15 @@ _FORMAT_TYPES = {
                     "reference manager exports (BibTeX, RIS, CSV, CSL JSON, EndNote XML, Zotero RDF), saved "
                     "answers of Semantic Scholar, OpenReview, OpenAlex, Crossref or bioRxiv, and Scholar alerts "
                     "are read by type: feed, with path: or url:"),
+    # (a file's format for its type: `type: json` got the list of types alone; each is one feed reads)
+    **dict.fromkeys(("json", "jsonl", "json-lines", "ndjson"),
+                    "JSON (a JSON Feed, a saved API answer, a list of records, JSON Lines) is read by type: feed, "
+                    "with path: or url:"),
+    **dict.fromkeys(("xml", "rdf"),
+                    "XML (RSS, RSS 1.0 RDF, Atom, a saved arXiv API answer, EndNote XML, Zotero RDF, PubMed XML) "
+                    "is read by type: feed, with path: or url:"),
+    **dict.fromkeys(("pubmed", "medline", "nbib"),
+                    "PubMed's exports (MEDLINE .nbib, PubMed XML) are read by type: feed, with path: or url:"),
     **dict.fromkeys(("huggingface", "hugging-face", "hf", "hf-papers-json"),
                     "Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
                     "type: hf-papers-text"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,25 @@ class SourcesFailed(InputError):
     (nobody's scheduled slot is used up) and exit 2 naming each source."""
 
 
+#: Why a source's host was not reached: its connection ``"refused"`` (the
+#: host answered, with a reset: no server on that port), ``"no answer"`` (a
+#: connection or a name lookup that timed out, no route) or ``"no name"``
+#: (the name did not resolve).
+UnreachableKind = Literal["refused", "no answer", "no name"]
+
+
 class Unreachable(InputError):
     """A source's host could not be reached at all (its name did not resolve,
     the connection was refused or timed out), as on a machine without a network:
-    when every source fails so, the run says how to work from saved files."""
+    when every source fails so, the run says how to work from saved files.
+
+    ``kind`` says which, so that summary need not parse the message: a refused
+    connection means the network works (a server down, a wrong port), and
+    asking "is this machine offline?" then sent a newcomer the wrong way."""
+
+    def __init__(self, *problems: Problem | str, kind: UnreachableKind = "no answer"):
+        super().__init__(*problems)
+        self.kind: UnreachableKind = kind
 
 
 class TemplateError(NewsletterError):

@@ -26,7 +26,7 @@ import html
 import io
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -780,6 +780,17 @@ class ArxivListing:
     entries: int  # entries in the document, kept or not
     start: int = 0  # opensearch:startIndex of an API response: the results before it are on other pages
 
+    @classmethod
+    def joined(cls, listings: Sequence[ArxivListing], papers: list[Paper] | None = None) -> ArxivListing:
+        """The listing of a file of several documents (pages joined by
+        ``cat``), each of ``listings``: its papers (``papers`` when given),
+        the largest total, every entry, and the first page's start, so that a
+        query's pages all in the file say no rest not read."""
+        totals = [listing.total for listing in listings if listing.total is not None]
+        return cls([p for listing in listings for p in listing.papers] if papers is None else papers,
+                   max(totals) if totals else None, sum(listing.entries for listing in listings),
+                   min((listing.start for listing in listings if listing.total is not None), default=0))
+
     def rest_said(self, name: str, source: str) -> str | None:
         """What a saved API answer that holds one page of its query's
         results says: which it holds, of how many, and how to read the rest
@@ -929,10 +940,7 @@ def parse_arxiv(
     if (parts := _xml_documents(data)) is not None:
         listings = _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
             part, name, source, warned) if followed else parse_arxiv(part, name, source, warned, announce_types))
-        totals = [listing.total for listing in listings if listing.total is not None]
-        return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
-                            sum(listing.entries for listing in listings),
-                            min((listing.start for listing in listings if listing.total is not None), default=0))
+        return ArxivListing.joined(listings)
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
@@ -999,6 +1007,13 @@ def parse_arxiv(
             )
         )
     _skipped(skipped, len(parsed.entries), name, source, warn)
+    return ArxivListing(papers, *_opensearch(parsed))
+
+
+def _opensearch(parsed) -> tuple[int | None, int, int]:
+    """An API answer's ``opensearch:totalResults`` (None when it has none),
+    its entries and its ``opensearch:startIndex``, as an
+    :class:`ArxivListing` counts them."""
     total = parsed.feed.get("opensearch_totalresults")
     try:
         total = int(total) if total is not None else None
@@ -1008,7 +1023,12 @@ def parse_arxiv(
         start = int(parsed.feed.get("opensearch_startindex") or 0)
     except ValueError:
         start = 0
-    return ArxivListing(papers, total, len(parsed.entries), max(start, 0))
+    return total, len(parsed.entries), max(start, 0)
+
+
+#: An arXiv API answer's own id or link (``http://arxiv.org/api/...``): other
+#: OpenSearch feeds' totals are no query of arXiv's to save the pages of.
+_ARXIV_API_FEED = re.compile(r"^https?://(?:export\.)?arxiv\.org/api/", re.IGNORECASE)
 
 
 def _oai_page_listing(data: bytes, name: str, source: str, warn: Warn) -> ArxivListing:
@@ -1165,6 +1185,21 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
+    return feed_listing(data, name, source, warn, base=base).papers
+
+
+def feed_listing(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> ArxivListing:
+    """:func:`parse_feed`'s papers, with the results the arXiv API answers
+    among its documents hold of their queries' (a saved answer holding one
+    page: see :meth:`ArxivListing.rest_said`, as `type: arxiv` says it);
+    no total when none is such an answer."""
+    pages: list[ArxivListing] = []
+    return ArxivListing.joined(pages, _parse_feed(data, name, source, warn, base, pages))
+
+
+def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | None,
+                pages: list[ArxivListing]) -> list[Paper]:
+    """:func:`parse_feed`, each arXiv API answer's results counted into ``pages``."""
     if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
         return read_listing_text(data, name, source, warn, kind=copied)
     if (mail := arxiv_mail(data)) is not None:
@@ -1216,7 +1251,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return entries
     if (parts := _xml_documents(data)) is not None:  # feeds, an API query's or OAI-PMH pages, joined into one file
         return [p for papers in _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
-            part, name, source, warned).papers if followed else parse_feed(part, name, source, warned, base=base))
+            part, name, source, warned).papers if followed else _parse_feed(part, name, source, warned, base, pages))
                 for p in papers]
     if _maybe_oai(data):  # (after the joined pages: an OAI-PMH page's own reader takes one document)
         from .oai import is_oai, parse_oai
@@ -1242,6 +1277,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return found
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
+    if any(_ARXIV_API_FEED.match(str(parsed.feed.get(key) or "")) for key in ("id", "link")):
+        pages.append(ArxivListing([], *_opensearch(parsed)))
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []

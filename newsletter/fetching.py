@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import httpx
 
-from .errors import InputError, Problem, Unreachable
+from .errors import InputError, Problem, Unreachable, UnreachableKind
 from .files import sweep_temporaries, write_atomic
 from .patterns import XML_PROLOG, lazy
 from .retrying import backoff, certificate_fault, certificate_unmendable, handshake_refused, speaks_tls, waiting, within
@@ -923,6 +923,7 @@ class Fetcher:
         attempts = self.retries + 1
         problem = ""
         unreachable = False  # the last attempt reached no server (a name that did not resolve, no connection)
+        kind: UnreachableKind = "no answer"  # and why, when it did not
         attempt, retries = 0, self.retries
         for attempt in range(attempts):
             if self.stop is not None and self.stop():
@@ -935,7 +936,7 @@ class Fetcher:
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             except httpx.TimeoutException as exc:
                 problem = f"no answer within {self.timeout:g} s{_redirected(full, exc)}"
-                unreachable = isinstance(exc, httpx.ConnectTimeout)
+                unreachable, kind = isinstance(exc, httpx.ConnectTimeout), "no answer"
             except httpx.UnsupportedProtocol as exc:  # a redirect to file:, ftp:...: asking again ends there again
                 raise InputError(
                     Problem(f"source {source!r}: redirected to a URL that is not http(s) ({exc})", key)
@@ -950,7 +951,7 @@ class Fetcher:
                     problem = (f"no connection to {exc.looking_up!r} within {self.timeout:g} s (http.timeout): its "
                                "name was not looked up in time, or none of its addresses answered; a DNS server "
                                "that does not answer, or no network?")
-                    unreachable = True
+                    unreachable, kind = True, "no answer"
             except httpx.TransportError as exc:
                 # the URL asked when it failed: a redirect's target is not the configured URL
                 target, moved = _asked(exc, full), _redirected(full, exc)
@@ -985,6 +986,9 @@ class Fetcher:
                 unresolved = _cause(exc, socket.gaierror)
                 # a TLS handshake that failed reached the server (httpx counts it a connection error)
                 unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
+                # a refused connection is the host's answer (nothing listens on that port): the network works
+                kind = ("no name" if unresolved is not None
+                        else "refused" if _cause(exc, ConnectionRefusedError) is not None else "no answer")
                 if proxied is not None:  # the proxy's fault, not the network's: no 'offline?'
                     problem, unreachable = f"{proxied[0]}{moved}", False
                 elif unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
@@ -1062,7 +1066,8 @@ class Fetcher:
                 log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, waiting(delay))
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
-        raise (Unreachable if unreachable else InputError)(Problem(f"source {source!r}: {problem}{tries}", key))
+        failure = Problem(f"source {source!r}: {problem}{tries}", key)
+        raise Unreachable(failure, kind=kind) if unreachable else InputError(failure)
 
     def _request(self, url: httpx.URL, headers: dict) -> tuple[httpx.Response, bytes]:
         """One GET, streamed: the whole of it within ``timeout`` seconds and the

@@ -2051,11 +2051,14 @@ def _hf_day_page(source: HFDailySource, day: date, page: int, context: ReadConte
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
-    from .feeds import parse_feed
+    from .feeds import feed_listing, parse_feed
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
         # a saved copy's relative links are relative to where it was saved from, when the config says
-        yield from parse_feed(data, name, source.label, context.warn, base=source.url)
+        listing = feed_listing(data, name, source.label, context.warn, base=source.url)
+        if (rest := listing.rest_said(name, source.label)) is not None:  # one page of an arXiv API answer
+            context.warn(rest)
+        yield from listing.papers
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)
@@ -2184,10 +2187,16 @@ def offline_hint(failed: list[SourceRead]) -> Problem | None:
     """What to do when no source's host could be reached (a machine without a
     network, a first run behind a firewall): the per-source lines only asked
     "no network?", and a newcomer offline had no way on; None when any source
-    failed otherwise (an HTTP error, a broken answer: the network works)."""
+    failed otherwise (an HTTP error, a broken answer: the network works).
+    Every connection refused is no sign of being offline either: each host
+    answered (with a reset), so a server is down or the URL names a wrong
+    port, as a local source on 127.0.0.1 with nothing listening."""
     errors = [f.error for f in failed]
     if not errors or not all(isinstance(e, Unreachable) for e in errors):
         return None
+    if all(isinstance(e, Unreachable) and e.kind == "refused" for e in errors):
+        return Problem("every source's host refused the connection: the network works, but nothing listens there "
+                       "(a server down, or a wrong port or URL in the source)")
     return Problem("no source's host could be reached: is this machine offline? Without a network, give each "
                    "source a saved copy instead, `path: saved.xml` in place of its URL (README \"Offline\")")
 

@@ -99,6 +99,13 @@ def test_each_problem_is_reported_with_its_line(workdir, expected):
     *((name, "(reference manager exports (BibTeX, RIS, CSV, CSL JSON, EndNote XML, Zotero RDF), saved answers of "
              "Semantic Scholar, OpenReview, OpenAlex, Crossref or bioRxiv, and Scholar alerts are read by type: feed, "
              "with path: or url:)") for name in ("zotero", "BibTeX", "semantic_scholar", "OpenAlex")),
+    # a file's format: `type: json` got the list of types alone
+    *((name, "(JSON (a JSON Feed, a saved API answer, a list of records, JSON Lines) is read by type: feed, with "
+             "path: or url:)") for name in ("json", "JSON", "jsonl", "json_lines", "ndjson")),
+    *((name, "(XML (RSS, RSS 1.0 RDF, Atom, a saved arXiv API answer, EndNote XML, Zotero RDF, PubMed XML) is read "
+             "by type: feed, with path: or url:)") for name in ("xml", "rdf")),
+    *((name, "(PubMed's exports (MEDLINE .nbib, PubMed XML) are read by type: feed, with path: or url:)")
+      for name in ("pubmed", "MEDLINE", "nbib")),
 ])
 def test_a_source_type_written_as_its_format_or_site_names_the_type_that_reads_it(workdir, written, meant):
     """The contract's table says "feed (RSS/Atom URL or file)": `type: rss`

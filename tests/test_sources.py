@@ -1759,6 +1759,37 @@ http: {{retries: 0}}
             assert lines[3:] == ["every source failed (2 of 2); no papers were read"]
 
 
+def test_every_connection_refused_is_no_sign_of_being_offline(tmp_path, cli, monkeypatch):
+    """A local source on 127.0.0.1 with nothing listening (a server not
+    started, a wrong port) was asked 'is this machine offline?': the host
+    answered, with a reset, so the network works.  The ports are held bound,
+    not listening, so nothing else takes them while the test runs."""
+    import socket
+
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with socket.socket() as one, socket.socket() as other:
+        one.bind(("127.0.0.1", 0))
+        other.bind(("127.0.0.1", 0))
+        write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "http://127.0.0.1:{one.getsockname()[1]}/lab.xml"}}
+  - {{type: hf-daily, name: hf, url: "http://127.0.0.1:{other.getsockname()[1]}/api/daily_papers"}}
+topics: {{t: {{any: [x]}}}}
+subscribers: [{{email: ada@example.org, topics: [t]}}]
+http: {{retries: 0}}
+""")
+        for command in (("send",), ("validate", "--fetch")):
+            r = cli(*command)
+            assert r.code == 2, (command, r.err)
+            lines = r.err.strip().splitlines()
+            assert "source 'lab': connection failed" in lines[0] and "source 'hf': connection failed" in lines[1]
+            assert lines[2] == ("every source's host refused the connection: the network works, but nothing listens "
+                                "there (a server down, or a wrong port or URL in the source)"), (command, lines)
+            assert "offline" not in r.err and "Traceback" not in r.err
+        assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+
+
 def test_a_source_that_answers_is_no_sign_of_being_offline(http_server, tmp_path, cli, monkeypatch):
     """An HTTP error means the network works: no advice to work offline."""
     for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):

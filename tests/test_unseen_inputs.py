@@ -206,16 +206,16 @@ def test_a_listing_with_a_paper_under_two_versions_reads_the_newest_and_says_so(
                     "the newest, v2, is read"]
 
 
-def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_is_not_read(tmp_path, cli):
+@pytest.mark.parametrize("kind", ["arxiv", "feed"])
+def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_is_not_read(tmp_path, cli, kind):
     """A saved answer of the arXiv API (``path:``) whose
     ``opensearch:totalResults`` is more than it holds (one page of a longer
-    search) was read as if whole: its papers are read, and the rest not read
-    is said in one located line; a whole answer says nothing."""
-    api = (DATA / "arxiv-api.xml").read_bytes()
-    page = api.replace(b">5</opensearch:totalResults>", b">120</opensearch:totalResults>").replace(
-        b">0</opensearch:startIndex>", b">100</opensearch:startIndex>")
-    (tmp_path / "api.xml").write_bytes(page)
-    write_config(tmp_path, _feed_source("", "").replace("type: feed", "type: arxiv").replace("url: ", "path: api.xml"))
+    search: results 101 to 105 of 120) was read as if whole: its papers are
+    read, and the rest not read is said in one located line; a whole answer,
+    and a query's pages all joined into the file, say nothing.  `type: feed`
+    reads such an answer too, and said nothing where `type: arxiv` did."""
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-api-page.xml").read_bytes())
+    write_config(tmp_path, _feed_source("", "").replace("type: feed", f"type: {kind}").replace("url: ", "path: api.xml"))
     r = cli("papers", "--json")
     assert r.code == 0, r.err
     assert len(json.loads(r.out)) == 5
@@ -223,9 +223,15 @@ def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_
         "warning: api.xml:1: source 'blog': this saved arXiv API answer holds results 101 to 105 of the 120 its "
         "query has: the rest is not read (save the other pages, `&start=`, and join them into the file, or leave "
         "out `path:` to ask arXiv)"]
-    (tmp_path / "api.xml").write_bytes(api)
-    whole = cli("papers", "--json")
-    assert whole.code == 0 and "saved arXiv API answer" not in whole.err
+    api = (DATA / "arxiv-api.xml").read_bytes()
+    first = api.replace(b">5</opensearch:totalResults>", b">10</opensearch:totalResults>")
+    second = first.replace(b">0</opensearch:startIndex>", b">5</opensearch:startIndex>")
+    for whole in (api, first + b"\n" + second):
+        (tmp_path / "api.xml").write_bytes(whole)
+        r = cli("papers", "--json")
+        assert r.code == 0 and len(json.loads(r.out)) == 5, r.err
+        assert "saved arXiv API answer" not in r.err and "rest is not read" not in r.err
+
 
 
 def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as_their_characters(
