@@ -622,7 +622,9 @@ def _died(proc) -> str:
             how = f"killed by signal {-code}"
     else:
         how = f"exit {code}" if code is not None else "still running"
-    return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
+    # (not "stay pending": its claims stay `sending`, which only the next send's recovery takes back)
+    return (f"send worker {proc.name} stopped without finishing ({how}); the digests it had claimed stay "
+            "'sending' until the next send takes them back and sends them again, with the same Message-IDs")
 
 
 def _stopped(why: str) -> str:
@@ -1310,18 +1312,24 @@ class _SendRun:
         limit = sessions if self.config.delivery.transport == "smtp" else cores
         return max(1, min(cores, limit, MAX_SHARDS))
 
-    def _share_first_bodies(self, subs: Sequence[Subscriber]) -> None:
+    def _share_first_bodies(self, subs: Sequence[Subscriber], known: dict[str, SubscriberState] | None) -> None:
         """Before the fork: the shared bodies (see :meth:`Composer.prepare`) of
         the digests that recur among the first subscribers, for every worker
         to inherit.  Each worker made them itself, the same few bodies twice
         over (4 ms each, 7 for the first three, which are also rendered
         whole as a check).  A digest that only one subscriber among them
         gets is left to its worker, and a failure to the digest's own
-        composing (see :meth:`_plan_one`), which reports it."""
+        composing (see :meth:`_plan_one`), which reports it.
+
+        ``known``: the first subscribers' state where digests draw on kept
+        papers (see :meth:`_share_kept_pools`): each digest's matches come
+        from its pool, as the workers' do; from the run's own index, the
+        bodies made were keyed by matches no worker selects, and never used."""
         counts: Counter = Counter()
         first: dict[tuple, tuple[Subscriber, list[PaperMatch]]] = {}
         for sub in subs[:SHARE_SCAN]:
-            matches = self.index.select(sub, exclude=frozenset())[: sub.max_papers]  # as _plan asks (its cache)
+            index = self.index if known is None else self._pool(known[sub.email])[0]
+            matches = index.select(sub, exclude=frozenset())[: sub.max_papers]  # as _plan asks (its cache)
             if matches:
                 key = (tuple(map(id, matches)), sub.name is None)
                 counts[key] += 1
@@ -1336,24 +1344,25 @@ class _SendRun:
             except Exception:  # noqa: BLE001 -- reported per digest by _plan_one
                 return
 
-    def _share_kept_pools(self, subs: Sequence[Subscriber]) -> None:
+    def _share_kept_pools(self, subs: Sequence[Subscriber]) -> dict[str, SubscriberState] | None:
         """Before the fork, where digests draw on kept papers (see
         :class:`KeptPools`): the pools of the first subscribers, for every
         worker to inherit.  Each worker built them itself, the same pool (a
         topic index over a week of papers, seconds of CPU and its memory)
         once per process: subscribers served by one run share one.  One
         read of the first subscribers' state (as each worker's batch reads
-        it); a pool the first ones do not need is still built where needed."""
+        it), returned for :meth:`_share_first_bodies`; a pool the first ones
+        do not need is still built where needed.  None: nothing drawn on."""
         if not draws_on_kept(self.config):
-            return
+            return None
         first = subs[:SHARE_SCAN]
         known = self.state.plan([s.email for s in first], with_sent=False)
         for sub in first:
             self._pool(known[sub.email])
+        return known
 
     def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
-        self._share_kept_pools(subs)
-        self._share_first_bodies(subs)
+        self._share_first_bodies(subs, self._share_kept_pools(subs))
         ctx = multiprocessing.get_context("fork")
         # every configured connection is used: the first workers take one more
         total = max(shards, int(getattr(transport, "sessions", 1)))

@@ -364,3 +364,26 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_when_another_thread_took_it
         assert len(others) == 1  # the connection was taken by another thread as it came back
         assert outcome == ["marked"], outcome
         assert state.history("ada@example.org", 1)[0].status == "sent"
+
+
+def test_a_recorders_session_is_exempt_from_the_databases_idle_session_timeout(pg_url):
+    """serve's kept state keeps its session (the pooler and version checks
+    ran on it) while its changes go through its pool, whose connections were
+    exempt from a database's ``idle_session_timeout`` and the session was
+    not: the server ended it once idle, a FATAL in its log each time serve
+    sat idle for that long.  It is exempt too; one ended all the same (by the
+    server, here by ``pg_terminate_backend``) costs no POST and no close."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '1s'")
+        state = PostgresState.open(pg_url, recorder=True)
+        try:
+            assert state.session is not None
+            assert state.session.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+            assert state.unsubscribe("ada@example.org", T0)
+            with state._pool().connection() as pooled:
+                assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (state.session.info.backend_pid,))
+            assert state.unsubscribe("bob@example.org", T0)
+        finally:
+            state.close()
+    assert sorted(query(pg_url, "SELECT email FROM unsubscribed")) == [("ada@example.org",), ("bob@example.org",)]

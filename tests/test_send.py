@@ -2469,7 +2469,7 @@ def test_a_send_worker_killed_mid_send_is_reported_with_the_summary(tmp_path, sm
     report = json.loads(out.read_text())
     assert report["sent"] > 0 and len(report["digests"]) == report["sent"] + report["failed"] + report["empty"]
     [problem] = report["problems"]
-    assert "killed by SIGKILL" in problem and "stay pending" in problem
+    assert "killed by SIGKILL" in problem and "stay 'sending' until the next send takes them back" in problem
     assert problem in err.read_text() and "Traceback" not in err.read_text()
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
@@ -4916,3 +4916,70 @@ def test_a_send_split_across_processes_builds_the_kept_papers_pool_once(tmp_path
     assert len(built.read_text().split()) == 2, built.read_text()  # the run's index, and the kept papers' pool
     digest = next((tmp_path / "out").rglob("*.eml")).read_text(encoding="utf-8")
     assert "Flow matching on day 2" in digest and "Flow matching on day 3" in digest
+
+
+def _wait_forever(event) -> None:
+    event.wait()
+
+
+def test_a_killed_send_worker_is_said_to_leave_its_claims_to_the_next_send():
+    """A send worker killed (SIGKILL, the OOM killer) was said to leave "its
+    unfinished digests pending": they stay `sending` (claimed), and only the
+    next send's recovery takes them back and sends them again, with their
+    Message-IDs.  A real forked process, killed."""
+    import multiprocessing
+
+    from newsletter.sending import _died
+
+    context = multiprocessing.get_context("fork")
+    never = context.Event()
+    proc = context.Process(target=_wait_forever, args=(never,), name="send-worker-2")
+    proc.start()
+    os.kill(proc.pid, signal.SIGKILL)
+    said = _died(proc)
+    assert said == ("send worker send-worker-2 stopped without finishing (killed by SIGKILL); the digests it had "
+                    "claimed stay 'sending' until the next send takes them back and sends them again, with the "
+                    "same Message-IDs")
+
+
+def test_a_big_weekly_send_prepares_the_bodies_its_workers_use(tmp_path, smtp_server, monkeypatch):
+    """Before forking its workers a big send prepares the bodies its first
+    digests share (Composer.prepare), from the run's own index; weekly
+    digests draw on the kept papers (KeptPools), whose matches are others:
+    the bodies prepared were never used, and each worker made them again.
+    They come from the pools built before the fork: every digest is made
+    from a body the workers inherit.  Counted (in each forked worker,
+    through a file), not timed."""
+    from newsletter.config import load_config
+    from newsletter.rendering import Composer
+    from newsletter.sending import SHARD_MIN, send
+
+    count = SHARD_MIN + 50
+    weekly = "".join(f"\n  - email: user{i:03}@example.org\n    topics: [diffusion]\n"
+                     f"    schedule: weekly on monday at 08:00" for i in range(count))
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=weekly))
+    send(config, now=datetime.fromisoformat("2024-05-01T12:00:00+00:00"))  # first seen; the papers kept
+    assert smtp_server.mailbox.messages == []
+    monday = ["Diffusion Models for Monday's Task"]  # the sources list Monday's papers only (a feed of one day)
+    (tmp_path / "papers" / "day1.txt").write_text(export(monday), encoding="utf-8")
+
+    parent, before_fork = os.getpid(), set()
+    uses = tmp_path / "uses"
+    body = Composer._body
+
+    def counted_body(self, subscriber, matches, now):
+        found = body(self, subscriber, matches, now)
+        if found is not None and os.getpid() == parent:
+            before_fork.add(id(found))
+        elif found is not None:
+            with open(uses, "a", encoding="utf-8") as out:  # (each forked worker appends its own lines)
+                out.write("inherited\n" if id(found) in before_fork else "own\n")  # own: made in the worker
+        return found
+
+    monkeypatch.setattr(Composer, "_body", counted_body)
+    report = send(config, now=datetime.fromisoformat("2024-05-06T08:05:00+00:00"))
+    assert [r.status for r in report.results].count("sent") == count
+    text = smtp_server.mailbox.messages[0].message.get_body(("plain",)).get_content()
+    assert "Monday's Task" in text and "Task 4" in text  # the kept papers too: the digest drew on its pool
+    used = uses.read_text(encoding="utf-8").split()
+    assert used.count("own") == 0 and used.count("inherited") == count, (used.count("own"), len(used))

@@ -660,6 +660,11 @@ class PostgresState(State):
                     state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
             elif recorder:
+                # Exempt as its pool's connections are: the server ended it once idle
+                # (a FATAL in its log each time serve sat idle that long); unused after
+                # the checks here, so an end is harmless, but it is no forgotten session.
+                with state._errors():
+                    _stay_open(state.session)
                 state._refuse_a_shared_session(lock=True)
             state._check_version()
             if not readonly and not recorder:
