@@ -271,7 +271,11 @@ _LETTERS_OF = {"mathcal": _SCRIPT_LETTERS, "mathscr": _SCRIPT_LETTERS, "mathfrak
 
 #: Each script or Fraktur letter :func:`_styled_letters` shows, as its plain letter (ℒ -> L, 𝔤 -> g).
 _PLAIN_OF = {ord(styled): chr(plain) for table in (_SCRIPT_LETTERS, _FRAKTUR_LETTERS) for plain, styled in table.items()}
-_STYLED_LETTER = lazy("[" + "".join(sorted(chr(c) for c in _PLAIN_OF)) + "]")
+#: The two blocks holding every letter of :data:`_PLAIN_OF` (Letterlike Symbols,
+#: Mathematical Alphanumeric Symbols): a class of ranges, one comparison a
+#: character, where a class listing the astral letters one by one was tried
+#: letter by letter on every character (46,000 texts a 5,000-paper `match`: 4 s).
+_STYLED_LETTER = lazy("[\u2100-\u214f\U0001d400-\U0001d7ff]")
 
 
 def _styled_letters(node, l2tobj) -> str:
