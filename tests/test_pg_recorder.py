@@ -4,6 +4,7 @@ against a real server (tests/pg_server.py): closed by one request while others u
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
@@ -166,16 +167,18 @@ def test_two_workers_saving_the_listed_papers_at_once_do_not_deadlock(pg_url):
     assert sorted(r[0] for r in query(pg_url, "SELECT id FROM listed")) == sorted([ada.id, bob.id])
 
 
-def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, caplog):
-    """A delivered digest's ``sent`` mark that PostgreSQL cancelled in a
-    deadlock (a ``psql`` session's transaction held the digest's row and
-    then wanted the subscriber's, which the mark held) failed with "cannot reach
-    PostgreSQL: deadlock detected": the server was there all along, and the
-    next send sent the digest again.  The mark is run again (nothing of it
-    had taken effect) and the log names a deadlock.  Made to meet every
-    time: the other session never looks for deadlocks itself (its
-    ``deadlock_timeout`` is an hour), so the mark is always the one
-    cancelled, and the mark runs again only once the other holds both rows."""
+def _mark_in_a_deadlock(pg_url: str, held: int | None = None,
+                        settle: Callable[[], object] = lambda: None) -> tuple[list[object], str, str]:
+    """Run a delivered digest's ``sent`` mark into a deadlock with another
+    session (a ``psql`` session's transaction holding the digest's row and
+    then wanting the subscriber's, which the mark holds), and let it go on:
+    (what the mark met, the digest's status after, the state's name).
+    Made to meet every time: the other session never looks for deadlocks
+    itself (its ``deadlock_timeout`` is an hour), so the mark is always the
+    one cancelled, and the mark runs again only once the other holds both
+    rows (a log handler holds the retry's warning until then).  ``held``: an
+    advisory lock the test holds meanwhile, let go once the mark is settled;
+    ``settle``: called then, with the state still open."""
     import logging
 
     from newsletter.state import open_state
@@ -186,6 +189,8 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
     outcome: list[object] = []
     with open_state(pg_url) as state, psycopg.connect(pg_url, autocommit=True) as admin, \
             psycopg.connect(pg_url) as other:
+        if held is not None:
+            admin.execute("SELECT pg_advisory_lock(%s)", (held,))
         state.see_subscribers(["ada@example.org"], T0)
         [did] = state.claim([(None, "ada@example.org", "<d1@example.org>", [])], T0)
 
@@ -206,28 +211,46 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, ca
 
         gate = Gate(logging.WARNING)
         logging.getLogger("newsletter.state.postgres").addHandler(gate)
-        other.execute("SET deadlock_timeout = '1h'")
-        other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
-        thread = threading.Thread(target=mark)
-        with caplog.at_level(logging.WARNING, logger="newsletter.state.postgres"):
+        try:
+            other.execute("SET deadlock_timeout = '1h'")
+            other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
+            thread = threading.Thread(target=mark, name="marker")
             thread.start()
             _waiting_on_locks(admin)  # the mark holds the subscriber's row and waits for the digest's
             # the cycle: the mark is cancelled
             other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
             go.set()
             while thread.is_alive() and not admin.execute(  # run again: waiting for `other` (or, unmended, ended)
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query NOT LIKE '%pg_advisory_lock%'"
             ).fetchall():
                 pass
             other.rollback()
             thread.join(60)
-        logging.getLogger("newsletter.state.postgres").removeHandler(gate)
+        finally:
+            if held is not None:
+                admin.execute("SELECT pg_advisory_unlock(%s)", (held,))
+            settle()
+            logging.getLogger("newsletter.state.postgres").removeHandler(gate)
         assert not thread.is_alive()
-        assert outcome == ["marked"], outcome
-        assert state.history("ada@example.org", 1)[0].status == "sent"
+        return outcome, state.history("ada@example.org", 1)[0].status, state.name
+
+
+def test_a_mark_cancelled_in_a_deadlock_is_run_again_and_named_as_one(pg_url, caplog):
+    """A delivered digest's ``sent`` mark that PostgreSQL cancelled in a
+    deadlock (see :func:`_mark_in_a_deadlock`) failed with "cannot reach
+    PostgreSQL: deadlock detected": the server was there all along, and the
+    next send sent the digest again.  The mark is run again (nothing of it
+    had taken effect) and the log names a deadlock."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="newsletter.state.postgres")
+    outcome, status, name = _mark_in_a_deadlock(pg_url)
+    assert outcome == ["marked"], outcome
+    assert status == "sent"
     said = [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()]
     assert said == [
-        f'{state.name}: PostgreSQL: deadlock detected, while updating tuple (0,1) in relation "digests" (this '
+        f'{name}: PostgreSQL: deadlock detected, while updating tuple (0,1) in relation "digests" (this '
         "statement and another session's transaction each waited for a lock the other held; the server cancelled "
         "this one, and nothing of its transaction was recorded; the server's log names both statements); running "
         "it again"
@@ -279,12 +302,8 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_when_another_thread_took_it
     the other thread takes exactly that connection as it comes back and
     keeps a statement running on it (waiting on an advisory lock the test
     holds) until the mark is settled."""
-    import logging
-
     from psycopg.pq import TransactionStatus
     from psycopg_pool import ConnectionPool
-
-    from newsletter.state import open_state
 
     returned = ConnectionPool.putconn
     others: list[threading.Thread] = []
@@ -315,55 +334,15 @@ def test_a_mark_cancelled_in_a_deadlock_is_run_again_when_another_thread_took_it
         assert busy.wait(60)
 
     monkeypatch.setattr(ConnectionPool, "putconn", putconn)
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        name = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-        admin.execute(f"ALTER DATABASE {name} SET deadlock_timeout = '20ms'")
-    outcome: list[object] = []
-    with open_state(pg_url) as state, psycopg.connect(pg_url, autocommit=True) as admin, \
-            psycopg.connect(pg_url) as other:
-        admin.execute("SELECT pg_advisory_lock(4242)")
-        state.see_subscribers(["ada@example.org"], T0)
-        [did] = state.claim([(None, "ada@example.org", "<d1@example.org>", [])], T0)
 
-        def mark() -> None:
-            try:
-                state.mark_sent(did, "ada@example.org", 1, T0)
-                outcome.append("marked")
-            except Exception as exc:  # noqa: BLE001 -- what the mark met is the test's subject
-                outcome.append(exc)
+    def settle() -> None:
+        for helper in others:
+            helper.join(60)
 
-        go = threading.Event()
-
-        class Gate(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                assert go.wait(60)
-
-        gate = Gate(logging.WARNING)
-        logging.getLogger("newsletter.state.postgres").addHandler(gate)
-        try:
-            other.execute("SET deadlock_timeout = '1h'")
-            other.execute("UPDATE digests SET attempts = attempts WHERE id = %s", (did,))
-            thread = threading.Thread(target=mark, name="marker")
-            thread.start()
-            _waiting_on_locks(admin)
-            other.execute("UPDATE subscribers SET first_seen = first_seen WHERE email = 'ada@example.org'")
-            go.set()
-            while thread.is_alive() and not admin.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query NOT LIKE '%pg_advisory_lock%'"
-            ).fetchall():
-                pass
-            other.rollback()
-            thread.join(60)
-        finally:
-            admin.execute("SELECT pg_advisory_unlock(4242)")
-            for helper in others:
-                helper.join(60)
-            logging.getLogger("newsletter.state.postgres").removeHandler(gate)
-        assert not thread.is_alive()
-        assert len(others) == 1  # the connection was taken by another thread as it came back
-        assert outcome == ["marked"], outcome
-        assert state.history("ada@example.org", 1)[0].status == "sent"
+    outcome, status, _ = _mark_in_a_deadlock(pg_url, held=4242, settle=settle)
+    assert len(others) == 1  # the connection was taken by another thread as it came back
+    assert outcome == ["marked"], outcome
+    assert status == "sent"
 
 
 def test_a_recorders_session_is_exempt_from_the_databases_idle_session_timeout(pg_url):
