@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
@@ -312,6 +312,15 @@ def _is_menu(text: str) -> bool:
 
 def _is_page_chrome(text: str) -> bool:
     """A line of the page's own chrome, or a site menu or footer in one paragraph."""
+    return len(text) <= 2 * _MAX_CHROME_CHARS and _is_short_page_chrome(text)  # (longer is neither)
+
+
+@lru_cache(maxsize=4096)
+def _is_short_page_chrome(text: str) -> bool:
+    """:func:`_is_page_chrome` of a line short enough to be either, kept for
+    the last few thousand lines asked: reading an export asks it of most
+    lines two or three times over (the layout, the cards' lines, the titles:
+    a tenth of reading the samples), and the answer is the text's alone."""
     return _is_chrome(text) or _is_menu(text)
 
 

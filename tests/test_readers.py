@@ -1874,3 +1874,20 @@ def test_the_key_and_heading_checks_skip_long_texts_with_the_same_answers():
             assert readers._folds_to(text, word, colons=True) == (text.casefold().rstrip(":") == word), (text, word)
     assert not readers._may_be_key("A" * (readers._KEY_MOST + 1) + " ")  # (the check it spares an abstract)
     assert readers._may_be_key(" \u3000 ".join("x" * readers._KEY_MOST))
+
+
+def test_the_page_chrome_answers_are_kept_for_short_lines_only():
+    """``_is_page_chrome`` keeps its answers (an export asks it of most lines
+    two or three times), but only for lines short enough to be chrome: an
+    abstract is never chrome, and thousands of them kept would be megabytes."""
+    readers._is_short_page_chrome.cache_clear()
+    assert readers._is_page_chrome("Daily Papers")
+    assert readers._is_page_chrome("Hugging Face Models Datasets Spaces Posts Docs Pricing Log In Sign Up")
+    assert not readers._is_page_chrome("Learning to Search with Open Source Models")
+    assert readers._is_short_page_chrome.cache_info().currsize == 3
+    long_menu = " ".join(["Pricing Docs Log In"] * 30)
+    assert len(long_menu) > 2 * readers._MAX_CHROME_CHARS
+    assert not readers._is_page_chrome(long_menu)  # (as before: too long to be a menu)
+    assert readers._is_short_page_chrome.cache_info().currsize == 3
+    assert readers._is_page_chrome("Daily Papers")
+    assert readers._is_short_page_chrome.cache_info().hits == 1
