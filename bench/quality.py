@@ -30,7 +30,8 @@ a third set of six more interests, labelled the same way and scored the same
 way, once the second round of tuning on the first two sets was done.
 ``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
 interests, labelled the same way without looking at any ranker output, and
-scored the same way.
+scored the same way; it was scored blind once, and is a tuning set from the
+twenty-sixth round on (bench/RANKING.md), like ``dev``.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best

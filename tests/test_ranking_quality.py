@@ -132,12 +132,16 @@ def test_about_on_the_third_blind_set(tmp_path):
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
     the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
     evidence to pass the floor, 0.687 / 0.434 once a paper writing no phrase
-    leaning on the sentence's words did too)."""
+    leaning on the sentence's words did too).  A tuning set since the
+    twenty-sixth round (bench/RANKING.md), so its ``about`` F1 is pinned as
+    the other tuned figures are: a change tuned on the five sets must not buy
+    the others' gains with blind3's digests."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     assert mean["about"] >= 0.66, mean
+    assert f1["about"] >= 0.42, f1  # 0.434
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["about"] > mean["quick rules"] + 0.05, mean
     assert f1["about"] > f1["prototype"] + 0.02, f1
