@@ -79,6 +79,16 @@ def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
     assert statistics.mean(c.best_f1 for c in checks.values()) > 0.74  # 0.754: the order, not only the floor
     table = quality.digest_table(checks, "dev")
     assert "optimization_methods: 21 / 53" in table, table  # the broad interest: two fifths of its papers taken
+    # which way the floor errs (twenty-sixth round): each digest is longer than
+    # its best cut, shorter, or at it, and the F1 lost each way adds up
+    longer = [c for c in checks.values() if c.taken > c.best_cut]
+    shorter = [c for c in checks.values() if c.taken < c.best_cut]
+    # dev: 4 longer (fast_diffusion_sampling, explaining_predictions, privacy_unlearning,
+    # distribution_shift), 2 shorter (the broad neural_pde, optimization_methods)
+    assert (len(longer), len(shorter)) == (4, 2), checks
+    assert (f"the floor against the best cut: {len(longer)} digests longer (F1 lost "
+            f"{sum(c.best_f1 - c.f1 for c in longer):.2f}), {len(shorter)} shorter "
+            f"({sum(c.best_f1 - c.f1 for c in shorter):.2f}), {8 - len(longer) - len(shorter)} at it") in table, table
 
 
 @pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2))])
