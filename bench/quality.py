@@ -30,12 +30,14 @@ a third set of six more interests, labelled the same way and scored the same
 way, once the second round of tuning on the first two sets was done.
 ``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
 interests, labelled the same way without looking at any ranker output, and
-scored the same way.
+scored the same way; it was scored blind once, and is a tuning set from the
+twenty-sixth round on (bench/RANKING.md), like ``dev``.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best
 cut of the same order, and where the relevant papers it misses score and
-rank (:func:`digests`).
+rank (:func:`digests`); and how many digests the floor makes longer or
+shorter than their best cut, with the F1 each way loses.
 
 ``--quiet-days`` prints, instead, how many papers each ``about`` digest takes
 on the day and on the same day without the interest's relevant papers
@@ -462,6 +464,14 @@ def digest_table(checks: dict[str, DigestCheck], split: str) -> str:
     lines.append(f"  mean: P {statistics.mean(c.precision for c in rows):.3f}, R {statistics.mean(c.recall for c in rows):.3f}, "
                  f"F1 {statistics.mean(c.f1 for c in rows):.3f}, at the best cut {statistics.mean(c.best_f1 for c in rows):.3f}; "
                  f"{sum(c.taken > c.relevant for c in rows)} of {len(rows)} digests longer than their relevant papers")
+    # Which way the floor errs: a digest longer than its best cut loses F1 to
+    # strays, a shorter one to relevant papers left under the floor; the two
+    # call for opposite floors (bench/RANKING.md, twenty-sixth round).
+    longer = [c for c in rows if c.taken > c.best_cut]
+    shorter = [c for c in rows if c.taken < c.best_cut]
+    lines.append(f"  the floor against the best cut: {len(longer)} digests longer (F1 lost "
+                 f"{sum(c.best_f1 - c.f1 for c in longer):.2f}), {len(shorter)} shorter "
+                 f"({sum(c.best_f1 - c.f1 for c in shorter):.2f}), {len(rows) - len(longer) - len(shorter)} at it")
     return "\n".join(lines)
 
 
