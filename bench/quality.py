@@ -31,7 +31,10 @@ way, once the second round of tuning on the first two sets was done.
 ``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
 interests, labelled the same way without looking at any ranker output, and
 scored the same way; it was scored blind once, and is a tuning set from the
-twenty-sixth round on (bench/RANKING.md), like ``dev``.
+twenty-sixth round on (bench/RANKING.md), like ``dev``.  ``blind4``
+(tests/data/relevance-blind4) is a fifth set of six interests, labelled in
+the twenty-sixth round by a helper that never ran the ranker, and scored
+blind once, with the ranking as it stood after that round.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best
@@ -76,9 +79,10 @@ SETS = {
     "blind": DATA / "relevance-blind",
     "blind2": DATA / "relevance-blind2",
     "blind3": DATA / "relevance-blind3",
+    "blind4": DATA / "relevance-blind4",
 }
 #: The splits each set is reported on ("all": every paper of the set as one day).
-SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"]}
+SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"], "blind4": ["all"]}
 RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]
