@@ -112,7 +112,7 @@ _CHROME_KEYS = frozenset(map(_key, HF_CHROME))
 #: none of them: its key need not be made.
 _KEY_MOST = max(map(len, _HEADER_KEYS | _CHROME_KEYS))
 #: More than :data:`_KEY_MOST` characters outside white space (``\s`` is what ``str.split`` splits at).
-_MORE_THAN_A_KEY = lazy(r"(?:\s*+\S){%d}" % (_KEY_MOST + 1))
+_MORE_THAN_A_KEY = lazy(rf"(?:\s*+\S){{{_KEY_MOST + 1}}}")
 
 
 def _may_be_key(text: str) -> bool:
