@@ -1841,3 +1841,96 @@ def test_an_upgraded_state_says_so_once(tmp_path, monkeypatch, caplog):
     said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
     assert said == [f"{path}: upgraded the state from schema version {old} to {old + 1}; a Paper Digest older than "
                     "this one can no longer open it (`newsletter --version` names a version's schema)"]
+
+
+def _v7_file_with_digests(path) -> None:
+    """A state as the Paper Digest before schema 8 wrote it (its own seven
+    migrations, the status CHECK an IN list): a digest in each status, each
+    with a paper."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("BEGIN")
+    for migrate in state_module.MIGRATIONS[:7]:
+        migrate(con)
+    con.execute("PRAGMA user_version = 7")
+    for n, status in enumerate(["sent", "pending", "failed", "sending"]):
+        con.execute("INSERT INTO digests (id, subscriber, status, message_id, created) VALUES (?, ?, ?, ?, ?)",
+                    (n + 1, f"u{n}@example.org", status, f"<m{n}@x>", T0.isoformat()))
+        con.execute("INSERT INTO digest_papers (digest_id, paper_id, position) VALUES (?, ?, 0)", (n + 1, f"p{n}"))
+    con.execute("COMMIT")
+    con.close()
+
+
+def _ephemeral_tables_a_status_write_builds(path) -> int:
+    with sqlite3.connect(path) as con:
+        return sum(op == "OpenEphemeral" for _, op, *_ in con.execute("EXPLAIN UPDATE digests SET status = 'sent' WHERE id = 1"))
+
+
+def test_a_version_7_state_is_upgraded_in_place_to_a_status_check_without_an_ephemeral_table(tmp_path):
+    """Schema 8 respells ``digests``' status CHECK with ORs: SQLite built an
+    ephemeral b-tree for the IN list on every row that wrote ``status``
+    (every claim and mark, ~30 K instructions a digest).  A file made by the
+    previous version keeps every digest and paper, refuses the same bad
+    status, and passes SQLite's own integrity check; read-only it is read
+    as it is (nothing for a reader to upgrade)."""
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    assert _ephemeral_tables_a_status_write_builds(path) == 1  # (the old DDL, as made)
+    rows = query(path, "SELECT id, subscriber, status, message_id FROM digests ORDER BY id")
+    with State.open(path, readonly=True) as ro:
+        assert ro.version == 7 and ro.open_digest("u1@example.org").status == "pending"
+    assert query(path, "PRAGMA user_version") == [(7,)]
+    with State.open(path) as st:
+        open_ = st.open_digest("u1@example.org")
+        st.claim([(open_, "u1@example.org", open_.message_id, ["p1"])], T0)
+        st.mark_sent(open_.id, "u1@example.org", 1, T0 + timedelta(hours=1))
+    assert query(path, "PRAGMA user_version") == [(8,)] and state_module.SCHEMA_VERSION == 8
+    assert _ephemeral_tables_a_status_write_builds(path) == 0
+    [(sql,)] = query(path, "SELECT sql FROM sqlite_master WHERE name = 'digests'")
+    assert "status = 'pending' OR status = 'sending' OR status = 'sent' OR status = 'failed'" in sql
+    assert "status IN" not in sql and "settings TEXT" in sql and "uncertain INTEGER" in sql  # (later columns kept)
+    after = query(path, "SELECT id, subscriber, status, message_id FROM digests ORDER BY id")
+    assert after == [r if r[0] != 2 else (2, "u1@example.org", "sent", "<m1@x>") for r in rows]
+    assert query(path, "SELECT digest_id, paper_id FROM digest_papers ORDER BY digest_id") == [
+        (1, "p0"), (2, "p1"), (3, "p2"), (4, "p3")]
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    con = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        con.execute("INSERT INTO digests (subscriber, status, message_id, created) VALUES ('a', 'lost', '<x>', 't')")
+    con.close()
+
+
+def test_a_new_state_writes_status_without_an_ephemeral_table(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    State.open(path).close()
+    assert _ephemeral_tables_a_status_write_builds(path) == 0
+
+
+_OPEN_AND_SAY = """
+import logging, sys
+from newsletter.state import State
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+State.open(sys.argv[1]).close()
+"""
+
+
+def test_sends_started_together_on_a_version_7_state_upgrade_it_once(tmp_path):
+    """Six sends started at once (cron) on a state of the previous version:
+    each upgrade reads the version again inside its write transaction, so
+    exactly one upgrades (an exact bound whatever the scheduling: the others
+    find version 8 however late or early they come) and all open it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_SAY, str(path)], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert sum(e.count("upgraded the state from schema version 7 to 8") for e in errors) == 1, errors
+    assert query(path, "PRAGMA user_version") == [(8,)] and query(path, "PRAGMA integrity_check") == [("ok",)]
+    assert query(path, "SELECT count(*) FROM digest_papers") == [(4,)]
