@@ -630,8 +630,19 @@ def _died(proc) -> str:
 def _stopped(why: str) -> str:
     """A send worker's error as the parent reports it: which worker, and
     that nothing is lost (a worker's bare error, a state it could no longer
-    reach, read as the whole send's).  In the worker."""
-    return f"send worker {multiprocessing.current_process().name} stopped: {why}; its unfinished digests stay pending"
+    reach, read as the whole send's).  In the worker.
+
+    Not "its unfinished digests stay pending", as it said: what the worker
+    had queued comes back not attempted and is written back ``pending`` when
+    its state still takes writes, but a part claimed and not yet handed over
+    (an error between the claim's commit and the hand-over, e.g. the state
+    refusing the papers' record) stays ``sending``, and nothing running takes
+    that back: only the next send's recovery does (SQLite: any ``sending``;
+    PostgreSQL: once this worker's session has ended, which its exit does),
+    and it sends them again with the same Message-IDs."""
+    return (f"send worker {multiprocessing.current_process().name} stopped: {why}; the digests it had claimed and "
+            "not delivered go out with the next send (any left 'sending' are taken back by it and sent again, "
+            "with the same Message-IDs)")
 
 
 def digest_papers(

@@ -4983,3 +4983,58 @@ def test_a_big_weekly_send_prepares_the_bodies_its_workers_use(tmp_path, smtp_se
     assert "Monday's Task" in text and "Task 4" in text  # the kept papers too: the digest drew on its pool
     used = uses.read_text(encoding="utf-8").split()
     assert used.count("own") == 0 and used.count("inherited") == count, (used.count("own"), len(used))
+
+
+def test_a_send_worker_stopped_by_an_error_after_its_claim_is_said_truthfully_and_its_part_goes_next_send(
+    tmp_path, smtp_server, monkeypatch
+):
+    """A send worker stopped by an error was said to leave "its unfinished
+    digests pending"; a part it had claimed (committed) and not yet handed
+    over stays ``sending`` instead, and only the next send takes it back.
+    Real forked workers on a real SQLite state: the first worker to record
+    its papers is refused (the state's error, injected once across the
+    processes through an O_EXCL file: exactly one worker fails, whichever
+    it is).  The other delivers the rest; the failed one's batch is left
+    ``sending`` (exactly one claim batch of it, no more and no less), the
+    problem says so, and the next send sends each of them once, with the
+    Message-ID it was claimed with."""
+    from newsletter.config import load_config
+    from newsletter.errors import Problem, StateError
+    from newsletter.sending import CLAIM_BATCH, SHARD_MIN, send
+    from newsletter.state.sqlite import SQLiteState
+
+    count = SHARD_MIN + 50
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(count)))
+    parent, flag = os.getpid(), tmp_path / "failed-once"
+    real = SQLiteState.see_papers
+
+    def refused_once(self, papers, now):
+        if os.getpid() != parent:
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                raise StateError(Problem("disk I/O error", str(self.path)))
+        return real(self, papers, now)
+
+    monkeypatch.setattr(SQLiteState, "see_papers", refused_once)
+    report = send(config, now=datetime.fromisoformat(NOW))
+    [problem] = [p for p in report.problems if "stopped" in p]
+    assert re.fullmatch(
+        r"send worker send-\d stopped: .*disk I/O error; the digests it had claimed and not delivered go out with "
+        r"the next send \(any left 'sending' are taken back by it and sent again, with the same Message-IDs\)",
+        problem,
+    ), problem
+    left = {s: mid for s, status, mid, *_ in digests(tmp_path) if status == "sending"}
+    assert len(left) == CLAIM_BATCH  # the failed worker's first batch: claimed, never handed over
+    assert [r.status for r in report.results].count("sent") == count - CLAIM_BATCH
+    assert not set(left) & set(smtp_server.mailbox.recipients())
+
+    monkeypatch.undo()
+    again = send(config, now=datetime.fromisoformat(NOW) + timedelta(minutes=1))
+    assert sorted(r.email for r in again.results if r.status == "sent") == sorted(left)
+    box = smtp_server.mailbox
+    assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(count))  # each once
+    assert {m.rcpt_tos[0]: m.message_id for m in box.messages if m.rcpt_tos[0] in left} == left
+    assert {status for _, status, *_ in digests(tmp_path)} == {"sent"}
