@@ -5038,3 +5038,36 @@ def test_a_send_worker_stopped_by_an_error_after_its_claim_is_said_truthfully_an
     assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(count))  # each once
     assert {m.rcpt_tos[0]: m.message_id for m in box.messages if m.rcpt_tos[0] in left} == left
     assert {status for _, status, *_ in digests(tmp_path)} == {"sent"}
+
+
+def test_a_template_broken_for_everyone_is_one_error_when_the_weekly_digests_draw_on_kept_papers(tmp_path, cli):
+    """The up-front template check composed from the run's own papers; a
+    weekly digest draws on the papers the runs since its last one kept.  A
+    Monday listing of other topics matched nobody, so the check tried no
+    digest, and a template broken for everyone failed the digest on its own
+    (exit 1, a failure counted against it) where it is one FILE:LINE error
+    (exit 2, nothing claimed).  The check now tries what the digest draws on."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+    weekly = """
+  - email: ada@example.org
+    topics: [diffusion]
+    schedule: weekly on monday at 08:00
+"""
+    setup(tmp_path, "  transport: outbox", subscribers=weekly, extra="templates: templates/")
+    (folder / "digest.html").write_text(html, encoding="utf-8")
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # first seen; Wednesday's diffusion papers kept
+    assert r.code == 0 and "not due 1" in r.out, r.out + r.err
+    (tmp_path / "papers" / "day1.txt").write_text(export(OPTIM), encoding="utf-8")  # Monday: nothing on diffusion
+    (folder / "digest.html").write_text(html.replace("{{ p.title_html }}", "{{ p.titel_html }}"), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T08:05:00+00:00")
+    assert r.code == 2 and r.out == "", r.out + r.err
+    [line] = r.err.strip().splitlines()
+    assert line.startswith("templates/digest.html:") and "titel_html" in line
+    assert digests(tmp_path) == []
+    (folder / "digest.html").write_text(html, encoding="utf-8")  # mended: the week's papers go out
+    r = cli("send", "--now", "2024-05-06T08:10:00+00:00")
+    assert r.code == 0 and "sent 1," in r.out, r.out + r.err
+    text = next((tmp_path / "outbox").rglob("*.eml")).read_text(encoding="utf-8")
+    assert "Diffusion Models for Task 1" in text
