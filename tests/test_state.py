@@ -1934,3 +1934,44 @@ def test_sends_started_together_on_a_version_7_state_upgrade_it_once(tmp_path):
     assert sum(e.count("upgraded the state from schema version 7 to 8") for e in errors) == 1, errors
     assert query(path, "PRAGMA user_version") == [(8,)] and query(path, "PRAGMA integrity_check") == [("ok",)]
     assert query(path, "SELECT count(*) FROM digest_papers") == [(4,)]
+
+
+def test_postgres_a_late_mark_between_a_plan_and_its_claim_has_the_batch_planned_again(pg_url):
+    """A worker whose session ended (its claims taken back by another)
+    still records the delivery it had in flight: the marks take no
+    planner's lock.  Landing between another worker's plan of that digest
+    (read as owed) and its claim, the claim found it ``sent`` and said "a
+    digest being claimed changed under us", a broken state: the worker
+    stopped (exit 2).  Now nothing of the batch is recorded and it is a
+    :class:`RolledBack` (the send plans the batch again, see ``_claimed``);
+    planned again, the digest reads as sent and its papers as sent: nothing
+    goes twice.  Ordered by the test (the mark's thread is joined inside
+    the planner's transaction), not by timing."""
+    import psycopg
+
+    from newsletter.errors import RolledBack
+
+    with open_state(pg_url) as first:
+        first.see_subscribers(["k@example.org"], T0)
+        [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            pid = first.session.info.backend_pid
+            assert con.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone() == (True,)
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+            with pytest.raises(RolledBack) as caught, second.claiming(["k@example.org"], T0) as batch:
+                owed = batch.subscribers["k@example.org"].open
+                assert (owed.id, owed.status, owed.uncertain) == (did, "pending", True)
+                # the first worker's delivery thread (a pooled connection) records its delivery now
+                late = threading.Thread(target=first.mark_sent, args=(did, "k@example.org", 1, T0))
+                late.start()
+                late.join()
+                batch.claim([(owed, "k@example.org", "<k@x>", ["p"])])
+            assert str(caught.value) == (
+                f"{second.name}: digest {did} for k@example.org was recorded sent by another worker while this one "
+                "planned it (a delivery that finished after its worker's session had ended); nothing of this batch "
+                "was recorded")
+            with second.claiming(["k@example.org"], T0) as batch:
+                again = batch.subscribers["k@example.org"]
+                assert again.open is None and again.sent_paper_ids == frozenset({"p"})
+    assert query(pg_url, "SELECT id, status, worker IS NOT NULL FROM digests") == [(did, "sent", True)]
