@@ -1975,3 +1975,25 @@ def test_postgres_a_late_mark_between_a_plan_and_its_claim_has_the_batch_planned
                 again = batch.subscribers["k@example.org"]
                 assert again.open is None and again.sent_paper_ids == frozenset({"p"})
     assert query(pg_url, "SELECT id, status, worker IS NOT NULL FROM digests") == [(did, "sent", True)]
+
+
+def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_and_upgrades(tmp_path):
+    """A SQLite that refuses edits of ``sqlite_schema`` (defensive mode; here
+    an authorizer denies the update, as SQLite itself would) keeps the IN
+    list: the constraint holds as before, only slower, and the upgrade goes
+    on rather than refusing the state over an optimisation."""
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.set_authorizer(lambda action, table, *_: sqlite3.SQLITE_DENY
+                       if action == sqlite3.SQLITE_UPDATE and table == "sqlite_master" else sqlite3.SQLITE_OK)
+    con.execute("BEGIN IMMEDIATE")
+    state_module.MIGRATIONS[7](con)
+    con.execute("PRAGMA user_version = 8")
+    con.execute("COMMIT")
+    assert con.execute("PRAGMA writable_schema").fetchone() == (0,)
+    con.close()
+    [(sql,)] = query(path, "SELECT sql FROM sqlite_master WHERE name = 'digests'")
+    assert state_module._STATUS_CHECK_IN in sql and _ephemeral_tables_a_status_write_builds(path) == 1
+    with State.open(path) as st:  # version 8 as it is: nothing more to do
+        assert st.open_digest("u1@example.org").status == "pending"

@@ -199,7 +199,10 @@ def _v8_status_check(db: sqlite3.Connection) -> None:
     migration's transaction, so a process killed here leaves version 7
     whole; the ``schema_version`` bump makes every other connection re-read
     the schema.  A table whose text lacks the old CHECK exactly (made by
-    hand) is left as it is: its constraint still holds, it is only slower."""
+    hand) is left as it is: its constraint still holds, it is only slower;
+    so is one where the edit is refused (a SQLite built in defensive mode
+    forbids ``writable_schema``): an optimisation is no reason to refuse
+    the state."""
     (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'digests'").fetchone()
     if _STATUS_CHECK_IN not in sql:
         return
@@ -208,9 +211,12 @@ def _v8_status_check(db: sqlite3.Connection) -> None:
     try:
         db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'digests'",
                    (sql.replace(_STATUS_CHECK_IN, _STATUS_CHECK_OR),))
-        db.execute(f"PRAGMA schema_version={cookie + 1}")
+    except sqlite3.DatabaseError as exc:  # (the statement alone is undone; the transaction goes on)
+        log.debug("the status CHECK was left as an IN list: %s", exc)
+        return
     finally:
         db.execute("PRAGMA writable_schema=OFF")
+    db.execute(f"PRAGMA schema_version={cookie + 1}")
 
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
