@@ -4565,14 +4565,22 @@ def test_a_session_opens_ahead_per_digest_due_up_to_connections(tmp_path, cli, s
     3`` logged in three times (a provider limiting logins or connections,
     as Gmail does, refuses the next ones).  Now one digest is one
     connection and one login, four digests three; each session ends with
-    QUIT.  A send with nothing due connects nowhere."""
+    QUIT.  A send with nothing due connects nowhere.
+
+    Four digests open three sessions only when the planner claims them
+    faster than the threads take them: a thread that has taken a digest no
+    longer opens ahead, so on a loaded machine the third grant can find no
+    thread to open it and two sessions carry all four (it failed once so,
+    in a run under load).  So four digests assert at most three sessions,
+    each logged in once; one digest, exactly one."""
     setup(tmp_path, tls_login(starttls_server) + "  connections: 3\n",
           subscribers="\n  - email: ada@example.org\n    topics: [diffusion]" if due == 1 else many(due))
     r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
     assert r.code == 0 and f"sent {due}, empty 0, failed 0" in r.out, r.out + r.err
     box = starttls_server.mailbox
     sessions = box.sessions_log()
-    assert len(sessions) == min(3, due) and [s.count("AUTH") for s in sessions.values()] == [1] * min(3, due), box.log
+    assert (len(sessions) == 1 if due == 1 else 1 <= len(sessions) <= 3), box.log
+    assert [s.count("AUTH") for s in sessions.values()] == [1] * len(sessions), box.log
     assert all(s[:4] == ["connect", "EHLO", "EHLO", "AUTH"] and s[-1] == "QUIT" for s in sessions.values()), box.log
     assert sum(s.count("MAIL") for s in sessions.values()) == due, box.log
     seen = len(box.log)
