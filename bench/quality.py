@@ -34,7 +34,9 @@ scored the same way; it was scored blind once, and is a tuning set from the
 twenty-sixth round on (bench/RANKING.md), like ``dev``.  ``blind4``
 (tests/data/relevance-blind4) is a fifth set of six interests, labelled in
 the twenty-sixth round by a helper that never ran the ranker, and scored
-blind once, with the ranking as it stood after that round.
+blind once, with the ranking as it stood after that round; a tuning set from
+the twenty-seventh round on, whose choices are made leave-one-set-out over
+the six sets (bench/RANKING.md).
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best

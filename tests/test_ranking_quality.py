@@ -114,15 +114,18 @@ def test_blind_sets_are_complete(name, count, likes):
             assert grades[key][pid] == 2 and splits[pid] == "dev", (key, title)
 
 
-def test_the_fourth_blind_set_as_scored_once(tmp_path):
+def test_about_on_the_fourth_set(tmp_path):
     """Six interests (bench/quality.py --set blind4) labelled in the twenty-sixth
-    round by a helper that never ran the ranker, scored once after that round
-    (bench/RANKING.md, "The fourth blind set"): ``about`` alone is no better
-    than the issue's prototype here (0.678 against 0.672 nDCG@10, F1 0.380
-    against 0.401), so this pins what held: careful rules + ``about`` never
-    below the careful rules on any interest (mean 0.842 -> 0.863), two liked
-    papers adding to the sentence (0.678 -> 0.707), and the sentence's own
-    figures as measured, so a change cannot quietly lose them."""
+    round by a helper that never ran the ranker, scored once blind after that
+    round (bench/RANKING.md, "The fourth blind set"): ``about`` alone was no
+    better than the issue's prototype here (0.678 against 0.672 nDCG@10, F1
+    0.380 against 0.401).  A tuning set since the twenty-seventh round, whose
+    choices are made leave-one-set-out over the six sets, so its figures are
+    pinned as the other tuned sets' are: careful rules + ``about`` never below
+    the careful rules on any interest (mean 0.842 -> 0.863), two liked papers
+    adding to the sentence (0.678 -> 0.707), and the sentence's own nDCG@10 and
+    F1 as measured (0.678 / 0.380), so a change tuned on the other five cannot
+    buy their gains with blind4's order or digests."""
     results = quality.evaluate("all", ["careful rules", "about", "careful + about", "about + like"],
                                cache=tmp_path, folder=quality.SETS["blind4"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -131,8 +134,8 @@ def test_the_fourth_blind_set_as_scored_once(tmp_path):
         assert results["careful + about"][interest][0] >= rules - 1e-9, interest
     assert mean["careful + about"] >= mean["careful rules"] + 0.01, mean  # 0.863 vs 0.842
     assert mean["about + like"] >= mean["about"] + 0.01, mean  # 0.707 vs 0.678
-    assert mean["about"] >= 0.66, mean  # 0.678
-    assert f1["about"] >= 0.36, f1  # 0.380
+    assert mean["about"] >= 0.665, mean  # 0.678
+    assert f1["about"] >= 0.37, f1  # 0.380; 0.349 without the hub and lean floors (twenty-seventh round)
 
 
 def test_about_on_the_second_blind_set(tmp_path):
