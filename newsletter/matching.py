@@ -1007,7 +1007,8 @@ def max_papers_said(papers: int, taken: int, sent_before: int) -> str:
 
 
 def topic_index(
-    config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0
+    config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0,
+    like_warn: Callable[[str], None] | None = None,
 ) -> TopicIndex:
     """The topics ``subs`` follow, matched once against all papers: the one
     selection step of ``match``, ``preview`` and ``send``.
@@ -1015,7 +1016,9 @@ def topic_index(
     Rules decide membership (``none`` always excludes); topics with
     ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
     member in [0, 1], drops those under the topic's floor and says why in
-    words.  ``warn`` gets a line per ``like`` entry naming no known paper.
+    words.  ``warn`` gets a line per ``like`` entry naming no known paper
+    (``like_warn`` instead when given: ``send`` says each once, see
+    :class:`sending.ToldOnce`).
     ``near``: keep each ranked topic's best papers under its floor, that
     many, in :attr:`TopicIndex.near` (for ``match``, which shows them).
     """
@@ -1052,7 +1055,7 @@ def topic_index(
             ranker = Ranker(
                 all_papers,
                 embedder,
-                warn,
+                like_warn or warn,
                 locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
                 looks_up=config.like_lookup_source is not None,

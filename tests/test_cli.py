@@ -745,6 +745,28 @@ def test_a_topic_of_liked_papers_none_of_them_known_says_it_has_nothing_to_rank_
     assert r.code == 0 and "topics.diffusion:" not in r.err and "nothing to rank by" not in r.err, r.err
 
 
+def test_send_says_a_like_entry_naming_no_known_paper_once_while_it_stands(workdir, cli):
+    """Said at every send, cron mailed its admin the same warning every day
+    for as long as the entry stood.  send says it once (and that it does),
+    also when cron names the config by its full path; validate, match and a
+    dry run say it every time; mended and broken again, it is said again."""
+    liked = '    about: Diffusion models and score-based generative modelling.\n    like: ["A Paper Nobody Wrote"]\n'
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked))
+    told = "topics.diffusion.like[0]: 'A Paper Nobody Wrote' matches no known paper"
+    first = cli("send")
+    assert first.code == 0 and told in first.err, first.err
+    assert "it is ignored (said once: later sends are quiet of it while it stands; `newsletter validate` says " \
+           "it again)" in first.err
+    again = cli("send", "--config", str(workdir / "config.yaml"))
+    assert again.code == 0 and told not in again.err, again.err
+    for command in (("validate",), ("match",), ("send", "--dry-run")):
+        assert told in cli(*command).err, command
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("A Paper Nobody Wrote", "Reflected Diffusion Models"))
+    assert "matches no known paper" not in cli("send").err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("Reflected Diffusion Models", "A Paper Nobody Wrote"))
+    assert told in cli("send").err
+
+
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
     """Saved Hugging Face pages have no arXiv categories and no authors: a
     topic filtering on them is empty every day, not on a quiet one."""
