@@ -159,6 +159,10 @@ def _parsed_size(items, c) -> int:
 #: with the ``fields:`` (or key) that does the same here.
 _ARXIV_FIELDS = {"ti": "fields: [title]", "abs": "fields: [abstract]", "au": "fields: [authors]",
                  "cat": "", "all": "", "co": "", "jr": ""}
+#: arXiv's author search form, ``Tanaka_K`` or ``van_der_Berg_J_A``: the surname, then initials.
+_ARXIV_AUTHOR = re.compile(r"(?P<surname>[^\W_](?:[^\W_]|['-])*(?:_[^\W_](?:[^\W_]|['-])*)*?)(?:_[A-Z]\.?)+")
+#: "Surname, Given" as a reference list or an alert writes an author (papers write "Given Surname").
+_SURNAME_FIRST = re.compile(r"(?P<surname>\w[\w'.-]*(?: \w[\w'.-]*){0,2}), (?P<given>\w[\w'.-]*(?: \w[\w'.-]*){0,2})")
 _QUOTED = re.compile(r'["“”„]\s*(?P<inner>[^"“”„]+?)\s*["“”]')
 
 
@@ -178,6 +182,10 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
             rest, field = m[2].strip().strip('()"“”').strip(), _ARXIV_FIELDS[m[1]]
             instead = (f"a category goes under categories: [{rest}]" if m[1] == "cat" else f"write {rest!r}"
                        + (f" ({field} searches only there)" if field else ""))
+            if m[1] == "au" and (initials := _ARXIV_AUTHOR.fullmatch(rest)):
+                # an alert's au:Tanaka_K: 'Tanaka_K' matched no paper, which writes 'Kenji Tanaka'
+                instead = (f"write {initials['surname'].replace('_', ' ')!r}, the surname (papers write whole "
+                           f"names, not arXiv's Surname_Initials; {field} searches only there)")
             raise ValueError(f"term {text!r} starts with arXiv's search field '{m[1]}:', which a term reads as "
                              f"text: {instead}")
     if raw.startswith("-") and re.match(r"-\s*\w", raw):
@@ -219,6 +227,12 @@ def compile_term(text: str) -> Term:
         )
     if re.search(r",\s", raw):  # ("1,3-butadiene" is a chemist's word)
         parts = ", ".join(json.dumps(p.strip(), ensure_ascii=False) for p in raw.split(",") if p.strip())
+        named = _SURNAME_FIRST.fullmatch(raw)
+        if named and named["surname"].split()[-1][0].isupper() and all(w[0].isupper() for w in named["given"].split()):
+            # "Müller, Ana", as an alert or a reference list names an author: not two terms
+            raise ValueError(f"term {text!r} holds a comma: for an author, write the name as papers do, "
+                             f"{named['given'] + ' ' + named['surname']!r} (with fields: [authors]); for two "
+                             f"terms, [{parts}]")
         raise ValueError(f"term {text!r} holds a comma: each term is its own item, [{parts}]")
     prefix = raw.endswith("*")
     if prefix:
