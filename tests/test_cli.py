@@ -767,6 +767,39 @@ def test_send_says_a_like_entry_naming_no_known_paper_once_while_it_stands(workd
     assert told in cli("send").err
 
 
+def test_an_authors_name_in_a_topic_that_does_not_search_authors_says_to_add_the_field(tmp_path, cli):
+    """From arXiv's alerts, "papers by these authors" went under any: as
+    names; fields: is title and abstract unless set, so none of their
+    papers came, and validate said only that the topic matched nothing."""
+    (tmp_path / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    config = """
+sources:
+  - {type: arxiv, path: arxiv.xml}
+topics:
+  people:
+    name: People I follow
+    any: ["Tanaka", "Ana Müller", "diffusion"]
+subscribers:
+  - {email: me@uni.edu, topics: [people]}
+"""
+    write_config(tmp_path, config)
+    for command in ("validate", "match"):
+        r = cli(command)
+        assert r.code == 0, r.err
+        told = [line for line in r.err.splitlines() if "author's name" in line]
+        assert told == [
+            "warning: config.yaml:6: topics.people.any[0]: 'Tanaka' is in no paper's title or abstract, but it is "
+            "an author's name in 2 of the 5 papers: a topic searches its fields: (title, abstract); add `fields: "
+            "[title, abstract, authors]`, or give the names a topic of their own with `fields: [authors]`",
+            "warning: config.yaml:6: topics.people.any[1]: 'Ana Müller' is in no paper's title or abstract, but it "
+            "is an author's name in 1 of the 5 papers: a topic searches its fields: (title, abstract); add `fields: "
+            "[title, abstract, authors]`, or give the names a topic of their own with `fields: [authors]`",
+        ], r.err
+    write_config(tmp_path, config.replace('"diffusion"]', '"diffusion"]\n    fields: [title, abstract, authors]'))
+    r = cli("validate")
+    assert r.code == 0 and r.err == "", r.err
+
+
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
     """Saved Hugging Face pages have no arXiv categories and no authors: a
     topic filtering on them is empty every day, not on a quiet one."""
