@@ -354,6 +354,9 @@ class ToldOnce:
         self.path, self.key, self.shown, self.warn = path, str(config.resolve()), str(config), warn
         self.before = self._told()
         self.now: list[str] = []
+        # a cache folder that cannot be written: said every time, so not "said once"
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), path.parent)
+        self.keeps = folder.is_dir() and os.access(path if path.exists() else folder, os.W_OK)
 
     def _all(self) -> dict[str, Any]:
         try:
@@ -369,7 +372,7 @@ class ToldOnce:
     def __call__(self, message: str) -> None:
         self.now.append(message.removeprefix(self.shown))
         if self.now[-1] not in self.before:
-            self.warn(message + TOLD_ONCE)
+            self.warn(message + TOLD_ONCE if self.keeps else message)
 
     def save(self) -> None:
         if set(self.now) == self.before:

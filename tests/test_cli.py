@@ -765,6 +765,12 @@ def test_send_says_a_like_entry_naming_no_known_paper_once_while_it_stands(workd
     assert "matches no known paper" not in cli("send").err
     write_config(workdir, (workdir / "config.yaml").read_text().replace("Reflected Diffusion Models", "A Paper Nobody Wrote"))
     assert told in cli("send").err
+    # a cache folder that cannot be made (here under a file; a read-only file system alike): said every time,
+    # so it does not claim to be said once
+    (workdir / "notes.txt").write_text("not a folder")
+    write_config(workdir, (workdir / "config.yaml").read_text() + "cache: notes.txt/cache\n")
+    unkept = cli("send").err
+    assert told in unkept and "cannot keep the embedding cache" in unkept and "said once" not in unkept, unkept
 
 
 def test_an_authors_name_in_a_topic_that_does_not_search_authors_says_to_add_the_field(tmp_path, cli):
