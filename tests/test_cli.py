@@ -291,6 +291,8 @@ def test_newsletter_alone_says_where_a_first_run_starts(cli):
     ("check", "No such command 'check'. Did you mean 'validate'?"),
     ("setup", "No such command 'setup'. Did you mean 'init' (writes a starter config.yaml)?"),
     ("sned", "No such command 'sned'. Did you mean 'send'?"),
+    # click listed its guesses alphabetically, the farther first: "(Did you mean one of: 'resubscribe', 'unsubscribe'?)"
+    ("unsubscibe", "No such command 'unsubscibe'. Did you mean 'unsubscribe' (or 'resubscribe')?"),
 ])
 def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
     """`newsletter help` was only "No such command", and `start` was offered
