@@ -196,6 +196,12 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
                          "several words is already a phrase)")
 
 
+def _initials(given: str) -> bool:
+    """Whether ``given`` is initials only: 'K.', 'K. J.', 'KJ', 'J.-P.'."""
+    pieces = re.findall(r"[^\W\d_]+", given)
+    return bool(pieces) and all(len(p) == 1 or (p.isupper() and len(p) <= 3) for p in pieces)
+
+
 def compile_term(text: str) -> Term:
     """Compile one topic term; ``ValueError`` says what is wrong with it."""
     if not isinstance(text, str) or not text.strip():
@@ -230,9 +236,12 @@ def compile_term(text: str) -> Term:
         named = _SURNAME_FIRST.fullmatch(raw)
         if named and named["surname"].split()[-1][0].isupper() and all(w[0].isupper() for w in named["given"].split()):
             # "Müller, Ana", as an alert or a reference list names an author: not two terms
+            given = named["given"]
+            # initials alone ('Tanaka, K.'): papers write 'Kenji Tanaka', which 'K. Tanaka' does not match
+            written = (f"the surname alone, {named['surname']!r} (papers write whole given names, not initials)"
+                       if _initials(given) else f"{given + ' ' + named['surname']!r}")
             raise ValueError(f"term {text!r} holds a comma: for an author, write the name as papers do, "
-                             f"{named['given'] + ' ' + named['surname']!r} (with fields: [authors]); for two "
-                             f"terms, [{parts}]")
+                             f"{written} (with fields: [authors]); for two terms, [{parts}]")
         raise ValueError(f"term {text!r} holds a comma: each term is its own item, [{parts}]")
     prefix = raw.endswith("*")
     if prefix:

@@ -1182,6 +1182,10 @@ def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, exp
         ("van der Berg, Jan A.",
          "term 'van der Berg, Jan A.' holds a comma: for an author, write the name as papers do, 'Jan A. van der "
          "Berg' (with fields: [authors]); for two terms, [\"van der Berg\", \"Jan A.\"]"),
+        ("Tanaka, K.",  # initials: 'K. Tanaka' would match no paper, which writes 'Kenji Tanaka'
+         "term 'Tanaka, K.' holds a comma: for an author, write the name as papers do, the surname alone, "
+         "'Tanaka' (papers write whole given names, not initials) (with fields: [authors]); for two terms, "
+         "[\"Tanaka\", \"K.\"]"),
         ("diffusion, Flow Matching",  # a lower-case word first: a list, not a name
          "term 'diffusion, Flow Matching' holds a comma: each term is its own item, [\"diffusion\", \"Flow Matching\"]"),
     ],
