@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import time
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -436,10 +437,11 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
             joined[field] = "\n\n".join(t[field] for t in texts)
         return joined[field]
 
-    out = []
+    out: list[Problem] = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
         topic = config.topics[key]
         if "authors" in topic.fields:
+            out.extend(_author_spelling(config, key, papers, every))
             continue
         for kind in ("any", "all"):
             for i, text in enumerate(getattr(topic, kind)):
@@ -456,6 +458,46 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
                     f"add `fields: [{searched}, authors]`, or give the names a topic of their own with "
                     "`fields: [authors]`")))
     return out
+
+
+def _author_spelling(config: Config, key: str, papers: list[Paper], every: Callable[[str], str]) -> list[Problem]:
+    """Terms of topic ``key`` (which searches authors) written as no paper
+    writes a name: initials (``K. Tanaka``; arXiv lists ``Kenji Tanaka``)
+    or without the name's accents (``Muller`` for ``Ana Müller``).  A term
+    matches whole words as written, so each matched none of that author's
+    papers, and validate said only that the topic matched nothing."""
+    from .matching import compile_term, is_regex_term
+
+    topic = config.topics[key]
+    surnames: dict[str, set[str]] = {}
+    out = []
+    for kind in ("any", "all"):
+        for i, text in enumerate(getattr(topic, kind)):
+            name = text.strip()
+            if is_regex_term(name) or any(compile_term(text).search(every(f)) for f in topic.fields):
+                continue
+            if not surnames:
+                for paper in papers:
+                    for author in paper.authors:
+                        if author.split():
+                            surnames.setdefault(_unaccented(author.split()[-1]), set()).add(author)
+            *given, surname = name.split()
+            first = _unaccented(given[0][:1]) if given else ""
+            close = sorted(a for a in surnames.get(_unaccented(surname), ())
+                           if not first or _unaccented(a.split()[0][:1]) == first)
+            if not close:
+                continue
+            shown = ", ".join(repr(a) for a in close[:3]) + (" ..." if len(close) > 3 else "")
+            out.append(config.problem(("topics", key, kind, i), (
+                f"{name!r} is no author's name as the current papers write it: they write {shown}; a term "
+                f"matches whole words as written, so write the name so, or the surname alone, "
+                f"{close[0].split()[-1]!r}")))
+    return out
+
+
+def _unaccented(text: str) -> str:
+    """``text`` case-folded without its accents: 'Müller' and 'Muller' are one surname here."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
 def _number_message(text: str, form: str, kind: str, missed: int, n: int) -> str:

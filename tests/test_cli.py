@@ -806,6 +806,19 @@ subscribers:
     write_config(tmp_path, config.replace('"diffusion"]', '"diffusion"]\n    fields: [title, abstract, authors]'))
     r = cli("validate")
     assert r.code == 0 and r.err == "", r.err
+    # names as an alert or a reference list writes them: initials, no accents; each matched none of their papers
+    write_config(tmp_path, config.replace('any: ["Tanaka", "Ana Müller", "diffusion"]',
+                                          'any: ["K. Tanaka", "Muller", "Nobody"]\n    fields: [authors]'))
+    r = cli("validate")
+    assert r.code == 0
+    assert [line for line in r.err.splitlines() if "no author's name" in line] == [
+        "warning: config.yaml:6: topics.people.any[0]: 'K. Tanaka' is no author's name as the current papers write "
+        "it: they write 'Kenji Tanaka'; a term matches whole words as written, so write the name so, or the surname "
+        "alone, 'Tanaka'",
+        "warning: config.yaml:6: topics.people.any[1]: 'Muller' is no author's name as the current papers write it: "
+        "they write 'Ana Müller'; a term matches whole words as written, so write the name so, or the surname "
+        "alone, 'Müller'",
+    ], r.err
 
 
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
