@@ -262,6 +262,19 @@ _OTHER_WORDS = {
 }
 
 
+def _closest(word: str, commands: list[str]) -> str | None:
+    """The commands spelt like ``word``, closest first: click listed them in
+    alphabetical order, so `unsubscibe` read "Did you mean one of:
+    'resubscribe', 'unsubscribe'?" (and click 8.1 suggested nothing)."""
+    import difflib
+
+    close = difflib.get_close_matches(word.casefold(), commands, n=3)
+    if not close:
+        return None
+    more = f" (or {', '.join(repr(c) for c in close[1:])})" if close[1:] else ""
+    return f"Did you mean {close[0]!r}{more}?"
+
+
 class _Group(click.Group):
     """Commands whose reader goes away (``newsletter papers | head -1``) end
     quietly with exit 0, as they would have had the reader read on."""
@@ -277,6 +290,8 @@ class _Group(click.Group):
             if args and config and (spaced := _quote_spaced(exc.format_message(), [config, args[0]], ctx)):
                 raise spaced from None  # `--config ~/Lab Digest validate`: 'No such command 'Digest''
             meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
+            if meant is None and args and exc.format_message().startswith("No such command"):
+                meant = _closest(args[0], list(self.commands))
             if meant is None:
                 raise
             raise click.UsageError(f"No such command {args[0]!r}. {meant}", ctx) from None

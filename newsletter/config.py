@@ -530,6 +530,9 @@ def check_arxiv_category(value: str) -> str:
              if w.casefold() in _CATEGORIES]
     if len(named) == 1:
         raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
+    if named and not re.sub(r"[A-Za-z-]+\.[A-Za-z-]+|\b(?:OR|or)\b|[\s,;|]", "", value):
+        # an alert's list pasted as one item, 'cs.AI cs.LG': it said "not an arXiv category" and listed all of cs
+        raise ValueError(f"{value!r} holds {len(named)} categories: each is its own item, [{', '.join(named)}]")
     if (subject := _SUBJECT_CODES.get(value.strip().casefold())) is not None:
         raise ValueError(f"{value!r} is not an arXiv category ({subject})")
     if close:

@@ -398,6 +398,7 @@ class OutboxTransport:
     def __init__(self, folder: str | os.PathLike, config: Config | None = None) -> None:
         self.folder = Path(folder)
         self._config = config
+        self._made = False
 
     def _problem(self, message: str) -> Problem:
         if self._config is not None:
@@ -454,14 +455,26 @@ class OutboxTransport:
         return self._problem(f"the outbox {self._shown(folder)!r} {why}")
 
     def check(self) -> None:
-        problem = self.problem()
-        if problem is not None:
+        """Raise :class:`ConfigError` when no message could be written to the
+        folder.  It makes nothing (the first message written makes the folder,
+        :meth:`send`): it made the folder, so a send refused just after for
+        another reason (an unset key), or one with nothing due, left an empty
+        outbox behind, and ``send`` had to skip this check where it named
+        every problem at once."""
+        if (problem := self.problem()) is not None:
             raise ConfigError(problem)
+
+    def _make_folder(self) -> None:
+        """Make the folder, once, before the first message is written, and
+        sweep what a killed send left in it."""
+        if self._made:
+            return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
+            raise TransportBroken(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}") from None
         self._sweep()
+        self._made = True
 
     def _sweep(self) -> None:
         """Remove the temporary files of messages a killed send was writing
@@ -473,7 +486,7 @@ class OutboxTransport:
         return self
 
     def open(self) -> None:
-        pass  # (a folder: nothing to connect to; check() found it writable)
+        pass  # (a folder: nothing to connect to; check() found it writable, send() makes it)
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
@@ -482,6 +495,7 @@ class OutboxTransport:
         return fitted_name(f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}", ".eml")
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
+        self._make_folder()
         final = self.folder / self.filename(envelope)
         try:
             write_atomic(final, envelope.data(), mode=0o644, durable=True)  # recorded sent next: on the disk first

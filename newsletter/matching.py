@@ -159,6 +159,10 @@ def _parsed_size(items, c) -> int:
 #: with the ``fields:`` (or key) that does the same here.
 _ARXIV_FIELDS = {"ti": "fields: [title]", "abs": "fields: [abstract]", "au": "fields: [authors]",
                  "cat": "", "all": "", "co": "", "jr": ""}
+#: arXiv's author search form, ``Tanaka_K`` or ``van_der_Berg_J_A``: the surname, then initials.
+_ARXIV_AUTHOR = re.compile(r"(?P<surname>[^\W_](?:[^\W_]|['-])*(?:_[^\W_](?:[^\W_]|['-])*)*?)(?:_[A-Z]\.?)+")
+#: "Surname, Given" as a reference list or an alert writes an author (papers write "Given Surname").
+_SURNAME_FIRST = re.compile(r"(?P<surname>\w[\w'.-]*(?: \w[\w'.-]*){0,2}), (?P<given>\w[\w'.-]*(?: \w[\w'.-]*){0,2})")
 _QUOTED = re.compile(r'["“”„]\s*(?P<inner>[^"“”„]+?)\s*["“”]')
 
 
@@ -178,6 +182,10 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
             rest, field = m[2].strip().strip('()"“”').strip(), _ARXIV_FIELDS[m[1]]
             instead = (f"a category goes under categories: [{rest}]" if m[1] == "cat" else f"write {rest!r}"
                        + (f" ({field} searches only there)" if field else ""))
+            if m[1] == "au" and (initials := _ARXIV_AUTHOR.fullmatch(rest)):
+                # an alert's au:Tanaka_K: 'Tanaka_K' matched no paper, which writes 'Kenji Tanaka'
+                instead = (f"write {initials['surname'].replace('_', ' ')!r}, the surname (papers write whole "
+                           f"names, not arXiv's Surname_Initials; {field} searches only there)")
             raise ValueError(f"term {text!r} starts with arXiv's search field '{m[1]}:', which a term reads as "
                              f"text: {instead}")
     if raw.startswith("-") and re.match(r"-\s*\w", raw):
@@ -186,6 +194,12 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
         bare = quoted["inner"]
         raise ValueError(f"term {text!r} holds quotes, which a term reads as text: write {bare!r} (a term of "
                          "several words is already a phrase)")
+
+
+def _initials(given: str) -> bool:
+    """Whether ``given`` is initials only: 'K.', 'K. J.', 'KJ', 'J.-P.'."""
+    pieces = re.findall(r"[^\W\d_]+", given)
+    return bool(pieces) and all(len(p) == 1 or (p.isupper() and len(p) <= 3) for p in pieces)
 
 
 def compile_term(text: str) -> Term:
@@ -219,6 +233,15 @@ def compile_term(text: str) -> Term:
         )
     if re.search(r",\s", raw):  # ("1,3-butadiene" is a chemist's word)
         parts = ", ".join(json.dumps(p.strip(), ensure_ascii=False) for p in raw.split(",") if p.strip())
+        named = _SURNAME_FIRST.fullmatch(raw)
+        if named and named["surname"].split()[-1][0].isupper() and all(w[0].isupper() for w in named["given"].split()):
+            # "Müller, Ana", as an alert or a reference list names an author: not two terms
+            given = named["given"]
+            # initials alone ('Tanaka, K.'): papers write 'Kenji Tanaka', which 'K. Tanaka' does not match
+            written = (f"the surname alone, {named['surname']!r} (papers write whole given names, not initials)"
+                       if _initials(given) else f"{given + ' ' + named['surname']!r}")
+            raise ValueError(f"term {text!r} holds a comma: for an author, write the name as papers do, "
+                             f"{written} (with fields: [authors]); for two terms, [{parts}]")
         raise ValueError(f"term {text!r} holds a comma: each term is its own item, [{parts}]")
     prefix = raw.endswith("*")
     if prefix:
@@ -1007,7 +1030,8 @@ def max_papers_said(papers: int, taken: int, sent_before: int) -> str:
 
 
 def topic_index(
-    config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0
+    config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0,
+    like_warn: Callable[[str], None] | None = None,
 ) -> TopicIndex:
     """The topics ``subs`` follow, matched once against all papers: the one
     selection step of ``match``, ``preview`` and ``send``.
@@ -1015,7 +1039,9 @@ def topic_index(
     Rules decide membership (``none`` always excludes); topics with
     ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
     member in [0, 1], drops those under the topic's floor and says why in
-    words.  ``warn`` gets a line per ``like`` entry naming no known paper.
+    words.  ``warn`` gets a line per ``like`` entry naming no known paper
+    (``like_warn`` instead when given: ``send`` says each once, see
+    :class:`sending.ToldOnce`).
     ``near``: keep each ranked topic's best papers under its floor, that
     many, in :attr:`TopicIndex.near` (for ``match``, which shows them).
     """
@@ -1052,7 +1078,7 @@ def topic_index(
             ranker = Ranker(
                 all_papers,
                 embedder,
-                warn,
+                like_warn or warn,
                 locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
                 looks_up=config.like_lookup_source is not None,

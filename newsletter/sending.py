@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -25,13 +26,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from .config import Config, Subscriber
 from .delivery import (
     Dispatcher,
     Envelope,
-    OutboxTransport,
     Outcome,
     Transport,
     make_transport,
@@ -51,6 +52,7 @@ from .errors import (
     counted,
 )
 from .fetching import Fetcher
+from .files import write_atomic
 from .latex import lost_math_shown
 from .matching import (
     Matcher,
@@ -326,6 +328,67 @@ def _oldest_date(papers: Sequence[Paper]) -> datetime | None:
     return None if not dates or None in dates else min(cast(list[datetime], dates))
 
 
+#: The ``like:`` warnings a send told, by config file, in the cache folder (see ToldOnce).
+LIKE_TOLD_FILE = "like-warnings-told.json"
+#: What a warning said once by send adds, so its silence later reads as meant.
+TOLD_ONCE = " (said once: later sends are quiet of it while it stands; `newsletter validate` says it again)"
+
+
+class ToldOnce:
+    """The warnings of ``like:`` entries that name no known paper, as
+    ``send`` and ``run`` say them: each once while it stands.  Said at every
+    send, cron mailed its admin the same lines every day for as long as the
+    entry stayed (a liked paper no source lists is no fault to mend daily),
+    and the mails that mattered drowned among them.  ``validate``,
+    ``match``, ``preview`` and ``test-email`` say them every time.
+
+    Remembered in the cache folder, per config file: a warning not told
+    before is said; the file then holds this send's warnings alone, so one
+    mended (or its entry edited, moving its line) and broken again is said
+    again.  A cache that cannot be read or written makes every send say them,
+    as before."""
+
+    def __init__(self, path: Path, config: Path, warn: Callable[[str], None]) -> None:
+        # (kept without the config's name as this command wrote it, `config.yaml:26: ...` from its
+        # folder and `/home/me/digest/config.yaml:26: ...` from cron: the same warning)
+        self.path, self.key, self.shown, self.warn = path, str(config.resolve()), str(config), warn
+        self.before = self._told()
+        self.now: list[str] = []
+        # a cache folder that cannot be written: said every time, so not "said once"
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), path.parent)
+        self.keeps = folder.is_dir() and os.access(path if path.exists() else folder, os.W_OK)
+
+    def _all(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _told(self) -> set[str]:
+        told = self._all().get(self.key)
+        return {t for t in told if isinstance(t, str)} if isinstance(told, list) else set()
+
+    def __call__(self, message: str) -> None:
+        self.now.append(message.removeprefix(self.shown))
+        if self.now[-1] not in self.before:
+            self.warn(message + TOLD_ONCE if self.keeps else message)
+
+    def save(self) -> None:
+        if set(self.now) == self.before:
+            return
+        data = self._all()
+        if self.now:
+            data[self.key] = sorted(set(self.now))
+        else:
+            data.pop(self.key, None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode())
+        except OSError:
+            pass  # (said again by the next send: no worse than before)
+
+
 def unusable_secrets(config: Config, transport: Transport | None) -> list[Problem]:
     """Every problem of what a send needs before it sends anything: the
     unsubscribe links' signing key (``web.secret_env``), the DKIM key
@@ -345,11 +408,7 @@ def unusable_secrets(config: Config, transport: Transport | None) -> list[Proble
             check()
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if isinstance(transport, OutboxTransport) and problems:
-        # (its check makes the folder: a send refused here leaves none behind, only what would stop it)
-        if (problem := transport.problem()) is not None:
-            problems.append(problem)
-    elif transport is not None:
+    if transport is not None:  # (its check makes nothing: a send refused here leaves no outbox behind)
         try:
             transport.check()
         except ConfigError as exc:
@@ -1056,7 +1115,10 @@ class _SendRun:
                 self._result(result)
             return self._report(dry)
         self.papers = known_earlier(state, self.papers)  # sent under another title: sent
-        self.index = topic_index(config, self.papers, subs, self.warn)
+        told = None if dry else ToldOnce(config.cache_dir / LIKE_TOLD_FILE, config.file, self.warn)
+        self.index = topic_index(config, self.papers, subs, self.warn, like_warn=told)
+        if told is not None:
+            told.save()
         self.index_subs = subs
         self.pools = None
         self.composer = Composer(config)

@@ -291,6 +291,8 @@ def test_newsletter_alone_says_where_a_first_run_starts(cli):
     ("check", "No such command 'check'. Did you mean 'validate'?"),
     ("setup", "No such command 'setup'. Did you mean 'init' (writes a starter config.yaml)?"),
     ("sned", "No such command 'sned'. Did you mean 'send'?"),
+    # click listed its guesses alphabetically, the farther first: "(Did you mean one of: 'resubscribe', 'unsubscribe'?)"
+    ("unsubscibe", "No such command 'unsubscibe'. Did you mean 'unsubscribe' (or 'resubscribe')?"),
 ])
 def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
     """`newsletter help` was only "No such command", and `start` was offered
@@ -743,6 +745,80 @@ def test_a_topic_of_liked_papers_none_of_them_known_says_it_has_nothing_to_rank_
     write_config(workdir, (workdir / "config.yaml").read_text().replace("Modelz", "Models"))
     r = cli("validate")
     assert r.code == 0 and "topics.diffusion:" not in r.err and "nothing to rank by" not in r.err, r.err
+
+
+def test_send_says_a_like_entry_naming_no_known_paper_once_while_it_stands(workdir, cli):
+    """Said at every send, cron mailed its admin the same warning every day
+    for as long as the entry stood.  send says it once (and that it does),
+    also when cron names the config by its full path; validate, match and a
+    dry run say it every time; mended and broken again, it is said again."""
+    liked = '    about: Diffusion models and score-based generative modelling.\n    like: ["A Paper Nobody Wrote"]\n'
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked))
+    told = "topics.diffusion.like[0]: 'A Paper Nobody Wrote' matches no known paper"
+    first = cli("send")
+    assert first.code == 0 and told in first.err, first.err
+    assert "it is ignored (said once: later sends are quiet of it while it stands; `newsletter validate` says " \
+           "it again)" in first.err
+    again = cli("send", "--config", str(workdir / "config.yaml"))
+    assert again.code == 0 and told not in again.err, again.err
+    for command in (("validate",), ("match",), ("send", "--dry-run")):
+        assert told in cli(*command).err, command
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("A Paper Nobody Wrote", "Reflected Diffusion Models"))
+    assert "matches no known paper" not in cli("send").err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("Reflected Diffusion Models", "A Paper Nobody Wrote"))
+    assert told in cli("send").err
+    # a cache folder that cannot be made (here under a file; a read-only file system alike): said every time,
+    # so it does not claim to be said once
+    (workdir / "notes.txt").write_text("not a folder")
+    write_config(workdir, (workdir / "config.yaml").read_text() + "cache: notes.txt/cache\n")
+    unkept = cli("send").err
+    assert told in unkept and "cannot keep the embedding cache" in unkept and "said once" not in unkept, unkept
+
+
+def test_an_authors_name_in_a_topic_that_does_not_search_authors_says_to_add_the_field(tmp_path, cli):
+    """From arXiv's alerts, "papers by these authors" went under any: as
+    names; fields: is title and abstract unless set, so none of their
+    papers came, and validate said only that the topic matched nothing."""
+    (tmp_path / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    config = """
+sources:
+  - {type: arxiv, path: arxiv.xml}
+topics:
+  people:
+    name: People I follow
+    any: ["Tanaka", "Ana Müller", "diffusion"]
+subscribers:
+  - {email: me@uni.edu, topics: [people]}
+"""
+    write_config(tmp_path, config)
+    for command in ("validate", "match"):
+        r = cli(command)
+        assert r.code == 0, r.err
+        told = [line for line in r.err.splitlines() if "author's name" in line]
+        assert told == [
+            "warning: config.yaml:6: topics.people.any[0]: 'Tanaka' is in no paper's title or abstract, but it is "
+            "an author's name in 2 of the 5 papers: a topic searches its fields: (title, abstract); add `fields: "
+            "[title, abstract, authors]`, or give the names a topic of their own with `fields: [authors]`",
+            "warning: config.yaml:6: topics.people.any[1]: 'Ana Müller' is in no paper's title or abstract, but it "
+            "is an author's name in 1 of the 5 papers: a topic searches its fields: (title, abstract); add `fields: "
+            "[title, abstract, authors]`, or give the names a topic of their own with `fields: [authors]`",
+        ], r.err
+    write_config(tmp_path, config.replace('"diffusion"]', '"diffusion"]\n    fields: [title, abstract, authors]'))
+    r = cli("validate")
+    assert r.code == 0 and r.err == "", r.err
+    # names as an alert or a reference list writes them: initials, no accents; each matched none of their papers
+    write_config(tmp_path, config.replace('any: ["Tanaka", "Ana Müller", "diffusion"]',
+                                          'any: ["K. Tanaka", "Muller", "Nobody"]\n    fields: [authors]'))
+    r = cli("validate")
+    assert r.code == 0
+    assert [line for line in r.err.splitlines() if "no author's name" in line] == [
+        "warning: config.yaml:6: topics.people.any[0]: 'K. Tanaka' is no author's name as the current papers write "
+        "it: they write 'Kenji Tanaka'; a term matches whole words as written, so write the name so, or the surname "
+        "alone, 'Tanaka'",
+        "warning: config.yaml:6: topics.people.any[1]: 'Muller' is no author's name as the current papers write it: "
+        "they write 'Ana Müller'; a term matches whole words as written, so write the name so, or the surname "
+        "alone, 'Müller'",
+    ], r.err
 
 
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):

@@ -1175,6 +1175,19 @@ def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, exp
         ("diffusion, flow matching",
          "term 'diffusion, flow matching' holds a comma: each term is its own item, "
          "[\"diffusion\", \"flow matching\"]"),
+        # an author as an alert or a reference list names one: not two terms (it said ["Müller", "Ana"])
+        ("Müller, Ana",
+         "term 'Müller, Ana' holds a comma: for an author, write the name as papers do, 'Ana Müller' (with "
+         "fields: [authors]); for two terms, [\"Müller\", \"Ana\"]"),
+        ("van der Berg, Jan A.",
+         "term 'van der Berg, Jan A.' holds a comma: for an author, write the name as papers do, 'Jan A. van der "
+         "Berg' (with fields: [authors]); for two terms, [\"van der Berg\", \"Jan A.\"]"),
+        ("Tanaka, K.",  # initials: 'K. Tanaka' would match no paper, which writes 'Kenji Tanaka'
+         "term 'Tanaka, K.' holds a comma: for an author, write the name as papers do, the surname alone, "
+         "'Tanaka' (papers write whole given names, not initials) (with fields: [authors]); for two terms, "
+         "[\"Tanaka\", \"K.\"]"),
+        ("diffusion, Flow Matching",  # a lower-case word first: a list, not a name
+         "term 'diffusion, Flow Matching' holds a comma: each term is its own item, [\"diffusion\", \"Flow Matching\"]"),
     ],
 )
 def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term, expected):
@@ -1189,6 +1202,18 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
         ("ti:diffusion",
          "term 'ti:diffusion' starts with arXiv's search field 'ti:', which a term reads as text: write "
          "'diffusion' (fields: [title] searches only there)"),
+        # arXiv's author form: it said "write 'Tanaka_K'", which matches no paper ("Kenji Tanaka")
+        ("au:Tanaka_K",
+         "term 'au:Tanaka_K' starts with arXiv's search field 'au:', which a term reads as text: write 'Tanaka', "
+         "the surname (papers write whole names, not arXiv's Surname_Initials; fields: [authors] searches only "
+         "there)"),
+        ("au:van_der_Berg_J_A",
+         "term 'au:van_der_Berg_J_A' starts with arXiv's search field 'au:', which a term reads as text: write "
+         "'van der Berg', the surname (papers write whole names, not arXiv's Surname_Initials; fields: [authors] "
+         "searches only there)"),
+        ("au:Bengio",
+         "term 'au:Bengio' starts with arXiv's search field 'au:', which a term reads as text: write 'Bengio' "
+         "(fields: [authors] searches only there)"),
         ("cat:cs.LG",
          "term 'cat:cs.LG' starts with arXiv's search field 'cat:', which a term reads as text: a category goes "
          "under categories: [cs.LG]"),

@@ -1225,6 +1225,18 @@ def test_an_outbox_message_is_on_the_disk_file_and_name_before_its_outcome_is_re
     assert sorted(p.name for p in folder.iterdir()) == sorted(name for name, _ in seen)
 
 
+def test_an_outbox_check_makes_nothing_and_the_first_message_makes_the_folder(tmp_path):
+    """check() only looks (a send refused after it left an empty outbox
+    behind); the first message written makes the folder, parents too."""
+    folder = tmp_path / "new" / "outbox"
+    outbox = OutboxTransport(folder)
+    outbox.check()
+    assert not (tmp_path / "new").exists()
+    (outcome,), _ = run(outbox, [envelope(0)])
+    assert outcome.delivered, outcome.error
+    assert [p.suffix for p in folder.iterdir()] == [".eml"]
+
+
 def test_an_outbox_path_that_is_a_file_is_named_as_such(tmp_path):
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(ConfigError, match=r"^delivery\.path: the outbox '.*/out' is a file, not a folder$"):

@@ -2903,6 +2903,30 @@ def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
     assert len(http_server.requests_to("/api/query")) == 1
 
 
+def test_the_outbox_folder_is_made_by_the_first_digest_written_not_by_a_check(tmp_path, cli, monkeypatch):
+    """The outbox's check() makes nothing.  It made the folder, so a send
+    with nothing due left an empty outbox behind (one that said a digest had
+    been written), and send had to skip the check when another problem (an
+    unset signing key) refused it.  A refused send, a preview, a send with
+    nothing due and a dry run leave no outbox; the first digest written makes it."""
+    setup(tmp_path, "  transport: outbox", extra="schedule: weekly on monday at 08:00\n"
+          "web:\n  base_url: https://digest.example.org\n  secret_env: DIGEST_TEST_SECRET")
+    monkeypatch.delenv("DIGEST_TEST_SECRET", raising=False)
+    refused = cli("send", "--now", NOW)
+    assert refused.code == 2 and "DIGEST_TEST_SECRET" in refused.err and "Traceback" not in refused.err
+    key = {"DIGEST_TEST_SECRET": "k" * 32}
+    assert cli("preview", "--out", "shown", env=key).code == 0
+    waiting = cli("send", "--now", NOW, env=key)  # new subscribers wait for their first slot
+    assert waiting.code == 0 and "sent 0, empty 0, failed 0, not due 2" in waiting.out, waiting.out + waiting.err
+    week_later = "2024-05-13T09:00:00+00:00"
+    dry = cli("send", "--dry-run", "--now", week_later, env=key)
+    assert dry.code == 0 and "would send 2, empty 0" in dry.out, dry.out + dry.err
+    assert not (tmp_path / "outbox").exists()
+    sent = cli("send", "--now", week_later, env=key)
+    assert sent.code == 0 and "sent 2, empty 0, failed 0" in sent.out, sent.out + sent.err
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+
+
 # --------------------------------------------------------------------------- PostgreSQL: bad input
 
 

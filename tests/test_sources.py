@@ -848,6 +848,18 @@ def test_a_category_as_arxivs_pages_name_it_says_its_code():
         assert str(info.value) == f"{written!r} is not an arXiv category: write its code alone, {code!r}"
 
 
+def test_several_categories_in_one_item_say_to_list_them():
+    """An alert's categories pasted as one item, 'cs.AI cs.LG', read "not an
+    arXiv category" and listed all 40 of cs."""
+    from newsletter.config import check_arxiv_category
+
+    for written, listed in (("cs.AI cs.LG", "[cs.AI, cs.LG]"), ("cs.lg, stat.ml", "[cs.LG, stat.ML]"),
+                            ("cs.LG OR stat.ML", "[cs.LG, stat.ML]")):
+        with pytest.raises(ValueError) as info:
+            check_arxiv_category(written)
+        assert str(info.value) == f"{written!r} holds 2 categories: each is its own item, {listed}"
+
+
 @pytest.mark.parametrize("written, said", [
     ("cs.ML", "machine learning is 'cs.LG', or 'stat.ML'; arXiv has no cs.ML"),  # was: did you mean 'cs.PL'?
     ("cs.RL", "reinforcement learning is in 'cs.LG', machine learning; "),  # was: 'cs.RO', robotics
