@@ -686,6 +686,17 @@ def _title_text(value: str) -> str:
 _SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
 
 
+def _escaped_title(text: str) -> str:
+    """A feed title still holding entities once the feed's own escaping is
+    read (``R&amp;amp;D``, ``&amp;amp;lt;b&amp;amp;gt;``: escaped two or three
+    times by a generator that escaped an escaped text) as its characters, as
+    :func:`entities_read` reads a JSON or CSV export's: the email showed
+    ``R&amp;amp;D``.  Tags it reveals are read as :func:`_title_text` reads
+    them (a ``<script>`` stays text, to be seen and escaped)."""
+    text = entities_read(text)
+    return html_text(text) if _TITLE_MARKUP.search(text) and not _SCRIPT_TAG.search(text) else text
+
+
 def _title(entry) -> str:
     """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
@@ -705,6 +716,8 @@ def _titled_id(entry) -> tuple[str, str | None]:
         text = html_text(value)
     else:
         text = _plain(detail, value)
+    if _ENTITY_REF.search(text):
+        text = _escaped_title(text)
     if (tail := _ARXIV_TITLE_SUFFIX.search(text)) is not None:
         return text[: tail.start()], tail[1]
     if (head := _ARXIV_TITLE_PREFIX.match(text)) is not None:

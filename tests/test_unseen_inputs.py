@@ -254,6 +254,36 @@ def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as
                    ("Notes on R&D", "A & B diffusion.", [])]
 
 
+def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_its_script_as_escaped_text(
+        tmp_path, cli):
+    """An Atom title escaped once more than its type says, or twice more
+    (``R&amp;amp;amp;D`` as text, ``&amp;amp;lt;b&amp;amp;gt;`` as html), was
+    shown as ``R&amp;amp;D`` and ``&lt;b&gt;``: it reads as the JSON and CSV
+    exports' titles do, as its characters; a ``<script>`` it reveals stays
+    text, escaped in the HTML part, never a tag."""
+    entry = ('<entry><id>urn:{n}</id><title{kind}>{title}</title><updated>2024-06-01T00:00:00Z</updated>'
+             '<link href="https://x.org/{n}"/><summary>Notes on diffusion.</summary></entry>')
+    titles = [("", "Text R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
+              (' type="html"', "Html R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
+              ("", "Twice R&amp;amp;D &amp;lt;i&amp;gt;E. coli&amp;lt;/i&amp;gt; diffusion"),
+              (' type="html"', "Script &amp;amp;lt;script&amp;amp;gt;alert(1)&amp;amp;lt;/script&amp;amp;gt; diffusion")]
+    body = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated>'
+            + "".join(entry.format(n=n, kind=kind, title=title) for n, (kind, title) in enumerate(titles)) + "</feed>")
+    (tmp_path / "feed.xml").write_text(body, encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    assert [p["title"] for p in json.loads(r.out)] == [
+        "Text R&D <b> diffusion", "Html R&D <b> diffusion", "Twice R&D E. coli diffusion",
+        "Script <script>alert(1)</script> diffusion"]
+    r = cli("preview", "--out", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    html = (tmp_path / "out" / "ada@example.org.html").read_text(encoding="utf-8")
+    assert "Script &lt;script&gt;alert(1)&lt;/script&gt; diffusion" in html and "<script" not in html
+    assert "Text R&amp;D &lt;b&gt; diffusion" in html and "&amp;amp;" not in html
+
+
 def _damaged(name: str) -> bytes:
     """A sample of tests/data damaged as a mutation of it first showed a
     traceback (each byte change is one a cut download or a bad save makes)."""
