@@ -652,8 +652,12 @@ def _plain(detail, value: str | None) -> str:
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
         text = html_text(value)
-        return html_text(text) if _ESCAPED_MARKUP.search(text) else text
-    return collapse(value)
+        text = html_text(text) if _ESCAPED_MARKUP.search(text) else text
+    else:
+        text = collapse(value)
+    # entities left once the feed's own escaping is read: escaped again by its generator
+    # (``x &amp;amp;lt; y``), read as a JSON or CSV export's text is (see entities_read)
+    return entities_read(text) if _ENTITY_REF.search(text) else text
 
 
 #: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
@@ -716,7 +720,7 @@ def _titled_id(entry) -> tuple[str, str | None]:
         text = html_text(value)
     else:
         text = _plain(detail, value)
-    if _ENTITY_REF.search(text):
+    if _ENTITY_REF.search(text) or (_TITLE_MARKUP.search(text) and not _TITLE_MARKUP.search(value)):
         text = _escaped_title(text)
     if (tail := _ARXIV_TITLE_SUFFIX.search(text)) is not None:
         return text[: tail.start()], tail[1]
@@ -739,7 +743,7 @@ def _authors(entry, split: bool) -> list[str]:
     """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
     comma-separated (``split``), the old RDF feed as HTML links to author searches."""
     raw = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
-    names = [html_text(n) if "<" in n else collapse(n) for n in raw]
+    names = [entities_read(html_text(n) if "<" in n else collapse(n)) for n in raw]
     names = [n for n in names if n]
     if split or any("<a " in n.casefold() for n in raw):
         return _split_creators(names)

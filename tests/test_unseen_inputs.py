@@ -259,10 +259,12 @@ def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_it
     """An Atom title escaped once more than its type says, or twice more
     (``R&amp;amp;amp;D`` as text, ``&amp;amp;lt;b&amp;amp;gt;`` as html), was
     shown as ``R&amp;amp;D`` and ``&lt;b&gt;``: it reads as the JSON and CSV
-    exports' titles do, as its characters; a ``<script>`` it reveals stays
-    text, escaped in the HTML part, never a tag."""
+    exports' titles do, as its characters (so do a summary and an author's
+    name); a ``<script>`` it reveals stays text, escaped in the HTML part,
+    never a tag."""
     entry = ('<entry><id>urn:{n}</id><title{kind}>{title}</title><updated>2024-06-01T00:00:00Z</updated>'
-             '<link href="https://x.org/{n}"/><summary>Notes on diffusion.</summary></entry>')
+             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;D Lab</name></author>'
+             '<summary{kind}>Notes on diffusion when x &amp;amp;lt; y.</summary></entry>')
     titles = [("", "Text R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
               (' type="html"', "Html R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
               ("", "Twice R&amp;amp;D &amp;lt;i&amp;gt;E. coli&amp;lt;/i&amp;gt; diffusion"),
@@ -277,6 +279,9 @@ def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_it
     assert [p["title"] for p in json.loads(r.out)] == [
         "Text R&D <b> diffusion", "Html R&D <b> diffusion", "Twice R&D E. coli diffusion",
         "Script <script>alert(1)</script> diffusion"]
+    # a summary and an author name escaped so too: their characters
+    assert {(p["abstract"], tuple(p["authors"])) for p in json.loads(r.out)} == {
+        ("Notes on diffusion when x < y.", ("R&D Lab",))}
     r = cli("preview", "--out", str(tmp_path / "out"))
     assert r.code == 0, r.err
     html = (tmp_path / "out" / "ada@example.org.html").read_text(encoding="utf-8")
