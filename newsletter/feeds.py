@@ -1996,7 +1996,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             skipped.append(f"item {index + 1} is not a paper object")
             continue
         ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
-        title = collapse(_own_or_entry(paper, item, "title"))
+        # (text; escaped as HTML by a script that wrote the file, it reads as a JSON record's does)
+        title = collapse(entities_read(_own_or_entry(paper, item, "title") or ""))
         if not ident or not title:
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
@@ -2007,8 +2008,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
         for author in _listed(paper.get("authors")):
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
-                authors.append(collapse(author_name))
-        abstract = collapse(_own_or_entry(paper, item, "summary") or "")
+                authors.append(collapse(entities_read(author_name)))
+        abstract = collapse(entities_read(_own_or_entry(paper, item, "summary") or ""))
         if not abstract:
             bare.append(f"item {index + 1} ({ident})")
         upvotes = paper.get("upvotes")

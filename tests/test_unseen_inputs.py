@@ -289,6 +289,28 @@ def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_it
     assert "Text R&amp;D &lt;b&gt; diffusion" in html and "&amp;amp;" not in html
 
 
+def test_an_hf_daily_file_escaped_as_html_by_the_script_that_wrote_it_reads_as_a_json_records_text(tmp_path, cli):
+    """A saved Hugging Face daily list (or a script's records read as one)
+    whose text was escaped as HTML, once or twice, showed ``R&amp;amp;D`` in
+    the email where a JSON export's records read ``R&D``; a record without
+    a title is still skipped and named, never a traceback."""
+    items = json.loads((DATA / "hf-daily-2024-06-06.json").read_text(encoding="utf-8"))
+    paper = items[0].get("paper", items[0])
+    paper["title"] = "R&amp;amp;D on diffusion &amp;lt;b&amp;gt;"
+    paper["summary"] = "When x &amp;amp;lt; y, caf&amp;eacute;."
+    paper["authors"] = [{"name": "R&amp;amp;D Lab"}]
+    items.append({"paper": {"id": "2406.99999", "summary": "No title."}})
+    (tmp_path / "daily.json").write_text(json.dumps(items), encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("type: feed", "type: hf-daily").replace(
+        "    url: \n", "    path: daily.json\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    first = json.loads(r.out)[0]
+    assert (first["title"], first["abstract"], first["authors"]) == (
+        "R&D on diffusion <b>", "When x < y, café.", ["R&D Lab"])
+    assert f"item {len(items)} (2406.99999) has no title" in r.err, r.err
+
+
 def _damaged(name: str) -> bytes:
     """A sample of tests/data damaged as a mutation of it first showed a
     traceback (each byte change is one a cut download or a bad save makes)."""
