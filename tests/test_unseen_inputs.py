@@ -385,3 +385,37 @@ def test_an_rss_items_guid_that_is_no_link_is_not_made_one(http_server, tmp_path
     assert {p["title"]: p["url"] for p in json.loads(r.out)} == {
         "Opaque notes": None, "Permalink notes": "https://blog.example.org/p/9",
         "Rooted notes": f"{http_server.url()}/p/10", "Linked notes": "https://blog.example.org/p/11"}
+
+
+_SMALL_ATOM = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+               b'<id>urn:x</id><entry><id>http://arxiv.org/abs/2406.00001v1</id><title>Schr\xc3\xb6dinger R&amp;amp;D'
+               b'</title><author><name>Ada</name></author><summary type="html">x &amp;lt; y</summary>'
+               b'<link href="https://x.org/1"/></entry></feed>')
+
+
+@pytest.mark.parametrize(("kind", "sample"), [("hf-papers-text", "hf-papers-overlap.txt"),
+                                              ("feed", "papers-excel.csv"), ("feed", "atom"), ("arxiv", "atom")])
+def test_a_small_sample_cut_at_every_byte_is_read_or_refused_in_a_located_line(tmp_path, kind, sample):
+    """A download or a copy cut off anywhere (inside a UTF-8 character, a tag,
+    an entity, a quoted CSV cell) is read whole or refused as an input error
+    at its file: never another exception (a traceback at the command)."""
+    from newsletter.config import load_config
+    from newsletter.errors import NewsletterError
+    from newsletter.readers import read_papers
+
+    whole = _SMALL_ATOM if sample == "atom" else (DATA / sample).read_bytes()
+    target = tmp_path / ("in.xml" if sample == "atom" else f"in{(DATA / sample).suffix}")
+    target.write_bytes(whole)
+    config = load_config(write_config(tmp_path, f"sources:\n  - type: {kind}\n    path: {target.name}\n"
+                                                "topics: {t: {any: [x]}}\n"))
+    read = refused = 0
+    for cut in range(len(whole) + 1):
+        target.write_bytes(whole[:cut])
+        try:
+            read_papers(config, lambda message: None, offline=True)
+        except NewsletterError as exc:
+            assert all(p.file and str(target) in str(p) for p in exc.problems), (cut, str(exc))
+            refused += 1
+        else:
+            read += 1
+    assert read >= 1 and refused >= 1  # the whole sample reads; an empty one is refused
