@@ -776,7 +776,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     \b
     Exit 0: sent, or nothing due.
     Exit 1: a delivery failed; it stays pending, and the next send tries it.
-    Exit 2: a bad config, or no source could be read; nothing sent.
+    Exit 2: a bad config, or no source could be read; nothing sent.  Or some
+    source failed and the digests went out from the others (unless it says
+    required: false).
     Exit 130/143: stopped by Ctrl-C/SIGTERM; the rest stay pending.
 
     From cron: a send started while another runs on the same state waits for
@@ -847,7 +849,11 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             f"the next `newsletter send` sends them{_sent_again(state.config, report) if left else ''}\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
+    if report.skipped_sources:
+        say(f"error: {pipeline.skipped_said(report, len(state.config.sources))}\n", err=True)
     _flush()
+    if report.skipped_sources:
+        ctx.exit(2)  # bad input, even with failed deliveries too: the input wants a look first
     if report.failed or report.problems:
         ctx.exit(1)
 

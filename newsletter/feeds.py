@@ -652,8 +652,12 @@ def _plain(detail, value: str | None) -> str:
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
         text = html_text(value)
-        return html_text(text) if _ESCAPED_MARKUP.search(text) else text
-    return collapse(value)
+        text = html_text(text) if _ESCAPED_MARKUP.search(text) else text
+    else:
+        text = collapse(value)
+    # entities left once the feed's own escaping is read: escaped again by its generator
+    # (``x &amp;amp;lt; y``), read as a JSON or CSV export's text is (see entities_read)
+    return entities_read(text) if _ENTITY_REF.search(text) else text
 
 
 #: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
@@ -686,6 +690,17 @@ def _title_text(value: str) -> str:
 _SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
 
 
+def _escaped_title(text: str) -> str:
+    """A feed title still holding entities once the feed's own escaping is
+    read (``R&amp;amp;D``, ``&amp;amp;lt;b&amp;amp;gt;``: escaped two or three
+    times by a generator that escaped an escaped text) as its characters, as
+    :func:`entities_read` reads a JSON or CSV export's: the email showed
+    ``R&amp;amp;D``.  Tags it reveals are read as :func:`_title_text` reads
+    them (a ``<script>`` stays text, to be seen and escaped)."""
+    text = entities_read(text)
+    return html_text(text) if _TITLE_MARKUP.search(text) and not _SCRIPT_TAG.search(text) else text
+
+
 def _title(entry) -> str:
     """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
@@ -705,6 +720,8 @@ def _titled_id(entry) -> tuple[str, str | None]:
         text = html_text(value)
     else:
         text = _plain(detail, value)
+    if _ENTITY_REF.search(text) or (_TITLE_MARKUP.search(text) and not _TITLE_MARKUP.search(value)):
+        text = _escaped_title(text)
     if (tail := _ARXIV_TITLE_SUFFIX.search(text)) is not None:
         return text[: tail.start()], tail[1]
     if (head := _ARXIV_TITLE_PREFIX.match(text)) is not None:
@@ -726,7 +743,7 @@ def _authors(entry, split: bool) -> list[str]:
     """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
     comma-separated (``split``), the old RDF feed as HTML links to author searches."""
     raw = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
-    names = [html_text(n) if "<" in n else collapse(n) for n in raw]
+    names = [entities_read(html_text(n) if "<" in n else collapse(n)) for n in raw]
     names = [n for n in names if n]
     if split or any("<a " in n.casefold() for n in raw):
         return _split_creators(names)
@@ -1979,7 +1996,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             skipped.append(f"item {index + 1} is not a paper object")
             continue
         ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
-        title = collapse(_own_or_entry(paper, item, "title"))
+        # (text; escaped as HTML by a script that wrote the file, it reads as a JSON record's does)
+        title = collapse(entities_read(_own_or_entry(paper, item, "title") or ""))
         if not ident or not title:
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
@@ -1990,8 +2008,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
         for author in _listed(paper.get("authors")):
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
-                authors.append(collapse(author_name))
-        abstract = collapse(_own_or_entry(paper, item, "summary") or "")
+                authors.append(collapse(entities_read(author_name)))
+        abstract = collapse(entities_read(_own_or_entry(paper, item, "summary") or ""))
         if not abstract:
             bare.append(f"item {index + 1} ({ident})")
         upvotes = paper.get("upvotes")

@@ -54,7 +54,7 @@ from .readers import (
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
-from .sending import UNREAD, DigestResult, KeptPools, SendReport, digest_papers, retry_time, send
+from .sending import UNREAD, DigestResult, KeptPools, SendReport, digest_papers, retry_time, send, skipped_said
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
 
@@ -77,6 +77,7 @@ __all__ = [
     "resubscribe",
     "schedules",
     "send",
+    "skipped_said",
     "send_test_email",
     "subscribers",
     "unsubscribe",

@@ -2308,6 +2308,7 @@ def read_papers(
     fetcher: Fetcher | None = None,
     now: datetime | None = None,
     offline: bool = False,
+    skipped: Callable[[SourceRead], None] | None = None,
 ) -> list[Paper]:
     """Every source's papers, merged into one deduplicated list (first seen first).
 
@@ -2320,7 +2321,9 @@ def read_papers(
     config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
     "today" for date-based sources; ``offline`` skips remote sources (and
     :func:`look_up_liked`, which otherwise fetches the liked papers no source
-    listed into the embedding cache, never into the list).
+    listed into the embedding cache, never into the list); ``skipped`` is
+    handed each failed source skipped so (``send`` exits 2 for one when
+    digests went out without it: a warning alone went unseen under cron).
     """
     warn = warn if warn is not None else log.warning
     own = fetcher is None
@@ -2351,4 +2354,6 @@ def read_papers(
     for f in failed:
         for p in f.problems():
             warn(f"{p} (sources[{f.index}] skipped; the other sources are used)")
+        if skipped is not None:
+            skipped(f)
     return merge_papers(papers)

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -65,7 +65,7 @@ from .matching import (
     topic_index,
 )
 from .models import NotAgain, Paper, merge_papers
-from .readers import read_papers
+from .readers import SourceRead, read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
@@ -198,6 +198,10 @@ class SendReport:
     not_reached: int = 0
     #: False when no digest was due: the sources were not read (see :data:`UNREAD`).
     sources_read: bool = True
+    #: The sources that failed while the digests went out from the others
+    #: (index in ``sources:``, name, URL or path), those not marked
+    #: ``required: false``: the command exits 2 (see :func:`skipped_said`).
+    skipped_sources: tuple[tuple[int, str, str], ...] = ()
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -231,6 +235,8 @@ class SendReport:
             "pending": self.pending,
             "not_reached": self.not_reached,
             "sources_read": self.sources_read,
+            "failed_sources": [{"source": index, "name": name, "location": where}
+                               for index, name, where in self.skipped_sources],
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
@@ -473,6 +479,7 @@ def send(
     if problems := unusable_secrets(config, None if dry_run else transport):
         raise ConfigError(*problems)
     source_problems: list[str] = []
+    skipped: list[SourceRead] = []
 
     def source_warn(message: str) -> None:
         source_problems.append(message)
@@ -486,7 +493,7 @@ def send(
     def read() -> list[Paper]:
         fetcher = Fetcher.from_config(config, sleep=sleep, stop=halt) if halt is not None else None
         try:
-            return read_papers(config, source_warn, now=now, fetcher=fetcher)
+            return read_papers(config, source_warn, now=now, fetcher=fetcher, skipped=skipped.append)
         except SourcesFailed as exc:
             # Raised before any digest is claimed: nobody's slot is used up.
             *each, summary = exc.problems
@@ -511,7 +518,7 @@ def send(
             found = read() if _anyone_due(state, config, subs, now, release_held) is None else None
             dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=release_held)
             dry.read = read
-            return dry.run(subs, None)
+            return _with_skipped(dry.run(subs, None), skipped)
     with open_state(config.state_target, stop=halt) as state:
         now = shared_now(state, now, warn) if own_clock else now
         if ahead_at_most is not None and not own_clock:
@@ -525,7 +532,33 @@ def send(
             run.due_read = undue is None
             run.stop_shared = stop is not None
             run.stop = halt
-            return run.run(subs, transport)
+            return _with_skipped(run.run(subs, transport), skipped)
+
+
+def _with_skipped(report: SendReport, skipped: list[SourceRead]) -> SendReport:
+    """``report`` naming the sources that failed while due digests were built
+    from the others.  A warning alone, with exit 0, went unseen under cron
+    (which mails a job's output only when it fails), run after run, while a
+    moved feed's papers were missing from every digest.  A source that says
+    ``required: false`` may fail quietly (its warning is said all the same);
+    a send that built no digest (nobody due: the sources read only to keep
+    their papers) is no failure either, as when every source fails then."""
+    built = report.sent + report.failed + report.empty + report.would_send + report.pending
+    loud = {f.index: f for f in skipped if f.source.required is None}
+    if not loud or not built:
+        return report
+    return replace(report, skipped_sources=tuple((f.index, f.source.label, f.location)
+                                                 for _, f in sorted(loud.items())))
+
+
+def skipped_said(report: SendReport, sources: int) -> str:
+    """The line ``send`` ends with (exit 2) when some sources failed and the
+    digests went out from the others (see :func:`_with_skipped`)."""
+    named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in report.skipped_sources)
+    went = "would go out" if report.dry_run else "went out"
+    return (f"{len(report.skipped_sources)} of {counted(sources, 'source')} failed (said above): {named}; "
+            f"the digests {went} from the others without its papers (exit 2; `required: false` on a source "
+            "lets it fail with a warning alone)")
 
 
 def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime,

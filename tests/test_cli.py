@@ -1650,6 +1650,7 @@ def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
     text = " ".join(send.out.split())
     for said in ("Exit 0: sent, or nothing due.", "Exit 1: a delivery failed; it stays pending, and the next send tries it.",
                  "Exit 2: a bad config, or no source could be read; nothing sent.",
+                 "Or some source failed and the digests went out from the others (unless it says required: false).",
                  "waits for it (10 minutes at most)",
                  # both variables, and why cron lacks them: its run named one, then failed on the other
                  "come from the variables delivery.password_env and web.secret_env name, which cron's nearly empty "

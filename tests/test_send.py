@@ -2876,13 +2876,30 @@ def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli,
     _sources_up(http_server)
     http_server.route("/api/query", Reply(500, b"oops"))
     r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
+    # the digest goes out from the feed, and the run is loud: exit 2 and a last line naming the source
+    # (exit 0 with a warning went unseen under cron, which mails a job's output only when it fails)
+    assert r.code == 2, r.err
     assert "sent 1, empty 0" in r.out
-    (warning,) = [line for line in r.err.splitlines() if "source 'arXiv ML'" in line]
+    (warning,) = [line for line in r.err.splitlines() if line.startswith("warning:") and "'arXiv ML'" in line]
     assert warning.startswith(f"warning: {http_server.url('/api/query')}?") and "HTTP 500" in warning
     assert warning.endswith("(sources[0] skipped; the other sources are used)")
+    assert r.err.splitlines()[-1] == (
+        f"error: 1 of 2 sources failed (said above): sources[0] 'arXiv ML' ({http_server.url('/api/query')}); the "
+        "digests went out from the others without its papers (exit 2; `required: false` on a source lets it fail "
+        "with a warning alone)"), r.err
+    assert "Traceback" not in r.err
     body = smtp_server.mailbox.messages[0].message.get_body(("plain",)).get_content()
     assert "Score-Based Diffusion Models" in body  # from the feed
+    # sent once: the next run (the source still down) sends nothing twice, and says so again
+    r = cli("send", "--json", "--now", NOW)
+    assert r.code == 2 and json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}], r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1
+    # `required: false` said of it: its failure is a warning alone, exit 0
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        "    schedule: weekly on monday at 08:00\n", "").replace("    url: ", "    required: false\n    url: ", 1))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and "error:" not in r.err and "'arXiv ML'" in r.err, r.err
 
 
 def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):

@@ -254,6 +254,63 @@ def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as
                    ("Notes on R&D", "A & B diffusion.", [])]
 
 
+def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_its_script_as_escaped_text(
+        tmp_path, cli):
+    """An Atom title escaped once more than its type says, or twice more
+    (``R&amp;amp;amp;D`` as text, ``&amp;amp;lt;b&amp;amp;gt;`` as html), was
+    shown as ``R&amp;amp;D`` and ``&lt;b&gt;``: it reads as the JSON and CSV
+    exports' titles do, as its characters (so do a summary and an author's
+    name); a ``<script>`` it reveals stays text, escaped in the HTML part,
+    never a tag."""
+    entry = ('<entry><id>urn:{n}</id><title{kind}>{title}</title><updated>2024-06-01T00:00:00Z</updated>'
+             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;D Lab</name></author>'
+             '<summary{kind}>Notes on diffusion when x &amp;amp;lt; y.</summary></entry>')
+    titles = [("", "Text R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
+              (' type="html"', "Html R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
+              ("", "Twice R&amp;amp;D &amp;lt;i&amp;gt;E. coli&amp;lt;/i&amp;gt; diffusion"),
+              (' type="html"', "Script &amp;amp;lt;script&amp;amp;gt;alert(1)&amp;amp;lt;/script&amp;amp;gt; diffusion")]
+    body = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated>'
+            + "".join(entry.format(n=n, kind=kind, title=title) for n, (kind, title) in enumerate(titles)) + "</feed>")
+    (tmp_path / "feed.xml").write_text(body, encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    assert [p["title"] for p in json.loads(r.out)] == [
+        "Text R&D <b> diffusion", "Html R&D <b> diffusion", "Twice R&D E. coli diffusion",
+        "Script <script>alert(1)</script> diffusion"]
+    # a summary and an author name escaped so too: their characters
+    assert {(p["abstract"], tuple(p["authors"])) for p in json.loads(r.out)} == {
+        ("Notes on diffusion when x < y.", ("R&D Lab",))}
+    r = cli("preview", "--out", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    html = (tmp_path / "out" / "ada@example.org.html").read_text(encoding="utf-8")
+    assert "Script &lt;script&gt;alert(1)&lt;/script&gt; diffusion" in html and "<script" not in html
+    assert "Text R&amp;D &lt;b&gt; diffusion" in html and "&amp;amp;" not in html
+
+
+def test_an_hf_daily_file_escaped_as_html_by_the_script_that_wrote_it_reads_as_a_json_records_text(tmp_path, cli):
+    """A saved Hugging Face daily list (or a script's records read as one)
+    whose text was escaped as HTML, once or twice, showed ``R&amp;amp;D`` in
+    the email where a JSON export's records read ``R&D``; a record without
+    a title is still skipped and named, never a traceback."""
+    items = json.loads((DATA / "hf-daily-2024-06-06.json").read_text(encoding="utf-8"))
+    paper = items[0].get("paper", items[0])
+    paper["title"] = "R&amp;amp;D on diffusion &amp;lt;b&amp;gt;"
+    paper["summary"] = "When x &amp;amp;lt; y, caf&amp;eacute;."
+    paper["authors"] = [{"name": "R&amp;amp;D Lab"}]
+    items.append({"paper": {"id": "2406.99999", "summary": "No title."}})
+    (tmp_path / "daily.json").write_text(json.dumps(items), encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("type: feed", "type: hf-daily").replace(
+        "    url: \n", "    path: daily.json\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    first = json.loads(r.out)[0]
+    assert (first["title"], first["abstract"], first["authors"]) == (
+        "R&D on diffusion <b>", "When x < y, café.", ["R&D Lab"])
+    assert f"item {len(items)} (2406.99999) has no title" in r.err, r.err
+
+
 def _damaged(name: str) -> bytes:
     """A sample of tests/data damaged as a mutation of it first showed a
     traceback (each byte change is one a cut download or a bad save makes)."""
@@ -328,3 +385,37 @@ def test_an_rss_items_guid_that_is_no_link_is_not_made_one(http_server, tmp_path
     assert {p["title"]: p["url"] for p in json.loads(r.out)} == {
         "Opaque notes": None, "Permalink notes": "https://blog.example.org/p/9",
         "Rooted notes": f"{http_server.url()}/p/10", "Linked notes": "https://blog.example.org/p/11"}
+
+
+_SMALL_ATOM = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+               b'<id>urn:x</id><entry><id>http://arxiv.org/abs/2406.00001v1</id><title>Schr\xc3\xb6dinger R&amp;amp;D'
+               b'</title><author><name>Ada</name></author><summary type="html">x &amp;lt; y</summary>'
+               b'<link href="https://x.org/1"/></entry></feed>')
+
+
+@pytest.mark.parametrize(("kind", "sample"), [("hf-papers-text", "hf-papers-overlap.txt"),
+                                              ("feed", "papers-excel.csv"), ("feed", "atom"), ("arxiv", "atom")])
+def test_a_small_sample_cut_at_every_byte_is_read_or_refused_in_a_located_line(tmp_path, kind, sample):
+    """A download or a copy cut off anywhere (inside a UTF-8 character, a tag,
+    an entity, a quoted CSV cell) is read whole or refused as an input error
+    at its file: never another exception (a traceback at the command)."""
+    from newsletter.config import load_config
+    from newsletter.errors import NewsletterError
+    from newsletter.readers import read_papers
+
+    whole = _SMALL_ATOM if sample == "atom" else (DATA / sample).read_bytes()
+    target = tmp_path / ("in.xml" if sample == "atom" else f"in{(DATA / sample).suffix}")
+    target.write_bytes(whole)
+    config = load_config(write_config(tmp_path, f"sources:\n  - type: {kind}\n    path: {target.name}\n"
+                                                "topics: {t: {any: [x]}}\n"))
+    read = refused = 0
+    for cut in range(len(whole) + 1):
+        target.write_bytes(whole[:cut])
+        try:
+            read_papers(config, lambda message: None, offline=True)
+        except NewsletterError as exc:
+            assert all(p.file and str(target) in str(p) for p in exc.problems), (cut, str(exc))
+            refused += 1
+        else:
+            read += 1
+    assert read >= 1 and refused >= 1  # the whole sample reads; an empty one is refused
