@@ -824,6 +824,33 @@ def test_send_for_some_subscribers_leaves_the_others_like_warnings_told(workdir,
     assert told in cli("send").err
 
 
+@pytest.mark.parametrize("how", ["name too long", "unsearchable"])
+def test_like_warnings_under_a_cache_folder_that_cannot_be_looked_at_are_said_every_time(tmp_path, how):
+    """Python 3.11's ``Path.exists`` raises for what it cannot look at (a
+    parent folder without search permission, a name too long for the file
+    system): ToldOnce's check whether it can keep what it told was a
+    traceback of every send.  The warnings are said every time instead, not
+    claiming "said once"."""
+    from newsletter.sending import ToldOnce
+
+    folder = tmp_path / ("x" * 300 if how == "name too long" else "locked")
+    if how == "unsearchable":
+        if os.geteuid() == 0:
+            pytest.skip("permissions do not stop root")
+        folder.mkdir()
+        folder.chmod(0)
+    said: list[str] = []
+    try:
+        told = ToldOnce(folder / "cache" / "told.json", tmp_path / "config.yaml", said.append)
+        for _ in range(2):
+            told("config.yaml:5: topics.t.like[0]: 'x' matches no known paper (an arXiv id or ...); it is ignored")
+        told.save()
+    finally:
+        if how == "unsearchable":
+            folder.chmod(0o755)
+    assert said == ["config.yaml:5: topics.t.like[0]: 'x' matches no known paper (an arXiv id or ...); it is ignored"] * 2
+
+
 def test_an_authors_name_in_a_topic_that_does_not_search_authors_says_to_add_the_field(tmp_path, cli):
     """From arXiv's alerts, "papers by these authors" went under any: as
     names; fields: is title and abstract unless set, so none of their
