@@ -1059,11 +1059,21 @@ _ABBREVIATIONS = {"ie": "i.e.", "eg": "e.g.", "etal": "et al.", "wrt": "w.r.t.",
                   "etc": "etc.", "aka": "a.k.a.", "iid": "i.i.d.", "resp": "resp.", "Eg": "E.g.", "Ie": "I.e."}
 
 
+#: Macros pylatexenc shows as a placeholder ("<cit.>", "(<ref>)", "< g r a p h i c s >" on
+#: lines of its own) where :func:`_citations` could not read them (a citation never closed,
+#: a text cut short): left as written, as LaTeX a reader knows, never a placeholder.
+_PLACEHOLDERS = frozenset((
+    "cite", "citep", "citet", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "includegraphics",
+))
+
+
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
     if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
         return _ABBREVIATIONS[name]
     if name is not None:
+        if name in _PLACEHOLDERS:
+            return m.group(0)
         db = _converter()[0].latex_context
         if db.get_macro_spec(name) is db.unknown_macro_spec:
             return m.group(0)  # not LaTeX we know: leave it as written

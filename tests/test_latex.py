@@ -1235,3 +1235,19 @@ def test_an_unknown_macro_is_shown_as_written_never_eaten(latex, shown):
 )
 def test_macros_of_amsmath_physics_and_papers_own_shorthands_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a citation or reference never closed (a feed cut the text) showed pylatexenc's placeholder
+        (r"as shown in \cite{smith20, jones", r"as shown in \cite{smith20, jones"),
+        (r"see Eq.~\eqref{eq:main and Section~\ref{sec", r"see Eq. \eqref{eq:main and Section \ref{sec"),
+        # a figure in an abstract read "< g r a p h i c s >" on lines of its own
+        (r"Overview: \includegraphics[width=3cm]{fig.png} and more", r"Overview: \includegraphics[width=3cm]{fig.png} and more"),
+        # closed ones read as before
+        (r"as in~\cite{a,b} and Eq.~\eqref{e1}", "as in [a, b] and Eq. (??)"),
+    ],
+)
+def test_a_citation_left_unread_is_shown_as_written_never_a_placeholder(latex, shown):
+    assert to_unicode(latex) == shown
