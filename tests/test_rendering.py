@@ -2376,3 +2376,32 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
     like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
     assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
     assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
+
+
+def test_the_templates_read_a_sections_and_a_cards_reasons_once_each(tmp_path, monkeypatch):
+    """Each ``section.reason`` or ``p.reason`` a template reads is a call of
+    the sandbox's ``getattr``; the templates read a section's shared reasons
+    again on each of its cards, and a card's own twice: some 90 calls a
+    digest, 50 M instructions of the bench's render.  They read each once a
+    template now (an exact count: one render, no threads)."""
+    from newsletter.rendering import _Sandbox
+
+    config = load(tmp_path, hostile=False)
+    (sub, matches), = digests(config, "ada@example.org")
+    reads: dict[tuple[str, str], int] = {}
+    original = _Sandbox.getattr
+
+    def counting(self, obj, attribute):
+        if attribute in ("reason", "reasons"):
+            key = ("section" if type(obj) is dict else "card", attribute)
+            reads[key] = reads.get(key, 0) + 1
+        return original(self, obj, attribute)
+
+    monkeypatch.setattr(_Sandbox, "getattr", counting)
+    ctx = Composer(config).context(sub, matches, NOW)
+    Composer(config)._render_context(ctx)
+    sections = len(ctx["sections"])
+    assert len(matches) >= 4 and sections >= 1  # several cards, under one heading or more
+    for what in ("reason", "reasons"):
+        assert reads[("section", what)] == 2 * sections  # the HTML and the text template
+        assert reads[("card", what)] == 2 * len(matches)
