@@ -406,7 +406,8 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (49, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (49, ("{% set pdf_url = p.pdf_url %}{% if pdf_url %}",
+          "{% set pdf_url = p.pdf_url %}{% if pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
@@ -2378,30 +2379,46 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
     assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
 
 
-def test_the_templates_read_a_sections_and_a_cards_reasons_once_each(tmp_path, monkeypatch):
-    """Each ``section.reason`` or ``p.reason`` a template reads is a call of
-    the sandbox's ``getattr``; the templates read a section's shared reasons
-    again on each of its cards, and a card's own twice: some 90 calls a
-    digest, 50 M instructions of the bench's render.  They read each once a
-    template now (an exact count: one render, no threads)."""
+def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, monkeypatch):
+    """Each ``section.reason`` or ``p.pdf_url`` a template reads is a call of
+    the sandbox's ``getattr``: the templates read a section's shared reasons
+    again on each of its cards, a card's reasons twice, its date and category
+    three times and its PDF link twice; they now read each once a template
+    (an exact count: one render, no threads)."""
     from newsletter.rendering import _Sandbox
 
-    config = load(tmp_path, hostile=False)
-    (sub, matches), = digests(config, "ada@example.org")
+    shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
+    write_config(tmp_path, """
+sources:
+  - type: arxiv
+    path: api.xml
+topics:
+  diffusion:
+    name: Diffusion
+    any: ["diffusion", "model"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    watched = ("reason", "reasons", "date_text", "category", "pdf_url")
     reads: dict[tuple[str, str], int] = {}
     original = _Sandbox.getattr
 
     def counting(self, obj, attribute):
-        if attribute in ("reason", "reasons"):
+        if attribute in watched:
             key = ("section" if type(obj) is dict else "card", attribute)
             reads[key] = reads.get(key, 0) + 1
         return original(self, obj, attribute)
 
     monkeypatch.setattr(_Sandbox, "getattr", counting)
-    ctx = Composer(config).context(sub, matches, NOW)
-    Composer(config)._render_context(ctx)
-    sections = len(ctx["sections"])
-    assert len(matches) >= 4 and sections >= 1  # several cards, under one heading or more
+    composer = Composer(config)
+    ctx = composer.context(sub, matches, NOW)
+    composer._render_context(ctx)
+    cards = ctx["all_papers"]
+    assert len(cards) >= 4 and all(c.date_text and c.category and c.pdf_url for c in cards)  # every value shown
     for what in ("reason", "reasons"):
-        assert reads[("section", what)] == 2 * sections  # the HTML and the text template
-        assert reads[("card", what)] == 2 * len(matches)
+        assert reads[("section", what)] == 2 * len(ctx["sections"])  # the HTML and the text template
+    for what in watched:
+        assert reads[("card", what)] == 2 * len(cards), what
