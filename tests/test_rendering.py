@@ -1851,9 +1851,9 @@ def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_wi
     assert ">optimizing</span>" not in card and "also in Optimisation (optimizing)" in card
 
 
-def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
-    """A pinned author's paper goes first, and nothing said why: the author
-    may even be hidden in "… and 9 more"."""
+def arxiv_config(tmp_path):
+    """arXiv's papers (each with its date, category and PDF) under one topic, for
+    ada, who pins an author of one of them, and bob, who pins none."""
     shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
     write_config(tmp_path, """
 sources:
@@ -1870,7 +1870,13 @@ subscribers:
   - email: bob@example.org
     topics: [diffusion]
 """)
-    config = load_config(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
+
+
+def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
+    """A pinned author's paper goes first, and nothing said why: the author
+    may even be hidden in "… and 9 more"."""
+    config = arxiv_config(tmp_path)
     (ada, pinned), (bob, plain) = digests(config)
     assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
     composer = Composer(config)
@@ -2387,21 +2393,8 @@ def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, mo
     (an exact count: one render, no threads)."""
     from newsletter.rendering import _Sandbox
 
-    shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
-    write_config(tmp_path, """
-sources:
-  - type: arxiv
-    path: api.xml
-topics:
-  diffusion:
-    name: Diffusion
-    any: ["diffusion", "model"]
-subscribers:
-  - email: ada@example.org
-    topics: [diffusion]
-""")
-    config = load_config(tmp_path / "config.yaml")
-    (sub, matches), = digests(config)
+    config = arxiv_config(tmp_path)
+    (_, (sub, matches)) = digests(config)  # bob's digest: no pinned author's reason
     watched = ("reason", "reasons", "date_text", "category", "pdf_url")
     reads: dict[tuple[str, str], int] = {}
     original = _Sandbox.getattr
