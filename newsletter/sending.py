@@ -630,8 +630,19 @@ def _died(proc) -> str:
 def _stopped(why: str) -> str:
     """A send worker's error as the parent reports it: which worker, and
     that nothing is lost (a worker's bare error, a state it could no longer
-    reach, read as the whole send's).  In the worker."""
-    return f"send worker {multiprocessing.current_process().name} stopped: {why}; its unfinished digests stay pending"
+    reach, read as the whole send's).  In the worker.
+
+    Not "its unfinished digests stay pending", as it said: what the worker
+    had queued comes back not attempted and is written back ``pending`` when
+    its state still takes writes, but a part claimed and not yet handed over
+    (an error between the claim's commit and the hand-over, e.g. the state
+    refusing the papers' record) stays ``sending``, and nothing running takes
+    that back: only the next send's recovery does (SQLite: any ``sending``;
+    PostgreSQL: once this worker's session has ended, which its exit does),
+    and it sends them again with the same Message-IDs."""
+    return (f"send worker {multiprocessing.current_process().name} stopped: {why}; the digests it had claimed and "
+            "not delivered go out with the next send (any left 'sending' are taken back by it and sent again, "
+            "with the same Message-IDs)")
 
 
 def digest_papers(
@@ -1068,11 +1079,19 @@ class _SendRun:
         (exit 2), not a failed digest per subscriber.  A failure on one
         subscriber's data fails that digest only (:meth:`_plan_one`): one
         success among the first :data:`TEMPLATE_TRIES` digests with papers
-        lets the run go on."""
+        lets the run go on.
+
+        The papers tried are those the digest draws on (:meth:`_pool`): where
+        digests draw on the kept papers (weekly ones), the run's own read
+        can match nobody (a Monday listing of other topics) while the week's
+        pool fills every digest; tried on the run's papers alone, the check
+        tried none, and a broken template failed each digest on its own
+        (exit 1, a failure counted against each, held after a few) instead
+        of one ``FILE:LINE`` error (exit 2, nothing claimed)."""
         first: TemplateError | None = None
         tried = 0
-        for sub in subs:
-            matches = self.index.select(sub, exclude=frozenset())[: sub.max_papers]  # as _plan asks (its cache)
+        for sub, index in self._drawn_on(subs):
+            matches = index.select(sub, exclude=frozenset())[: sub.max_papers]  # as _plan asks (its cache)
             if not matches:
                 continue
             try:
@@ -1087,6 +1106,18 @@ class _SendRun:
                 break
         if first is not None:
             raise first
+
+    def _drawn_on(self, subs: Sequence[Subscriber]) -> Iterator[tuple[Subscriber, TopicIndex]]:
+        """Each of ``subs`` with the index its digest draws on (:meth:`_pool`),
+        the state read a part at a time, as far as the caller goes; the
+        run's index for all when no digest draws on kept papers."""
+        if not draws_on_kept(self.config):
+            yield from ((sub, self.index) for sub in subs)
+            return
+        for part in chunks(subs, CLAIM_BATCH):
+            known = self.state.plan([s.email for s in part], with_sent=False)
+            for sub in part:
+                yield sub, self._pool(known[sub.email])[0]
 
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,

@@ -4983,3 +4983,91 @@ def test_a_big_weekly_send_prepares_the_bodies_its_workers_use(tmp_path, smtp_se
     assert "Monday's Task" in text and "Task 4" in text  # the kept papers too: the digest drew on its pool
     used = uses.read_text(encoding="utf-8").split()
     assert used.count("own") == 0 and used.count("inherited") == count, (used.count("own"), len(used))
+
+
+def test_a_send_worker_stopped_by_an_error_after_its_claim_is_said_truthfully_and_its_part_goes_next_send(
+    tmp_path, smtp_server, monkeypatch
+):
+    """A send worker stopped by an error was said to leave "its unfinished
+    digests pending"; a part it had claimed (committed) and not yet handed
+    over stays ``sending`` instead, and only the next send takes it back.
+    Real forked workers on a real SQLite state: the first worker to record
+    its papers is refused (the state's error, injected once across the
+    processes through an O_EXCL file: exactly one worker fails, whichever
+    it is).  The other delivers the rest; the failed one's batch is left
+    ``sending`` (exactly one claim batch of it, no more and no less), the
+    problem says so, and the next send sends each of them once, with the
+    Message-ID it was claimed with."""
+    from newsletter.config import load_config
+    from newsletter.errors import Problem, StateError
+    from newsletter.sending import CLAIM_BATCH, SHARD_MIN, send
+    from newsletter.state.sqlite import SQLiteState
+
+    count = SHARD_MIN + 50
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(count)))
+    parent, flag = os.getpid(), tmp_path / "failed-once"
+    real = SQLiteState.see_papers
+
+    def refused_once(self, papers, now):
+        if os.getpid() != parent:
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                raise StateError(Problem("disk I/O error", str(self.path)))
+        return real(self, papers, now)
+
+    monkeypatch.setattr(SQLiteState, "see_papers", refused_once)
+    report = send(config, now=datetime.fromisoformat(NOW))
+    [problem] = [p for p in report.problems if "stopped" in p]
+    assert re.fullmatch(
+        r"send worker send-\d stopped: .*disk I/O error; the digests it had claimed and not delivered go out with "
+        r"the next send \(any left 'sending' are taken back by it and sent again, with the same Message-IDs\)",
+        problem,
+    ), problem
+    left = {s: mid for s, status, mid, *_ in digests(tmp_path) if status == "sending"}
+    assert len(left) == CLAIM_BATCH  # the failed worker's first batch: claimed, never handed over
+    assert [r.status for r in report.results].count("sent") == count - CLAIM_BATCH
+    assert not set(left) & set(smtp_server.mailbox.recipients())
+
+    monkeypatch.undo()
+    again = send(config, now=datetime.fromisoformat(NOW) + timedelta(minutes=1))
+    assert sorted(r.email for r in again.results if r.status == "sent") == sorted(left)
+    box = smtp_server.mailbox
+    assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(count))  # each once
+    assert {m.rcpt_tos[0]: m.message_id for m in box.messages if m.rcpt_tos[0] in left} == left
+    assert {status for _, status, *_ in digests(tmp_path)} == {"sent"}
+
+
+def test_a_template_broken_for_everyone_is_one_error_when_the_weekly_digests_draw_on_kept_papers(tmp_path, cli):
+    """The up-front template check composed from the run's own papers; a
+    weekly digest draws on the papers the runs since its last one kept.  A
+    Monday listing of other topics matched nobody, so the check tried no
+    digest, and a template broken for everyone failed the digest on its own
+    (exit 1, a failure counted against it) where it is one FILE:LINE error
+    (exit 2, nothing claimed).  The check now tries what the digest draws on."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+    weekly = """
+  - email: ada@example.org
+    topics: [diffusion]
+    schedule: weekly on monday at 08:00
+"""
+    setup(tmp_path, "  transport: outbox", subscribers=weekly, extra="templates: templates/")
+    (folder / "digest.html").write_text(html, encoding="utf-8")
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # first seen; Wednesday's diffusion papers kept
+    assert r.code == 0 and "not due 1" in r.out, r.out + r.err
+    (tmp_path / "papers" / "day1.txt").write_text(export(OPTIM), encoding="utf-8")  # Monday: nothing on diffusion
+    (folder / "digest.html").write_text(html.replace("{{ p.title_html }}", "{{ p.titel_html }}"), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T08:05:00+00:00")
+    assert r.code == 2 and r.out == "", r.out + r.err
+    [line] = r.err.strip().splitlines()
+    assert line.startswith("templates/digest.html:") and "titel_html" in line
+    assert digests(tmp_path) == []
+    (folder / "digest.html").write_text(html, encoding="utf-8")  # mended: the week's papers go out
+    r = cli("send", "--now", "2024-05-06T08:10:00+00:00")
+    assert r.code == 0 and "sent 1," in r.out, r.out + r.err
+    text = next((tmp_path / "outbox").rglob("*.eml")).read_text(encoding="utf-8")
+    assert "Diffusion Models for Task 1" in text

@@ -1841,3 +1841,161 @@ def test_an_upgraded_state_says_so_once(tmp_path, monkeypatch, caplog):
     said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
     assert said == [f"{path}: upgraded the state from schema version {old} to {old + 1}; a Paper Digest older than "
                     "this one can no longer open it (`newsletter --version` names a version's schema)"]
+
+
+def _v7_file_with_digests(path) -> None:
+    """A state as the Paper Digest before schema 8 wrote it (its own seven
+    migrations, the status CHECK an IN list): a digest in each status, each
+    with a paper."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("BEGIN")
+    for migrate in state_module.MIGRATIONS[:7]:
+        migrate(con)
+    con.execute("PRAGMA user_version = 7")
+    for n, status in enumerate(["sent", "pending", "failed", "sending"]):
+        con.execute("INSERT INTO digests (id, subscriber, status, message_id, created) VALUES (?, ?, ?, ?, ?)",
+                    (n + 1, f"u{n}@example.org", status, f"<m{n}@x>", T0.isoformat()))
+        con.execute("INSERT INTO digest_papers (digest_id, paper_id, position) VALUES (?, ?, 0)", (n + 1, f"p{n}"))
+    con.execute("COMMIT")
+    con.close()
+
+
+def _ephemeral_tables_a_status_write_builds(path) -> int:
+    with sqlite3.connect(path) as con:
+        return sum(op == "OpenEphemeral" for _, op, *_ in con.execute("EXPLAIN UPDATE digests SET status = 'sent' WHERE id = 1"))
+
+
+def test_a_version_7_state_is_upgraded_in_place_to_a_status_check_without_an_ephemeral_table(tmp_path):
+    """Schema 8 respells ``digests``' status CHECK with ORs: SQLite built an
+    ephemeral b-tree for the IN list on every row that wrote ``status``
+    (every claim and mark, ~30 K instructions a digest).  A file made by the
+    previous version keeps every digest and paper, refuses the same bad
+    status, and passes SQLite's own integrity check; read-only it is read
+    as it is (nothing for a reader to upgrade)."""
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    assert _ephemeral_tables_a_status_write_builds(path) == 1  # (the old DDL, as made)
+    rows = query(path, "SELECT id, subscriber, status, message_id FROM digests ORDER BY id")
+    with State.open(path, readonly=True) as ro:
+        assert ro.version == 7 and ro.open_digest("u1@example.org").status == "pending"
+    assert query(path, "PRAGMA user_version") == [(7,)]
+    with State.open(path) as st:
+        open_ = st.open_digest("u1@example.org")
+        st.claim([(open_, "u1@example.org", open_.message_id, ["p1"])], T0)
+        st.mark_sent(open_.id, "u1@example.org", 1, T0 + timedelta(hours=1))
+    assert query(path, "PRAGMA user_version") == [(state_module.SCHEMA_VERSION,)] and state_module.SCHEMA_VERSION >= 8
+    assert _ephemeral_tables_a_status_write_builds(path) == 0
+    [(sql,)] = query(path, "SELECT sql FROM sqlite_master WHERE name = 'digests'")
+    assert "status = 'pending' OR status = 'sending' OR status = 'sent' OR status = 'failed'" in sql
+    assert "status IN" not in sql and "settings TEXT" in sql and "uncertain INTEGER" in sql  # (later columns kept)
+    after = query(path, "SELECT id, subscriber, status, message_id FROM digests ORDER BY id")
+    assert after == [r if r[0] != 2 else (2, "u1@example.org", "sent", "<m1@x>") for r in rows]
+    assert query(path, "SELECT digest_id, paper_id FROM digest_papers ORDER BY digest_id") == [
+        (1, "p0"), (2, "p1"), (3, "p2"), (4, "p3")]
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    con = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        con.execute("INSERT INTO digests (subscriber, status, message_id, created) VALUES ('a', 'lost', '<x>', 't')")
+    con.close()
+
+
+def test_a_new_state_writes_status_without_an_ephemeral_table(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    State.open(path).close()
+    assert _ephemeral_tables_a_status_write_builds(path) == 0
+
+
+_OPEN_AND_SAY = """
+import logging, sys
+from newsletter.state import State
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+State.open(sys.argv[1]).close()
+"""
+
+
+def test_sends_started_together_on_a_version_7_state_upgrade_it_once(tmp_path):
+    """Six sends started at once (cron) on a state of the previous version:
+    each upgrade reads the version again inside its write transaction, so
+    exactly one upgrades (an exact bound whatever the scheduling: the others
+    find version 8 however late or early they come) and all open it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_SAY, str(path)], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    upgraded = f"upgraded the state from schema version 7 to {state_module.SCHEMA_VERSION};"
+    assert state_module.SCHEMA_VERSION >= 8 and sum(e.count(upgraded) for e in errors) == 1, errors
+    assert query(path, "PRAGMA user_version") == [(state_module.SCHEMA_VERSION,)]
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    assert query(path, "SELECT count(*) FROM digest_papers") == [(4,)]
+
+
+def test_postgres_a_late_mark_between_a_plan_and_its_claim_has_the_batch_planned_again(pg_url):
+    """A worker whose session ended (its claims taken back by another)
+    still records the delivery it had in flight: the marks take no
+    planner's lock.  Landing between another worker's plan of that digest
+    (read as owed) and its claim, the claim found it ``sent`` and said "a
+    digest being claimed changed under us", a broken state: the worker
+    stopped (exit 2).  Now nothing of the batch is recorded and it is a
+    :class:`RolledBack` (the send plans the batch again, see ``_claimed``);
+    planned again, the digest reads as sent and its papers as sent: nothing
+    goes twice.  Ordered by the test (the mark's thread is joined inside
+    the planner's transaction), not by timing."""
+    import psycopg
+
+    from newsletter.errors import RolledBack
+
+    with open_state(pg_url) as first:
+        first.see_subscribers(["k@example.org"], T0)
+        [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            pid = first.session.info.backend_pid
+            assert con.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone() == (True,)
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+            with pytest.raises(RolledBack) as caught, second.claiming(["k@example.org"], T0) as batch:
+                owed = batch.subscribers["k@example.org"].open
+                assert (owed.id, owed.status, owed.uncertain) == (did, "pending", True)
+                # the first worker's delivery thread (a pooled connection) records its delivery now
+                late = threading.Thread(target=first.mark_sent, args=(did, "k@example.org", 1, T0))
+                late.start()
+                late.join()
+                batch.claim([(owed, "k@example.org", "<k@x>", ["p"])])
+            assert str(caught.value) == (
+                f"{second.name}: digest {did} for k@example.org was recorded sent by another worker while this one "
+                "planned it (a delivery that finished after its worker's session had ended); nothing of this batch "
+                "was recorded")
+            with second.claiming(["k@example.org"], T0) as batch:
+                again = batch.subscribers["k@example.org"]
+                assert again.open is None and again.sent_paper_ids == frozenset({"p"})
+    assert query(pg_url, "SELECT id, status, worker IS NOT NULL FROM digests") == [(did, "sent", True)]
+
+
+def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_and_upgrades(tmp_path):
+    """A SQLite that refuses edits of ``sqlite_schema`` (defensive mode; here
+    an authorizer denies the update, as SQLite itself would) keeps the IN
+    list: the constraint holds as before, only slower, and the upgrade goes
+    on rather than refusing the state over an optimisation."""
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.set_authorizer(lambda action, table, *_: sqlite3.SQLITE_DENY
+                       if action == sqlite3.SQLITE_UPDATE and table == "sqlite_master" else sqlite3.SQLITE_OK)
+    con.execute("BEGIN IMMEDIATE")
+    state_module.MIGRATIONS[7](con)
+    con.execute("PRAGMA user_version = 8")
+    con.execute("COMMIT")
+    assert con.execute("PRAGMA writable_schema").fetchone() == (0,)
+    con.close()
+    [(sql,)] = query(path, "SELECT sql FROM sqlite_master WHERE name = 'digests'")
+    assert state_module._STATUS_CHECK_IN in sql and _ephemeral_tables_a_status_write_builds(path) == 1
+    with State.open(path) as st:  # version 8 as it is: nothing more to do
+        assert st.open_digest("u1@example.org").status == "pending"

@@ -1644,13 +1644,17 @@ def _claim(
     now = _aware(now)
     reused = [(open_.id, mid) for open_, _, mid, _ in items if open_ is not None]
     if reused:
-        cur = con.execute(
-            "UPDATE digests d SET status = 'sending', owner = %s, claimed_at = %s, worker = %s, message_id = v.mid "
-            "FROM unnest(%s::bigint[], %s::text[]) AS v(id, mid) WHERE d.id = v.id AND d.status IN ('pending', 'failed')",
-            (state.owner, now, state.worker, [i for i, _ in reused], [m for _, m in reused]),
-        )
-        if cur.rowcount != len(reused):
-            raise StateError(Problem("a digest being claimed changed under us (another worker?)", state.name))
+        claimed = {
+            r[0]
+            for r in con.execute(
+                "UPDATE digests d SET status = 'sending', owner = %s, claimed_at = %s, worker = %s, message_id = v.mid "
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, mid) WHERE d.id = v.id AND d.status IN ('pending', 'failed') "
+                "RETURNING d.id",
+                (state.owner, now, state.worker, [i for i, _ in reused], [m for _, m in reused]),
+            )
+        }
+        if changed := [did for did, _ in reused if did not in claimed]:
+            raise _changed_meanwhile(state, con, changed)
         con.execute("DELETE FROM digest_papers WHERE digest_id = ANY(%s)", ([i for i, _ in reused],))
     fresh = [(_key(email), mid) for open_, email, mid, _ in items if open_ is None]
     new_ids: dict[str, int] = {}
@@ -1674,6 +1678,25 @@ def _claim(
             for row in zip(digest_col, paper_col, pos_col):
                 copy.write_row(row)
     return ids
+
+
+def _changed_meanwhile(state: PostgresState, con: psycopg.Connection, ids: Sequence[int]) -> RolledBack:
+    """A digest the batch read as owed was recorded otherwise before its
+    claim: the mark of a delivery that finished after its worker's session
+    had ended and another worker had taken its claims back (the marks take
+    no planner's lock, and the claim's UPDATE reads the committed row).
+    Said "changed under us" and taken for a broken state, it stopped the
+    worker (exit 2); nothing of the batch is recorded (its transaction rolls
+    back), so it is planned again (:class:`RolledBack`, see the send's
+    ``_claimed``), and the new plan sees the digest sent: nothing of it goes
+    again."""
+    did = ids[0]
+    row = con.execute("SELECT subscriber, status FROM digests WHERE id = %s", (did,)).fetchone()
+    who, status = (row[0], row[1]) if row is not None else ("?", "removed")
+    more = f" (and {len(ids) - 1} more)" if len(ids) > 1 else ""
+    return RolledBack(Problem(
+        f"digest {did} for {who}{more} was recorded {status} by another worker while this one planned it (a delivery "
+        "that finished after its worker's session had ended); nothing of this batch was recorded", state.name))
 
 
 class _PostgresBatch(Batch):
