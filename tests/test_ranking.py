@@ -395,6 +395,23 @@ def test_a_reason_names_nouns_not_the_verb_a_sentence_uses_them_with(tmp_path):
     assert "train" not in found[trainer.id].reason
 
 
+def test_a_reason_names_the_part_of_a_phrase_a_paper_writes_ending_on_its_noun(tmp_path):
+    """A paper writing "convergence rates of stochastic" (its proximal method, not
+    "stochastic gradient methods") read "close to your interest in convergence
+    rates of stochastic": the part it writes, cut inside the group after "of".
+    It is named up to "of"; a part ending where a group does keeps its words."""
+    filler = [Paper(f"Paper {n} on images", f"We study a dataset {n} and evaluate it on images.", "s") for n in range(12)]
+    cut = Paper("Weakly convex minimization",
+                "We prove convergence rates of stochastic model-based methods for weakly convex functions.", "s")
+    whole = Paper("Momentum", "The convergence of SGD is shown to hold under momentum.", "s")
+    ranker = Ranker([*filler, cut, whole], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Convergence rates of stochastic gradient methods. Convergence of SGD with momentum."
+    found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
+    assert found[cut.id].reason.startswith("close to your interest: convergence rates")
+    assert "of stochastic" not in found[cut.id].reason
+    assert "convergence of SGD" in found[whole.id].reason
+
+
 def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
     """"Large language models that reason step by step" is not the reason for an
     optimiser paper with large step sizes and language-model experiments; a
