@@ -131,12 +131,14 @@ def run_in_process(*args: str, cwd: Path, env: dict | None = None) -> Result:
     changes in the process is put back: the environment, the working
     folder, the root logger's handlers and level (``basicConfig`` there
     adds the command's own; pytest's capture handlers are set aside for the
-    run so it adds them as it does in a fresh process), and the levels of
-    the loggers the command sets."""
+    run so it adds them as it does in a fresh process), the levels of the
+    loggers the command sets, and the kept compiled patterns of its cache
+    folder (written as its exit writes them, then none kept)."""
     import io
     import logging
 
     from newsletter import cli as command
+    from newsletter import patterns
 
     loggers = [logging.getLogger(), *(logging.getLogger(name) for name in ("httpx", "psycopg.pool", "newsletter"))]
     levels = [logger.level for logger in loggers]
@@ -161,6 +163,8 @@ def run_in_process(*args: str, cwd: Path, env: dict | None = None) -> Result:
                     print(code, file=sys.stderr)
                 code = 0 if code is None else 1
     finally:
+        patterns._save()  # what the process's exit does (atexit): the patterns it compiled kept in its cache folder
+        patterns.keep_in(None)  # and the next test's process starts with none kept
         os.chdir(folder)
         os.environ.clear()
         os.environ.update(environ)
