@@ -30,12 +30,17 @@ a third set of six more interests, labelled the same way and scored the same
 way, once the second round of tuning on the first two sets was done.
 ``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
 interests, labelled the same way without looking at any ranker output, and
-scored the same way.
+scored the same way; it was scored blind once, and is a tuning set from the
+twenty-sixth round on (bench/RANKING.md), like ``dev``.  ``blind4``
+(tests/data/relevance-blind4) is a fifth set of six interests, labelled in
+the twenty-sixth round by a helper that never ran the ranker, and scored
+blind once, with the ranking as it stood after that round.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best
 cut of the same order, and where the relevant papers it misses score and
-rank (:func:`digests`).
+rank (:func:`digests`); and how many digests the floor makes longer or
+shorter than their best cut, with the F1 each way loses.
 
 ``--quiet-days`` prints, instead, how many papers each ``about`` digest takes
 on the day and on the same day without the interest's relevant papers
@@ -74,9 +79,10 @@ SETS = {
     "blind": DATA / "relevance-blind",
     "blind2": DATA / "relevance-blind2",
     "blind3": DATA / "relevance-blind3",
+    "blind4": DATA / "relevance-blind4",
 }
 #: The splits each set is reported on ("all": every paper of the set as one day).
-SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"]}
+SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"], "blind4": ["all"]}
 RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]
@@ -462,6 +468,14 @@ def digest_table(checks: dict[str, DigestCheck], split: str) -> str:
     lines.append(f"  mean: P {statistics.mean(c.precision for c in rows):.3f}, R {statistics.mean(c.recall for c in rows):.3f}, "
                  f"F1 {statistics.mean(c.f1 for c in rows):.3f}, at the best cut {statistics.mean(c.best_f1 for c in rows):.3f}; "
                  f"{sum(c.taken > c.relevant for c in rows)} of {len(rows)} digests longer than their relevant papers")
+    # Which way the floor errs: a digest longer than its best cut loses F1 to
+    # strays, a shorter one to relevant papers left under the floor; the two
+    # call for opposite floors (bench/RANKING.md, twenty-sixth round).
+    longer = [c for c in rows if c.taken > c.best_cut]
+    shorter = [c for c in rows if c.taken < c.best_cut]
+    lines.append(f"  the floor against the best cut: {len(longer)} digests longer (F1 lost "
+                 f"{sum(c.best_f1 - c.f1 for c in longer):.2f}), {len(shorter)} shorter "
+                 f"({sum(c.best_f1 - c.f1 for c in shorter):.2f}), {len(rows) - len(longer) - len(shorter)} at it")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
@@ -106,6 +106,32 @@ def _key(text: str) -> str:
 
 _HEADER_KEYS = frozenset(map(_key, HF_HEADER))
 _CHROME_KEYS = frozenset(map(_key, HF_CHROME))
+#: The most characters a line's :func:`_key` holds when it is one of the page's header or
+#: chrome lines.  Case folding never makes a text shorter, nor turns a character into
+#: white space, so a line with more characters than this outside its white space is
+#: none of them: its key need not be made.
+_KEY_MOST = max(map(len, _HEADER_KEYS | _CHROME_KEYS))
+#: More than :data:`_KEY_MOST` characters outside white space (``\s`` is what ``str.split`` splits at).
+_MORE_THAN_A_KEY = lazy(rf"(?:\s*+\S){{{_KEY_MOST + 1}}}")
+
+
+def _may_be_key(text: str) -> bool:
+    """Whether :func:`_key` of ``text`` may be a header or chrome key.  Every
+    block of an export is asked whether it is the header, abstracts too, and
+    splitting, joining and folding each abstract for that was a tenth of
+    reading the samples; this looks at most at its first few dozen characters."""
+    return len(text) <= _KEY_MOST or not _MORE_THAN_A_KEY.match(text)
+
+
+def _folds_to(text: str, word: str, *, colons: bool = False) -> bool:
+    """``text.casefold() == word`` (with ``.rstrip(":")`` after the folding when
+    ``colons``), without folding a text too long to be ``word``: folding never
+    makes a text shorter, and only a colon folds to one.  Each line of an
+    export is compared with a heading this way; folding whole abstracts for it
+    cost more than the comparisons."""
+    if colons:
+        text = text.rstrip(":")
+    return len(text) <= len(word) and text.casefold() == word
 #: The words of the site's menus and footers (and of a browser's copy of
 #: them: "Skip to main content", a search box's placeholder), case-folded.  A
 #: copy of the whole page may put a menu on one line: see :func:`_is_menu`.
@@ -286,6 +312,15 @@ def _is_menu(text: str) -> bool:
 
 def _is_page_chrome(text: str) -> bool:
     """A line of the page's own chrome, or a site menu or footer in one paragraph."""
+    return len(text) <= 2 * _MAX_CHROME_CHARS and _is_short_page_chrome(text)  # (longer is neither)
+
+
+@lru_cache(maxsize=4096)
+def _is_short_page_chrome(text: str) -> bool:
+    """:func:`_is_page_chrome` of a line short enough to be either, kept for
+    the last few thousand lines asked: reading an export asks it of most
+    lines two or three times over (the layout, the cards' lines, the titles:
+    a tenth of reading the samples), and the answer is the text's alone."""
     return _is_chrome(text) or _is_menu(text)
 
 
@@ -294,7 +329,7 @@ def _is_header(text: str) -> bool:
     holding one as a reader view or a tab shows it, "Daily Papers - Hugging
     Face": a copy in reader view has no other header line, and was "no
     Hugging Face papers page header"."""
-    if _key(text) in _HEADER_KEYS:
+    if _may_be_key(text) and _key(text) in _HEADER_KEYS:
         return True
     if len(text) > _MAX_NAV_CHARS:
         return False
@@ -560,7 +595,7 @@ def _without_paper_meta(
                                               was.github or card.github)
             meta_at_end = True
             continue
-        if text.casefold().rstrip(":") == _AI_SUMMARY:
+        if _folds_to(text, _AI_SUMMARY, colons=True):
             # the heading, and the summary under it when the abstract follows (else it is the paper's text)
             if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
                 dropped.add(k + 1)
@@ -574,7 +609,7 @@ def _without_paper_meta(
             dropped.update(range(k + 1, _names_end(blocks, k)))
             meta_at_end = True
             continue
-        after_submitted_by = text.casefold() == "submitted by"
+        after_submitted_by = _folds_to(text, "submitted by")
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
@@ -655,7 +690,7 @@ def _under_a_title(blocks: list[tuple[int, str]], k: int, kept: list[tuple[int, 
     after = next((t for _, t in blocks[k + 1:] if not (_is_paper_meta(t) or _card_line(t))), None)
     if after is None:
         return False
-    heading = after.casefold().rstrip(":") == _ABSTRACT_HEADING
+    heading = _folds_to(after, _ABSTRACT_HEADING, colons=True)
     return heading or len(after) > MAX_TITLE_CHARS or not _reads_as_title(after)
 
 
@@ -749,9 +784,9 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             paragraphs.append([(n, t)])
         elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
             links.setdefault(len(paragraphs), []).append((n, t))
-        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY or (not current and _card_line(t))
+        elif t and (_is_paper_meta(t) or _folds_to(t, _AI_SUMMARY, colons=True) or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
-            t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
+            t and not current and paragraphs and _folds_to(paragraphs[-1][0][1], "submitted by")
             and _SUBMITTER.fullmatch(t)
         ):
             # a line of a paper's card ("58", "· 24 authors"), or of the page's of two words or more
@@ -821,7 +856,7 @@ def _between_title_and_abstract(line: str, after: str) -> bool:
     names ("Accepted at NeurIPS 2024.", "Ada Lovelace et al."): a browser
     copies an abstract as one line, so a short first sentence on a line of
     its own is a line of the card's."""
-    if line.casefold().rstrip(":") == _ABSTRACT_HEADING:
+    if _folds_to(line, _ABSTRACT_HEADING, colons=True):
         return True
     if len(line) > _MAX_NAV_CHARS * 2 or len(after) <= 2 * len(line):
         return False
@@ -1104,7 +1139,7 @@ def parse_hf_papers_text(
             raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
         step = 2  # blocks to the next title
-        if abstract.casefold().rstrip(":") == _ABSTRACT_HEADING and k + 2 < len(body):
+        if _folds_to(abstract, _ABSTRACT_HEADING, colons=True) and k + 2 < len(body):
             # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
             # abstract, the abstract the next title, and the error named the wrong paper
             step, (a_line, abstract) = 3, body[k + 2]
@@ -1301,7 +1336,7 @@ def _paper_pages(
     while (page := _paper_page(blocks[at:], raw, name, source)) is not None:
         papers.append(page)
         heading = next(j for j in range(at, len(blocks))
-                       if blocks[j][1].casefold().rstrip(":") == _ABSTRACT_HEADING)
+                       if _folds_to(blocks[j][1], _ABSTRACT_HEADING, colons=True))
         after = next((j for j in range(heading + 1, len(blocks))
                       if _ARXIV_LINE.fullmatch(blocks[j][1]) or _is_header(blocks[j][1])), None)
         if after is None or _is_header(blocks[after][1]):
@@ -1327,7 +1362,7 @@ def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name:
     if not rest:
         return None
     t_line, title = rest[0]
-    heading = next((k for k, (_, text) in enumerate(rest) if text.casefold().rstrip(":") == _ABSTRACT_HEADING), None)
+    heading = next((k for k, (_, text) in enumerate(rest) if _folds_to(text, _ABSTRACT_HEADING, colons=True)), None)
     if heading is None or heading + 1 >= len(rest) or len(title) > MAX_TITLE_CHARS:
         raise InputError(Problem(f"a Hugging Face paper's page (arxiv:{arxiv_id}) without its title and an "
                                  "'Abstract' heading over the abstract; copy the whole page again", name, t_line))
@@ -1484,7 +1519,7 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
     while i < len(blocks):
         line, block = blocks[i]
         if _is_page_chrome(block):
-            subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
+            subscribe_seen = subscribe_seen or _folds_to(block, _SUBSCRIBE)
             header = header or _is_header(block)
             i += 1
             continue

@@ -79,11 +79,22 @@ def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
     assert statistics.mean(c.best_f1 for c in checks.values()) > 0.74  # 0.754: the order, not only the floor
     table = quality.digest_table(checks, "dev")
     assert "optimization_methods: 21 / 53" in table, table  # the broad interest: two fifths of its papers taken
+    # which way the floor errs (twenty-sixth round): each digest is longer than
+    # its best cut, shorter, or at it, and the F1 lost each way adds up
+    longer = [c for c in checks.values() if c.taken > c.best_cut]
+    shorter = [c for c in checks.values() if c.taken < c.best_cut]
+    # dev: 4 longer (fast_diffusion_sampling, explaining_predictions, privacy_unlearning,
+    # distribution_shift), 2 shorter (the broad neural_pde, optimization_methods)
+    assert (len(longer), len(shorter)) == (4, 2), checks
+    assert (f"the floor against the best cut: {len(longer)} digests longer (F1 lost "
+            f"{sum(c.best_f1 - c.f1 for c in longer):.2f}), {len(shorter)} shorter "
+            f"({sum(c.best_f1 - c.f1 for c in shorter):.2f}), {8 - len(longer) - len(shorter)} at it") in table, table
 
 
-@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2))])
+@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2)),
+                                                        ("blind4", 6, (2, 2))])
 def test_blind_sets_are_complete(name, count, likes):
-    """Each blind set (tests/data/relevance-blind, -blind2, -blind3) grades every paper
+    """Each blind set (tests/data/relevance-blind, -blind2, -blind3, -blind4) grades every paper
     for every interest, written in one to three sentences, and its liked
     papers are dev papers it graded 2 (blind2's ``self_supervised`` has one:
     its only grade-2 dev paper)."""
@@ -101,6 +112,27 @@ def test_blind_sets_are_complete(name, count, likes):
         for title in interest["like"]:
             pid = by_title[normalize_title(title)]
             assert grades[key][pid] == 2 and splits[pid] == "dev", (key, title)
+
+
+def test_the_fourth_blind_set_as_scored_once(tmp_path):
+    """Six interests (bench/quality.py --set blind4) labelled in the twenty-sixth
+    round by a helper that never ran the ranker, scored once after that round
+    (bench/RANKING.md, "The fourth blind set"): ``about`` alone is no better
+    than the issue's prototype here (0.678 against 0.672 nDCG@10, F1 0.380
+    against 0.401), so this pins what held: careful rules + ``about`` never
+    below the careful rules on any interest (mean 0.842 -> 0.863), two liked
+    papers adding to the sentence (0.678 -> 0.707), and the sentence's own
+    figures as measured, so a change cannot quietly lose them."""
+    results = quality.evaluate("all", ["careful rules", "about", "careful + about", "about + like"],
+                               cache=tmp_path, folder=quality.SETS["blind4"])
+    mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
+    for interest, (rules, *_) in results["careful rules"].items():
+        assert results["careful + about"][interest][0] >= rules - 1e-9, interest
+    assert mean["careful + about"] >= mean["careful rules"] + 0.01, mean  # 0.863 vs 0.842
+    assert mean["about + like"] >= mean["about"] + 0.01, mean  # 0.707 vs 0.678
+    assert mean["about"] >= 0.66, mean  # 0.678
+    assert f1["about"] >= 0.36, f1  # 0.380
 
 
 def test_about_on_the_second_blind_set(tmp_path):
@@ -132,12 +164,16 @@ def test_about_on_the_third_blind_set(tmp_path):
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
     the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
     evidence to pass the floor, 0.687 / 0.434 once a paper writing no phrase
-    leaning on the sentence's words did too)."""
+    leaning on the sentence's words did too).  A tuning set since the
+    twenty-sixth round (bench/RANKING.md), so its ``about`` F1 is pinned as
+    the other tuned figures are: a change tuned on the five sets must not buy
+    the others' gains with blind3's digests."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     assert mean["about"] >= 0.66, mean
+    assert f1["about"] >= 0.42, f1  # 0.434
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["about"] > mean["quick rules"] + 0.05, mean
     assert f1["about"] > f1["prototype"] + 0.02, f1

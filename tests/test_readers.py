@@ -1845,3 +1845,49 @@ def test_a_title_of_tab_words_alone_is_no_glued_header():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(b"New Papers\n\nWe study new papers and what they say about the field at length.\n", "x.txt")
     assert "no Hugging Face papers page header" in str(info.value)
+
+
+def test_the_key_and_heading_checks_skip_long_texts_with_the_same_answers():
+    """``_may_be_key`` and ``_folds_to`` spare every abstract the splitting and
+    folding the header and heading checks did (a tenth of reading the samples):
+    they must answer as the full folding does, for white space of every kind
+    (``\\s`` against ``str.split``), letters that fold longer ('ß', 'İ', 'ﬁ'),
+    trailing colons, and keys padded past any length bound with white space."""
+    import random
+
+    everything = "".join(map(chr, range(0x110000)))
+    assert "".join(re.findall(r"\s", everything)) == "".join(c for c in everything if c.isspace())
+    spaces = [c for c in everything if c.isspace()]
+    keys = sorted(readers._HEADER_KEYS | readers._CHROME_KEYS)
+    words = ["ai-generated summary", "abstract", "submitted by", "subscribe"]
+    alphabet = ["a", "B", "ß", "İ", "ﬁ", ":", "-", "·", "Σ", "x" * 30, *spaces[:8], *words, *keys[:6]]
+    rng = random.Random(11)
+    texts = [rng.choice(spaces).join(key) * rng.randint(1, 2) for key in keys]  # keys spread wide by white space
+    texts += [key.upper() + rng.choice(spaces) * 300 for key in keys] + [" ".join(key) for key in keys]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(20000)]
+    texts += [w.upper() + ":" * n for w in words for n in (0, 1, 5, 60)] + ["Submitted BY", "ẞubscribe"]
+    for text in texts:
+        if readers._key(text) in readers._HEADER_KEYS | readers._CHROME_KEYS:
+            assert readers._may_be_key(text), repr(text)
+        for word in words:
+            assert readers._folds_to(text, word) == (text.casefold() == word), (text, word)
+            assert readers._folds_to(text, word, colons=True) == (text.casefold().rstrip(":") == word), (text, word)
+    assert not readers._may_be_key("A" * (readers._KEY_MOST + 1) + " ")  # (the check it spares an abstract)
+    assert readers._may_be_key(" \u3000 ".join("x" * readers._KEY_MOST))
+
+
+def test_the_page_chrome_answers_are_kept_for_short_lines_only():
+    """``_is_page_chrome`` keeps its answers (an export asks it of most lines
+    two or three times), but only for lines short enough to be chrome: an
+    abstract is never chrome, and thousands of them kept would be megabytes."""
+    readers._is_short_page_chrome.cache_clear()
+    assert readers._is_page_chrome("Daily Papers")
+    assert readers._is_page_chrome("Hugging Face Models Datasets Spaces Posts Docs Pricing Log In Sign Up")
+    assert not readers._is_page_chrome("Learning to Search with Open Source Models")
+    assert readers._is_short_page_chrome.cache_info().currsize == 3
+    long_menu = " ".join(["Pricing Docs Log In"] * 30)
+    assert len(long_menu) > 2 * readers._MAX_CHROME_CHARS
+    assert not readers._is_page_chrome(long_menu)  # (as before: too long to be a menu)
+    assert readers._is_short_page_chrome.cache_info().currsize == 3
+    assert readers._is_page_chrome("Daily Papers")
+    assert readers._is_short_page_chrome.cache_info().hits == 1
