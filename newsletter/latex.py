@@ -447,6 +447,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
         + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")]
         + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")]
+        + [MacroSpec(name, "{") for name in (*_CAPITAL_ACCENTS, "norm", "abs")]
         + [MacroSpec("ang", "[{")],
     )
     from pylatexenc.latex2text._defaultspecs import unicode_accents_list
@@ -477,6 +478,13 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("nicefrac", simplify_repl=_frac),  # nicefrac's and xfrac's slanted ½: "1/2" was its digits
             spec("sfrac", simplify_repl=_frac),
             *(spec(name, simplify_repl=_accent(mark)) for name, mark in unicode_accents_list),
+            # amsmath's accents for capitals (``\\Tilde{O}(n)``): the letter lost its accent ("O(n)")
+            *(spec(name, simplify_repl=_accent(dict(unicode_accents_list)[small]))
+              for name, small in _CAPITAL_ACCENTS.items()),
+            # physics' norm and absolute value, which papers also define for themselves: "‖x‖", not "x"
+            spec("norm", simplify_repl=_between("‖")),
+            spec("abs", simplify_repl=_between("|")),
+            spec("eps", "ε"),  # a paper's own short name for \\epsilon (it was left as written, "\\eps")
             spec("widetilde", simplify_repl=_combining("\u0303")),
             spec("widehat", simplify_repl=_combining("\u0302")),
             spec("overline", simplify_repl=_combining("\u0305")),
@@ -573,7 +581,13 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             *(spec(name, name) for name in (
                 "det", "arg", "deg", "dim", "ker", "hom", "Pr", "gcd", "lcm", "sgn", "sign", "tr", "Tr",
                 "diag", "rank", "erf", "argmin", "argmax", "Var", "Cov", "poly", "polylog", "softmax",
+                "cot", "sec", "csc", "coth", "lg", "KL",
             )),
+            # amsmath's limits whose names are two words
+            spec("injlim", "inj lim"),
+            spec("projlim", "proj lim"),
+            spec("varliminf", "lim inf"),
+            spec("varlimsup", "lim sup"),
             # more symbols pylatexenc has no text for (an unknown macro now shows as written)
             *(spec(name, symbol) for name, symbol in _SYMBOLS.items()),
             spec("widebar", simplify_repl=_combining("\u0305")),
@@ -593,7 +607,13 @@ _SYMBOLS = {
     "varpropto": "∝", "shortmid": "∣", "Join": "⨝", "bigsqcup": "⨆", "lhd": "◁", "rhd": "▷", "unlhd": "⊴",
     "unrhd": "⊵", "lll": "⋘", "ggg": "⋙", "owns": "∋", "restriction": "↾", "dashrightarrow": "⇢", "ddag": "‡",
     "cdotp": "·", "centerdot": "·", "ldotp": ".", "llbracket": "⟦", "rrbracket": "⟧",
+    "vDash": "⊨", "nequiv": "≢", "thicksim": "∼", "thickapprox": "≈", "mapsfrom": "↤", "Bbbk": "𝕜",
+    "textbar": "|", "varsubsetneq": "⊊", "eqsim": "≂", "oiint": "∯", "iiiint": "⨌", "idotsint": "∫⋯∫",
+    "clubsuit": "♣",
 }
+#: amsmath's accents for capital letters, and the accent each is.
+_CAPITAL_ACCENTS = {name.capitalize(): name for name in (
+    "tilde", "hat", "bar", "vec", "dot", "ddot", "check", "acute", "grave", "breve")}
 #: Macros of a formula's layout (sizes of delimiters, styles, struts, spacing,
 #: numbering): the text shows nothing for them.
 _MATH_LAYOUT = (
@@ -615,6 +635,17 @@ def _unknown_macro(node, l2tobj) -> str:
     if not node.macroname.isalpha() or rest.startswith("{") and not rest.startswith("{}"):
         return ""  # or a control symbol TeX typesets as nothing: "i.e.\\@", "\\/"
     return "\\" + node.macroname + (" " if rest[:1].isalnum() else "")
+
+
+def _between(bar: str):
+    """``\\norm{x}`` as "‖x‖" (``bar`` on both sides); without its argument, as written."""
+
+    def between(node, l2tobj) -> str:
+        if not node.nodeargd or not any(node.nodeargd.argnlist):
+            return "\\" + node.macroname
+        return f"{bar}{_arg_text(node, l2tobj, 0).strip()}{bar}"
+
+    return between
 
 
 def _angle(node, l2tobj) -> str:
@@ -822,6 +853,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
         source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+        if "\\c" in source:  # ... and script ones: \cL is ℒ, \cO(n) is O(n), not "\cL" as written
+            source = _SCRIPT_MACRO.sub(r"\\mathcal{\1}", source)
         if "\\math" in source:  # bbm's and dsfont's blackboard letters; the indicator 𝟙 (it read as a plain 1)
             source = _INDICATOR.sub("𝟙", _BLACKBOARD_FONT.sub(r"\\mathbb", source))
     if "brace" in source:
@@ -847,6 +880,8 @@ _INDICATOR = lazy(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
 _BLACKBOARD_MACRO = lazy(r"\\([PERNZQC])(?![a-zA-Z])")
+#: ... and as script ones (``\\newcommand{\\cL}{\\mathcal{L}}``), \\cA to \\cZ.
+_SCRIPT_MACRO = lazy(r"\\c([A-Z])(?![a-zA-Z])")
 
 
 #: A brace set under or over a part of a formula, with its label as the brace's script.
@@ -1024,11 +1059,21 @@ _ABBREVIATIONS = {"ie": "i.e.", "eg": "e.g.", "etal": "et al.", "wrt": "w.r.t.",
                   "etc": "etc.", "aka": "a.k.a.", "iid": "i.i.d.", "resp": "resp.", "Eg": "E.g.", "Ie": "I.e."}
 
 
+#: Macros pylatexenc shows as a placeholder ("<cit.>", "(<ref>)", "< g r a p h i c s >" on
+#: lines of its own) where :func:`_citations` could not read them (a citation never closed,
+#: a text cut short): left as written, as LaTeX a reader knows, never a placeholder.
+_PLACEHOLDERS = frozenset((
+    "cite", "citep", "citet", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "includegraphics",
+))
+
+
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
     if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
         return _ABBREVIATIONS[name]
     if name is not None:
+        if name in _PLACEHOLDERS:
+            return m.group(0)
         db = _converter()[0].latex_context
         if db.get_macro_spec(name) is db.unknown_macro_spec:
             return m.group(0)  # not LaTeX we know: leave it as written

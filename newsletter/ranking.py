@@ -401,8 +401,7 @@ _HIDE_BRACKETS = str.maketrans("()", "\ue000\ue001")
 _SHOW_BRACKETS = str.maketrans("\ue000\ue001", "()")
 
 
-#: Words after which a phrase's noun has come ("SDE solvers for the reverse process").
-_NOUN_ENDS = frozenset("for of in on with to from under via".split())
+_NOUN_ENDS = reasons.NOUN_ENDS
 
 
 def phrases(
@@ -1648,7 +1647,8 @@ class Ranker:
             return phrase, frozenset(stem for stem, _ in placed)
         first, last = placed[best[0]][1], placed[best[1] - 1][1]
         part = " ".join(phrase.split()[first : last + 1])
-        return part, frozenset(stem for stem, n in placed if first <= n <= last)
+        # named ending on a noun; weighed by all the words it was found by
+        return reasons.part_named(phrase, part), frozenset(stem for stem, n in placed if first <= n <= last)
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
         """In words: the interest's phrases the paper shares, and the liked

@@ -65,6 +65,32 @@ def noun_phrases(about: str, found: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+#: Words after which a phrase's noun has come ("SDE solvers for the reverse process").
+NOUN_ENDS = frozenset("for of in on with to from under via".split())
+
+
+def part_named(phrase: str, part: str) -> str:
+    """The ``part`` of ``phrase`` a paper writes, as a reason names it: ending
+    on a noun.  A part that stops inside the group after a preposition
+    ("convergence rates of stochastic" of "convergence rates of stochastic
+    gradient methods": the paper writes "rates of stochastic ...", not the
+    "gradient methods") is named up to that preposition, "convergence rates";
+    a card read "close to your interest in convergence rates of stochastic".
+    A part that ends where the phrase does, or before another preposition
+    ("convergence of SGD" of "convergence of SGD with momentum"), is whole."""
+    words, said = phrase.split(), part.split()
+    for start in range(len(words) - len(said) + 1):
+        if words[start:start + len(said)] == said:
+            break
+    else:
+        return part
+    after = start + len(said)
+    if after == len(words) or words[after].casefold() in NOUN_ENDS:
+        return part
+    cut = max((k for k in range(1, len(said)) if said[k].casefold() in NOUN_ENDS), default=None)
+    return " ".join(said[:cut]) if cut is not None else part
+
+
 def _after_infinitive(about: str, words: Sequence[str]) -> bool:
     """Whether the phrase of ``words`` opens with a verb: ``about`` writes it after "how to" and
     the like ("train large models" of "how to train large models"), this phrase and not

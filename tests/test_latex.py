@@ -1192,6 +1192,22 @@ def test_math_openers_are_found_from_the_first_place_one_can_start():
         (r"$\left. f \right|_{x=0}$ and $\bigl. g \bigr)$", "f |ₓ₌₀ and g)"),
         # symbols pylatexenc has no text for (each showed nothing)
         (r"$a \varpropto b$, $x \owns y$, $\llbracket 1, n \rrbracket$, $a \lhd b$", "a ∝ b, x ∋ y, ⟦1, n⟧, a ◁ b"),
+        # amsmath's accents for capitals: "$\Tilde{O}(n)$" read "O(n)", the accent eaten
+        (r"$\Tilde{O}(n)$ calls, $\Hat{H}$, $\Bar{X}$, $\Vec{F}$, $\Dot{Q}$, $\Check{C}$", "Õ(n) calls, Ĥ, X̅, F⃗, Q̇, Č"),
+        # physics' (and papers' own) norm and absolute value: "$\norm{x - y}_2$" read "x − y₂"
+        (r"$\norm{x - y}_2^2$, $\abs{\langle u, v\rangle}$ and $a\abs{b}$", "‖x − y‖₂², |⟨u, v⟩| and a|b|"),
+        # ... without an argument, as written (never an empty "‖‖")
+        (r"$\norm$ and $\abs$ alone", r"\norm and \abs alone"),
+        # papers' own short names for script letters and epsilon, left as written ("\cL(\theta)", "\eps-net")
+        (r"$\cL(\theta)$ over $\cH$ in $\cO(n\log n)$, an $\eps$-net", "ℒ(θ) over ℋ in O(n log n), an ε-net"),
+        # ... while the cedilla stays an accent in text: "\c{c}" and "Fran\c{c}ois"
+        (r"Fran\c{c}ois and \c{C}elik", "François and Çelik"),
+        # operators LaTeX and papers set upright, left as written ("\coth x", "\KL(p\|q)")
+        (r"$\coth x$, $\cot y$, $\sec z$, $\lg n$, $\KL(p\|q)$", "coth x, cot y, sec z, lg n, KL(p‖q)"),
+        (r"$\varliminf_n a_n$ and $\varlimsup_n a_n$, $\injlim A_i$", "lim infₙ aₙ and lim supₙ aₙ, inj lim Aᵢ"),
+        # symbols pylatexenc has no text for (each was left as written)
+        (r"$M \vDash \phi$, $a \nequiv b$, $x \thicksim y$, $\Bbbk$, $A \varsubsetneq B$, $\oiint$",
+         "M ⊨ φ, a ≢ b, x ∼ y, 𝕜, A ⊊ B, ∯"),
     ],
 )
 def test_the_commands_arxiv_text_writes_most_read_as_typeset(latex, shown):
@@ -1206,7 +1222,15 @@ def test_the_commands_arxiv_text_writes_most_read_as_typeset(latex, shown):
         (r"$\mymethod_2$ and $\mathbold{W}$, $\displaystyle\sum_i x_i$", r"\mymethod₂ and W, ∑ᵢ xᵢ"),
         # outside math it was already left as written; a control symbol TeX sets as nothing stays nothing
         (r"\weirdcmd{y} and i.e.\@ this", r"\weirdcmd{y} and i.e. this"),
+        # a citation or reference never closed (a feed cut the text) showed pylatexenc's placeholder
+        (r"as shown in \cite{smith20, jones", r"as shown in \cite{smith20, jones"),
+        (r"see Eq.~\eqref{eq:main and Section~\ref{sec", r"see Eq. \eqref{eq:main and Section \ref{sec"),
+        # a figure in an abstract read "< g r a p h i c s >" on lines of its own
+        (r"Overview: \includegraphics[width=3cm]{fig.png} and more", r"Overview: \includegraphics[width=3cm]{fig.png} and more"),
+        # closed ones read as before
+        (r"as in~\cite{a,b} and Eq.~\eqref{e1}", "as in [a, b] and Eq. (??)"),
     ],
 )
 def test_an_unknown_macro_is_shown_as_written_never_eaten(latex, shown):
     assert to_unicode(latex) == shown
+

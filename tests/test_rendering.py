@@ -31,6 +31,11 @@ from newsletter.rendering import (
     unbroken_before_operators,
 )
 
+# What `validate`, `preview` and `match` say of templates and digests, asked of
+# the command's main() in this process (conftest.run_in_process): nothing here
+# is about the process itself.
+pytestmark = pytest.mark.cli_in_process
+
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 HOSTILE_CONFIG = BASIC_CONFIG + """
@@ -406,7 +411,8 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (49, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (49, ("{% set pdf_url = p.pdf_url %}{% if pdf_url %}",
+          "{% set pdf_url = p.pdf_url %}{% if pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
@@ -1850,9 +1856,9 @@ def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_wi
     assert ">optimizing</span>" not in card and "also in Optimisation (optimizing)" in card
 
 
-def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
-    """A pinned author's paper goes first, and nothing said why: the author
-    may even be hidden in "… and 9 more"."""
+def arxiv_config(tmp_path):
+    """arXiv's papers (each with its date, category and PDF) under one topic, for
+    ada, who pins an author of one of them, and bob, who pins none."""
     shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
     write_config(tmp_path, """
 sources:
@@ -1869,7 +1875,13 @@ subscribers:
   - email: bob@example.org
     topics: [diffusion]
 """)
-    config = load_config(tmp_path / "config.yaml")
+    return load_config(tmp_path / "config.yaml")
+
+
+def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
+    """A pinned author's paper goes first, and nothing said why: the author
+    may even be hidden in "… and 9 more"."""
+    config = arxiv_config(tmp_path)
     (ada, pinned), (bob, plain) = digests(config)
     assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
     composer = Composer(config)
@@ -2376,3 +2388,35 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
     like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
     assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
     assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
+
+
+def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, monkeypatch):
+    """Each ``section.reason`` or ``p.pdf_url`` a template reads is a call of
+    the sandbox's ``getattr``: the templates read a section's shared reasons
+    again on each of its cards, a card's reasons twice, its date and category
+    three times and its PDF link twice; they now read each once a template
+    (an exact count: one render, no threads)."""
+    from newsletter.rendering import _Sandbox
+
+    config = arxiv_config(tmp_path)
+    (_, (sub, matches)) = digests(config)  # bob's digest: no pinned author's reason
+    watched = ("reason", "reasons", "date_text", "category", "pdf_url")
+    reads: dict[tuple[str, str], int] = {}
+    original = _Sandbox.getattr
+
+    def counting(self, obj, attribute):
+        if attribute in watched:
+            key = ("section" if type(obj) is dict else "card", attribute)
+            reads[key] = reads.get(key, 0) + 1
+        return original(self, obj, attribute)
+
+    monkeypatch.setattr(_Sandbox, "getattr", counting)
+    composer = Composer(config)
+    ctx = composer.context(sub, matches, NOW)
+    composer._render_context(ctx)
+    cards = ctx["all_papers"]
+    assert len(cards) >= 4 and all(c.date_text and c.category and c.pdf_url for c in cards)  # every value shown
+    for what in ("reason", "reasons"):
+        assert reads[("section", what)] == 2 * len(ctx["sections"])  # the HTML and the text template
+    for what in watched:
+        assert reads[("card", what)] == 2 * len(cards), what
