@@ -423,8 +423,11 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
     of a term that matches no paper in the topic's fields and some papers'
     authors.  Each term is searched once in all papers' authors joined (and
     only a name found there in the other fields joined): 200 topics over
-    5,000 papers one paper at a time were millions of searches."""
-    from .matching import compile_term, field_texts, is_regex_term
+    5,000 papers one paper at a time were millions of searches; and a term
+    with a word no author's name has (most of a topic's terms) is passed
+    over on a set look-up, before any search: 860 terms searched in the
+    joined names of 5,000 papers took 4.4 s CPU on every match/validate."""
+    from .matching import compile_term, field_texts, is_regex_term, tokenize
 
     if not any(p.authors for p in papers):
         return []  # (saved Hugging Face pages give no authors: nothing to tell)
@@ -438,6 +441,7 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
             joined[field] = "\n\n".join(t[field] for t in texts)
         return joined[field]
 
+    names: list[tuple[str, frozenset[str]]] = []  # (folded, words) of all authors joined, made when first needed
     out: list[Problem] = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
         topic = config.topics[key]
@@ -449,7 +453,11 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
                 if is_regex_term(text.strip()):
                     continue
                 term = compile_term(text)
-                if not term.search(every("authors")) or any(term.search(every(f)) for f in topic.fields):
+                if not names:
+                    folded = every("authors").casefold()
+                    names.append((folded, tokenize(folded)))
+                if (not term.search(every("authors"), *names[0])
+                        or any(term.search(every(f)) for f in topic.fields)):
                     continue
                 by = sum(1 for t in texts if term.search(t["authors"]))
                 searched = ", ".join(topic.fields)

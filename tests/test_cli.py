@@ -821,6 +821,43 @@ subscribers:
     ], r.err
 
 
+def test_author_advice_searches_no_authors_for_a_term_with_a_word_no_author_has(tmp_path, monkeypatch):
+    """Every term of every topic was searched (a regex) in all papers' authors
+    joined: 4.4 s CPU on 5,000 papers and 860 terms, on every match, validate
+    and preview.  A term with a word no author's name has is now passed over
+    on a set look-up; only the terms whose words all are names' words are searched."""
+    import dataclasses
+
+    from newsletter import matching
+    from newsletter.config import load_config
+    from newsletter.models import Paper
+    from newsletter.pipeline import author_advice
+
+    (tmp_path / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    terms = [f"diffusion step{i}" for i in range(50)] + ["Ana Müller", "Tanaka"]
+    write_config(tmp_path, "sources:\n  - {type: arxiv, path: arxiv.xml}\ntopics:\n  t:\n    any: "
+                 + json.dumps(terms, ensure_ascii=False) + "\nsubscribers:\n  - {email: me@uni.edu, topics: [t]}\n")
+    papers = [Paper(title=f"On diffusion {i}", abstract="A study.", source="s", arxiv_id=f"2401.0000{i}",
+                    authors=("Ana Müller", "Kenji Tanaka", "Wei Zhang")) for i in range(3)]
+    searched: list[str] = []
+
+    class Counted:
+        def __init__(self, pattern, text):
+            self.pattern, self.text = pattern, text
+
+        def search(self, text):
+            if text.count("Kenji Tanaka") == 3:  # all papers' authors joined
+                searched.append(self.text)
+            return self.pattern.search(text)
+
+    real = matching.compile_term
+    monkeypatch.setattr(matching, "compile_term",
+                        lambda text: dataclasses.replace(term := real(text), regex=Counted(term.regex, text)))
+    told = author_advice(load_config(tmp_path / "config.yaml"), papers)
+    assert searched == ["Ana Müller", "Tanaka"]
+    assert [p.message.split(" is in")[0] for p in told] == ["'Ana Müller'", "'Tanaka'"]
+
+
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
     """Saved Hugging Face pages have no arXiv categories and no authors: a
     topic filtering on them is empty every day, not on a quiet one."""
