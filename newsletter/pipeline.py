@@ -442,15 +442,17 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
         return joined[field]
 
     names: list[tuple[str, frozenset[str]]] = []  # (folded, words) of all authors joined, made when first needed
+    whole: set[str] = set()  # every author's whole name, case-folded
     out: list[Problem] = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
         topic = config.topics[key]
         if "authors" in topic.fields:
             out.extend(_author_spelling(config, key, papers, every))
             continue
+        told: list[tuple[int, Problem]] = []  # (words in the name, what is said)
         for kind in ("any", "all"):
             for i, text in enumerate(getattr(topic, kind)):
-                if is_regex_term(text.strip()):
+                if is_regex_term(text.strip()) or not _written_as_name(text):
                     continue
                 term = compile_term(text)
                 if not names:
@@ -459,14 +461,34 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
                 if (not term.search(every("authors"), *names[0])
                         or any(term.search(every(f)) for f in topic.fields)):
                     continue
+                if not whole:
+                    whole.update(" ".join(a.split()).casefold() for p in papers for a in p.authors)
+                name = " ".join(text.split()).casefold()
+                if name not in whole and not any(a.endswith(" " + name) for a in whole):
+                    continue  # a word of a name ('Wang Ana' of Jie Wang's, Ana Müller's), not a name
                 by = sum(1 for t in texts if term.search(t["authors"]))
                 searched = ", ".join(topic.fields)
-                out.append(config.problem(("topics", key, kind, i), (
+                told.append((len(name.split()) if name in whole else 1, config.problem(("topics", key, kind, i), (
                     f"{text.strip()!r} is in no paper's {' or '.join(topic.fields)}, but it is an author's name "
                     f"in {by:,} of the {counted(len(papers), 'paper')}: a topic searches its fields: ({searched}); "
                     f"add `fields: [{searched}, authors]`, or give the names a topic of their own with "
-                    "`fields: [authors]`")))
+                    "`fields: [authors]`"))))
+        # a surname alone ('Tanaka', but also 'Bayes', 'Gauss') only beside a whole name: a topic of people
+        if any(n > 1 for n, _ in told):
+            out.extend(problem for _, problem in told)
     return out
+
+
+#: Lower-case words of surnames ('van der Berg', 'da Silva'): a name written so is still written as a name.
+_PARTICLES = frozenset("van von der den de del della di da das dos du la le ter ten zu bin ibn al el".split())
+
+
+def _written_as_name(text: str) -> bool:
+    """Whether ``text`` is written as a name: each word capitalised (particles
+    aside).  'song', 'long' and 'bayes' in a topic are words, not the authors
+    Song, Long and Bayes, and were told "it is an author's name"."""
+    words = text.split()
+    return bool(words) and words[-1][:1].isupper() and all(w[:1].isupper() or w in _PARTICLES for w in words)
 
 
 def _author_spelling(config: Config, key: str, papers: list[Paper], every: Callable[[str], str]) -> list[Problem]:

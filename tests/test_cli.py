@@ -821,6 +821,35 @@ subscribers:
     ], r.err
 
 
+def test_a_word_that_is_also_a_surname_is_not_told_to_be_an_authors_name(tmp_path, cli):
+    """'song', 'long' and 'Bayes' in a topic of concepts were told "it is an
+    author's name ... add fields: [..., authors]" whenever an author was Song,
+    Long or Bayes.  Told now only of a term written as a name (each word
+    capitalised) that is an author's whole name or surname; and a single word
+    (a surname alone, but also Bayes, Gauss, Newton) only in a topic that
+    also names an author whole (a topic of people): our call, as a single
+    capitalised word cannot be told apart from a term named after someone."""
+    feed = (DATA / "arxiv-api.xml").read_text(encoding="utf-8")
+    feed = feed.replace("Mei Lin", "Mei Song").replace("Priya Raman", "Thomas Bayes").replace("Arjun Mehta", "Yi Long")
+    (tmp_path / "arxiv.xml").write_text(feed, encoding="utf-8")
+    config = """
+sources:
+  - {type: arxiv, path: arxiv.xml}
+topics:
+  ideas:
+    any: ["song", "long", "Bayes", "Gauss", "Long", "thomas bayes", "Song Mei", "diffusion"]
+  people:
+    any: ["Bayes", "Thomas Bayes", "Kenji", "Yi Long"]
+subscribers:
+  - {email: me@uni.edu, topics: [ideas, people]}
+"""
+    write_config(tmp_path, config)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    told = [line.split(": '")[0] for line in r.err.splitlines() if "author's name" in line]
+    assert told == ["warning: config.yaml:7: topics.people.any[0]", "warning: config.yaml:7: topics.people.any[1]",
+                    "warning: config.yaml:7: topics.people.any[3]"], r.err
+
 def test_author_advice_searches_no_authors_for_a_term_with_a_word_no_author_has(tmp_path, monkeypatch):
     """Every term of every topic was searched (a regex) in all papers' authors
     joined: 4.4 s CPU on 5,000 papers and 860 terms, on every match, validate
