@@ -494,10 +494,11 @@ def _written_as_name(text: str) -> bool:
 def _author_spelling(config: Config, key: str, papers: list[Paper], every: Callable[[str], str]) -> list[Problem]:
     """Terms of topic ``key`` (which searches authors) written as no paper
     writes a name: initials (``K. Tanaka``; arXiv lists ``Kenji Tanaka``)
-    or without the name's accents (``Muller`` for ``Ana Müller``).  A term
+    or without the name's accents (``Muller`` for ``Ana Müller``); a
+    whole given name is not guessed at ('Jun Wang' is not 'Jie Wang').  A term
     matches whole words as written, so each matched none of that author's
     papers, and validate said only that the topic matched nothing."""
-    from .matching import compile_term, is_regex_term
+    from .matching import _initials, compile_term, is_regex_term
 
     topic = config.topics[key]
     surnames: dict[str, set[str]] = {}
@@ -513,9 +514,12 @@ def _author_spelling(config: Config, key: str, papers: list[Paper], every: Calla
                         if author.split():
                             surnames.setdefault(_unaccented(author.split()[-1]), set()).add(author)
             *given, surname = name.split()
-            first = _unaccented(given[0][:1]) if given else ""
+            # initials ('K. Tanaka'): the authors of that surname and first initial; a whole given name
+            # ('Jun Wang' when today's papers have only Jie Wang's): no one, unless only its accents differ
+            first = _unaccented(given[0][:1]) if given and _initials(" ".join(given)) else ""
             close = sorted(a for a in surnames.get(_unaccented(surname), ())
-                           if not first or _unaccented(a.split()[0][:1]) == first)
+                           if (first and _unaccented(a.split()[0][:1]) == first) or not given
+                           or _unaccented(" ".join(a.split())) == _unaccented(" ".join(name.split())))
             if not close:
                 continue
             shown = ", ".join(repr(a) for a in close[:3]) + (" ..." if len(close) > 3 else "")

@@ -850,6 +850,31 @@ subscribers:
     assert told == ["warning: config.yaml:7: topics.people.any[0]", "warning: config.yaml:7: topics.people.any[1]",
                     "warning: config.yaml:7: topics.people.any[3]"], r.err
 
+def test_a_whole_name_spelled_right_gets_no_spelling_of_another_author(tmp_path, cli):
+    """'Jun Wang', spelled right but not among today's authors, was told
+    "they write 'Jie Wang' ... or the surname alone, 'Wang'": another person.
+    A spelling is suggested only for initials ('K. Tanaka') or a name whose
+    accents alone differ ('Tomas Garcia-Lopez', 'Muller')."""
+    feed = (DATA / "arxiv-api.xml").read_text(encoding="utf-8").replace("Mei Lin", "Jie Wang")
+    (tmp_path / "arxiv.xml").write_text(feed, encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - {type: arxiv, path: arxiv.xml}
+topics:
+  people:
+    any: ["Jun Wang", "Wen Zhang", "Tomas Garcia-Lopez", "K. Tanaka", "Muller"]
+    fields: [authors]
+subscribers:
+  - {email: me@uni.edu, topics: [people]}
+""")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    told = [line.split(" is no author's name as the current papers write it: they write ")
+            for line in r.err.splitlines() if "no author's name" in line]
+    assert [(where.rsplit(": ", 1)[1], said.split(";")[0]) for where, said in told] == [
+        ("'Tomas Garcia-Lopez'", "'Tomás García-López'"), ("'K. Tanaka'", "'Kenji Tanaka'"),
+        ("'Muller'", "'Ana Müller'")], r.err
+
 def test_author_advice_searches_no_authors_for_a_term_with_a_word_no_author_has(tmp_path, monkeypatch):
     """Every term of every topic was searched (a regex) in all papers' authors
     joined: 4.4 s CPU on 5,000 papers and 860 terms, on every match, validate
