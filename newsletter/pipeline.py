@@ -427,7 +427,7 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
     with a word no author's name has (most of a topic's terms) is passed
     over on a set look-up, before any search: 860 terms searched in the
     joined names of 5,000 papers took 4.4 s CPU on every match/validate."""
-    from .matching import compile_term, field_texts, is_regex_term, tokenize
+    from .matching import TEXTS_APART, compile_term, field_texts, is_regex_term, tokenize
 
     if not any(p.authors for p in papers):
         return []  # (saved Hugging Face pages give no authors: nothing to tell)
@@ -438,7 +438,7 @@ def author_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
         if not texts:
             texts.extend(field_texts(p) for p in papers)
         if field not in joined:
-            joined[field] = "\n\n".join(t[field] for t in texts)
+            joined[field] = TEXTS_APART.join(t[field] for t in texts)
         return joined[field]
 
     names: list[tuple[str, frozenset[str]]] = []  # (folded, words) of all authors joined, made when first needed
