@@ -260,10 +260,13 @@ def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_it
     (``R&amp;amp;amp;D`` as text, ``&amp;amp;lt;b&amp;amp;gt;`` as html), was
     shown as ``R&amp;amp;D`` and ``&lt;b&gt;``: it reads as the JSON and CSV
     exports' titles do, as its characters (so do a summary and an author's
-    name); a ``<script>`` it reveals stays text, escaped in the HTML part,
-    never a tag."""
+    name, escaped twice more: ``R&amp;amp;amp;D Lab``; once more,
+    ``R&amp;amp;D``, is the text ``R&amp;D`` as written, see
+    test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text);
+    a ``<script>`` it reveals stays text, escaped in the HTML part, never a
+    tag."""
     entry = ('<entry><id>urn:{n}</id><title{kind}>{title}</title><updated>2024-06-01T00:00:00Z</updated>'
-             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;D Lab</name></author>'
+             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;amp;D Lab</name></author>'
              '<summary{kind}>Notes on diffusion when x &amp;amp;lt; y.</summary></entry>')
     titles = [("", "Text R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
               (' type="html"', "Html R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
@@ -419,3 +422,41 @@ def test_a_small_sample_cut_at_every_byte_is_read_or_refused_in_a_located_line(t
         else:
             read += 1
     assert read >= 1 and refused >= 1  # the whole sample reads; an empty one is refused
+
+
+_ONCE_ESCAPED_TITLE = ("Why the entity &amp;amp; breaks HTML sanitisers: escaping &amp;lt;b&amp;gt; model outputs")
+_ONCE_ESCAPED_READ = "Why the entity &amp; breaks HTML sanitisers: escaping &lt;b&gt; model outputs"
+
+
+def test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text(http_server, tmp_path, cli):
+    """A paper about HTML escaping, its title escaped once as XML asks
+    (``&amp;amp;`` is the text ``&amp;``), read "entity & breaks ...
+    escaping <b>": an entity's text was read once more than arXiv (which
+    escapes exactly once) or the feed wrote.  So did an abstract's
+    ``&amp;amp;nbsp;`` (the text ``&amp;nbsp;``, shown as a no-break space)
+    and a Hugging Face daily title, plain JSON text, ``&amp;lt; instead of
+    &lt;``.  Each now reads as written."""
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>http://arxiv.org/abs/2406.00001v1</id>'
+            f'<title>{_ONCE_ESCAPED_TITLE}</title><updated>2024-06-01T00:00:00Z</updated>'
+            '<author><name>Ada &amp;amp; Co</name></author><summary>On diffusion: write &amp;amp;nbsp; '
+            'not a space.</summary><link href="http://arxiv.org/abs/2406.00001v1"/></entry></feed>')
+    (tmp_path / "arxiv.xml").write_text(atom, encoding="utf-8")
+    (tmp_path / "feed.xml").write_text(atom.replace("http://arxiv.org/abs/2406.00001v1", "https://x.org/1").replace(
+        "model outputs", "model outputs again"), encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Why LLMs write &amp;lt; instead of &lt; in HTML",
+                        "summary": "Diffusion notes on R&amp;D.", "authors": [{"name": "Bo &amp; Al"}]}}]
+    http_server.route("/d", Reply(200, json.dumps(daily).encode(), {"Content-Type": "application/json"}))
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: arxiv\n    name: arx\n    path: arxiv.xml\n"
+                      f"  - type: hf-daily\n    name: hf\n    date: 2024-06-06\n    url: {http_server.url('/d')}\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    assert read == {
+        "arx": (_ONCE_ESCAPED_READ, "On diffusion: write &amp;nbsp; not a space.", ["Ada &amp; Co"]),
+        # a feed of another kind writing one entity's text: as written too (no sign of escaping twice); an
+        # entity's escaped text (&amp;nbsp;) is that sign there, as only arXiv is known to escape exactly once
+        "blog": (f"{_ONCE_ESCAPED_READ} again", "On diffusion: write not a space.", ["Ada &amp; Co"]),
+        "hf": ("Why LLMs write &amp;lt; instead of &lt; in HTML", "Diffusion notes on R&amp;D.", ["Bo &amp; Al"]),
+    }, read
