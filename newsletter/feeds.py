@@ -23,6 +23,7 @@ import csv
 import email
 import email.utils
 import html
+import html.entities
 import io
 import json
 import re
@@ -1444,12 +1445,22 @@ def entities_read(text: str) -> str:
     Feed's title) whose generator escaped it as HTML, once or twice
     (``R&amp;D``, ``R&amp;amp;D``, ``caf&eacute;``), with its entities as
     their characters: they were shown as written, "R&amp;amp;D" in the
-    email.  A ``&`` that starts no entity (``AT&T``) is text."""
+    email.  A ``&`` that starts no entity (``AT&T``) is text, and so is one
+    without its ``;`` (``?id=1&section=2``): HTML's legacy entities read so
+    (:func:`html.unescape`'s ``&sect``) made that link ``?id=1§ion=2``."""
     for _ in range(_ESCAPED_MOST):
-        if not _ENTITY_REF.search(text) or (read := html.unescape(text)) == text:
+        if (read := _ENTITY_REF.sub(_entity_read, text)) == text:
             break
         text = read
     return text
+
+
+def _entity_read(ref: re.Match) -> str:
+    """One complete character reference as its character; a name HTML does
+    not know (``&notit;``, not ``&not`` and "it;") stays as written."""
+    if ref[0][1] == "#":
+        return html.unescape(ref[0])
+    return html.entities.html5.get(ref[0][1:], ref[0])
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:

@@ -460,3 +460,34 @@ def test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text(http_
         "blog": (f"{_ONCE_ESCAPED_READ} again", "On diffusion: write not a space.", ["Ada &amp; Co"]),
         "hf": ("Why LLMs write &amp;lt; instead of &lt; in HTML", "Diffusion notes on R&amp;D.", ["Bo &amp; Al"]),
     }, read
+
+
+def test_an_ampersand_without_its_semicolon_stays_text_where_entities_are_read(tmp_path, cli):
+    """A text holding one entity was read whole by :func:`html.unescape`,
+    whose legacy entities need no ``;``: ``?id=1&section=2&amp;v=3`` read
+    ``?id=1§ion=2&v=3`` (``&sect``), ``&copy2024`` read ``©2024``.  Only
+    complete references ending in ``;`` are read, in a JSON export, a saved
+    Hugging Face list and a feed escaped twice alike."""
+    link = "https://x.org/q?id=1&section=2&amp;v=3 &copy2024 &notit;"
+    records = [{"title": "Diffusion &amp;amp; notes", "abstract": f"See {link}.", "url": "https://x.org/1",
+                "authors": ["R&amp;D &para Lab"]}]
+    (tmp_path / "papers.json").write_text(json.dumps(records), encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Diffusion daily &amp; notes", "summary": f"See {link}.",
+                        "authors": [{"name": "R&amp;D &para Lab"}]}}]
+    (tmp_path / "daily.json").write_text(json.dumps(daily), encoding="utf-8")
+    escaped = link.replace("&", "&amp;amp;")  # as a generator escaping an escaped text writes it in the XML
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>urn:1</id><title>Diffusion feed notes'
+            f'</title><updated>2024-06-01T00:00:00Z</updated><summary>See {escaped}.</summary>'
+            '<author><name>R&amp;amp;amp;D &amp;amp;para Lab</name></author><link href="https://x.org/3"/></entry>'
+            '</feed>')
+    (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: feed\n    name: export\n    path: papers.json\n"
+                      "  - type: hf-daily\n    name: hf\n    path: daily.json\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    said = "See https://x.org/q?id=1&section=2&v=3 &copy2024 &notit;."
+    assert read == {"export": (said, ["R&D &para Lab"]), "hf": (said, ["R&D &para Lab"]),
+                    "blog": (said, ["R&D &para Lab"])}, read
