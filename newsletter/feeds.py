@@ -2375,7 +2375,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     cats = categories.split() if isinstance(categories, str) else categories if isinstance(categories, list) else []
     return Paper(
         title=title, abstract=collapse(entities_read(a)) if isinstance(a := fields.get("abstract"), str) else "",
-        source=source, arxiv_id=arxiv_id, authors=tuple(entities_read(n) for n in _record_authors(people)),
+        source=source, arxiv_id=arxiv_id, authors=tuple(collapse(entities_read(n)) for n in _record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
         pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),

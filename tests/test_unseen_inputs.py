@@ -12,6 +12,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT, write_config
 from recorded_http import Reply
+from smtp_server import smtp_server  # noqa: F401  (aiosmtpd on 127.0.0.1)
 
 from newsletter.feeds import parse_feed
 
@@ -491,3 +492,44 @@ def test_an_ampersand_without_its_semicolon_stays_text_where_entities_are_read(t
     said = "See https://x.org/q?id=1&section=2&v=3 &copy2024 &notit;."
     assert read == {"export": (said, ["R&D &para Lab"]), "hf": (said, ["R&D &para Lab"]),
                     "blog": (said, ["R&D &para Lab"])}, read
+
+
+def test_a_line_break_read_from_an_entity_is_a_space_in_titles_authors_and_headers(tmp_path, cli, smtp_server):
+    """A numeric entity read to a line break (``Line&amp;amp;#10;break`` in a
+    feed escaped twice, ``Bob&#10;Evil`` in a saved list) stayed in the title
+    and the author: ``newsletter papers`` printed the title on two lines, and
+    a subject naming it carried a line break into a header.  White space is
+    collapsed after the entities are read: one space."""
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>urn:1</id>'
+            '<title>Diffusion Line&amp;amp;#10;Bcc: eve@example.org &amp;amp;amp; more</title>'
+            '<updated>2024-06-01T00:00:00Z</updated><summary>Notes.</summary>'
+            '<author><name>Bob&amp;amp;#10;Evil &amp;amp;amp; Co</name></author><link href="https://x.org/3"/></entry>'
+            '</feed>')
+    (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Daily diffusion&#10;break", "summary": "Notes&#13;&#10;here.",
+                        "authors": [{"name": "Bob&#10;Evil"}]}}]
+    (tmp_path / "daily.json").write_text(json.dumps(daily), encoding="utf-8")
+    records = [{"title": "Record diffusion&#x0A;break", "abstract": "Notes.", "url": "https://x.org/1",
+                "authors": ["Bob&#10;Evil"]}]
+    (tmp_path / "papers.json").write_text(json.dumps(records), encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: feed\n    name: export\n    path: papers.json\n"
+                      "  - type: hf-daily\n    name: hf\n    path: daily.json\n") + (
+        f'email:\n  from: "Paper Digest <digest@example.org>"\n  subject: "{{{{ all_papers[0].title }}}}"\n'
+        f"delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: {smtp_server.port}\n  security: none\n"
+        "  timeout: 5\n  retries: 0\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    assert read == {"blog": ("Diffusion Line Bcc: eve@example.org & more", "Notes.", ["Bob Evil & Co"]),
+                    "hf": ("Daily diffusion break", "Notes here.", ["Bob Evil"]),
+                    "export": ("Record diffusion break", "Notes.", ["Bob Evil"])}, read
+    r = cli("papers")
+    assert r.code == 0, r.err
+    assert not [line for line in r.out.splitlines() if line.startswith(("Bcc", "break", "Evil"))], r.out
+    r = cli("send", "--now", "2024-06-07T09:00:00+00:00")
+    assert r.code == 0, r.err
+    (message,) = [m.message for m in smtp_server.mailbox.messages]
+    assert message["Bcc"] is None and message["Subject"] in {t for t, _, _ in read.values()}, dict(message.items())
+    assert smtp_server.mailbox.recipients() == ["ada@example.org"]
