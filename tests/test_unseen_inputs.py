@@ -425,6 +425,14 @@ def test_a_small_sample_cut_at_every_byte_is_read_or_refused_in_a_located_line(t
     assert read >= 1 and refused >= 1  # the whole sample reads; an empty one is refused
 
 
+def _one_entry_atom(ident: str, title: str, author: str, summary: str, link: str) -> str:
+    """An Atom feed of one entry, its fields as written in the XML (escaped as the test says)."""
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            f'<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>{ident}</id><title>{title}</title>'
+            f'<updated>2024-06-01T00:00:00Z</updated><author><name>{author}</name></author>'
+            f'<summary>{summary}</summary><link href="{link}"/></entry></feed>')
+
+
 _ONCE_ESCAPED_TITLE = ("Why the entity &amp;amp; breaks HTML sanitisers: escaping &amp;lt;b&amp;gt; model outputs")
 _ONCE_ESCAPED_READ = "Why the entity &amp; breaks HTML sanitisers: escaping &lt;b&gt; model outputs"
 
@@ -437,11 +445,8 @@ def test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text(http_
     ``&amp;amp;nbsp;`` (the text ``&amp;nbsp;``, shown as a no-break space)
     and a Hugging Face daily title, plain JSON text, ``&amp;lt; instead of
     &lt;``.  Each now reads as written."""
-    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>http://arxiv.org/abs/2406.00001v1</id>'
-            f'<title>{_ONCE_ESCAPED_TITLE}</title><updated>2024-06-01T00:00:00Z</updated>'
-            '<author><name>Ada &amp;amp; Co</name></author><summary>On diffusion: write &amp;amp;nbsp; '
-            'not a space.</summary><link href="http://arxiv.org/abs/2406.00001v1"/></entry></feed>')
+    atom = _one_entry_atom("http://arxiv.org/abs/2406.00001v1", _ONCE_ESCAPED_TITLE, "Ada &amp;amp; Co",
+                           "On diffusion: write &amp;amp;nbsp; not a space.", "http://arxiv.org/abs/2406.00001v1")
     (tmp_path / "arxiv.xml").write_text(atom, encoding="utf-8")
     (tmp_path / "feed.xml").write_text(atom.replace("http://arxiv.org/abs/2406.00001v1", "https://x.org/1").replace(
         "model outputs", "model outputs again"), encoding="utf-8")
@@ -477,11 +482,8 @@ def test_an_ampersand_without_its_semicolon_stays_text_where_entities_are_read(t
                         "authors": [{"name": "R&amp;D &para Lab"}]}}]
     (tmp_path / "daily.json").write_text(json.dumps(daily), encoding="utf-8")
     escaped = link.replace("&", "&amp;amp;")  # as a generator escaping an escaped text writes it in the XML
-    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>urn:1</id><title>Diffusion feed notes'
-            f'</title><updated>2024-06-01T00:00:00Z</updated><summary>See {escaped}.</summary>'
-            '<author><name>R&amp;amp;amp;D &amp;amp;para Lab</name></author><link href="https://x.org/3"/></entry>'
-            '</feed>')
+    atom = _one_entry_atom("urn:1", "Diffusion feed notes", "R&amp;amp;amp;D &amp;amp;para Lab", f"See {escaped}.",
+                           "https://x.org/3")
     (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
     write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
         "sources:\n", "sources:\n  - type: feed\n    name: export\n    path: papers.json\n"
@@ -500,12 +502,8 @@ def test_a_line_break_read_from_an_entity_is_a_space_in_titles_authors_and_heade
     and the author: ``newsletter papers`` printed the title on two lines, and
     a subject naming it carried a line break into a header.  White space is
     collapsed after the entities are read: one space."""
-    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-            '<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>urn:1</id>'
-            '<title>Diffusion Line&amp;amp;#10;Bcc: eve@example.org &amp;amp;amp; more</title>'
-            '<updated>2024-06-01T00:00:00Z</updated><summary>Notes.</summary>'
-            '<author><name>Bob&amp;amp;#10;Evil &amp;amp;amp; Co</name></author><link href="https://x.org/3"/></entry>'
-            '</feed>')
+    atom = _one_entry_atom("urn:1", "Diffusion Line&amp;amp;#10;Bcc: eve@example.org &amp;amp;amp; more",
+                           "Bob&amp;amp;#10;Evil &amp;amp;amp; Co", "Notes.", "https://x.org/3")
     (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
     daily = [{"paper": {"id": "2406.00002", "title": "Daily diffusion&#10;break", "summary": "Notes&#13;&#10;here.",
                         "authors": [{"name": "Bob&#10;Evil"}]}}]
