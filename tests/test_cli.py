@@ -13,6 +13,8 @@ import sys
 import pytest
 from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, run_newsletter, write_config
 
+from newsletter.sending import TOLD_ONCE
+
 
 def test_validate_ok(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
@@ -773,6 +775,80 @@ def test_send_says_a_like_entry_naming_no_known_paper_once_while_it_stands(workd
     write_config(workdir, (workdir / "config.yaml").read_text() + "cache: notes.txt/cache\n")
     unkept = cli("send").err
     assert told in unkept and "cannot keep the embedding cache" in unkept and "said once" not in unkept, unkept
+
+
+def test_send_says_a_like_warning_once_though_its_hint_changes_with_the_days_papers(workdir, cli):
+    """The warning's hint counts the day's papers ("and all 60 come without
+    one") and suggests a title among them ("did you mean ...?"): remembered
+    by its whole text, it was said again whenever the sources changed, with
+    live sources nearly every day.  What stands is remembered: the topic,
+    the entry's place and text, the kind of problem."""
+    liked = ('    about: Diffusion models and score-based generative modelling.\n'
+             '    like: ["2401.99999", "Robust Weight Perturbation for Adversarial Trainingz"]\n')
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked))
+    first = cli("send")
+    assert first.code == 0, first.err
+    (by_id,) = [line for line in first.err.splitlines() if "topics.diffusion.like[0]: '2401.99999'" in line]
+    (by_title,) = [line for line in first.err.splitlines() if "topics.diffusion.like[1]:" in line]
+    assert "did you mean 'Robust Weight Perturbation for Adversarial Training'?" in by_title, by_title
+    # the next day's papers: fewer of them, and the suggested title revised
+    (workdir / "papers" / "hf-papers-overlap.txt").unlink()
+    compact = workdir / "papers" / "hf-papers-compact.txt"
+    compact.write_text(compact.read_text().replace("Robust Weight Perturbation for Adversarial Training\n",
+                                                   "Robust Weight Perturbations for Adversarial Training\n"))
+    shown = cli("match")
+    assert by_id.removesuffix(TOLD_ONCE) not in shown.err, shown.err  # (its text changed)
+    assert by_title.removesuffix(TOLD_ONCE) not in shown.err, shown.err
+    assert "did you mean 'Robust Weight Perturbations for Adversarial Training'?" in shown.err, shown.err
+    again = cli("send")
+    assert again.code == 0 and "like[0]" not in again.err and "like[1]" not in again.err, again.err
+
+
+def test_send_for_some_subscribers_leaves_the_others_like_warnings_told(workdir, cli):
+    """`send --subscriber X` remembered only the warnings of X's topics, so
+    the next full send said every other topic's again."""
+    liked = '    about: Diffusion models and score-based generative modelling.\n    like: ["A Paper Nobody Wrote"]\n'
+    config = BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked)
+    write_config(workdir, config + "  - {email: cy@example.org, topics: [optim]}\n")
+    told = "topics.diffusion.like[0]: 'A Paper Nobody Wrote' matches no known paper"
+    first = cli("send")
+    assert first.code == 0 and told in first.err, first.err
+    some = cli("send", "--subscriber", "cy@example.org")
+    assert some.code == 0 and told not in some.err, some.err
+    again = cli("send")
+    assert again.code == 0 and told not in again.err, again.err
+    # still said again once mended and broken again, by a send that ranks its topic
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("A Paper Nobody Wrote", "Reflected Diffusion Models"))
+    assert "matches no known paper" not in cli("send").err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("Reflected Diffusion Models", "A Paper Nobody Wrote"))
+    assert told in cli("send").err
+
+
+@pytest.mark.parametrize("how", ["name too long", "unsearchable"])
+def test_like_warnings_under_a_cache_folder_that_cannot_be_looked_at_are_said_every_time(tmp_path, how):
+    """Python 3.11's ``Path.exists`` raises for what it cannot look at (a
+    parent folder without search permission, a name too long for the file
+    system): ToldOnce's check whether it can keep what it told was a
+    traceback of every send.  The warnings are said every time instead, not
+    claiming "said once"."""
+    from newsletter.sending import ToldOnce
+
+    folder = tmp_path / ("x" * 300 if how == "name too long" else "locked")
+    if how == "unsearchable":
+        if os.geteuid() == 0:
+            pytest.skip("permissions do not stop root")
+        folder.mkdir()
+        folder.chmod(0)
+    said: list[str] = []
+    try:
+        told = ToldOnce(folder / "cache" / "told.json", tmp_path / "config.yaml", said.append)
+        for _ in range(2):
+            told("config.yaml:5: topics.t.like[0]: 'x' matches no known paper (an arXiv id or ...); it is ignored")
+        told.save()
+    finally:
+        if how == "unsearchable":
+            folder.chmod(0o755)
+    assert said == ["config.yaml:5: topics.t.like[0]: 'x' matches no known paper (an arXiv id or ...); it is ignored"] * 2
 
 
 def test_an_authors_name_in_a_topic_that_does_not_search_authors_says_to_add_the_field(tmp_path, cli):

@@ -17,6 +17,11 @@ from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
 from newsletter.scheduling import parse_schedule
 
+# What `validate` (and `match`, `send`) say of a config, asked of the command's
+# main() in this process (conftest.run_in_process): nothing here is about the
+# process itself; the tests that run the real executable call run_newsletter.
+pytestmark = pytest.mark.cli_in_process
+
 
 def problems(workdir, text):
     path = write_config(workdir, text)

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, run_newsletter, write_config
+from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -40,7 +40,7 @@ subscribers:
 
 
 def match_json(workdir, *args):
-    result = run_newsletter("match", "--json", *args, cwd=workdir)
+    result = run_in_process("match", "--json", *args, cwd=workdir)
     assert result.code == 0, result.err
     return {s["email"]: s["papers"] for s in json.loads(result.out)["subscribers"]}, result
 
@@ -69,7 +69,7 @@ def test_about_alone_ranks_best_first_with_scores_and_reasons(workdir):
 
 def test_text_output_shows_reason_in_words(workdir):
     write_config(workdir, ABOUT)
-    result = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir)
+    result = run_in_process("match", "--subscriber", "ada@example.org", cwd=workdir)
     assert result.code == 0, result.err
     assert "close to your interest:" in result.out
     assert "Building index" not in result.out + result.err  # bm25s stays quiet
@@ -248,7 +248,7 @@ def test_bad_ranking_settings_are_located(workdir, replace, expected):
             "",
         )
     write_config(workdir, text)
-    result = run_newsletter("validate", cwd=workdir)
+    result = run_in_process("validate", cwd=workdir)
     assert result.code == 2
     assert expected in result.err, result.err
     assert "Traceback" not in result.err
@@ -621,19 +621,19 @@ def test_like_by_short_name_through_the_command(workdir):
                            '      Schrödinger bridges and faster sampling.\n    like: ["DPO-Shift"]\n')
     write_config(workdir, config)
     dpo = "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "like[0]" not in v.err, v.err
     subs, m = match_json(workdir, "--all")
     assert "like[0]" not in m.err and dpo not in {p["title"] for ps in subs.values() for p in ps}, m.err
-    standing = run_newsletter("match", "--paper", "DPO-Shift", cwd=workdir)
+    standing = run_in_process("match", "--paper", "DPO-Shift", cwd=workdir)
     assert "[Generative modelling] out: a paper you liked (`like`): never sent back to you" in standing.out, standing.out
-    s = run_newsletter("send", "--dry-run", cwd=workdir)
+    s = run_in_process("send", "--dry-run", cwd=workdir)
     assert s.code == 0 and "like[0]" not in s.err, s.err
 
     (workdir / "papers" / "shift.txt").write_text(
         "Daily Papers\n\nDPO-Shift: A Second Paper of the Same Name\n\nWe shift preference optimization again.\n\n",
         encoding="utf-8")
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and [line for line in v.err.splitlines() if "like[0]" in line] == [
         f"warning: config.yaml:10: topics.generative.like[0]: 'DPO-Shift' is the short name of more than one known "
         f"paper ('{dpo}', 'DPO-Shift: A Second Paper of the Same Name'); write the whole title or the arXiv id of the "
@@ -766,10 +766,10 @@ def test_a_sentence_none_of_whose_papers_writes_a_phrase_of_it_gets_advice_from_
     assert found and int(found[1]) >= len(subs["ada@example.org"]), line
     # validate and preview say it too (where a user who never runs match looks); send does not
     for command in (("validate",), ("preview", "--subscriber", "ada@example.org"), ("preview", "--json")):
-        r = run_newsletter(*command, cwd=workdir)
+        r = run_in_process(*command, cwd=workdir)
         assert r.code == 0 and r.err.splitlines().count(line) == 1, (command, r.err)
     assert line.removeprefix("warning: ") in json.loads(r.out)["warnings"]
-    s = run_newsletter("send", "--dry-run", cwd=workdir)
+    s = run_in_process("send", "--dry-run", cwd=workdir)
     assert s.code == 0 and "writes a phrase" not in s.err, s.err
     # a sentence in the papers' words: its papers say which words, and nothing is advised
     write_config(workdir, ABOUT)
@@ -792,22 +792,22 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
               "words papers use ranks far better (one word, an acronym above all, also brings papers that merely "
               "sound like it)")
     squeezed = "warning: config.yaml:16: subscribers[1].topics: 'interp' takes "
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     # (one word ranks 30 papers of 'Diffusion' over 0.5: bob's keyword topic gets none of his places, and is named)
     assert v.code == 0 and len(v.err.splitlines()) == 2
     assert v.err.splitlines()[0] == advice and v.err.splitlines()[1].startswith(squeezed), v.err
     _, m = match_json(workdir)
     assert m.err.splitlines()[0] == advice and len(m.err.splitlines()) == 2
     assert m.err.splitlines()[1].startswith(squeezed)
-    assert run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).err.splitlines() == [advice]
-    s = run_newsletter("send", "--dry-run", cwd=workdir)
+    assert run_in_process("match", "--subscriber", "ada@example.org", cwd=workdir).err.splitlines() == [advice]
+    s = run_in_process("send", "--dry-run", cwd=workdir)
     assert s.code == 0 and "one word" not in s.err
     # two words, or rules or liked papers beside it, are not advised on
     write_config(workdir, ABOUT.replace("""    about: >-
       Diffusion and score-based generative models: score matching, flow matching,
       Schrödinger bridges and faster sampling.""", """    about: "Diffusion models"
     """))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "topics.generative.about" not in v.err, v.err
 
 
@@ -825,7 +825,7 @@ def test_search_syntax_in_an_about_sentence_is_advised_by_validate(workdir, abou
     write_config(workdir, ABOUT.replace("""    about: >-
       Diffusion and score-based generative models: score matching, flow matching,
       Schrödinger bridges and faster sampling.""", f'    about: "{about}"'))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0, v.err
     [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
     assert line == (f"warning: config.yaml:7: topics.generative.about: {named} search syntax, which 'about' reads as "
@@ -846,7 +846,7 @@ def test_an_about_of_subjects_one_a_line_without_marks_is_advised_and_a_list_is_
       Schrödinger bridges and faster sampling.
 """
     write_config(workdir, ABOUT.replace(sentence, block))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0, v.err
     [line] = [e for e in v.err.splitlines() if "topics.generative.about" in e]
     assert line == ("warning: config.yaml:7: topics.generative.about: lists its subjects one a line with nothing "
@@ -854,7 +854,7 @@ def test_an_about_of_subjects_one_a_line_without_marks_is_advised_and_a_list_is_
                     "phrase, which no paper writes, so no paper's reason can name one; put '- ' before each line "
                     "(a list, read item by item) or a comma after each"), v.err
     write_config(workdir, ABOUT.replace(sentence, block.replace("      ", "      - ").replace("    about: |", "    about: |")))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "one a line" not in v.err, v.err
 
 
@@ -889,7 +889,7 @@ def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_
     """Setting `min_score` blind is guesswork: `match` names the best papers
     the floor left out, with their relevance."""
     write_config(workdir, ABOUT)
-    result = run_newsletter("match", "--json", cwd=workdir)
+    result = run_in_process("match", "--json", cwd=workdir)
     data = json.loads(result.out)
     near = data["near_misses"]
     assert list(near) == ["generative"]  # the keyword topic has no floor
@@ -901,7 +901,7 @@ def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_
     taken = {p["id"] for s in data["subscribers"] for p in s["papers"]}
     assert not taken & {p["id"] for p in under}
 
-    text = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out.splitlines()
+    text = run_in_process("match", "--subscriber", "ada@example.org", cwd=workdir).out.splitlines()
     at = text.index("Just under a topic's floor (a lower `min_score` takes them):")
     assert text[at + 1:at + 5] == ["  [Generative modelling] floor 0.50"] + [
         f"  {int(p['score'] * 100) / 100:5.2f}  {p['title']}" for p in under]  # cut: 0.498 reads 0.49, under 0.50
@@ -910,7 +910,7 @@ def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_
     write_config(workdir, ABOUT.replace("      Schrödinger bridges and faster sampling.\n",
                                         f"      Schrödinger bridges and faster sampling.\n    min_score: {scores[0] - 0.001:.4f}\n")
                  .replace("max_papers: 8", "max_papers: 60"))
-    data = json.loads(run_newsletter("match", "--json", cwd=workdir).out)
+    data = json.loads(run_in_process("match", "--json", cwd=workdir).out)
     ada = {p["id"]: p["score"] for s in data["subscribers"] if s["email"] == "ada@example.org" for p in s["papers"]}
     # (a near miss's score is cut at 4 decimals, a taken paper's rounded: the same paper within 0.0001)
     assert abs(ada[under[0]["id"]] - under[0]["score"]) <= 0.0001 and min(ada.values()) == ada[under[0]["id"]]
@@ -1197,7 +1197,7 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
 
 
 def standing(workdir, ref, *args):
-    result = run_newsletter("match", "--paper", ref, "--json", *args, cwd=workdir)
+    result = run_in_process("match", "--paper", ref, "--json", *args, cwd=workdir)
     assert result.code == 0, result.err
     data = json.loads(result.out)
     return data, {t["topic"]: t for t in data["topics"]}, {s["email"]: s for s in data["subscribers"]}
@@ -1208,7 +1208,7 @@ def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir)
     its relevance, its place, and the `min_score` that would take it; and
     that `min_score` does take it."""
     write_config(workdir, ABOUT.replace("max_papers: 8", "max_papers: 60"))
-    near = json.loads(run_newsletter("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
+    near = json.loads(run_in_process("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
     best = near[0]
     data, topics, subs = standing(workdir, best["title"])
     assert data["paper"]["id"] == best["id"]
@@ -1221,7 +1221,7 @@ def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir)
     assert subs["ada@example.org"]["place"] is None
     assert subs["ada@example.org"]["why_not"] == "none of its topics takes it"
 
-    text = run_newsletter("match", "--paper", best["id"], "--subscriber", "ada@example.org", cwd=workdir)
+    text = run_in_process("match", "--paper", best["id"], "--subscriber", "ada@example.org", cwd=workdir)
     take = int(best["score"] * 100) / 100
     assert text.code == 0 and text.out.splitlines() == [
         best["title"] + (f" ({best['id']})" if best["id"][0].isdigit() else ""),
@@ -1245,7 +1245,7 @@ def test_match_paper_says_when_the_min_score_that_takes_a_paper_would_not_bring_
     above it and 5 places, lowering the floor changed nothing in the digest,
     and the subscriber line said only "none of its topics takes it"."""
     write_config(workdir, ABOUT.replace("max_papers: 8", "max_papers: 3"))
-    near = json.loads(run_newsletter("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
+    near = json.loads(run_in_process("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
     third = near[2]
     _, topics, subs = standing(workdir, third["title"])
     above = topics["generative"]["place"] - 1
@@ -1257,7 +1257,7 @@ def test_match_paper_says_when_the_min_score_that_takes_a_paper_would_not_bring_
     write_config(workdir, ABOUT.replace("max_papers: 8", f"max_papers: {above - 1}"))
     _, _, subs = standing(workdir, third["title"])
     assert subs["ada@example.org"]["why_not"].startswith("none of its topics takes it (nor would a lower min_score")
-    assert run_newsletter("send", cwd=workdir).code == 0
+    assert run_in_process("send", cwd=workdir).code == 0
     _, _, subs = standing(workdir, third["title"])
     assert subs["ada@example.org"]["why_not"] == "none of its topics takes it"
 
@@ -1274,7 +1274,7 @@ def test_match_paper_tells_a_full_digest_from_a_paper_sent_before(workdir):
     assert subs["bob@example.org"]["place"] == 10
 
     first = subs_papers["ada@example.org"][0]
-    sent = run_newsletter("send", cwd=workdir)
+    sent = run_in_process("send", cwd=workdir)
     assert sent.code == 0, sent.err
     _, _, subs = standing(workdir, first["id"])
     assert subs["ada@example.org"]["why_not"] == "sent before (`match --all` shows it as if not)"
@@ -1289,11 +1289,11 @@ def test_match_paper_names_a_liked_paper_and_an_unknown_one(workdir):
     _, topics, _ = standing(workdir, "reflected diffusion models")
     assert topics["generative"]["why"] == "a paper you liked (`like`): never sent back to you"
 
-    typo = run_newsletter("match", "--paper", "Reflected Difusion Model", cwd=workdir)
+    typo = run_in_process("match", "--paper", "Reflected Difusion Model", cwd=workdir)
     assert typo.code == 2 and typo.out == ""
     assert typo.err.strip() == ("no paper 'Reflected Difusion Model' among the 338 papers the sources give now "
                                 "(did you mean 'Reflected Diffusion Models'?)")
-    other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
+    other_day = run_in_process("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
     assert other_day.code == 2 and "Traceback" not in other_day.err
     assert other_day.err.strip().endswith("(no paper of the sources has that arXiv id, and all 338 come without one, "
                                           "as saved pages give them: name it by its title)")
@@ -1313,7 +1313,7 @@ def test_a_cache_that_cannot_be_made_warns_once_and_ranking_goes_on(workdir):
     write_config(workdir, ABOUT + "cache: blocked\n")
     for args in (("match", "--json"), ("send", "--dry-run"), ("match", "--paper", expected["ada@example.org"][0]["title"]),
                  ("validate", "--json")):
-        result = run_newsletter(*args, cwd=workdir)
+        result = run_in_process(*args, cwd=workdir)
         assert result.code == 0, result.err
         assert "Traceback" not in result.err
         lines = [line for line in result.err.splitlines() if "cache" in line]
@@ -1343,18 +1343,18 @@ def test_an_about_pasted_from_an_abstract_or_in_another_language_gets_advice(wor
     }
     for about, advice in cases.items():
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about, ensure_ascii=False)}"))
-        v = run_newsletter("validate", cwd=workdir)
+        v = run_in_process("validate", cwd=workdir)
         assert v.code == 0, v.err
         assert len(v.err.splitlines()) == 1 and v.err.startswith(f"warning: config.yaml:7: {advice}"), v.err
         if "English" in advice:
             assert v.err.rstrip().endswith("write the interest in English, in the words papers use")
         _, m = match_json(workdir)
         assert m.err == v.err
-        assert "config.yaml:7" not in run_newsletter("send", "--dry-run", cwd=workdir).err
+        assert "config.yaml:7" not in run_in_process("send", "--dry-run", cwd=workdir).err
     # the sentences it was measured on are not advised on, nor are a few terms of jargon
     for about in (ABOUT, ABOUT.replace(SENTENCE, "    about: LoRA, QLoRA and adapters")):
         write_config(workdir, about)
-        assert run_newsletter("validate", cwd=workdir).err == ""
+        assert run_in_process("validate", cwd=workdir).err == ""
 
 
 @pytest.mark.parametrize(
@@ -1388,14 +1388,14 @@ def test_match_paper_never_shows_a_relevance_that_the_min_score_it_gives_contrad
     tricky = [(p, s) for p, s in near if math.floor(round(s, 3) * 100) != math.floor(s * 100)]
     assert tricky, "the sample day has such papers"
     paper, score = tricky[0]
-    result = run_newsletter("match", "--paper", paper.title, "--subscriber", "ada@example.org", cwd=workdir)
+    result = run_in_process("match", "--paper", paper.title, "--subscriber", "ada@example.org", cwd=workdir)
     assert result.code == 0, result.err
     line = result.out.splitlines()[1]
     shown = float(line.split("relevance ")[1].split(",")[0])
     takes = float(line.split("`min_score: ")[1].split("`")[0])
     assert shown <= score and takes <= shown < takes + 0.01, line
     # and the near-miss list of `match` shows what a min_score of that value takes
-    text = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out
+    text = run_in_process("match", "--subscriber", "ada@example.org", cwd=workdir).out
     for row in text.split("Just under a topic's floor")[1].splitlines()[2:]:
         value, title = row.split(None, 1)
         exact = next(s for p, s in near if p.title == title.strip() or p.title.startswith(title.strip().removesuffix("...")))
@@ -1410,9 +1410,9 @@ def test_match_says_a_floor_beside_rules_cuts_relevance_not_the_scores_listed(wo
         '    any: ["attribution", "saliency", "interpretab*"]\n'
         "    about: Attribution and saliency methods that explain a network's predictions.\n"
         "    min_score: 0.3\n")))
-    data = json.loads(run_newsletter("match", "--json", "--subscriber", "bob@example.org", cwd=workdir).out)
+    data = json.loads(run_in_process("match", "--json", "--subscriber", "bob@example.org", cwd=workdir).out)
     assert "interp" in data["near_misses"]
-    text = run_newsletter("match", "--subscriber", "bob@example.org", cwd=workdir).out.splitlines()
+    text = run_in_process("match", "--subscriber", "bob@example.org", cwd=workdir).out.splitlines()
     assert "  [Interpretability] floor 0.30 on relevance (its papers above are scored in the order of its rules and "\
            "relevance together, which the floor does not cut)" in text, text
     assert "  [Generative modelling] floor 0.50" in text  # a sentence alone: its scores are the relevance
@@ -1459,7 +1459,7 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
 
     for about, advice in cases.items():
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
-        v = run_newsletter("validate", cwd=workdir)
+        v = run_in_process("validate", cwd=workdir)
         said = advice_of(v.err)
         assert v.code == 0 and len(said) == 1 and said[0].startswith(f"warning: config.yaml:7: {advice}"), v.err
     # a sentence with a "not" in it that says what is wanted, names and new words are left alone
@@ -1472,7 +1472,7 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
                   # British words that papers spell as they are, or that only look British ('four' is no 'for')
                   "Diffusion modelling: our four favourite noise schedules, and denoising at test time."):
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
-        assert advice_of(run_newsletter("validate", cwd=workdir).err) == [], about
+        assert advice_of(run_in_process("validate", cwd=workdir).err) == [], about
 
 
 def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, workdir):
@@ -1487,7 +1487,7 @@ def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, wo
         "arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title); it is ignored"
     ]
     write_config(workdir, ABOUT)
-    result = run_newsletter("match", "--paper", "10.1038/s41586-021-03819-2", cwd=workdir)
+    result = run_in_process("match", "--paper", "10.1038/s41586-021-03819-2", cwd=workdir)
     assert result.code == 2 and result.err.strip().endswith(
         "(a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title)")
 
@@ -1532,19 +1532,19 @@ def test_an_arxiv_link_to_a_paper_of_saved_pages_says_to_name_it_by_title(workdi
     arXiv id or the title ...)', 'not ranked today', for a paper right there."""
     write_config(workdir, ABOUT.replace("Schrödinger bridges and faster sampling.",
                                         "Schrödinger bridges and faster sampling.\n    like: [\"https://arxiv.org/abs/1703.01365\"]"))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0, v.err
     assert ("topics.generative.like[0]: '1703.01365' matches no known paper (no paper of the "
             "sources has that arXiv id, and all 338 come without one, as saved pages give them: name it by its "
             "title); it is ignored") in v.err, v.err
-    m = run_newsletter("match", "--paper", "arXiv:1703.01365", cwd=workdir)
+    m = run_in_process("match", "--paper", "arXiv:1703.01365", cwd=workdir)
     assert m.code == 2 and m.err.strip().endswith(
         "(no paper of the sources has that arXiv id, and all 338 come without one, as saved pages give them: "
         "name it by its title)"), m.err
     # where the sources give arXiv ids, an unknown one is another day's paper
     (workdir / "api.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
     write_config(workdir, ABOUT.replace("  - type: hf-papers-text\n    path: papers/", "  - type: arxiv\n    path: api.xml"))
-    other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
+    other_day = run_in_process("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
     assert other_day.code == 2 and other_day.err.strip().endswith("(a paper of another day's listing is not ranked today)"), \
         other_day.err
 
@@ -1556,12 +1556,12 @@ def test_a_title_copied_from_the_email_names_its_paper(workdir):
     shown = "Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions"
     write_config(workdir, ABOUT.replace("Schrödinger bridges and faster sampling.",
                                         f"Schrödinger bridges and faster sampling.\n    like: [\"{shown}\"]"))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "matches no known paper" not in v.err, v.err
-    m = run_newsletter("match", "--paper", shown, cwd=workdir)
+    m = run_in_process("match", "--paper", shown, cwd=workdir)
     assert m.code == 0, m.err
     assert m.out.startswith(shown + "\n"), m.out  # found, and shown as the email shows it
-    found = run_newsletter("match", "--paper", shown, "--json", cwd=workdir)
+    found = run_in_process("match", "--paper", shown, "--json", cwd=workdir)
     assert json.loads(found.out)["paper"]["title"].startswith("Certified ell_2 Attribution")  # JSON: as read
 
 
@@ -1579,7 +1579,7 @@ def test_match_paper_shows_the_relevance_the_floor_cuts_for_a_topic_with_terms(w
     _, topics, _ = standing(workdir, last["id"], "--subscriber", "ada@example.org")
     gen = topics["generative"]
     assert gen["taken"] and gen["score"] == last["score"] and gen["relevance"] != gen["score"]
-    text = run_newsletter("match", "--paper", last["id"], "--subscriber", "ada@example.org", cwd=workdir)
+    text = run_in_process("match", "--paper", last["id"], "--subscriber", "ada@example.org", cwd=workdir)
     assert f"[Generative modelling] in: {pipeline.ordinal(gen['place'])} of {gen['of']}, relevance " \
            f"{gen['relevance']:.2f}: " in text.out, text.out
     over = math.floor(gen["relevance"] * 100) / 100 + 0.01
@@ -1615,15 +1615,15 @@ def test_a_keyword_topics_better_fit_places_a_paper_a_ranked_topic_also_takes(wo
         "    about: Graph neural networks for molecules, message passing and property prediction.\n"
         "    min_score: 0\n").replace("    topics: [diffusion]\n", "    topics: [optim, diffusion]\n")
     write_config(workdir, text)
-    r = run_newsletter("match", "--subscriber", "ada@example.org", "--json", cwd=workdir)
+    r = run_in_process("match", "--subscriber", "ada@example.org", "--json", cwd=workdir)
     assert r.code == 0, r.err
     papers = json.loads(r.out)["subscribers"][0]["papers"]
     keyword = [p for p in papers if p["topics"][0] == "diffusion"]
     assert len(keyword) >= 5, [(p["title"], p["score"], p["topics"]) for p in papers]
     assert all(p["score"] >= 1 and "optim" in p["topics"] for p in keyword[:3]), keyword[:3]
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "none of them is in ada@example.org's digest" not in v.err, v.err
-    shown = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out
+    shown = run_in_process("match", "--subscriber", "ada@example.org", cwd=workdir).out
     assert re.search(r"^ +\d+  \S", shown, re.M), shown  # a count shown as a count ('4', not '4.00')
 
 
@@ -1638,7 +1638,7 @@ def test_an_about_written_as_a_markdown_list_reads_as_its_items(workdir, block, 
     bulleted = f"    about: {block}\n" + "".join(f"      - {marks[i % 2]}{item}{marks[i % 2]}\n"
                                                 for i, item in enumerate(items))
     write_config(workdir, ABOUT.replace(SENTENCE + "\n", bulleted))
-    v = run_newsletter("validate", cwd=workdir)
+    v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "writes a phrase of it" not in v.err, v.err
     as_list, _ = match_json(workdir, "--all")
     write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {'; '.join(items)}"))

@@ -20,6 +20,11 @@ from newsletter.errors import InputError
 from newsletter.feeds import parse_arxiv, parse_feed
 from newsletter.scholar import is_scholar_alert
 
+# The command's runs here (send, match of records and versions) call its main()
+# in this process (conftest.run_in_process): nothing here is about the process
+# itself; the imports checked in a fresh interpreter still run one.
+pytestmark = pytest.mark.cli_in_process
+
 ZOTERO = DATA / "zotero-export.csv"
 EXCEL = DATA / "papers-excel.csv"
 SNAPSHOT = DATA / "arxiv-metadata-snapshot.jsonl"

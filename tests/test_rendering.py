@@ -31,6 +31,11 @@ from newsletter.rendering import (
     unbroken_before_operators,
 )
 
+# What `validate`, `preview` and `match` say of templates and digests, asked of
+# the command's main() in this process (conftest.run_in_process): nothing here
+# is about the process itself.
+pytestmark = pytest.mark.cli_in_process
+
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 HOSTILE_CONFIG = BASIC_CONFIG + """
