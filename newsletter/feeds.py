@@ -23,6 +23,7 @@ import csv
 import email
 import email.utils
 import html
+import html.entities
 import io
 import json
 import re
@@ -644,20 +645,40 @@ def _text_of(value: str) -> str:
     return collapse("".join(parser.parts))
 
 
-def _plain(detail, value: str | None) -> str:
+def _plain(detail, value: str | None, *, again: bool = True) -> str:
     """Text of a feed field; HTML (RSS descriptions usually are) loses its
     tags, and so does HTML escaped twice (``&amp;lt;p&amp;gt;``, as some
     generators write a description): once decoded it is still markup, a
-    paragraph's or a line break's tags, which the email showed as text."""
+    paragraph's or a line break's tags, which the email showed as text.
+
+    A field whose own escaping, read, still shows an entity's text
+    (``x &amp;amp;lt; y``: escaped again by its generator, see
+    :func:`_escaped_again`) is read to its characters, as a JSON or CSV
+    export's text is (:func:`entities_read`).  One entity left is the text as
+    written (``the entity &amp;amp; breaks`` reads "the entity &amp; breaks"):
+    reading it showed a paper about escaping wrong.  ``again=False`` (arXiv,
+    which escapes exactly once) reads no level more."""
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
         text = html_text(value)
         text = html_text(text) if _ESCAPED_MARKUP.search(text) else text
     else:
         text = collapse(value)
-    # entities left once the feed's own escaping is read: escaped again by its generator
-    # (``x &amp;amp;lt; y``), read as a JSON or CSV export's text is (see entities_read)
-    return entities_read(text) if _ENTITY_REF.search(text) else text
+    return collapse(entities_read(text)) if again and _escaped_again(value) else text
+
+
+#: An entity's own text escaped (``&amp;amp;``, ``&amp;lt;``, ``&amp;#233;``): what a
+#: field that its generator escaped once more than its format does still holds once read.
+_ENTITY_OF_ENTITY = re.compile(r"&amp;(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _escaped_again(value: str) -> bool:
+    """Whether a feed field, as its XML gave it, was escaped once more than
+    its type says: it holds an entity of an entity (``&amp;lt;``), the text
+    of ``&amp;amp;lt;`` in the XML.  A text holding one entity's text
+    (``&amp;`` read from ``&amp;amp;``) may well mean it (a paper about HTML
+    escaping): it is shown as written."""
+    return bool(_ENTITY_OF_ENTITY.search(value))
 
 
 #: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
@@ -690,26 +711,15 @@ def _title_text(value: str) -> str:
 _SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
 
 
-def _escaped_title(text: str) -> str:
-    """A feed title still holding entities once the feed's own escaping is
-    read (``R&amp;amp;D``, ``&amp;amp;lt;b&amp;amp;gt;``: escaped two or three
-    times by a generator that escaped an escaped text) as its characters, as
-    :func:`entities_read` reads a JSON or CSV export's: the email showed
-    ``R&amp;amp;D``.  Tags it reveals are read as :func:`_title_text` reads
-    them (a ``<script>`` stays text, to be seen and escaped)."""
-    text = entities_read(text)
-    return html_text(text) if _TITLE_MARKUP.search(text) and not _SCRIPT_TAG.search(text) else text
-
-
-def _title(entry) -> str:
+def _title(entry, *, again: bool = True) -> str:
     """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
     write ``<i>E. coli</i>`` there (in CDATA or escaped): markup read as such
     is shown as its text, not as tags (a ``<script>`` stays text, to be seen and escaped)."""
-    return _titled_id(entry)[0]
+    return _titled_id(entry, again=again)[0]
 
 
-def _titled_id(entry) -> tuple[str, str | None]:
+def _titled_id(entry, *, again: bool = True) -> tuple[str, str | None]:
     """:func:`_title`, without the arXiv id written before or after it
     (``[2406.00001] Title``, ``arXiv:2406.00001 Title``, ``Title
     (arXiv:2406.00001)``), and that id.  The tail was dropped with its id, and
@@ -719,9 +729,15 @@ def _titled_id(entry) -> tuple[str, str | None]:
     if _TITLE_MARKUP.search(value) and not _SCRIPT_TAG.search(value):
         text = html_text(value)
     else:
-        text = _plain(detail, value)
-    if _ENTITY_REF.search(text) or (_TITLE_MARKUP.search(text) and not _TITLE_MARKUP.search(value)):
-        text = _escaped_title(text)
+        text = _plain(detail, value, again=again)
+    if again and _ENTITY_REF.search(text) and _TITLE_MARKUP.search(read := entities_read(text)):
+        # an HTML title escaped as text (``R&amp;amp;D &amp;lt;i&amp;gt;E. coli&amp;lt;/i&amp;gt;``):
+        # its entities read are a pair of inline tags, so they were escaped once more than its type says
+        text = collapse(read)
+    if again and _TITLE_MARKUP.search(text) and not _TITLE_MARKUP.search(value) and not _SCRIPT_TAG.search(text):
+        # tags revealed by reading the title's escaping (``&lt;b&gt;laws&lt;/b&gt;`` as html, as Crossref
+        # has some) are read as a title's tags are: a ``<script>`` so revealed stays text, to be seen and escaped
+        text = html_text(text)
     if (tail := _ARXIV_TITLE_SUFFIX.search(text)) is not None:
         return text[: tail.start()], tail[1]
     if (head := _ARXIV_TITLE_PREFIX.match(text)) is not None:
@@ -739,11 +755,12 @@ def _rdf_announce(entry) -> str:
     return _RDF_ANNOUNCE.get(" ".join((tail["note"] or "").split()), "") if tail else ""
 
 
-def _authors(entry, split: bool) -> list[str]:
+def _authors(entry, split: bool, *, again: bool = True) -> list[str]:
     """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
-    comma-separated (``split``), the old RDF feed as HTML links to author searches."""
+    comma-separated (``split``), the old RDF feed as HTML links to author searches.
+    A name escaped once more than the feed's own escaping is read as :func:`_plain` reads a field."""
     raw = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
-    names = [entities_read(html_text(n) if "<" in n else collapse(n)) for n in raw]
+    names = [_plain({"type": "text/html" if "<" in n else "text/plain"}, n, again=again) for n in raw]
     names = [n for n in names if n]
     if split or any("<a " in n.casefold() for n in raw):
         return _split_creators(names)
@@ -984,13 +1001,14 @@ def parse_arxiv(
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
         m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
-        title = _title(entry)
+        # (arXiv escapes its text exactly once: "&amp;amp;" in its XML is the text "&amp;", a paper about HTML)
+        title = _title(entry, again=False)
         if not m or not title:
             what = "no arXiv id" if not m else "no title"
             skipped.append(f"{_entry_label(index, entry)} has {what}")
             continue
         arxiv_id = m.group(1)
-        abstract = _plain(entry.get("summary_detail"), entry.get("summary"))
+        abstract = _plain(entry.get("summary_detail"), entry.get("summary"), again=False)
         announce = (entry.get("arxiv_announce_type") or "").strip().casefold() or _rdf_announce(entry)
         if prefix := _ANNOUNCE_PREFIX.match(abstract):
             announce = announce or prefix.group("type").casefold()
@@ -1000,7 +1018,7 @@ def parse_arxiv(
         comment = collapse(entry.get("arxiv_comment")) or None
         if withdrawn(abstract, comment):
             continue
-        names = _authors(entry, split=bool(announce))
+        names = _authors(entry, split=bool(announce), again=False)
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
         categories = [primary] if primary else []
         categories += [t.get("term") for t in entry.get("tags", []) if t.get("term")]
@@ -1427,12 +1445,22 @@ def entities_read(text: str) -> str:
     Feed's title) whose generator escaped it as HTML, once or twice
     (``R&amp;D``, ``R&amp;amp;D``, ``caf&eacute;``), with its entities as
     their characters: they were shown as written, "R&amp;amp;D" in the
-    email.  A ``&`` that starts no entity (``AT&T``) is text."""
+    email.  A ``&`` that starts no entity (``AT&T``) is text, and so is one
+    without its ``;`` (``?id=1&section=2``): HTML's legacy entities read so
+    (:func:`html.unescape`'s ``&sect``) made that link ``?id=1§ion=2``."""
     for _ in range(_ESCAPED_MOST):
-        if not _ENTITY_REF.search(text) or (read := html.unescape(text)) == text:
+        if (read := _ENTITY_REF.sub(_entity_read, text)) == text:
             break
         text = read
     return text
+
+
+def _entity_read(ref: re.Match) -> str:
+    """One complete character reference as its character; a name HTML does
+    not know (``&notit;``, not ``&not`` and "it;") stays as written."""
+    if ref[0][1] == "#":
+        return html.unescape(ref[0])
+    return html.entities.html5.get(ref[0][1:], ref[0])
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
@@ -1903,16 +1931,21 @@ _HF_PAGE = re.compile(rb"<title>[^<]*(?:Daily Papers|Papers)[^<]*Hugging Face[^<
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``;
     also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
-    entry alone (one paper's ``/api/papers/ID``)."""
-    return parse_hf_daily_page(data, name, source, warn)[1]
+    entry alone (one paper's ``/api/papers/ID``).  Read from a saved file,
+    which a script may have written escaped as HTML, its text reads as a
+    JSON record's does (:func:`entities_read`)."""
+    return parse_hf_daily_page(data, name, source, warn, saved=True)[1]
 
 
-def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn) -> tuple[int, list[Paper]]:
+def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn, *,
+                        saved: bool = False) -> tuple[int, list[Paper]]:
     """:func:`parse_hf_daily`, and how many entries the answer held (the
     papers and those skipped): a page of the API as long as its page size
-    may have another after it."""
+    may have another after it.  The API's answer is plain text, never HTML:
+    its entities' text is the paper's (``Why LLMs write &amp;lt; instead of
+    &lt;``), read only from a ``saved`` file."""
     items = _hf_daily_items(data, name, source)
-    return len(items), _hf_daily_papers(items, name, source, warn)
+    return len(items), _hf_daily_papers(items, name, source, warn, saved=saved)
 
 
 def _hf_daily_items(data: bytes, name: str, source: str) -> list:
@@ -1986,7 +2019,8 @@ def _linked_arxiv_id(ident: str) -> str | None:
     return m.group(1).removesuffix(".pdf") if m else None
 
 
-def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Paper]:
+def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: bool) -> list[Paper]:
+    read = entities_read if saved else str
     papers = []
     skipped: list[str] = []
     bare: list[str] = []  # entries without a summary: read by their titles only, and said so
@@ -1997,7 +2031,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             continue
         ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
         # (text; escaped as HTML by a script that wrote the file, it reads as a JSON record's does)
-        title = collapse(entities_read(_own_or_entry(paper, item, "title") or ""))
+        title = collapse(read(_own_or_entry(paper, item, "title") or ""))
         if not ident or not title:
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
@@ -2008,8 +2042,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
         for author in _listed(paper.get("authors")):
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
-                authors.append(collapse(entities_read(author_name)))
-        abstract = collapse(entities_read(_own_or_entry(paper, item, "summary") or ""))
+                authors.append(collapse(read(author_name)))
+        abstract = collapse(read(_own_or_entry(paper, item, "summary") or ""))
         if not abstract:
             bare.append(f"item {index + 1} ({ident})")
         upvotes = paper.get("upvotes")
@@ -2341,7 +2375,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     cats = categories.split() if isinstance(categories, str) else categories if isinstance(categories, list) else []
     return Paper(
         title=title, abstract=collapse(entities_read(a)) if isinstance(a := fields.get("abstract"), str) else "",
-        source=source, arxiv_id=arxiv_id, authors=tuple(entities_read(n) for n in _record_authors(people)),
+        source=source, arxiv_id=arxiv_id, authors=tuple(collapse(entities_read(n)) for n in _record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
         pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),

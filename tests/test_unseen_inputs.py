@@ -12,6 +12,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT, write_config
 from recorded_http import Reply
+from smtp_server import smtp_server  # noqa: F401  (aiosmtpd on 127.0.0.1)
 
 from newsletter.feeds import parse_feed
 
@@ -260,10 +261,13 @@ def test_an_atom_title_escaped_two_or_three_times_reads_as_its_characters_and_it
     (``R&amp;amp;amp;D`` as text, ``&amp;amp;lt;b&amp;amp;gt;`` as html), was
     shown as ``R&amp;amp;D`` and ``&lt;b&gt;``: it reads as the JSON and CSV
     exports' titles do, as its characters (so do a summary and an author's
-    name); a ``<script>`` it reveals stays text, escaped in the HTML part,
-    never a tag."""
+    name, escaped twice more: ``R&amp;amp;amp;D Lab``; once more,
+    ``R&amp;amp;D``, is the text ``R&amp;D`` as written, see
+    test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text);
+    a ``<script>`` it reveals stays text, escaped in the HTML part, never a
+    tag."""
     entry = ('<entry><id>urn:{n}</id><title{kind}>{title}</title><updated>2024-06-01T00:00:00Z</updated>'
-             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;D Lab</name></author>'
+             '<link href="https://x.org/{n}"/><author><name>R&amp;amp;amp;D Lab</name></author>'
              '<summary{kind}>Notes on diffusion when x &amp;amp;lt; y.</summary></entry>')
     titles = [("", "Text R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
               (' type="html"', "Html R&amp;amp;amp;D &amp;amp;lt;b&amp;amp;gt; diffusion"),
@@ -419,3 +423,111 @@ def test_a_small_sample_cut_at_every_byte_is_read_or_refused_in_a_located_line(t
         else:
             read += 1
     assert read >= 1 and refused >= 1  # the whole sample reads; an empty one is refused
+
+
+def _one_entry_atom(ident: str, title: str, author: str, summary: str, link: str) -> str:
+    """An Atom feed of one entry, its fields as written in the XML (escaped as the test says)."""
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            f'<id>urn:x</id><updated>2024-06-01T00:00:00Z</updated><entry><id>{ident}</id><title>{title}</title>'
+            f'<updated>2024-06-01T00:00:00Z</updated><author><name>{author}</name></author>'
+            f'<summary>{summary}</summary><link href="{link}"/></entry></feed>')
+
+
+_ONCE_ESCAPED_TITLE = ("Why the entity &amp;amp; breaks HTML sanitisers: escaping &amp;lt;b&amp;gt; model outputs")
+_ONCE_ESCAPED_READ = "Why the entity &amp; breaks HTML sanitisers: escaping &lt;b&gt; model outputs"
+
+
+def test_a_title_escaped_exactly_once_shows_the_entities_it_writes_as_text(http_server, tmp_path, cli):
+    """A paper about HTML escaping, its title escaped once as XML asks
+    (``&amp;amp;`` is the text ``&amp;``), read "entity & breaks ...
+    escaping <b>": an entity's text was read once more than arXiv (which
+    escapes exactly once) or the feed wrote.  So did an abstract's
+    ``&amp;amp;nbsp;`` (the text ``&amp;nbsp;``, shown as a no-break space)
+    and a Hugging Face daily title, plain JSON text, ``&amp;lt; instead of
+    &lt;``.  Each now reads as written."""
+    atom = _one_entry_atom("http://arxiv.org/abs/2406.00001v1", _ONCE_ESCAPED_TITLE, "Ada &amp;amp; Co",
+                           "On diffusion: write &amp;amp;nbsp; not a space.", "http://arxiv.org/abs/2406.00001v1")
+    (tmp_path / "arxiv.xml").write_text(atom, encoding="utf-8")
+    (tmp_path / "feed.xml").write_text(atom.replace("http://arxiv.org/abs/2406.00001v1", "https://x.org/1").replace(
+        "model outputs", "model outputs again"), encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Why LLMs write &amp;lt; instead of &lt; in HTML",
+                        "summary": "Diffusion notes on R&amp;D.", "authors": [{"name": "Bo &amp; Al"}]}}]
+    http_server.route("/d", Reply(200, json.dumps(daily).encode(), {"Content-Type": "application/json"}))
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: arxiv\n    name: arx\n    path: arxiv.xml\n"
+                      f"  - type: hf-daily\n    name: hf\n    date: 2024-06-06\n    url: {http_server.url('/d')}\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    assert read == {
+        "arx": (_ONCE_ESCAPED_READ, "On diffusion: write &amp;nbsp; not a space.", ["Ada &amp; Co"]),
+        # a feed of another kind writing one entity's text: as written too (no sign of escaping twice); an
+        # entity's escaped text (&amp;nbsp;) is that sign there, as only arXiv is known to escape exactly once
+        "blog": (f"{_ONCE_ESCAPED_READ} again", "On diffusion: write not a space.", ["Ada &amp; Co"]),
+        "hf": ("Why LLMs write &amp;lt; instead of &lt; in HTML", "Diffusion notes on R&amp;D.", ["Bo &amp; Al"]),
+    }, read
+
+
+def test_an_ampersand_without_its_semicolon_stays_text_where_entities_are_read(tmp_path, cli):
+    """A text holding one entity was read whole by :func:`html.unescape`,
+    whose legacy entities need no ``;``: ``?id=1&section=2&amp;v=3`` read
+    ``?id=1§ion=2&v=3`` (``&sect``), ``&copy2024`` read ``©2024``.  Only
+    complete references ending in ``;`` are read, in a JSON export, a saved
+    Hugging Face list and a feed escaped twice alike."""
+    link = "https://x.org/q?id=1&section=2&amp;v=3 &copy2024 &notit;"
+    records = [{"title": "Diffusion &amp;amp; notes", "abstract": f"See {link}.", "url": "https://x.org/1",
+                "authors": ["R&amp;D &para Lab"]}]
+    (tmp_path / "papers.json").write_text(json.dumps(records), encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Diffusion daily &amp; notes", "summary": f"See {link}.",
+                        "authors": [{"name": "R&amp;D &para Lab"}]}}]
+    (tmp_path / "daily.json").write_text(json.dumps(daily), encoding="utf-8")
+    escaped = link.replace("&", "&amp;amp;")  # as a generator escaping an escaped text writes it in the XML
+    atom = _one_entry_atom("urn:1", "Diffusion feed notes", "R&amp;amp;amp;D &amp;amp;para Lab", f"See {escaped}.",
+                           "https://x.org/3")
+    (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: feed\n    name: export\n    path: papers.json\n"
+                      "  - type: hf-daily\n    name: hf\n    path: daily.json\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    said = "See https://x.org/q?id=1&section=2&v=3 &copy2024 &notit;."
+    assert read == {"export": (said, ["R&D &para Lab"]), "hf": (said, ["R&D &para Lab"]),
+                    "blog": (said, ["R&D &para Lab"])}, read
+
+
+def test_a_line_break_read_from_an_entity_is_a_space_in_titles_authors_and_headers(tmp_path, cli, smtp_server):
+    """A numeric entity read to a line break (``Line&amp;amp;#10;break`` in a
+    feed escaped twice, ``Bob&#10;Evil`` in a saved list) stayed in the title
+    and the author: ``newsletter papers`` printed the title on two lines, and
+    a subject naming it carried a line break into a header.  White space is
+    collapsed after the entities are read: one space."""
+    atom = _one_entry_atom("urn:1", "Diffusion Line&amp;amp;#10;Bcc: eve@example.org &amp;amp;amp; more",
+                           "Bob&amp;amp;#10;Evil &amp;amp;amp; Co", "Notes.", "https://x.org/3")
+    (tmp_path / "feed.xml").write_text(atom, encoding="utf-8")
+    daily = [{"paper": {"id": "2406.00002", "title": "Daily diffusion&#10;break", "summary": "Notes&#13;&#10;here.",
+                        "authors": [{"name": "Bob&#10;Evil"}]}}]
+    (tmp_path / "daily.json").write_text(json.dumps(daily), encoding="utf-8")
+    records = [{"title": "Record diffusion&#x0A;break", "abstract": "Notes.", "url": "https://x.org/1",
+                "authors": ["Bob&#10;Evil"]}]
+    (tmp_path / "papers.json").write_text(json.dumps(records), encoding="utf-8")
+    write_config(tmp_path, _feed_source("", "").replace("    url: \n", "    path: feed.xml\n").replace(
+        "sources:\n", "sources:\n  - type: feed\n    name: export\n    path: papers.json\n"
+                      "  - type: hf-daily\n    name: hf\n    path: daily.json\n") + (
+        f'email:\n  from: "Paper Digest <digest@example.org>"\n  subject: "{{{{ all_papers[0].title }}}}"\n'
+        f"delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: {smtp_server.port}\n  security: none\n"
+        "  timeout: 5\n  retries: 0\n"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["source"]: (p["title"], p["abstract"], p["authors"]) for p in json.loads(r.out)}
+    assert read == {"blog": ("Diffusion Line Bcc: eve@example.org & more", "Notes.", ["Bob Evil & Co"]),
+                    "hf": ("Daily diffusion break", "Notes here.", ["Bob Evil"]),
+                    "export": ("Record diffusion break", "Notes.", ["Bob Evil"])}, read
+    r = cli("papers")
+    assert r.code == 0, r.err
+    assert not [line for line in r.out.splitlines() if line.startswith(("Bcc", "break", "Evil"))], r.out
+    r = cli("send", "--now", "2024-06-07T09:00:00+00:00")
+    assert r.code == 0, r.err
+    (message,) = [m.message for m in smtp_server.mailbox.messages]
+    assert message["Bcc"] is None and message["Subject"] in {t for t, _, _ in read.values()}, dict(message.items())
+    assert smtp_server.mailbox.recipients() == ["ada@example.org"]
