@@ -46,6 +46,7 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .models import normalize_title
 from .patterns import compiled, lazy
 
 if TYPE_CHECKING:
@@ -2082,13 +2083,22 @@ def own_name_shown(text: str, title: str) -> str:
 
 def paper_to_unicode(paper: Paper) -> Paper:
     """The paper with LaTeX in its title, abstract, authors and comment as Unicode
-    (the same object when there is none, which is most papers)."""
+    (the same object when there is none, which is most papers).
+
+    A converted title also keeps the key of the title as the source wrote it
+    (:attr:`Paper.known_as`): a paper without an arXiv id is known by its
+    title's key, and each change to the conversion (``\\eps`` left as written
+    once, "ε" now) would give it a new one, so it went out again after an
+    upgrade.  The key of the text as written depends on no conversion."""
     changes: dict[str, Any] = {}
     for name in ("title", "abstract"):
         value = getattr(paper, name)
         new = to_unicode(value)
         if new != value:
             changes[name] = new
+    if "title" in changes and (raw := paper.title_key) != normalize_title(changes["title"]) \
+            and raw not in paper.known_as:
+        changes["known_as"] = (*paper.known_as, raw)
     authors = tuple(to_unicode(a) for a in paper.authors)
     if authors != paper.authors:
         changes["authors"] = authors
