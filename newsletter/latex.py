@@ -402,7 +402,9 @@ def _accent(mark: str):
 
     def accent(node, l2tobj) -> str:
         args = node.nodeargd.argnlist if node.nodeargd else []
-        text = l2tobj.nodelist_to_text([args[0]]).strip() if args and args[0] is not None else " "
+        if not args or args[0] is None:  # ``$\\Tilde$``, ``C:\\Check\\x``: as written, never a lone mark
+            return "\\" + node.macroname
+        text = l2tobj.nodelist_to_text([args[0]]).strip()
         letters: list[str] = []
         for char in text:
             if letters and unicodedata.combining(char):
@@ -1068,12 +1070,26 @@ _PLACEHOLDERS = frozenset((
 ))
 
 
+#: Macros that take an argument only since papers' own definitions were read
+#: (amsmath's ``\\Tilde{O}``, ``\\norm{x}``), and argument-less shorthands read
+#: since then (``\\eps``, ``\\KL``): written otherwise, they are a Windows path's
+#: folders (``C:\\Check\\Results``, ``C:\\eps\\file``), kept as written.
+_ARGUMENT_TAKING = frozenset((*_CAPITAL_ACCENTS, "norm", "abs"))
+_SHORTHANDS = frozenset(("eps", "cot", "sec", "csc", "coth", "lg", "KL", "injlim", "projlim", "varliminf", "varlimsup"))
+#: A backslash and a letter: the next folder of a path.
+_PATH_GOES_ON = lazy(r"\\[a-zA-Z]")
+
+
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
     if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
         return _ABBREVIATIONS[name]
     if name is not None:
         if name in _PLACEHOLDERS:
+            return m.group(0)
+        bare = m.group("macro") == "\\" + name
+        if bare and (name in _ARGUMENT_TAKING
+                     or name in _SHORTHANDS and _PATH_GOES_ON.match(m.string, m.end())):
             return m.group(0)
         db = _converter()[0].latex_context
         if db.get_macro_spec(name) is db.unknown_macro_spec:
