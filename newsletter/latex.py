@@ -855,9 +855,9 @@ def _math(source: str, lost: bool = False) -> str:
     if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
-        source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+        source = _BLACKBOARD_MACRO.sub(r"\1\\mathbb{\2}", source)
         if "\\c" in source:  # ... and script ones: \cL is ℒ, \cO(n) is O(n), not "\cL" as written
-            source = _SCRIPT_MACRO.sub(r"\\mathcal{\1}", source)
+            source = _SCRIPT_MACRO.sub(r"\1\\mathcal{\2}", source)
         if "\\math" in source:  # bbm's and dsfont's blackboard letters; the indicator 𝟙 (it read as a plain 1)
             source = _INDICATOR.sub("𝟙", _BLACKBOARD_FONT.sub(r"\\mathbb", source))
     if "brace" in source:
@@ -882,9 +882,10 @@ _BLACKBOARD_FONT = lazy(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
 _INDICATOR = lazy(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
-_BLACKBOARD_MACRO = lazy(r"\\([PERNZQC])(?![a-zA-Z])")
+#: (Not after an escaped backslash, a line break: ``a \\\\P b`` is a break before "P b".)
+_BLACKBOARD_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\([PERNZQC])(?![a-zA-Z])")
 #: ... and as script ones (``\\newcommand{\\cL}{\\mathcal{L}}``), \\cA to \\cZ.
-_SCRIPT_MACRO = lazy(r"\\c([A-Z])(?![a-zA-Z])")
+_SCRIPT_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\c([A-Z])(?![a-zA-Z])")
 
 
 #: A brace set under or over a part of a formula, with its label as the brace's script.

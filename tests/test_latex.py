@@ -1261,3 +1261,13 @@ def test_windows_paths_whose_folders_are_newer_macro_names_stay_as_written(path)
 ])
 def test_an_accent_without_its_letter_is_shown_as_written_not_a_lone_mark(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(("latex", "shown"), [
+    (r"$a \\cR b$", "a cR b"),  # a line break before "cR": read "a mathcalR b"
+    (r"$a \\P b$", "a P b"),  # ... "a mathbbP b"
+    (r"$a \\\\cR$", "a cR"),  # two breaks
+    (r"$\P(X > t)$, $\cL$ and $a \\ \cO(n)$", "ℙ(X > t), ℒ and a O(n)"),  # a paper's own letters, also after a break
+])
+def test_a_paper_s_own_letter_macros_are_not_read_after_an_escaped_backslash(latex, shown):
+    assert to_unicode(latex) == shown
