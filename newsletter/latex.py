@@ -641,12 +641,12 @@ def _unknown_macro(node, l2tobj) -> str:
 
 
 def _between(bar: str):
-    """``\\norm{x}`` as "‖x‖" (``bar`` on both sides); without its argument, as written."""
+    """``\\norm{x}`` as "‖x‖" (``bar`` on both sides); without its argument, or with
+    an empty one (``\\norm{}``, ``\\abs{ }``), as written: never an empty "‖‖"."""
 
     def between(node, l2tobj) -> str:
-        if not node.nodeargd or not any(node.nodeargd.argnlist):
-            return "\\" + node.macroname
-        return f"{bar}{_arg_text(node, l2tobj, 0).strip()}{bar}"
+        text = _arg_text(node, l2tobj, 0).strip()
+        return f"{bar}{text}{bar}" if text else "\\" + node.macroname
 
     return between
 

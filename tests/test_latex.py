@@ -1271,3 +1271,8 @@ def test_an_accent_without_its_letter_is_shown_as_written_not_a_lone_mark(latex,
 ])
 def test_a_paper_s_own_letter_macros_are_not_read_after_an_escaped_backslash(latex, shown):
     assert to_unicode(latex) == shown
+
+
+def test_a_norm_or_absolute_value_of_nothing_is_shown_as_written_never_empty_bars():
+    """``\\norm{}`` and ``\\abs{ }`` read "‖‖" and "||": bars around nothing."""
+    assert to_unicode(r"$\norm{}$ and $\abs{ }$, $\norm{x}$ and $\abs{ y }$") == r"\norm and \abs, ‖x‖ and |y|"
