@@ -528,11 +528,16 @@ def check_arxiv_category(value: str) -> str:
     # as arXiv's pages name one: 'Machine Learning (cs.LG)', 'cs.LG - Machine Learning'
     named = [_CATEGORIES[w.casefold()] for w in re.findall(r"[A-Za-z-]+\.[A-Za-z-]+", value)
              if w.casefold() in _CATEGORIES]
+    # an alert's list pasted as one item, 'cs.AI cs.LG', 'hep-th quant-ph': it said "not an arXiv category"
+    # (or kept one code and dropped the others, or an unknown one unsaid)
+    tokens = [t for t in re.split(r"[\s,;|]+|\b(?:OR|or)\b", value) if t]
+    listed = [_CATEGORIES.get(t.casefold()) for t in tokens]
+    if len(tokens) > 1 and any(listed) and all(c or "." in t for t, c in zip(tokens, listed, strict=True)):
+        unknown = "".join(f"; {_unknown_category(t)}" for t, c in zip(tokens, listed, strict=True) if not c)
+        shown = ", ".join(c or t for t, c in zip(tokens, listed, strict=True))
+        raise ValueError(f"{value!r} holds {len(tokens)} categories: list each as its own item, [{shown}]{unknown}")
     if len(named) == 1:
         raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
-    if named and not re.sub(r"[A-Za-z-]+\.[A-Za-z-]+|\b(?:OR|or)\b|[\s,;|]", "", value):
-        # an alert's list pasted as one item, 'cs.AI cs.LG': it said "not an arXiv category" and listed all of cs
-        raise ValueError(f"{value!r} holds {len(named)} categories: each is its own item, [{', '.join(named)}]")
     if (subject := _SUBJECT_CODES.get(value.strip().casefold())) is not None:
         raise ValueError(f"{value!r} is not an arXiv category ({subject})")
     if close:
@@ -542,6 +547,15 @@ def check_arxiv_category(value: str) -> str:
     else:
         hint = "the archives are " + ", ".join(ARXIV_TAXONOMY) + "; e.g. 'cs.LG', 'stat.ML', 'hep-th'"
     raise ValueError(f"{value!r} is not an arXiv category ({hint})")
+
+
+def _unknown_category(token: str) -> str:
+    """What :func:`check_arxiv_category` says of one code of several in one item."""
+    try:
+        check_arxiv_category(token)
+    except ValueError as exc:
+        return str(exc)
+    raise AssertionError(f"{token!r} is a category")  # (only called for tokens it does not know)
 
 
 ArxivCategory = Annotated[str, BeforeValidator(_visible), AfterValidator(check_arxiv_category)]

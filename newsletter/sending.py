@@ -17,6 +17,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import re
 import select
 import signal
 import threading
@@ -340,6 +341,13 @@ LIKE_TOLD_FILE = "like-warnings-told.json"
 TOLD_ONCE = " (said once: later sends are quiet of it while it stands; `newsletter validate` says it again)"
 
 
+#: What stays of a ``like:`` warning from one day to the next (see :class:`ranking.Ranker`'s): the
+#: topic, the entry's place and text, and the kind of problem; not its file's line (moved by an edit
+#: elsewhere), nor the hint after, which counts the day's papers or suggests one of them.
+_LIKE_TOLD_KEY = re.compile(r"topics\.(?P<topic>.+?)\.like\[\d+\]: .*? "
+                            r"(?:matches no known paper|is the short name of more than one known paper)", re.S)
+
+
 class ToldOnce:
     """The warnings of ``like:`` entries that name no known paper, as
     ``send`` and ``run`` say them: each once while it stands.  Said at every
@@ -348,21 +356,35 @@ class ToldOnce:
     and the mails that mattered drowned among them.  ``validate``,
     ``match``, ``preview`` and ``test-email`` say them every time.
 
-    Remembered in the cache folder, per config file: a warning not told
-    before is said; the file then holds this send's warnings alone, so one
-    mended (or its entry edited, moving its line) and broken again is said
-    again.  A cache that cannot be read or written makes every send say them,
-    as before."""
+    Remembered in the cache folder, per config file, by what stands of each
+    (:data:`_LIKE_TOLD_KEY`): its text counts the day's papers and suggests
+    a title among them, so remembered whole it was said again nearly every
+    day with live sources.  A warning not told before is said; the file then
+    holds this send's warnings, and those of ``unbuilt`` (the config's topics
+    this send ranked none for: ``send --subscriber``, subscribers not due),
+    so one mended (or its entry edited) and broken again is said again, and
+    a send for some subscribers leaves the others' quiet.  A cache that
+    cannot be read or written makes every send say them, as before."""
 
-    def __init__(self, path: Path, config: Path, warn: Callable[[str], None]) -> None:
-        # (kept without the config's name as this command wrote it, `config.yaml:26: ...` from its
-        # folder and `/home/me/digest/config.yaml:26: ...` from cron: the same warning)
-        self.path, self.key, self.shown, self.warn = path, str(config.resolve()), str(config), warn
+    def __init__(self, path: Path, config: Path, warn: Callable[[str], None], unbuilt: Iterable[str] = ()) -> None:
+        self.path, self.key, self.warn, self.unbuilt = path, str(config.resolve()), warn, set(unbuilt)
         self.before = self._told()
         self.now: list[str] = []
         # a cache folder that cannot be written: said every time, so not "said once"
-        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), path.parent)
-        self.keeps = folder.is_dir() and os.access(path if path.exists() else folder, os.W_OK)
+        try:
+            folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), path.parent)
+            self.keeps = folder.is_dir() and os.access(path if path.exists() else folder, os.W_OK)
+        except OSError:  # (Python 3.11's exists() raises PermissionError under a folder that cannot be searched)
+            self.keeps = False
+
+    @staticmethod
+    def told_key(message: str) -> str:
+        """What ``message`` is remembered by: what stands of it (kept
+        without the config's name as the command wrote it, `config.yaml:26:
+        ...` from its folder and `/home/me/digest/config.yaml:26: ...` from
+        cron: the same warning); a message of another shape, whole."""
+        found = _LIKE_TOLD_KEY.search(message)
+        return found[0] if found else message
 
     def _all(self) -> dict[str, Any]:
         try:
@@ -376,16 +398,18 @@ class ToldOnce:
         return {t for t in told if isinstance(t, str)} if isinstance(told, list) else set()
 
     def __call__(self, message: str) -> None:
-        self.now.append(message.removeprefix(self.shown))
+        self.now.append(self.told_key(message))
         if self.now[-1] not in self.before:
             self.warn(message + TOLD_ONCE if self.keeps else message)
 
     def save(self) -> None:
-        if set(self.now) == self.before:
+        kept = {t for t in self.before if (found := _LIKE_TOLD_KEY.fullmatch(t)) and found["topic"] in self.unbuilt}
+        told = kept | set(self.now)
+        if told == self.before:
             return
         data = self._all()
-        if self.now:
-            data[self.key] = sorted(set(self.now))
+        if told:
+            data[self.key] = sorted(told)
         else:
             data.pop(self.key, None)
         try:
@@ -1148,7 +1172,9 @@ class _SendRun:
                 self._result(result)
             return self._report(dry)
         self.papers = known_earlier(state, self.papers)  # sent under another title: sent
-        told = None if dry else ToldOnce(config.cache_dir / LIKE_TOLD_FILE, config.file, self.warn)
+        built = {key for sub in subs for key in sub.topics}
+        told = None if dry else ToldOnce(config.cache_dir / LIKE_TOLD_FILE, config.file, self.warn,
+                                         unbuilt=set(config.topics) - built)
         self.index = topic_index(config, self.papers, subs, self.warn, like_warn=told)
         if told is not None:
             told.save()

@@ -857,7 +857,34 @@ def test_several_categories_in_one_item_say_to_list_them():
                             ("cs.LG OR stat.ML", "[cs.LG, stat.ML]")):
         with pytest.raises(ValueError) as info:
             check_arxiv_category(written)
-        assert str(info.value) == f"{written!r} holds 2 categories: each is its own item, {listed}"
+        assert str(info.value) == f"{written!r} holds 2 categories: list each as its own item, {listed}"
+
+
+def test_several_categories_in_one_item_name_each_one_the_dotless_and_the_unknown(tmp_path, cli):
+    """'cs.LG hep-th' was told to "write its code alone, 'cs.LG'", dropping
+    hep-th; 'hep-th quant-ph' was "not an arXiv category" (archives without a
+    dot were not looked up); 'cs.AI cs.LG math.XX' listed two and dropped the
+    unknown one unsaid.  Each token is looked up; an unknown one is named."""
+    write_config(tmp_path, """
+sources:
+  - {type: arxiv, categories: [cs.LG hep-th, hep-th quant-ph]}
+topics:
+  t: {any: [x], categories: [cs.AI cs.LG math.XX]}
+subscribers: [{email: a@example.org, topics: [t]}]
+""", "c.yaml")
+    result = cli("--config", str(tmp_path / "c.yaml"), "validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    lines = result.err.splitlines()
+    assert lines[:2] == [
+        f"{tmp_path / 'c.yaml'}:2: sources[0].categories[0]: 'cs.LG hep-th' holds 2 categories: list each as its own "
+        "item, [cs.LG, hep-th]",
+        f"{tmp_path / 'c.yaml'}:2: sources[0].categories[1]: 'hep-th quant-ph' holds 2 categories: list each as its "
+        "own item, [hep-th, quant-ph]",
+    ], result.err
+    assert lines[2].startswith(
+        f"{tmp_path / 'c.yaml'}:4: topics.t.categories[0]: 'cs.AI cs.LG math.XX' holds 3 categories: list each as "
+        "its own item, [cs.AI, cs.LG, math.XX]; 'math.XX' is not an arXiv category (math has math.AC, "), result.err
+    assert len(lines) == 3, result.err
 
 
 @pytest.mark.parametrize("written, said", [

@@ -1979,6 +1979,54 @@ def test_postgres_a_late_mark_between_a_plan_and_its_claim_has_the_batch_planned
     assert query(pg_url, "SELECT id, status, worker IS NOT NULL FROM digests") == [(did, "sent", True)]
 
 
+@pytest.mark.parametrize("old", [6, 7])
+def test_an_upgrade_whose_schema_edit_fails_leaves_the_file_at_its_old_version(tmp_path, monkeypatch, old):
+    """An interrupted (or full, or I/O-failed) write inside a transaction
+    makes SQLite roll back the WHOLE transaction, not the statement: the
+    status CHECK's edit taking that for a refusal went on, ``user_version``
+    was then set outside any transaction (committed alone), and a version-6
+    file was left marked 8 without version 7's ``listed`` table: every later
+    open failed.  The upgrade now fails as one StateError line and the file
+    stays at its old version, whole, and upgrades at the next open."""
+    path = tmp_path / "s.sqlite3"
+    _v7_file_with_digests(path)
+    if old == 6:
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("DROP TABLE listed")
+        con.execute("PRAGMA user_version = 6")
+        con.close()
+    real = state_module._v8_status_check
+
+    class Interrupting:
+        """The migration's connection, interrupted (a real SQLITE_INTERRUPT) in the schema edit."""
+        def __init__(self, db):
+            self.db = db
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+        def execute(self, sql, *args):
+            if not sql.startswith("UPDATE sqlite_master"):
+                return self.db.execute(sql, *args)
+            self.db.set_progress_handler(lambda: 1, 1)
+            try:
+                return self.db.execute(sql, *args)
+            finally:
+                self.db.set_progress_handler(None, 1)
+
+    monkeypatch.setattr(state_module, "MIGRATIONS", [*state_module.MIGRATIONS[:7], lambda db: real(Interrupting(db))])
+    with pytest.raises(StateError) as failed:
+        State.open(path).close()
+    assert "interrupted" in str(failed.value) and "\n" not in str(failed.value)
+    tables = {name for (name,) in query(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert query(path, "PRAGMA user_version") == [(old,)]
+    assert ("listed" in tables) == (old == 7) and {"digests", "digest_papers", "link_keys"} <= tables
+    monkeypatch.undo()
+    with State.open(path) as st:  # the next open upgrades it whole
+        assert st.open_digest("u1@example.org").status == "pending"
+    assert query(path, "PRAGMA user_version") == [(8,)] and query(path, "SELECT count(*) FROM listed") == [(0,)]
+
+
 def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_and_upgrades(tmp_path):
     """A SQLite that refuses edits of ``sqlite_schema`` (defensive mode; here
     an authorizer denies the update, as SQLite itself would) keeps the IN

@@ -211,12 +211,26 @@ def _v8_status_check(db: sqlite3.Connection) -> None:
     try:
         db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'digests'",
                    (sql.replace(_STATUS_CHECK_IN, _STATUS_CHECK_OR),))
-    except sqlite3.DatabaseError as exc:  # (the statement alone is undone; the transaction goes on)
+    except sqlite3.DatabaseError as exc:
+        if not _schema_edit_refused(db, exc):
+            raise  # (the whole transaction is gone: going on would mark the file 8 without the steps before)
         log.debug("the status CHECK was left as an IN list: %s", exc)
         return
     finally:
         db.execute("PRAGMA writable_schema=OFF")
     db.execute(f"PRAGMA schema_version={cookie + 1}")
+
+
+def _schema_edit_refused(db: sqlite3.Connection, exc: sqlite3.DatabaseError) -> bool:
+    """Whether the schema edit failed as a refusal, the statement alone
+    undone and the transaction going on: an authorizer's SQLITE_AUTH, or
+    defensive mode's "table sqlite_master may not be modified".  Anything
+    else (SQLITE_FULL, IOERR, NOMEM, INTERRUPT) rolls back the WHOLE
+    transaction, which only the caller's failure may report."""
+    if not db.in_transaction:
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_AUTH or (code == sqlite3.SQLITE_ERROR and "may not be modified" in str(exc))
 
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
@@ -891,7 +905,8 @@ class SQLiteState(State):
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # (SQLite rolls back itself after an interrupt, a full disk, an I/O error)
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
 
