@@ -46,6 +46,7 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .models import normalize_title
 from .patterns import compiled, lazy
 
 if TYPE_CHECKING:
@@ -401,7 +402,9 @@ def _accent(mark: str):
 
     def accent(node, l2tobj) -> str:
         args = node.nodeargd.argnlist if node.nodeargd else []
-        text = l2tobj.nodelist_to_text([args[0]]).strip() if args and args[0] is not None else " "
+        if not args or args[0] is None:  # ``$\\Tilde$``, ``C:\\Check\\x``: as written, never a lone mark
+            return "\\" + node.macroname
+        text = l2tobj.nodelist_to_text([args[0]]).strip()
         letters: list[str] = []
         for char in text:
             if letters and unicodedata.combining(char):
@@ -638,12 +641,12 @@ def _unknown_macro(node, l2tobj) -> str:
 
 
 def _between(bar: str):
-    """``\\norm{x}`` as "‖x‖" (``bar`` on both sides); without its argument, as written."""
+    """``\\norm{x}`` as "‖x‖" (``bar`` on both sides); without its argument, or with
+    an empty one (``\\norm{}``, ``\\abs{ }``), as written: never an empty "‖‖"."""
 
     def between(node, l2tobj) -> str:
-        if not node.nodeargd or not any(node.nodeargd.argnlist):
-            return "\\" + node.macroname
-        return f"{bar}{_arg_text(node, l2tobj, 0).strip()}{bar}"
+        text = _arg_text(node, l2tobj, 0).strip()
+        return f"{bar}{text}{bar}" if text else "\\" + node.macroname
 
     return between
 
@@ -852,9 +855,9 @@ def _math(source: str, lost: bool = False) -> str:
     if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
-        source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+        source = _BLACKBOARD_MACRO.sub(r"\1\\mathbb{\2}", source)
         if "\\c" in source:  # ... and script ones: \cL is ℒ, \cO(n) is O(n), not "\cL" as written
-            source = _SCRIPT_MACRO.sub(r"\\mathcal{\1}", source)
+            source = _SCRIPT_MACRO.sub(r"\1\\mathcal{\2}", source)
         if "\\math" in source:  # bbm's and dsfont's blackboard letters; the indicator 𝟙 (it read as a plain 1)
             source = _INDICATOR.sub("𝟙", _BLACKBOARD_FONT.sub(r"\\mathbb", source))
     if "brace" in source:
@@ -879,9 +882,10 @@ _BLACKBOARD_FONT = lazy(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
 _INDICATOR = lazy(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
-_BLACKBOARD_MACRO = lazy(r"\\([PERNZQC])(?![a-zA-Z])")
+#: (Not after an escaped backslash, a line break: ``a \\\\P b`` is a break before "P b".)
+_BLACKBOARD_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\([PERNZQC])(?![a-zA-Z])")
 #: ... and as script ones (``\\newcommand{\\cL}{\\mathcal{L}}``), \\cA to \\cZ.
-_SCRIPT_MACRO = lazy(r"\\c([A-Z])(?![a-zA-Z])")
+_SCRIPT_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\c([A-Z])(?![a-zA-Z])")
 
 
 #: A brace set under or over a part of a formula, with its label as the brace's script.
@@ -1067,12 +1071,26 @@ _PLACEHOLDERS = frozenset((
 ))
 
 
+#: Macros that take an argument only since papers' own definitions were read
+#: (amsmath's ``\\Tilde{O}``, ``\\norm{x}``), and argument-less shorthands read
+#: since then (``\\eps``, ``\\KL``): written otherwise, they are a Windows path's
+#: folders (``C:\\Check\\Results``, ``C:\\eps\\file``), kept as written.
+_ARGUMENT_TAKING = frozenset((*_CAPITAL_ACCENTS, "norm", "abs"))
+_SHORTHANDS = frozenset(("eps", "cot", "sec", "csc", "coth", "lg", "KL", "injlim", "projlim", "varliminf", "varlimsup"))
+#: A backslash and a letter: the next folder of a path.
+_PATH_GOES_ON = lazy(r"\\[a-zA-Z]")
+
+
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
     if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
         return _ABBREVIATIONS[name]
     if name is not None:
         if name in _PLACEHOLDERS:
+            return m.group(0)
+        bare = m.group("macro") == "\\" + name
+        if bare and (name in _ARGUMENT_TAKING
+                     or name in _SHORTHANDS and _PATH_GOES_ON.match(m.string, m.end())):
             return m.group(0)
         db = _converter()[0].latex_context
         if db.get_macro_spec(name) is db.unknown_macro_spec:
@@ -2082,13 +2100,22 @@ def own_name_shown(text: str, title: str) -> str:
 
 def paper_to_unicode(paper: Paper) -> Paper:
     """The paper with LaTeX in its title, abstract, authors and comment as Unicode
-    (the same object when there is none, which is most papers)."""
+    (the same object when there is none, which is most papers).
+
+    A converted title also keeps the key of the title as the source wrote it
+    (:attr:`Paper.known_as`): a paper without an arXiv id is known by its
+    title's key, and each change to the conversion (``\\eps`` left as written
+    once, "ε" now) would give it a new one, so it went out again after an
+    upgrade.  The key of the text as written depends on no conversion."""
     changes: dict[str, Any] = {}
     for name in ("title", "abstract"):
         value = getattr(paper, name)
         new = to_unicode(value)
         if new != value:
             changes[name] = new
+    if "title" in changes and (raw := paper.title_key) != normalize_title(changes["title"]) \
+            and raw not in paper.known_as:
+        changes["known_as"] = (*paper.known_as, raw)
     authors = tuple(to_unicode(a) for a in paper.authors)
     if authors != paper.authors:
         changes["authors"] = authors

@@ -77,7 +77,10 @@ def part_named(phrase: str, part: str) -> str:
     "gradient methods") is named up to that preposition, "convergence rates";
     a card read "close to your interest in convergence rates of stochastic".
     A part that ends where the phrase does, or before another preposition
-    ("convergence of SGD" of "convergence of SGD with momentum"), is whole."""
+    ("convergence of SGD" of "convergence of SGD with momentum"), is whole,
+    and so is one already ending on its noun: a plural ("generalization bounds
+    for neural networks" of "... neural networks trained with SGD" read
+    "generalization bounds") or a word a participle follows ("trained", "using")."""
     words, said = phrase.split(), part.split()
     for start in range(len(words) - len(said) + 1):
         if words[start:start + len(said)] == said:
@@ -86,6 +89,9 @@ def part_named(phrase: str, part: str) -> str:
         return part
     after = start + len(said)
     if after == len(words) or words[after].casefold() in NOUN_ENDS:
+        return part
+    last, following = said[-1].casefold(), words[after].casefold()
+    if last.endswith("s") and not last.endswith("ss") or following.endswith(("ed", "ing")):
         return part
     cut = max((k for k in range(1, len(said)) if said[k].casefold() in NOUN_ENDS), default=None)
     return " ".join(said[:cut]) if cut is not None else part

@@ -1234,3 +1234,45 @@ def test_the_commands_arxiv_text_writes_most_read_as_typeset(latex, shown):
 def test_an_unknown_macro_is_shown_as_written_never_eaten(latex, shown):
     assert to_unicode(latex) == shown
 
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        r"files in C:\Check\Results and D:\Bar\x and E:\Dot\net and C:\Vec\y, C:\Hat\z",
+        r"C:\eps\file and C:\KL\z and C:\lg\q, C:\cot\a and C:\Tilde\x",
+        r"C:\Users\norm\abs and C:\Norm\Abs",
+    ],
+)
+def test_windows_paths_whose_folders_are_newer_macro_names_stay_as_written(path):
+    """amsmath's capital accents (``\\Check``), ``\\norm``, and papers' shorthands
+    (``\\eps``, ``\\KL``) read since are also folders of a Windows path: written
+    without their argument, or followed by the next folder, they read
+    "C: ̌\\Results" (a lone combining mark) and "C:ε\\file"; as ``C:\\Users`` they
+    stay as written."""
+    assert to_unicode(path) == path
+
+
+@pytest.mark.parametrize(("latex", "shown"), [
+    (r"$\Tilde$ alone", r"\Tilde alone"),  # a lone combining tilde
+    (r"$\hat$ and $\bar$", r"\hat and \bar"),
+    # ... and with their argument, or before a word, they are read as before
+    (r"\Tilde{O}(n) and an \eps-net, \KL(p) and \norm{x}", "Õ(n) and an ε-net, KL(p) and ‖x‖"),
+])
+def test_an_accent_without_its_letter_is_shown_as_written_not_a_lone_mark(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(("latex", "shown"), [
+    (r"$a \\cR b$", "a cR b"),  # a line break before "cR": read "a mathcalR b"
+    (r"$a \\P b$", "a P b"),  # ... "a mathbbP b"
+    (r"$a \\\\cR$", "a cR"),  # two breaks
+    (r"$\P(X > t)$, $\cL$ and $a \\ \cO(n)$", "ℙ(X > t), ℒ and a O(n)"),  # a paper's own letters, also after a break
+])
+def test_a_paper_s_own_letter_macros_are_not_read_after_an_escaped_backslash(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+def test_a_norm_or_absolute_value_of_nothing_is_shown_as_written_never_empty_bars():
+    """``\\norm{}`` and ``\\abs{ }`` read "‖‖" and "||": bars around nothing."""
+    assert to_unicode(r"$\norm{}$ and $\abs{ }$, $\norm{x}$ and $\abs{ y }$") == r"\norm and \abs, ‖x‖ and |y|"

@@ -14,6 +14,7 @@ from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, write_c
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
 from newsletter.ranking import MIN_DAY, Embedder, Interest, Ranker, calibrate, phrases
+from newsletter.reasons import part_named
 from newsletter.rendering import Composer
 
 ABOUT = """
@@ -410,6 +411,14 @@ def test_a_reason_names_the_part_of_a_phrase_a_paper_writes_ending_on_its_noun(t
     assert found[cut.id].reason.startswith("close to your interest: convergence rates")
     assert "of stochastic" not in found[cut.id].reason
     assert "convergence of SGD" in found[whole.id].reason
+    # ... and a part ending on its noun, a plural before a participle, is whole too
+    # (it read "generalization bounds"), as is one before a word ending "-ing"
+    assert part_named("generalization bounds for neural networks trained with SGD",
+                      "generalization bounds for neural networks") == "generalization bounds for neural networks"
+    assert part_named("rates of stochastic approximation using momentum", "rates of stochastic approximation") \
+        == "rates of stochastic approximation"
+    assert part_named("convergence rates of stochastic gradient methods", "convergence rates of stochastic") \
+        == "convergence rates"
 
 
 def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
