@@ -577,11 +577,19 @@ def _with_skipped(report: SendReport, skipped: list[SourceRead]) -> SendReport:
 
 def skipped_said(report: SendReport, sources: int) -> str:
     """The line ``send`` ends with (exit 2) when some sources failed and the
-    digests went out from the others (see :func:`_with_skipped`)."""
+    digests went out from the others (see :func:`_with_skipped`).
+
+    Failed deliveries too are said here, in the last line: the exit code is
+    2 all the same (bad input wants a person; a script retrying on 1 could
+    not mend a moved feed, and the failed digests stay pending for the next
+    send whatever the code), so the line a cron mail or a script's log ends
+    with would otherwise hide them behind the source."""
     named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in report.skipped_sources)
     went = "would go out" if report.dry_run else "went out"
+    failed = (f"; and {counted(report.failed, 'digest')} failed to go out (pending: the next send tries "
+              f"{'it' if report.failed == 1 else 'them'} again)" if report.failed else "")
     return (f"{len(report.skipped_sources)} of {counted(sources, 'source')} failed (said above): {named}; "
-            f"the digests {went} from the others without its papers (exit 2; `required: false` on a source "
+            f"the digests {went} from the others without its papers{failed} (exit 2; `required: false` on a source "
             "lets it fail with a warning alone)")
 
 

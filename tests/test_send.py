@@ -2902,6 +2902,41 @@ def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli,
     assert r.code == 0 and "error:" not in r.err and "'arXiv ML'" in r.err, r.err
 
 
+def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_path, cli, smtp_server, http_server):
+    """A source down and a recipient refused in the same send: exit 2 (bad
+    input wants a person; retrying on 1 cannot mend a moved feed, and the
+    failed digest stays pending for the next send whatever the code), but
+    the last line said only the source, so the failed delivery went unseen
+    by whoever read the end of cron's mail.  Both are in the last line and
+    in --json."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        "    schedule: weekly on monday at 08:00\n",
+        "  - email: bob@example.org\n    topics: [diffusion]\n"))
+    _sources_up(http_server)
+    http_server.route("/api/query", Reply(500, b"oops"))
+    smtp_server.mailbox.reject["bob@example.org"] = "550 5.1.1 no such user"
+    r = cli("send", "--now", NOW)
+    assert r.code == 2, r.err
+    assert "sent 1, empty 0, failed 1" in r.out
+    assert r.err.splitlines()[-1] == (
+        f"error: 1 of 2 sources failed (said above): sources[0] 'arXiv ML' ({http_server.url('/api/query')}); the "
+        "digests went out from the others without its papers; and 1 digest failed to go out (pending: the next "
+        "send tries it again) (exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
+    assert "Traceback" not in r.err and smtp_server.mailbox.recipients() == ["ada@example.org"]
+    # --json: both facts, for a script that tells them apart (a day later: bob's back-off is over)
+    r = cli("send", "--json", "--now", "2024-05-07T09:00:00+00:00")
+    report = json.loads(r.out)
+    assert r.code == 2 and report["failed"] == 1, r.out + r.err
+    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert [d["status"] for d in report["digests"] if d["email"] == "bob@example.org"] == ["failed"]
+    # the source back, bob's digest still refused: exit 1, as ever
+    _sources_up(http_server)
+    r = cli("send", "--now", "2024-05-08T09:00:00+00:00")
+    assert r.code == 1 and "failed 1" in r.out and "error:" not in r.err, r.out + r.err
+
+
 def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
     write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox").replace(
         "    schedule: weekly on monday at 08:00\n", ""))
