@@ -2856,10 +2856,16 @@ def test_nobody_due_reads_no_source_and_says_so(tmp_path, cli, smtp_server, http
     assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
     _sources_down(http_server)
     r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")  # two days later: read to keep, every source down
-    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out + r.err
-    assert r.err.splitlines()[-1] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
+    # exit 2, as when digests went out without a source's papers: Monday's digest lacks these days' unless said
+    assert r.code == 2 and json.loads(r.out)["sources_read"] is False, r.out + r.err
+    assert [f["source"] for f in json.loads(r.out)["failed_sources"]] == [0, 1]
+    assert r.err.splitlines()[-2] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
                                       "now; their papers are not kept for the digests due later (the next send "
                                       "reads them again)"), r.err
+    assert r.err.splitlines()[-1].startswith("error: 2 of 2 sources failed (said above): sources[0] 'arXiv ML'"), r.err
+    assert r.err.splitlines()[-1].endswith(
+        "no digest was due; nothing was kept for the digests due later (the next send reads the sources again) "
+        "(exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
     assert len(http_server.requests_to("/api/query")) == 2
     _sources_up(http_server)
     r = cli("send", "--json", "--now", "2024-05-06T08:05:00+00:00")  # her slot: read, ranked, sent
@@ -2935,6 +2941,40 @@ def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_pat
     _sources_up(http_server)
     r = cli("send", "--now", "2024-05-08T09:00:00+00:00")
     assert r.code == 1 and "failed 1" in r.out and "error:" not in r.err, r.out + r.err
+
+
+def test_a_source_failing_while_papers_are_kept_for_a_weekly_digest_is_loud(tmp_path, cli, smtp_server, http_server):
+    """A weekly subscriber fed by a daily cron: the sends between her slots
+    read the sources to keep their papers for Monday's digest.  A feed dead
+    on those days said a warning and exited 0, so cron (which mails a failed
+    job's output only) said nothing while a week of its papers went missing
+    from the digest.  It exits 2, as a send whose digests went out without a
+    source's papers does, its last line naming the source; `required: false`
+    keeps exit 0."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    _sources_up(http_server)
+    assert cli("send", "--now", "2024-05-01T12:00:00+00:00").code == 0  # first seen; Monday 08:00 is her slot
+    http_server.route("/feed.xml", Reply(404, b"moved"))
+    r = cli("send", "--now", "2024-05-02T12:00:00+00:00")  # the next day: nobody due, read to keep
+    assert r.code == 2 and "not due 1" in r.out, r.out + r.err
+    (warning,) = [line for line in r.err.splitlines() if line.startswith("warning:") and "'reading group'" in line]
+    assert warning.startswith(f"warning: {http_server.url('/feed.xml')}: ") and "HTTP 404" in warning
+    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept", r.err, re.M), r.err
+    assert r.err.splitlines()[-1] == (
+        f"error: 1 of 2 sources failed (said above): sources[1] 'reading group' ({http_server.url('/feed.xml')}); "
+        "no digest was due; the papers of the others were kept for the digests due later, without its papers "
+        "(exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
+    with db(tmp_path) as con:
+        assert con.execute("SELECT count(*) FROM listed").fetchone()[0] > 0  # arXiv's kept all the same
+    assert smtp_server.mailbox.messages == []
+    # `required: false` on the feed: its warning alone, exit 0
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        f"    url: {http_server.url()}/feed.xml",
+        f"    required: false\n    url: {http_server.url()}/feed.xml"))
+    r = cli("send", "--now", "2024-05-03T12:00:00+00:00")
+    assert r.code == 0 and "error:" not in r.err and "'reading group'" in r.err, r.err
 
 
 def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
