@@ -575,11 +575,25 @@ def _with_skipped(report: SendReport, skipped: list[SourceRead], kept_read: bool
     cron) is loud alike, even when every source failed: with exit 0 there
     a feed that moved on Tuesday lost a week of papers without a word,
     since the Monday digest draws on what those runs kept."""
-    loud = {f.index: f for f in skipped if f.source.required is None}
+    loud = loud_failures(skipped)
     if not loud or not (report.built or kept_read):
         return report
-    return replace(report, skipped_sources=tuple((f.index, f.source.label, f.location)
-                                                 for _, f in sorted(loud.items())))
+    return replace(report, skipped_sources=loud)
+
+
+def loud_failures(skipped: Sequence[SourceRead]) -> tuple[tuple[int, str, str], ...]:
+    """The failed sources not written ``required: false`` (which may fail
+    with their warning alone), once each, in config order: (index in
+    ``sources:``, name, URL or path)."""
+    loud = {f.index: f for f in skipped if f.source.required is None}
+    return tuple((f.index, f.source.label, f.location) for _, f in sorted(loud.items()))
+
+
+def failed_named(failed: Sequence[tuple[int, str, str]], sources: int) -> str:
+    """``1 of 2 sources failed (said above): sources[0] 'arXiv ML' (URL)``:
+    how a closing line names the sources that failed (see :func:`loud_failures`)."""
+    named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in failed)
+    return f"{len(failed)} of {counted(sources, 'source')} failed (said above): {named}"
 
 
 def skipped_said(report: SendReport, sources: int) -> str:
@@ -591,19 +605,17 @@ def skipped_said(report: SendReport, sources: int) -> str:
     not mend a moved feed, and the failed digests stay pending for the next
     send whatever the code), so the line a cron mail or a script's log ends
     with would otherwise hide them behind the source."""
-    named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in report.skipped_sources)
+    named = failed_named(report.skipped_sources, sources)
     if not report.built:  # the sources were read to keep their papers
         kept = ("the papers of the others were kept for the digests due later, without its papers"
                 if report.sources_read else "nothing was kept for the digests due later (the next send reads "
                 "the sources again)")
-        return (f"{len(report.skipped_sources)} of {counted(sources, 'source')} failed (said above): {named}; "
-                f"no digest was due; {kept} (exit 2; `required: false` on a source lets it fail with a warning "
+        return (f"{named}; no digest was due; {kept} (exit 2; `required: false` on a source lets it fail with a warning "
                 "alone)")
     went = "would go out" if report.dry_run else "went out"
     failed = (f"; and {counted(report.failed, 'digest')} failed to go out (pending: the next send tries "
               f"{'it' if report.failed == 1 else 'them'} again)" if report.failed else "")
-    return (f"{len(report.skipped_sources)} of {counted(sources, 'source')} failed (said above): {named}; "
-            f"the digests {went} from the others without its papers{failed} (exit 2; `required: false` on a source "
+    return (f"{named}; the digests {went} from the others without its papers{failed} (exit 2; `required: false` on a source "
             "lets it fail with a warning alone)")
 
 

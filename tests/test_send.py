@@ -2977,6 +2977,35 @@ def test_a_source_failing_while_papers_are_kept_for_a_weekly_digest_is_loud(tmp_
     assert r.code == 0 and "error:" not in r.err and "'reading group'" in r.err, r.err
 
 
+def test_papers_and_match_name_a_failed_source_last_and_exit_0(tmp_path, cli, http_server):
+    """`papers` and `match` with one source down: they show and send
+    nothing, and a person reads them, so exit 0 (`send`, run by cron, exits
+    2 for it); but the warning said while reading scrolled away above a long
+    listing, and the list read as complete: their last line names the
+    failed source, and `match --json` lists it under failed_sources."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox"))
+    _sources_up(http_server)
+    http_server.route("/api/query", Reply(500, b"oops"))
+    closing = (f"warning: 1 of 2 sources failed (said above): sources[0] 'arXiv ML' ({http_server.url('/api/query')}); "
+               "{shown} (`send` exits 2 for it; `required: false` on a source lets it fail with a warning alone)")
+    for args, shown in ((("papers",), "the papers listed are the others'"),
+                        (("papers", "--json"), "the papers listed are the others'"),
+                        (("match",), "the digests shown are made from the others' papers"),
+                        (("match", "--json"), "the digests shown are made from the others' papers")):
+        r = cli(*args)
+        assert r.code == 0, r.err
+        assert r.err.splitlines()[-1] == closing.format(shown=shown), (args, r.err)
+        assert "Traceback" not in r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert json.loads(r.out)["subscribers"][0]["papers"], r.out  # the feed's papers matched
+    _sources_up(http_server)  # back: no closing line
+    r = cli("match", "--json")
+    assert r.code == 0 and json.loads(r.out)["failed_sources"] == [] and "failed (said above)" not in r.err, r.err
+
+
 def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
     write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox").replace(
         "    schedule: weekly on monday at 08:00\n", ""))
