@@ -498,13 +498,16 @@ def test_run_refuses_subscribers_without_a_schedule_unless_there_is_a_default(tm
     assert code == 0, log
 
 
-def test_run_stops_with_exit_2_when_every_source_fails_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
-    from recorded_http import Reply, recorded
-
-    write_config(
-        tmp_path,
-        f"""
-sources:
+def _every_minute(http_server, smtp_server, arxiv: bool = False) -> str:
+    """A config with ada's digest every minute from the feed (and arXiv's API)
+    on the test HTTP server, for the outage tests."""
+    api = (f"""
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG]
+    url: {http_server.url("/api/query")}""" if arxiv else "")
+    return f"""
+sources:{api}
   - type: feed
     name: reading group
     url: {http_server.url("/feed.xml")}
@@ -517,8 +520,13 @@ subscribers:
 delivery:
 {smtp(smtp_server.port)}
 http: {{retries: 0, fresh_for: 0, timeout: 600}}  # 10 s real at 60x (see smtp())
-""",
-    )
+"""
+
+
+def test_run_stops_with_exit_2_when_every_source_fails_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
+    from recorded_http import Reply, recorded
+
+    write_config(tmp_path, _every_minute(http_server, smtp_server))
     http_server.route("/feed.xml", recorded("feed-rss2.xml"))
     assert cli("send", "--now", "2026-11-23T09:00:00+00:00").code == 0  # ada seen; her first slot is a minute later
     http_server.route("/feed.xml", Reply(502, b"bad gateway"))
@@ -1019,28 +1027,7 @@ def test_run_names_each_failed_source_every_round_and_stops_when_all_fail(tmp_pa
     its URL (PRODUCT "Failures that must be loud")."""
     from recorded_http import Reply, recorded
 
-    write_config(
-        tmp_path,
-        f"""
-sources:
-  - type: arxiv
-    name: arXiv ML
-    categories: [cs.LG]
-    url: {http_server.url("/api/query")}
-  - type: feed
-    name: reading group
-    url: {http_server.url("/feed.xml")}
-topics:
-  diffusion: {{any: ["diffusion model*"]}}
-subscribers:
-  - email: ada@example.org
-    topics: [diffusion]
-    schedule: every 1 minutes
-delivery:
-{smtp(smtp_server.port)}
-http: {{retries: 0, fresh_for: 0, timeout: 600}}  # 10 s real at 60x (see smtp())
-""",
-    )
+    write_config(tmp_path, _every_minute(http_server, smtp_server, arxiv=True))
     http_server.route("/api/query", recorded("arxiv-api.xml"))
     http_server.route("/feed.xml", recorded("feed-rss2.xml"))
     assert cli("send", "--now", "2026-11-23T09:00:00+00:00").code == 0  # ada seen; her first slot is a minute later
