@@ -799,9 +799,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     Exit 1: a delivery failed; it stays pending, and the next send tries it.
     Exit 2: a bad config, or no source could be read; nothing sent.  Or some
     source failed and the digests went out from the others (unless it says
-    required: false), even when deliveries failed too: the last line says both;
-    or nobody was due and a source failed while their papers were read to be
-    kept for a weekly digest.
+    required: false).  So too when deliveries failed as well (the last line
+    says both), and when nobody was due but a source failed while the
+    papers were read to be kept for a weekly digest.
     Exit 130/143: stopped by Ctrl-C/SIGTERM; the rest stay pending.
 
     From cron: a send started while another runs on the same state waits for
