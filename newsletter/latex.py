@@ -1166,7 +1166,22 @@ def _citations(text: str) -> str:
         text = _CITE.sub(_citation, text)
     if "ref" in text or "\\label" in text:  # (every kind _REF knows but label holds "ref")
         text = _REF.sub(_reference, text)
+    if "\\includegraphics" in text:
+        text = _FIGURE.sub(_no_figure, text)
     return text
+
+
+#: A figure's image with its options, and the spaces around it: ``Overview: \includegraphics[width=3cm]{fig.png}``.
+_FIGURE = lazy(r"(?P<before>\s*~?)\\includegraphics\*?(?:\s*\[[^\]]*\])*\s*\{[^{}]*\}(?P<after>\s*)")
+
+
+def _no_figure(m: re.Match) -> str:
+    """Nothing where a figure was: its image is not in the abstract, and its file
+    name and options ("\\includegraphics[width=3cm]{fig.png}") are no text a
+    reader can use (pylatexenc set "< g r a p h i c s >" on lines of their own);
+    one space where it stood between words, none at either end of the text."""
+    inside = m.start() > 0 and m.end() < len(m.string)
+    return " " if inside and m["before"] and m["after"] else ""
 
 
 _FOOTNOTE = lazy(r"\s*\\footnote(?![a-zA-Z])\s*")
