@@ -1310,3 +1310,19 @@ def test_the_email_drops_a_figure_in_an_abstract(workdir, cli):
     assert "we introduce DPO-Shift to controllably shift" in text
     for part in (html, text):
         assert "includegraphics" not in part and "fig.png" not in part and "g r a p h" not in part
+
+
+def test_readme_says_what_a_reference_shows():
+    """README said ``\\ref``, ``\\eqref`` and ``\\cref`` were dropped, while a
+    reference shows "??" as LaTeX shows one it cannot resolve (dropped, it left
+    "in Section, we"): its examples of references are the real output."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### What a reader sees"):]
+    section = " ".join(section[:section.index("\n- **A contents list**")].split())
+    assert not re.search(r"`\\ref`[^.;]*are dropped", section)
+    examples = re.findall(r"`([^`]*\\(?:ref|eqref|cref)\{[^`]*)` -> (.+?)(?=; |\), )", section)
+    assert len(examples) >= 2
+    for latex, shown in examples:
+        assert to_unicode(latex) == shown.strip()
