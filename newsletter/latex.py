@@ -2026,6 +2026,14 @@ _LETTER_MACRO_SPACE = lazy(
 )
 
 
+#: A letter accent's macro ended by a space, its letter after it: ``Fran\\c cais``, ``Pe\\v sic``
+#: or ``\\c {c}`` (TeX swallows the space and takes the letter as the argument: "Français",
+#: "Pešic"; as it was, the macro stayed as written).
+#: Only the accents names are written with; ``\\d``, ``\\b``, ``\\r`` and ``\\t`` are also a
+#: regex's or a string's escapes ("\\d matches a digit"), left as written.
+_ACCENT_SPACE = lazy(r"(?<!\\)((?:\\\\)*\\[cvuHk])[ \t]+(?:([a-zA-Z])|(?=\{))")
+
+
 def _dashes(text: str) -> str:
     """LaTeX's dashes as typeset: ``1990--2000`` "1990–2000", ``a -- b`` "a – b", ``a --- b`` "a — b"."""
     return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
@@ -2079,6 +2087,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
+    segment = _ACCENT_SPACE.sub(lambda m: f"{m[1]}{{{m[2]}}}" if m[2] else m[1], segment)
     return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3] or m[4]) + "{}", segment))
 
 

@@ -1326,3 +1326,18 @@ def test_readme_says_what_a_reference_shows():
     assert len(examples) >= 2
     for latex, shown in examples:
         assert to_unicode(latex) == shown.strip()
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # TeX ends a macro's name at the space and takes the letter after it as the accent's argument
+        (r"Fran\c cais and Gar\c c on, \c {c}", "Français and Garç on, ç"),
+        (r"Pe\v sic, Erd\H os, \k a and Ni\c s", "Pešic, Erdős, ą and Niş"),
+        # a regex's escapes are no accents; a line break before a letter is no cedilla
+        (r"where \d matches a digit and \b w a boundary", r"where \d matches a digit and \b w a boundary"),
+        (r"First line\\c c", "First line c c"),
+    ],
+)
+def test_an_accent_macro_ended_by_a_space_takes_the_letter_after_it(latex, shown):
+    assert to_unicode(latex) == shown
