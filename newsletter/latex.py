@@ -630,7 +630,8 @@ _MATH_LAYOUT = (
 
 def _unknown_macro(node, l2tobj) -> str:
     """A macro neither pylatexenc nor this module knows.  Before a group it is
-    taken as a style (``\\bm{x}``, ``\\mathbold{W}``): the group shows;
+    a style (``\\mathbold{W}``, ``\\pmb{x}``): the group shows (any other's group
+    has shown braces by now: :func:`_unknown_macros_kept`);
     otherwise it is shown as written (``$\\mymethod$``, ``$a \\foo b$``):
     pylatexenc showed nothing, and the formula lost a word or a symbol."""
     source = node.parsing_state.s
@@ -864,6 +865,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _braces_unlabelled(source)
     if "\\choose" in source or "\\over" in source:
         source = _infix_fractions(source)
+    if "{" in source and "\\" in source:
+        source = _unknown_macros_kept(source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared, lost))
@@ -874,6 +877,45 @@ def _math(source: str, lost: bool = False) -> str:
     if text[:2] in ("± ", "∓ "):  # a sign before its number ("±0.1"), not a sum's operator
         text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
+
+
+#: A macro before a group, in math: ``\\myloss{x}``, ``\\mathbold{W}``.
+_MACRO_GROUP = lazy(r"(?<!\\)((?:\\\\)*)\\([a-zA-Z]+)\s*(?=\{)")
+#: Names of unknown macros that style their group (``\\mathbold{W}``, ``\\pmb{x}``, physics'
+#: ``\\vb{v}``, papers' ``\\vect{x}``, ``\\mat{A}``): the group shows, as a bold or upright letter
+#: is shown as the plain one.
+_STYLE_NAME = lazy(r"(?:math|text|bold)[a-zA-Z]*|bm[a-z]*|bf[a-z]*|pmb|bs|bsym|mbf|bbold|vb|vbf|vect|mat|matr")
+
+
+@functools.lru_cache(maxsize=4096)
+def _unknown_not_style(name: str) -> bool:
+    """Whether ``\\name`` is a macro the converter does not know and no style (cached: ``\\frac`` recurs)."""
+    db = _converter()[0].latex_context
+    return (name not in ("begin", "end") and _STYLE_NAME.fullmatch(name) is None
+            and db.get_macro_spec(name) is db.unknown_macro_spec)
+
+
+def _unknown_macros_kept(source: str) -> str:
+    """An unknown macro's group in braces that show (``\\myloss\\{x\\}``), so
+    ``$\\myloss{x}$`` reads "\\myloss{x}" as written: taken as a style, it read "x",
+    the macro's name, and what the formula says, lost.  A style's group
+    (:data:`_STYLE_NAME`) and an empty one (``\\ours{}``) are left to the converter."""
+    out, pos = [], 0
+    for m in _MACRO_GROUP.finditer(source):
+        if m.start() < pos or not _unknown_not_style(m[2]):
+            continue
+        end = _braced(source, m.end())
+        if end is None or not source[m.end() + 1:end - 1].strip():
+            continue
+        out += [source[pos:m.end()], "\\{", _unknown_macros_kept(source[m.end() + 1:end - 1]), "\\}"]
+        pos = end
+        while source.startswith("{", pos) and (end := _braced(source, pos)) is not None:  # its next arguments
+            out += ["\\{", _unknown_macros_kept(source[pos + 1:end - 1]), "\\}"]
+            pos = end
+    if not pos:
+        return source
+    out.append(source[pos:])
+    return "".join(out)
 
 
 #: The blackboard fonts of the bbm and dsfont packages (``\\mathbbm{1}``, ``\\mathds{R}``): pylatexenc knows only ``\\mathbb``.

@@ -118,8 +118,8 @@ def test_plain_text_is_not_mangled(plain):
 
 
 def test_math_that_cannot_be_converted_stays_readable():
-    # An unknown macro keeps its argument; a broken group keeps its source without the $ signs.
-    assert to_unicode(r"$\foo{x} + 1$") == "x + 1"
+    # An unknown macro is shown with its argument; a broken group keeps its source without the $ signs.
+    assert to_unicode(r"$\foo{x} + 1$") == r"\foo{x} + 1"
     shown = to_unicode(r"rate $\frac{1}{\sqrt{n}$ here")
     assert "$" not in shown and shown.startswith("rate ") and shown.endswith(" here")
 
@@ -1340,4 +1340,18 @@ def test_readme_says_what_a_reference_shows():
     ],
 )
 def test_an_accent_macro_ended_by_a_space_takes_the_letter_after_it(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # an unknown macro before a group was taken as a style: "$\myloss{x}$" read "x"
+        (r"minimise $\myloss{x} + 1$ over $\E[\myf{x_i}{\alpha}]$", r"minimise \myloss{x} + 1 over 𝔼[\myf{xᵢ}{α}]"),
+        (r"$\foo {\bar{x}}$ and $\foo{\baz{y}}$", r"\foo{x̅} and \foo{\baz{y}}"),
+        # a style's group shows, as before; an empty group is no argument
+        (r"$\mathbold{W}$, $\pmb{x}$, $\vb{v}$ and $\ours{}$", r"W, x, v and \ours"),
+    ],
+)
+def test_an_unknown_macro_before_a_group_keeps_its_name(latex, shown):
     assert to_unicode(latex) == shown
