@@ -457,10 +457,15 @@ def validate(state: _State, fetch: bool, as_json: bool, now: datetime) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def papers(state: _State, as_json: bool) -> None:
-    """Parse all sources and print the deduplicated papers."""
-    found = pipeline.papers(state.config, warn=warn)
+    """Parse all sources and print the deduplicated papers.
+
+    Exit 0 when some sources failed and the others were read (each said,
+    and named again last); exit 2 when every source failed.
+    """
+    found, failed = pipeline.papers_read(state.config, warn=warn)
     if as_json:
         emit_json([p.to_json() for p in found])
+        _failed_sources_said(failed, state.config, "the papers listed are the others'")
         return
     for n, paper in enumerate(found, 1):
         authors = f" ({_authors(paper.authors)})" if paper.authors else ""
@@ -468,6 +473,18 @@ def papers(state: _State, as_json: bool) -> None:
         click.echo(f"      {paper.id if paper.arxiv_id else paper.url or paper.location or paper.source}")
     papers_n, sources_n = len(found), len(state.config.sources)
     click.echo(f"{counted(papers_n, 'paper')} from {counted(sources_n, 'source')}")
+    _failed_sources_said(failed, state.config, "the papers listed are the others'")
+
+
+def _failed_sources_said(failed, config, shown: str) -> None:
+    """The closing warning of ``papers`` and ``match`` when some sources
+    failed: the warning said while reading had scrolled away above a long
+    listing, and the list read as complete.  Exit 0 all the same: these
+    commands show and send nothing, and a person reads them (``send``, which
+    cron runs, exits 2 for it; ``validate --fetch`` checks each source)."""
+    if failed:
+        warn(f"{pipeline.failed_named(failed, len(config.sources))}; {shown} (`send` exits 2 for it; "
+             "`required: false` on a source lets it fail with a warning alone)")
 
 
 def _authors(authors) -> str:
@@ -507,7 +524,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         said.append(message)
         warn(message)
 
-    found = pipeline.papers(config, warn=warned)
+    found, failed = pipeline.papers_read(config, warn=warned)
     # Papers already sent are not in the next digest (unless --all), and those who
     # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
@@ -550,8 +567,11 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     for key, near in report.near
                 },
                 "warnings": said,
+                "failed_sources": [{"source": index, "name": name, "location": where}
+                                   for index, name, where in failed],
             }
         )
+        _failed_sources_said(failed, config, "the digests shown are made from the others' papers")
         return
     from .matching import not_again_lines
 
@@ -600,6 +620,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             for under, relevance in near.papers:
                 # cut to two decimals, not rounded up: `min_score:` that value takes the paper
                 click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {_shown(under.title)}")
+    _failed_sources_said(failed, config, "the digests shown are made from the others' papers")
 
 
 def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> None:
@@ -778,7 +799,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     Exit 1: a delivery failed; it stays pending, and the next send tries it.
     Exit 2: a bad config, or no source could be read; nothing sent.  Or some
     source failed and the digests went out from the others (unless it says
-    required: false).
+    required: false).  So too when deliveries failed as well (the last line
+    says both), and when nobody was due but a source failed while the
+    papers were read to be kept for a weekly digest.
     Exit 130/143: stopped by Ctrl-C/SIGTERM; the rest stay pending.
 
     From cron: a send started while another runs on the same state waits for

@@ -54,7 +54,18 @@ from .readers import (
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
-from .sending import UNREAD, DigestResult, KeptPools, SendReport, digest_papers, retry_time, send, skipped_said
+from .sending import (
+    UNREAD,
+    DigestResult,
+    KeptPools,
+    SendReport,
+    digest_papers,
+    failed_named,
+    loud_failures,
+    retry_time,
+    send,
+    skipped_said,
+)
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
 
@@ -74,6 +85,8 @@ __all__ = [
     "not_again_said",
     "unmatched_topics",
     "papers",
+    "papers_read",
+    "failed_named",
     "resubscribe",
     "schedules",
     "send",
@@ -92,6 +105,17 @@ def papers(config: Config, warn: Callable[[str], None] | None = None, **options)
     """All sources parsed and merged; ``options`` (``fetcher``, ``now``,
     ``offline``) as for :func:`readers.read_papers`."""
     return read_papers(config, warn, **options)
+
+
+def papers_read(config: Config, warn: Callable[[str], None] | None = None,
+                **options) -> tuple[list[Paper], tuple[tuple[int, str, str], ...]]:
+    """:func:`papers`, and the sources that failed while the others were read
+    (see :func:`sending.loud_failures`): ``papers`` and ``match`` end with a
+    line naming them, as ``send`` does, since the warning said while reading
+    had scrolled away above a long listing."""
+    skipped: list[SourceRead] = []
+    found = read_papers(config, warn, skipped=skipped.append, **options)
+    return found, loud_failures(skipped)
 
 
 def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:

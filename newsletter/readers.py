@@ -2347,6 +2347,9 @@ def read_papers(
         if own:
             fetcher.close()
     if failed and len(failed) == read:
+        if skipped is not None:  # (a send with nobody due says them: see sending._with_skipped)
+            for f in failed:
+                skipped(f)
         problems = [p for f in failed for p in f.problems()]
         hint = offline_hint(failed)
         raise SourcesFailed(*problems, *([hint] if hint else []),

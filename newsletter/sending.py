@@ -204,6 +204,11 @@ class SendReport:
     #: ``required: false``: the command exits 2 (see :func:`skipped_said`).
     skipped_sources: tuple[tuple[int, str, str], ...] = ()
 
+    @property
+    def built(self) -> int:
+        """The digests this send built (sent, failed, empty, would send, left pending)."""
+        return self.sent + self.failed + self.empty + self.would_send + self.pending
+
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
         if self.dry_run:
@@ -556,32 +561,61 @@ def send(
             run.due_read = undue is None
             run.stop_shared = stop is not None
             run.stop = halt
-            return _with_skipped(run.run(subs, transport), skipped)
+            return _with_skipped(run.run(subs, transport), skipped, kept_read=to_keep)
 
 
-def _with_skipped(report: SendReport, skipped: list[SourceRead]) -> SendReport:
+def _with_skipped(report: SendReport, skipped: list[SourceRead], kept_read: bool = False) -> SendReport:
     """``report`` naming the sources that failed while due digests were built
     from the others.  A warning alone, with exit 0, went unseen under cron
     (which mails a job's output only when it fails), run after run, while a
     moved feed's papers were missing from every digest.  A source that says
-    ``required: false`` may fail quietly (its warning is said all the same);
-    a send that built no digest (nobody due: the sources read only to keep
-    their papers) is no failure either, as when every source fails then."""
-    built = report.sent + report.failed + report.empty + report.would_send + report.pending
-    loud = {f.index: f for f in skipped if f.source.required is None}
-    if not loud or not built:
+    ``required: false`` may fail quietly (its warning is said all the same).
+    A send with nobody due that read the sources to keep their papers for a
+    digest due later (``kept_read``: a weekly subscriber fed by a daily
+    cron) is loud alike, even when every source failed: with exit 0 there
+    a feed that moved on Tuesday lost a week of papers without a word,
+    since the Monday digest draws on what those runs kept."""
+    loud = loud_failures(skipped)
+    if not loud or not (report.built or kept_read):
         return report
-    return replace(report, skipped_sources=tuple((f.index, f.source.label, f.location)
-                                                 for _, f in sorted(loud.items())))
+    return replace(report, skipped_sources=loud)
+
+
+def loud_failures(skipped: Sequence[SourceRead]) -> tuple[tuple[int, str, str], ...]:
+    """The failed sources not written ``required: false`` (which may fail
+    with their warning alone), once each, in config order: (index in
+    ``sources:``, name, URL or path)."""
+    loud = {f.index: f for f in skipped if f.source.required is None}
+    return tuple((f.index, f.source.label, f.location) for _, f in sorted(loud.items()))
+
+
+def failed_named(failed: Sequence[tuple[int, str, str]], sources: int) -> str:
+    """``1 of 2 sources failed (said above): sources[0] 'arXiv ML' (URL)``:
+    how a closing line names the sources that failed (see :func:`loud_failures`)."""
+    named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in failed)
+    return f"{len(failed)} of {counted(sources, 'source')} failed (said above): {named}"
 
 
 def skipped_said(report: SendReport, sources: int) -> str:
     """The line ``send`` ends with (exit 2) when some sources failed and the
-    digests went out from the others (see :func:`_with_skipped`)."""
-    named = ", ".join(f"sources[{index}] {name!r} ({where})" for index, name, where in report.skipped_sources)
+    digests went out from the others (see :func:`_with_skipped`).
+
+    Failed deliveries too are said here, in the last line: the exit code is
+    2 all the same (bad input wants a person; a script retrying on 1 could
+    not mend a moved feed, and the failed digests stay pending for the next
+    send whatever the code), so the line a cron mail or a script's log ends
+    with would otherwise hide them behind the source."""
+    named = failed_named(report.skipped_sources, sources)
+    if not report.built:  # the sources were read to keep their papers
+        kept = ("the papers of the others were kept for the digests due later, without its papers"
+                if report.sources_read else "nothing was kept for the digests due later (the next send reads "
+                "the sources again)")
+        return (f"{named}; no digest was due; {kept} (exit 2; `required: false` on a source lets it fail with a warning "
+                "alone)")
     went = "would go out" if report.dry_run else "went out"
-    return (f"{len(report.skipped_sources)} of {counted(sources, 'source')} failed (said above): {named}; "
-            f"the digests {went} from the others without its papers (exit 2; `required: false` on a source "
+    failed = (f"; and {counted(report.failed, 'digest')} failed to go out (pending: the next send tries "
+              f"{'it' if report.failed == 1 else 'them'} again)" if report.failed else "")
+    return (f"{named}; the digests {went} from the others without its papers{failed} (exit 2; `required: false` on a source "
             "lets it fail with a warning alone)")
 
 
@@ -608,10 +642,10 @@ ONE_DAYS_LIST = timedelta(hours=25)
 def _read_to_keep(read: Callable[[], list[Paper]], warn: Callable[[str], None],
                   halt: Callable[[], bool] | None) -> list[Paper] | None:
     """The sources' papers, read only to be kept for a digest due later (see
-    :func:`_to_keep`), or None when every source failed: with nobody due
-    that is no failure of the send (exit 0), but it is said, source by
+    :func:`_to_keep`), or None when every source failed: said source by
     source, since the digests due later lack what they listed today unless a
-    later run reads it.  A read cut short by a stop (``halt``) is the stop's."""
+    later run reads it (and ``send`` exits 2: see :func:`_with_skipped`).
+    A read cut short by a stop (``halt``) is the stop's."""
     try:
         return read()
     except SourcesFailed as exc:

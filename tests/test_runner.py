@@ -498,13 +498,16 @@ def test_run_refuses_subscribers_without_a_schedule_unless_there_is_a_default(tm
     assert code == 0, log
 
 
-def test_run_stops_with_exit_2_when_every_source_fails_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
-    from recorded_http import Reply, recorded
-
-    write_config(
-        tmp_path,
-        f"""
-sources:
+def _every_minute(http_server, smtp_server, arxiv: bool = False) -> str:
+    """A config with ada's digest every minute from the feed (and arXiv's API)
+    on the test HTTP server, for the outage tests."""
+    api = (f"""
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG]
+    url: {http_server.url("/api/query")}""" if arxiv else "")
+    return f"""
+sources:{api}
   - type: feed
     name: reading group
     url: {http_server.url("/feed.xml")}
@@ -517,8 +520,13 @@ subscribers:
 delivery:
 {smtp(smtp_server.port)}
 http: {{retries: 0, fresh_for: 0, timeout: 600}}  # 10 s real at 60x (see smtp())
-""",
-    )
+"""
+
+
+def test_run_stops_with_exit_2_when_every_source_fails_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
+    from recorded_http import Reply, recorded
+
+    write_config(tmp_path, _every_minute(http_server, smtp_server))
     http_server.route("/feed.xml", recorded("feed-rss2.xml"))
     assert cli("send", "--now", "2026-11-23T09:00:00+00:00").code == 0  # ada seen; her first slot is a minute later
     http_server.route("/feed.xml", Reply(502, b"bad gateway"))
@@ -1010,3 +1018,37 @@ def test_run_keeps_the_papers_of_the_days_nobody_is_due_for_a_weekly_digest(tmp_
     text = message.get_body(("plain",)).get_content()
     assert all(f"Flow matching on {name}" in text for name in days.values()), text
     assert "Sheaves" not in text
+
+
+def test_run_names_each_failed_source_every_round_and_stops_when_all_fail(tmp_path, cli, smtp_server, http_server):
+    """Some sources down: each round that reads the sources logs one line per
+    failed source, at its URL and index, and goes on sending from the others;
+    every source down: the daemon stops with exit 2 naming each source and
+    its URL (PRODUCT "Failures that must be loud")."""
+    from recorded_http import Reply, recorded
+
+    write_config(tmp_path, _every_minute(http_server, smtp_server, arxiv=True))
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    assert cli("send", "--now", "2026-11-23T09:00:00+00:00").code == 0  # ada seen; her first slot is a minute later
+    http_server.route("/api/query", Reply(500, b"oops"))
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    try:
+        wait_until(lambda: len(http_server.requests_to("/api/query")) >= 3, proc, "three rounds")
+        http_server.route("/feed.xml", Reply(502, b"bad gateway"))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    said = [line for line in lines if "'arXiv ML'" in line and "HTTP 500" in line]
+    assert len(said) >= 2, err  # the first round's and the second's (plus the last, if it read arXiv again)
+    assert all(f"{http_server.url('/api/query')}?" in line and "(sources[0] skipped; the other sources are used)" in line
+               for line in said[:2]), err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org"]  # sent from the feed
+    assert lines[-3].startswith(f"{http_server.url('/api/query')}?") and lines[-3].endswith(
+        "source 'arXiv ML': HTTP 500 Internal Server Error"), err
+    assert lines[-2] == f"{http_server.url('/feed.xml')}: source 'reading group': HTTP 502 Bad Gateway", err
+    assert lines[-1].startswith("every source failed (2 of 2); no papers were read: nothing sent"), err
+    assert "Traceback" not in err

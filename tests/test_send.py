@@ -2856,10 +2856,16 @@ def test_nobody_due_reads_no_source_and_says_so(tmp_path, cli, smtp_server, http
     assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
     _sources_down(http_server)
     r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")  # two days later: read to keep, every source down
-    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out + r.err
-    assert r.err.splitlines()[-1] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
+    # exit 2, as when digests went out without a source's papers: Monday's digest lacks these days' unless said
+    assert r.code == 2 and json.loads(r.out)["sources_read"] is False, r.out + r.err
+    assert [f["source"] for f in json.loads(r.out)["failed_sources"]] == [0, 1]
+    assert r.err.splitlines()[-2] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
                                       "now; their papers are not kept for the digests due later (the next send "
                                       "reads them again)"), r.err
+    assert r.err.splitlines()[-1].startswith("error: 2 of 2 sources failed (said above): sources[0] 'arXiv ML'"), r.err
+    assert r.err.splitlines()[-1].endswith(
+        "no digest was due; nothing was kept for the digests due later (the next send reads the sources again) "
+        "(exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
     assert len(http_server.requests_to("/api/query")) == 2
     _sources_up(http_server)
     r = cli("send", "--json", "--now", "2024-05-06T08:05:00+00:00")  # her slot: read, ranked, sent
@@ -2900,6 +2906,104 @@ def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli,
         "    schedule: weekly on monday at 08:00\n", "").replace("    url: ", "    required: false\n    url: ", 1))
     r = cli("send", "--now", NOW)
     assert r.code == 0 and "error:" not in r.err and "'arXiv ML'" in r.err, r.err
+
+
+def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_path, cli, smtp_server, http_server):
+    """A source down and a recipient refused in the same send: exit 2 (bad
+    input wants a person; retrying on 1 cannot mend a moved feed, and the
+    failed digest stays pending for the next send whatever the code), but
+    the last line said only the source, so the failed delivery went unseen
+    by whoever read the end of cron's mail.  Both are in the last line and
+    in --json."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        "    schedule: weekly on monday at 08:00\n",
+        "  - email: bob@example.org\n    topics: [diffusion]\n"))
+    _sources_up(http_server)
+    http_server.route("/api/query", Reply(500, b"oops"))
+    smtp_server.mailbox.reject["bob@example.org"] = "550 5.1.1 no such user"
+    r = cli("send", "--now", NOW)
+    assert r.code == 2, r.err
+    assert "sent 1, empty 0, failed 1" in r.out
+    assert r.err.splitlines()[-1] == (
+        f"error: 1 of 2 sources failed (said above): sources[0] 'arXiv ML' ({http_server.url('/api/query')}); the "
+        "digests went out from the others without its papers; and 1 digest failed to go out (pending: the next "
+        "send tries it again) (exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
+    assert "Traceback" not in r.err and smtp_server.mailbox.recipients() == ["ada@example.org"]
+    # --json: both facts, for a script that tells them apart (a day later: bob's back-off is over)
+    r = cli("send", "--json", "--now", "2024-05-07T09:00:00+00:00")
+    report = json.loads(r.out)
+    assert r.code == 2 and report["failed"] == 1, r.out + r.err
+    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert [d["status"] for d in report["digests"] if d["email"] == "bob@example.org"] == ["failed"]
+    # the source back, bob's digest still refused: exit 1, as ever
+    _sources_up(http_server)
+    r = cli("send", "--now", "2024-05-08T09:00:00+00:00")
+    assert r.code == 1 and "failed 1" in r.out and "error:" not in r.err, r.out + r.err
+
+
+def test_a_source_failing_while_papers_are_kept_for_a_weekly_digest_is_loud(tmp_path, cli, smtp_server, http_server):
+    """A weekly subscriber fed by a daily cron: the sends between her slots
+    read the sources to keep their papers for Monday's digest.  A feed dead
+    on those days said a warning and exited 0, so cron (which mails a failed
+    job's output only) said nothing while a week of its papers went missing
+    from the digest.  It exits 2, as a send whose digests went out without a
+    source's papers does, its last line naming the source; `required: false`
+    keeps exit 0."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    _sources_up(http_server)
+    assert cli("send", "--now", "2024-05-01T12:00:00+00:00").code == 0  # first seen; Monday 08:00 is her slot
+    http_server.route("/feed.xml", Reply(404, b"moved"))
+    r = cli("send", "--now", "2024-05-02T12:00:00+00:00")  # the next day: nobody due, read to keep
+    assert r.code == 2 and "not due 1" in r.out, r.out + r.err
+    (warning,) = [line for line in r.err.splitlines() if line.startswith("warning:") and "'reading group'" in line]
+    assert warning.startswith(f"warning: {http_server.url('/feed.xml')}: ") and "HTTP 404" in warning
+    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept", r.err, re.M), r.err
+    assert r.err.splitlines()[-1] == (
+        f"error: 1 of 2 sources failed (said above): sources[1] 'reading group' ({http_server.url('/feed.xml')}); "
+        "no digest was due; the papers of the others were kept for the digests due later, without its papers "
+        "(exit 2; `required: false` on a source lets it fail with a warning alone)"), r.err
+    with db(tmp_path) as con:
+        assert con.execute("SELECT count(*) FROM listed").fetchone()[0] > 0  # arXiv's kept all the same
+    assert smtp_server.mailbox.messages == []
+    # `required: false` on the feed: its warning alone, exit 0
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        f"    url: {http_server.url()}/feed.xml",
+        f"    required: false\n    url: {http_server.url()}/feed.xml"))
+    r = cli("send", "--now", "2024-05-03T12:00:00+00:00")
+    assert r.code == 0 and "error:" not in r.err and "'reading group'" in r.err, r.err
+
+
+def test_papers_and_match_name_a_failed_source_last_and_exit_0(tmp_path, cli, http_server):
+    """`papers` and `match` with one source down: they show and send
+    nothing, and a person reads them, so exit 0 (`send`, run by cron, exits
+    2 for it); but the warning said while reading scrolled away above a long
+    listing, and the list read as complete: their last line names the
+    failed source, and `match --json` lists it under failed_sources."""
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox"))
+    _sources_up(http_server)
+    http_server.route("/api/query", Reply(500, b"oops"))
+    closing = (f"warning: 1 of 2 sources failed (said above): sources[0] 'arXiv ML' ({http_server.url('/api/query')}); "
+               "{shown} (`send` exits 2 for it; `required: false` on a source lets it fail with a warning alone)")
+    for args, shown in ((("papers",), "the papers listed are the others'"),
+                        (("papers", "--json"), "the papers listed are the others'"),
+                        (("match",), "the digests shown are made from the others' papers"),
+                        (("match", "--json"), "the digests shown are made from the others' papers")):
+        r = cli(*args)
+        assert r.code == 0, r.err
+        assert r.err.splitlines()[-1] == closing.format(shown=shown), (args, r.err)
+        assert "Traceback" not in r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert json.loads(r.out)["subscribers"][0]["papers"], r.out  # the feed's papers matched
+    _sources_up(http_server)  # back: no closing line
+    r = cli("match", "--json")
+    assert r.code == 0 and json.loads(r.out)["failed_sources"] == [] and "failed (said above)" not in r.err, r.err
 
 
 def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
