@@ -2098,6 +2098,25 @@ def own_name_shown(text: str, title: str) -> str:
     return re.sub(rf"\\{own[0]}(?![a-zA-Z])(?:\{{\}})?", lambda _: name, text)
 
 
+#: In a formula, the macros read since the state's schema 8 (2 December 2026): the code before
+#: dropped amsmath's capital accents and ``\\norm``/``\\abs`` around their argument (``$\\Tilde{O}(n)$``
+#: read "O(n)"), and left the shorthands as written ("\\eps", "\\KL", "\\cL").
+_MATH_SPAN = lazy(r"\$[^$]+\$")
+_READ_SINCE_8 = lazy(r"\\(?:(?P<dropped>" + "|".join((*_CAPITAL_ACCENTS, "norm", "abs")) + r")(?=\s*\{)"
+                     r"|(?P<kept>" + "|".join(_SHORTHANDS) + r"|c[A-Z])(?![a-zA-Z]))")
+
+
+def _as_read_before_schema_8(title: str) -> str | None:
+    """The title as the code before schema 8 converted it, or None when that
+    read it as this code does.  A paper without an arXiv id was recorded sent
+    under that conversion's key; the key of the title as written alone does
+    not cover a title where both kinds changed (``$\\eps$`` and ``$\\Tilde{O}$``):
+    such a paper went out again after the upgrade."""
+    if "$" not in title or not _READ_SINCE_8.search(title):
+        return None
+    return _MATH_SPAN.sub(lambda m: _READ_SINCE_8.sub(lambda t: t["kept"] or "", m[0]), title)
+
+
 def paper_to_unicode(paper: Paper) -> Paper:
     """The paper with LaTeX in its title, abstract, authors and comment as Unicode
     (the same object when there is none, which is most papers).
@@ -2113,9 +2132,12 @@ def paper_to_unicode(paper: Paper) -> Paper:
         new = to_unicode(value)
         if new != value:
             changes[name] = new
-    if "title" in changes and (raw := paper.title_key) != normalize_title(changes["title"]) \
-            and raw not in paper.known_as:
-        changes["known_as"] = (*paper.known_as, raw)
+    if "title" in changes:
+        shown = normalize_title(changes["title"])
+        earlier = (paper.title_key, *([normalize_title(to_unicode(before))]
+                                      if (before := _as_read_before_schema_8(paper.title)) else []))
+        if added := tuple(k for k in dict.fromkeys(earlier) if k != shown and k not in paper.known_as):
+            changes["known_as"] = (*paper.known_as, *added)
     authors = tuple(to_unicode(a) for a in paper.authors)
     if authors != paper.authors:
         changes["authors"] = authors
