@@ -586,11 +586,17 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
                 continue
             said.add(name.casefold())
             surname, comma, first = (part.strip() for part in name.partition(","))
+            readings = [(surname, first)]
             if not comma:
-                *given, surname = name.split() or [""]
-                first = " ".join(given)
-            close = sorted(a for a in by_surname.get(surname.casefold(), ())
-                           if first and a.split()[0][:1].casefold() == first[:1].casefold())
+                *given, surname = words = name.split() or [""]
+                # given name first, as the sources write it; else surname first, as PubMed writes 'Tanaka K'
+                # and East Asian order 'Tanaka Kenji' (each pinned nothing, nothing said)
+                readings = [(surname, " ".join(given)), *([(words[0], " ".join(words[1:]))] if given else [])]
+            for surname, first in readings:
+                close = sorted(a for a in by_surname.get(surname.casefold(), ())
+                               if first and a.split()[0][:1].casefold() == first[:1].casefold())
+                if close:
+                    break
             if len(close) == 1:
                 why = f"the current papers write {close[0]!r}; a pin matches a name as the sources write it"
             elif comma and first:

@@ -1125,12 +1125,12 @@ def test_pin_where_no_paper_has_authors_is_named_once(workdir, cli):
 
 
 def test_a_pin_written_otherwise_than_the_sources_write_the_name_is_named(workdir, cli):
-    """A pin matches a name exactly: 'Tanaka, Kenji' or 'K. Tanaka' pinned
-    nothing while the papers wrote 'Kenji Tanaka', and nothing said so."""
+    """A pin matches a name exactly: 'Tanaka, Kenji', 'K. Tanaka' or 'Tanaka K'
+    pinned nothing while the papers wrote 'Kenji Tanaka', and nothing said so."""
     (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
     pinned = BASIC_CONFIG.replace("sources:\n", "sources:\n  - type: arxiv\n    path: arxiv.xml\n").replace(
         "    topics: [diffusion]\n", "    topics: [diffusion]\n    pin: [Tanaka, Kenji, W. Zhang, Kenji Tanaka, "
-        "'Lovelace, Ada', Someone Else]\n".replace("Tanaka, Kenji", "'Tanaka, Kenji'"))
+        "'Lovelace, Ada', Someone Else, Tanaka K, Zhang Wei]\n".replace("Tanaka, Kenji", "'Tanaka, Kenji'"))
     write_config(workdir, pinned)
     r = cli("validate")
     assert r.code == 0, r.err
@@ -1141,6 +1141,11 @@ def test_a_pin_written_otherwise_than_the_sources_write_the_name_is_named(workdi
         "'Wei Zhang'; a pin matches a name as the sources write it",
         "warning: config.yaml:17: subscribers[0].pin[3]: 'Lovelace, Ada' pins no paper: it is written surname "
         "first; the sources write names first name first: Ada Lovelace",
+        # surname first without a comma, as PubMed writes it or in East Asian order: it said nothing
+        "warning: config.yaml:17: subscribers[0].pin[5]: 'Tanaka K' pins no paper: the current papers write "
+        "'Kenji Tanaka'; a pin matches a name as the sources write it",
+        "warning: config.yaml:17: subscribers[0].pin[6]: 'Zhang Wei' pins no paper: the current papers write "
+        "'Wei Zhang'; a pin matches a name as the sources write it",
     ], r.err  # Kenji Tanaka as written, and a name no paper has, are no slip
     assert "pins no paper" in cli("match").err
 
