@@ -630,7 +630,8 @@ _MATH_LAYOUT = (
 
 def _unknown_macro(node, l2tobj) -> str:
     """A macro neither pylatexenc nor this module knows.  Before a group it is
-    taken as a style (``\\bm{x}``, ``\\mathbold{W}``): the group shows;
+    a style (``\\mathbold{W}``, ``\\pmb{x}``): the group shows (any other's group
+    has shown braces by now: :func:`_unknown_macros_kept`);
     otherwise it is shown as written (``$\\mymethod$``, ``$a \\foo b$``):
     pylatexenc showed nothing, and the formula lost a word or a symbol."""
     source = node.parsing_state.s
@@ -864,6 +865,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _braces_unlabelled(source)
     if "\\choose" in source or "\\over" in source:
         source = _infix_fractions(source)
+    if "{" in source and "\\" in source:
+        source = _unknown_macros_kept(source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared, lost))
@@ -874,6 +877,45 @@ def _math(source: str, lost: bool = False) -> str:
     if text[:2] in ("± ", "∓ "):  # a sign before its number ("±0.1"), not a sum's operator
         text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
+
+
+#: A macro before a group, in math: ``\\myloss{x}``, ``\\mathbold{W}``.
+_MACRO_GROUP = lazy(r"(?<!\\)((?:\\\\)*)\\([a-zA-Z]+)\s*(?=\{)")
+#: Names of unknown macros that style their group (``\\mathbold{W}``, ``\\pmb{x}``, physics'
+#: ``\\vb{v}``, papers' ``\\vect{x}``, ``\\mat{A}``): the group shows, as a bold or upright letter
+#: is shown as the plain one.
+_STYLE_NAME = lazy(r"(?:math|text|bold)[a-zA-Z]*|bm[a-z]*|bf[a-z]*|pmb|bs|bsym|mbf|bbold|vb|vbf|vect|mat|matr")
+
+
+@functools.lru_cache(maxsize=4096)
+def _unknown_not_style(name: str) -> bool:
+    """Whether ``\\name`` is a macro the converter does not know and no style (cached: ``\\frac`` recurs)."""
+    db = _converter()[0].latex_context
+    return (name not in ("begin", "end") and _STYLE_NAME.fullmatch(name) is None
+            and db.get_macro_spec(name) is db.unknown_macro_spec)
+
+
+def _unknown_macros_kept(source: str) -> str:
+    """An unknown macro's group in braces that show (``\\myloss\\{x\\}``), so
+    ``$\\myloss{x}$`` reads "\\myloss{x}" as written: taken as a style, it read "x",
+    the macro's name, and what the formula says, lost.  A style's group
+    (:data:`_STYLE_NAME`) and an empty one (``\\ours{}``) are left to the converter."""
+    out, pos = [], 0
+    for m in _MACRO_GROUP.finditer(source):
+        if m.start() < pos or not _unknown_not_style(m[2]):
+            continue
+        end = _braced(source, m.end())
+        if end is None or not source[m.end() + 1:end - 1].strip():
+            continue
+        out += [source[pos:m.end()], "\\{", _unknown_macros_kept(source[m.end() + 1:end - 1]), "\\}"]
+        pos = end
+        while source.startswith("{", pos) and (end := _braced(source, pos)) is not None:  # its next arguments
+            out += ["\\{", _unknown_macros_kept(source[pos + 1:end - 1]), "\\}"]
+            pos = end
+    if not pos:
+        return source
+    out.append(source[pos:])
+    return "".join(out)
 
 
 #: The blackboard fonts of the bbm and dsfont packages (``\\mathbbm{1}``, ``\\mathds{R}``): pylatexenc knows only ``\\mathbb``.
@@ -1166,7 +1208,22 @@ def _citations(text: str) -> str:
         text = _CITE.sub(_citation, text)
     if "ref" in text or "\\label" in text:  # (every kind _REF knows but label holds "ref")
         text = _REF.sub(_reference, text)
+    if "\\includegraphics" in text:
+        text = _FIGURE.sub(_no_figure, text)
     return text
+
+
+#: A figure's image with its options, and the spaces around it: ``Overview: \includegraphics[width=3cm]{fig.png}``.
+_FIGURE = lazy(r"(?P<before>\s*~?)\\includegraphics\*?(?:\s*\[[^\]]*\])*\s*\{[^{}]*\}(?P<after>\s*)")
+
+
+def _no_figure(m: re.Match) -> str:
+    """Nothing where a figure was: its image is not in the abstract, and its file
+    name and options ("\\includegraphics[width=3cm]{fig.png}") are no text a
+    reader can use (pylatexenc set "< g r a p h i c s >" on lines of their own);
+    one space where it stood between words, none at either end of the text."""
+    inside = m.start() > 0 and m.end() < len(m.string)
+    return " " if inside and m["before"] and m["after"] else ""
 
 
 _FOOTNOTE = lazy(r"\s*\\footnote(?![a-zA-Z])\s*")
@@ -2011,6 +2068,14 @@ _LETTER_MACRO_SPACE = lazy(
 )
 
 
+#: A letter accent's macro ended by a space, its letter after it: ``Fran\\c cais``, ``Pe\\v sic``
+#: or ``\\c {c}`` (TeX swallows the space and takes the letter as the argument: "Français",
+#: "Pešic"; as it was, the macro stayed as written).
+#: Only the accents names are written with; ``\\d``, ``\\b``, ``\\r`` and ``\\t`` are also a
+#: regex's or a string's escapes ("\\d matches a digit"), left as written.
+_ACCENT_SPACE = lazy(r"(?<!\\)((?:\\\\)*\\[cvuHk])[ \t]+(?:([a-zA-Z])|(?=\{))")
+
+
 def _dashes(text: str) -> str:
     """LaTeX's dashes as typeset: ``1990--2000`` "1990–2000", ``a -- b`` "a – b", ``a --- b`` "a — b"."""
     return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
@@ -2064,6 +2129,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
+    segment = _ACCENT_SPACE.sub(lambda m: f"{m[1]}{{{m[2]}}}" if m[2] else m[1], segment)
     return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3] or m[4]) + "{}", segment))
 
 

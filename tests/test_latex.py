@@ -118,8 +118,8 @@ def test_plain_text_is_not_mangled(plain):
 
 
 def test_math_that_cannot_be_converted_stays_readable():
-    # An unknown macro keeps its argument; a broken group keeps its source without the $ signs.
-    assert to_unicode(r"$\foo{x} + 1$") == "x + 1"
+    # An unknown macro is shown with its argument; a broken group keeps its source without the $ signs.
+    assert to_unicode(r"$\foo{x} + 1$") == r"\foo{x} + 1"
     shown = to_unicode(r"rate $\frac{1}{\sqrt{n}$ here")
     assert "$" not in shown and shown.startswith("rate ") and shown.endswith(" here")
 
@@ -1225,8 +1225,8 @@ def test_the_commands_arxiv_text_writes_most_read_as_typeset(latex, shown):
         # a citation or reference never closed (a feed cut the text) showed pylatexenc's placeholder
         (r"as shown in \cite{smith20, jones", r"as shown in \cite{smith20, jones"),
         (r"see Eq.~\eqref{eq:main and Section~\ref{sec", r"see Eq. \eqref{eq:main and Section \ref{sec"),
-        # a figure in an abstract read "< g r a p h i c s >" on lines of its own
-        (r"Overview: \includegraphics[width=3cm]{fig.png} and more", r"Overview: \includegraphics[width=3cm]{fig.png} and more"),
+        # a figure never closed read "< g r a p h i c s >" on lines of its own
+        (r"Overview: \includegraphics[width=3cm]{fig.png", r"Overview: \includegraphics[width=3cm]{fig.png"),
         # closed ones read as before
         (r"as in~\cite{a,b} and Eq.~\eqref{e1}", "as in [a, b] and Eq. (??)"),
     ],
@@ -1276,3 +1276,82 @@ def test_a_paper_s_own_letter_macros_are_not_read_after_an_escaped_backslash(lat
 def test_a_norm_or_absolute_value_of_nothing_is_shown_as_written_never_empty_bars():
     """``\\norm{}`` and ``\\abs{ }`` read "‖‖" and "||": bars around nothing."""
     assert to_unicode(r"$\norm{}$ and $\abs{ }$, $\norm{x}$ and $\abs{ y }$") == r"\norm and \abs, ‖x‖ and |y|"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a closed figure was shown as written: its file name and options are no text
+        (r"Overview: \includegraphics[width=3cm]{fig.png} and more", "Overview: and more"),
+        (r"a map~\includegraphics*[trim=1 2 3 4, clip]{map.pdf}. Then $x^2$", "a map. Then x²"),
+        (r"\includegraphics{logo.png} We propose", "We propose"),
+    ],
+)
+def test_a_figure_in_an_abstract_is_dropped(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+def test_the_email_drops_a_figure_in_an_abstract(workdir, cli):
+    """A closed ``\\includegraphics`` reached both parts of the digest as raw LaTeX."""
+    from conftest import BASIC_CONFIG
+
+    export = workdir / "papers" / "hf-papers-compact.txt"
+    source = export.read_text(encoding="utf-8")
+    assert "to controllably shift" in source
+    export.write_text(source.replace("to controllably shift", r"\includegraphics[width=3cm]{fig.png} to controllably shift"),
+                      encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG.replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: ["DPO-Shift"]')
+                 .replace("topics: [optim, diffusion]", "topics: [optim]"))
+    result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
+    assert result.code == 0, result.err
+    html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
+    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    assert ">DPO-Shift</mark> to controllably shift" in html
+    assert "we introduce DPO-Shift to controllably shift" in text
+    for part in (html, text):
+        assert "includegraphics" not in part and "fig.png" not in part and "g r a p h" not in part
+
+
+def test_readme_says_what_a_reference_shows():
+    """README said ``\\ref``, ``\\eqref`` and ``\\cref`` were dropped, while a
+    reference shows "??" as LaTeX shows one it cannot resolve (dropped, it left
+    "in Section, we"): its examples of references are the real output."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### What a reader sees"):]
+    section = " ".join(section[:section.index("\n- **A contents list**")].split())
+    assert not re.search(r"`\\ref`[^.;]*are dropped", section)
+    examples = re.findall(r"`([^`]*\\(?:ref|eqref|cref)\{[^`]*)` -> (.+?)(?=; |\), )", section)
+    assert len(examples) >= 2
+    for latex, shown in examples:
+        assert to_unicode(latex) == shown.strip()
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # TeX ends a macro's name at the space and takes the letter after it as the accent's argument
+        (r"Fran\c cais and Gar\c c on, \c {c}", "Français and Garç on, ç"),
+        (r"Pe\v sic, Erd\H os, \k a and Ni\c s", "Pešic, Erdős, ą and Niş"),
+        # a regex's escapes are no accents; a line break before a letter is no cedilla
+        (r"where \d matches a digit and \b w a boundary", r"where \d matches a digit and \b w a boundary"),
+        (r"First line\\c c", "First line c c"),
+    ],
+)
+def test_an_accent_macro_ended_by_a_space_takes_the_letter_after_it(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # an unknown macro before a group was taken as a style: "$\myloss{x}$" read "x"
+        (r"minimise $\myloss{x} + 1$ over $\E[\myf{x_i}{\alpha}]$", r"minimise \myloss{x} + 1 over 𝔼[\myf{xᵢ}{α}]"),
+        (r"$\foo {\bar{x}}$ and $\foo{\baz{y}}$", r"\foo{x̅} and \foo{\baz{y}}"),
+        # a style's group shows, as before; an empty group is no argument
+        (r"$\mathbold{W}$, $\pmb{x}$, $\vb{v}$ and $\ours{}$", r"W, x, v and \ours"),
+    ],
+)
+def test_an_unknown_macro_before_a_group_keeps_its_name(latex, shown):
+    assert to_unicode(latex) == shown
