@@ -2164,12 +2164,23 @@ def own_name_shown(text: str, title: str) -> str:
     return re.sub(rf"\\{own[0]}(?![a-zA-Z])(?:\{{\}})?", lambda _: name, text)
 
 
-#: In a formula, the macros read since the state's schema 8 (2 December 2026): the code before
-#: dropped amsmath's capital accents and ``\\norm``/``\\abs`` around their argument (``$\\Tilde{O}(n)$``
-#: read "O(n)"), and left the shorthands as written ("\\eps", "\\KL", "\\cL").
+#: In a formula, what the code before the state's schema 8 (2 December 2026) read otherwise: it
+#: dropped amsmath's capital accents, ``\\norm``/``\\abs`` and any macro it did not know before a
+#: group, keeping the group (``$\\Tilde{O}(n)$`` read "O(n)", ``$\\myloss{x}$`` "x"), and left the
+#: shorthands as written ("\\eps", "\\KL", "\\cL").
 _MATH_SPAN = lazy(r"\$[^$]+\$")
-_READ_SINCE_8 = lazy(r"\\(?:(?P<dropped>" + "|".join((*_CAPITAL_ACCENTS, "norm", "abs")) + r")(?=\s*\{)"
-                     r"|(?P<kept>" + "|".join(_SHORTHANDS) + r"|c[A-Z])(?![a-zA-Z]))")
+_MATH_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\([a-zA-Z]+)(\s*(?=\{))?")
+_DROPPED_BEFORE_8 = frozenset((*_CAPITAL_ACCENTS, "norm", "abs"))
+
+
+def _read_before_schema_8(m: re.Match) -> str:
+    """One macro of a formula as the code before schema 8 read it (see :data:`_MATH_MACRO`)."""
+    name = m[2]
+    if m[3] is not None and (name in _DROPPED_BEFORE_8 or _unknown_not_style(name)):
+        return m[1]
+    if name in _SHORTHANDS or re.fullmatch(r"c[A-Z]", name):
+        return m[1] + name
+    return m[0]
 
 
 def _as_read_before_schema_8(title: str) -> str | None:
@@ -2178,9 +2189,10 @@ def _as_read_before_schema_8(title: str) -> str | None:
     under that conversion's key; the key of the title as written alone does
     not cover a title where both kinds changed (``$\\eps$`` and ``$\\Tilde{O}$``):
     such a paper went out again after the upgrade."""
-    if "$" not in title or not _READ_SINCE_8.search(title):
+    if "$" not in title or "\\" not in title:
         return None
-    return _MATH_SPAN.sub(lambda m: _READ_SINCE_8.sub(lambda t: t["kept"] or "", m[0]), title)
+    before = _MATH_SPAN.sub(lambda m: _MATH_MACRO.sub(_read_before_schema_8, m[0]), title)
+    return before if before != title else None
 
 
 def paper_to_unicode(paper: Paper) -> Paper:
