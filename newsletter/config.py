@@ -515,6 +515,10 @@ _SUBJECT_CODES = {
 }
 
 
+#: What parts several categories written in one text: spaces, commas, semicolons, bars, OR.
+_CATEGORIES_APART = r"[\s,;|]+|\b(?:OR|or)\b"
+
+
 def check_arxiv_category(value: str) -> str:
     """``value`` as arXiv spells it (``cs.lg`` -> ``cs.LG``), or an error
     saying what was meant: a category arXiv does not have matches no paper,
@@ -530,7 +534,7 @@ def check_arxiv_category(value: str) -> str:
              if w.casefold() in _CATEGORIES]
     # an alert's list pasted as one item, 'cs.AI cs.LG', 'hep-th quant-ph': it said "not an arXiv category"
     # (or kept one code and dropped the others, or an unknown one unsaid)
-    tokens = [t for t in re.split(r"[\s,;|]+|\b(?:OR|or)\b", value) if t]
+    tokens = [t for t in re.split(_CATEGORIES_APART, value) if t]
     listed = [_CATEGORIES.get(t.casefold()) for t in tokens]
     if len(tokens) > 1 and any(listed) and all(c or "." in t for t, c in zip(tokens, listed, strict=True)):
         unknown = "".join(f"; {_unknown_category(t)}" for t, c in zip(tokens, listed, strict=True) if not c)
@@ -2783,8 +2787,12 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = (f"expected a list, got the text of a block ('{path[-1]}: {mark}' makes its lines one text): "
                    f"write each entry on a line of its own after '- ', or in brackets, [{written}]")
     elif kind == "list_type" and isinstance(value, str):
-        # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
+        # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it; categories as an alert lists
+        # them, `categories: cs.LG stat.ML` (it said to write ["cs.LG stat.ML"], itself an error)
         items = [x.strip() for x in value.split(",") if x.strip()]
+        codes = [x for x in re.split(_CATEGORIES_APART, value) if x]
+        if path and path[-1] == "categories" and all("." in x or x.casefold() in _CATEGORIES for x in codes):
+            items = codes  # (not 'Machine Learning (cs.LG)', which is one, named)
         written = ", ".join(x if re.fullmatch(r"[A-Za-z_][\w-]*", x) else json.dumps(x, ensure_ascii=False) for x in items)
         message = f"expected a list, got the text {value!r}: write it in brackets, [{written}]"
     elif kind == "list_type" and isinstance(value, dict) and value and all(v in (None, {}, "") for v in value.values()):

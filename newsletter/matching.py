@@ -166,6 +166,22 @@ _SURNAME_FIRST = re.compile(r"(?P<surname>\w[\w'.-]*(?: \w[\w'.-]*){0,2}), (?P<g
 _QUOTED = re.compile(r'["“”„]\s*(?P<inner>[^"“”„]+?)\s*["“”]')
 
 
+_ARXIV_PREFIX = re.compile(rf"^(?:{'|'.join(_ARXIV_FIELDS)}):\s*")
+
+
+def _arxiv_author(name: str) -> tuple[str, bool, str]:
+    """An author as an arXiv query names one, as papers write it: the name,
+    whether it is the surname alone, and why it differs (empty when it does not)."""
+    if initials := _ARXIV_AUTHOR.fullmatch(name):
+        # an alert's au:Tanaka_K: 'Tanaka_K' matched no paper, which writes 'Kenji Tanaka'
+        return initials["surname"].replace("_", " "), True, "papers write whole names, not arXiv's Surname_Initials"
+    if (named := _SURNAME_FIRST.fullmatch(name)) and _initials(named["given"]):
+        return named["surname"], True, "papers write whole given names, not initials"
+    if named:
+        return f"{named['given']} {named['surname']}", False, "papers write the given name first"
+    return name, False, ""
+
+
 def _refuse_search_syntax(text: str, raw: str) -> None:
     """What search engines and arXiv alerts write but a term reads literally:
     quotes around a phrase, a field prefix, ``NOT`` or a leading ``-``.  Each
@@ -177,15 +193,25 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
         instead = f"put [{dropped}] under none:" + (f" and keep {json.dumps(kept, ensure_ascii=False)} here"
                                                       if kept else "")
         raise ValueError(f"term {text!r} is written as a search query; NOT excludes nothing in a term: {instead}")
-    if m := re.match(r"([a-z]+):(?!//)\s*(\S.*)", raw):
+    if m := re.match(r"\(?([a-z]+):(?!//)\s*(\S.*)", raw):
         if m[1] in _ARXIV_FIELDS:
-            rest, field = m[2].strip().strip('()"“”').strip(), _ARXIV_FIELDS[m[1]]
-            instead = (f"a category goes under categories: [{rest}]" if m[1] == "cat" else f"write {rest!r}"
-                       + (f" ({field} searches only there)" if field else ""))
-            if m[1] == "au" and (initials := _ARXIV_AUTHOR.fullmatch(rest)):
-                # an alert's au:Tanaka_K: 'Tanaka_K' matched no paper, which writes 'Kenji Tanaka'
-                instead = (f"write {initials['surname'].replace('_', ' ')!r}, the surname (papers write whole "
-                           f"names, not arXiv's Surname_Initials; {field} searches only there)")
+            field = _ARXIV_FIELDS[m[1]]
+            # an alert's whole query, 'au:Tanaka_K OR au:Muller_A': each name its own term (it said
+            # "write 'Tanaka_K OR au:Muller_A'", itself a query, and 'au:"Tanaka, K"' a term with a comma)
+            pieces = [_ARXIV_PREFIX.sub("", p.strip().strip('()"“”').strip()).strip('()"“”').strip()
+                      for p in re.split(r"\s+(?:OR|AND|\|\|?)\s+", m[2].strip())]
+            found = [_arxiv_author(p) if m[1] == "au" else (p, False, "") for p in pieces if p]
+            why = "; ".join([*dict.fromkeys(w for _, _, w in found if w), *([f"{field} searches only there"]
+                                                                           if field else [])])
+            if m[1] == "cat":
+                instead = f"a category goes under categories: [{', '.join(name for name, _, _ in found)}]"
+            elif len(found) == 1:
+                instead = f"write {found[0][0]!r}" + (", the surname" if found[0][1] else "")
+            else:
+                listed = ", ".join(json.dumps(name, ensure_ascii=False) for name, _, _ in found)
+                instead = f"list them as separate terms, [{listed}]"
+                why = "; ".join(["under all: when each must match", *([why] if why else [])])
+            instead += f" ({why})" if why and m[1] != "cat" else ""
             raise ValueError(f"term {text!r} starts with arXiv's search field '{m[1]}:', which a term reads as "
                              f"text: {instead}")
     if raw.startswith("-") and re.match(r"-\s*\w", raw):

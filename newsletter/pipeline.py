@@ -537,14 +537,19 @@ def _author_spelling(config: Config, key: str, papers: list[Paper], every: Calla
                     for author in paper.authors:
                         if author.split():
                             surnames.setdefault(_unaccented(author.split()[-1]), set()).add(author)
-            *given, surname = name.split()
-            # initials ('K. Tanaka'): the authors of that surname and first initial; a whole given name
-            # ('Jun Wang' when today's papers have only Jie Wang's): no one, unless only its accents differ
-            first = _unaccented(given[0][:1]) if given and _initials(" ".join(given)) else ""
-            close = sorted(a for a in surnames.get(_unaccented(surname), ())
-                           if (first and _unaccented(a.split()[0][:1]) == first) or not given
-                           or _unaccented(" ".join(a.split())) == _unaccented(" ".join(name.split())))
-            if not close:
+            words = name.split()
+            # given name first, as papers write it; else surname first, as PubMed, Scopus and East Asian
+            # order write it ('Tanaka K', 'Tanaka Kenji'), which matched nothing, nothing said
+            for surname, given in ((words[-1], words[:-1]), *([(words[0], words[1:])] if len(words) > 1 else [])):
+                # initials ('K. Tanaka'): the authors of that surname and first initial; a whole given name
+                # ('Jun Wang' when today's papers have only Jie Wang's): no one, unless only its accents differ
+                first = _unaccented(given[0][:1]) if given and _initials(" ".join(given)) else ""
+                close = sorted(a for a in surnames.get(_unaccented(surname), ())
+                               if (first and _unaccented(a.split()[0][:1]) == first) or not given
+                               or _unaccented(" ".join(a.split())) == _unaccented(" ".join((*given, surname))))
+                if close:
+                    break
+            else:
                 continue
             shown = ", ".join(repr(a) for a in close[:3]) + (" ..." if len(close) > 3 else "")
             out.append(config.problem(("topics", key, kind, i), (
@@ -605,11 +610,17 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
                 continue
             said.add(name.casefold())
             surname, comma, first = (part.strip() for part in name.partition(","))
+            readings = [(surname, first)]
             if not comma:
-                *given, surname = name.split() or [""]
-                first = " ".join(given)
-            close = sorted(a for a in by_surname.get(surname.casefold(), ())
-                           if first and a.split()[0][:1].casefold() == first[:1].casefold())
+                *given, surname = words = name.split() or [""]
+                # given name first, as the sources write it; else surname first, as PubMed writes 'Tanaka K'
+                # and East Asian order 'Tanaka Kenji' (each pinned nothing, nothing said)
+                readings = [(surname, " ".join(given)), *([(words[0], " ".join(words[1:]))] if given else [])]
+            for surname, first in readings:
+                close = sorted(a for a in by_surname.get(surname.casefold(), ())
+                               if first and a.split()[0][:1].casefold() == first[:1].casefold())
+                if close:
+                    break
             if len(close) == 1:
                 why = f"the current papers write {close[0]!r}; a pin matches a name as the sources write it"
             elif comma and first:

@@ -929,8 +929,9 @@ subscribers:
 def test_a_whole_name_spelled_right_gets_no_spelling_of_another_author(tmp_path, cli):
     """'Jun Wang', spelled right but not among today's authors, was told
     "they write 'Jie Wang' ... or the surname alone, 'Wang'": another person.
-    A spelling is suggested only for initials ('K. Tanaka') or a name whose
-    accents alone differ ('Tomas Garcia-Lopez', 'Muller')."""
+    A spelling is suggested only for initials ('K. Tanaka', or surname first:
+    'Tanaka K'), a name whose accents alone differ ('Tomas Garcia-Lopez',
+    'Muller') or one written surname first ('Tanaka Kenji')."""
     feed = (DATA / "arxiv-api.xml").read_text(encoding="utf-8").replace("Mei Lin", "Jie Wang")
     (tmp_path / "arxiv.xml").write_text(feed, encoding="utf-8")
     write_config(tmp_path, """
@@ -938,7 +939,8 @@ sources:
   - {type: arxiv, path: arxiv.xml}
 topics:
   people:
-    any: ["Jun Wang", "Wen Zhang", "Tomas Garcia-Lopez", "K. Tanaka", "Muller"]
+    any: ["Jun Wang", "Wen Zhang", "Tomas Garcia-Lopez", "K. Tanaka", "Muller", "Tanaka K", "Tanaka Kenji",
+          "Wang Jun", "Muller A"]
     fields: [authors]
 subscribers:
   - {email: me@uni.edu, topics: [people]}
@@ -949,7 +951,10 @@ subscribers:
             for line in r.err.splitlines() if "no author's name" in line]
     assert [(where.rsplit(": ", 1)[1], said.split(";")[0]) for where, said in told] == [
         ("'Tomas Garcia-Lopez'", "'Tomás García-López'"), ("'K. Tanaka'", "'Kenji Tanaka'"),
-        ("'Muller'", "'Ana Müller'")], r.err
+        ("'Muller'", "'Ana Müller'"),
+        # surname first, as PubMed and Scopus ('Tanaka K') or East Asian order write it: they matched nothing,
+        # nothing said; 'Wang Jun' is still not Jie Wang
+        ("'Tanaka K'", "'Kenji Tanaka'"), ("'Tanaka Kenji'", "'Kenji Tanaka'"), ("'Muller A'", "'Ana Müller'")], r.err
 
 def test_a_name_is_not_found_across_two_authors_or_two_papers(tmp_path, cli):
     """Authors were joined by a line break, which a phrase's ``[\\s-]+`` crosses:
@@ -1120,12 +1125,12 @@ def test_pin_where_no_paper_has_authors_is_named_once(workdir, cli):
 
 
 def test_a_pin_written_otherwise_than_the_sources_write_the_name_is_named(workdir, cli):
-    """A pin matches a name exactly: 'Tanaka, Kenji' or 'K. Tanaka' pinned
-    nothing while the papers wrote 'Kenji Tanaka', and nothing said so."""
+    """A pin matches a name exactly: 'Tanaka, Kenji', 'K. Tanaka' or 'Tanaka K'
+    pinned nothing while the papers wrote 'Kenji Tanaka', and nothing said so."""
     (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
     pinned = BASIC_CONFIG.replace("sources:\n", "sources:\n  - type: arxiv\n    path: arxiv.xml\n").replace(
         "    topics: [diffusion]\n", "    topics: [diffusion]\n    pin: [Tanaka, Kenji, W. Zhang, Kenji Tanaka, "
-        "'Lovelace, Ada', Someone Else]\n".replace("Tanaka, Kenji", "'Tanaka, Kenji'"))
+        "'Lovelace, Ada', Someone Else, Tanaka K, Zhang Wei]\n".replace("Tanaka, Kenji", "'Tanaka, Kenji'"))
     write_config(workdir, pinned)
     r = cli("validate")
     assert r.code == 0, r.err
@@ -1136,6 +1141,11 @@ def test_a_pin_written_otherwise_than_the_sources_write_the_name_is_named(workdi
         "'Wei Zhang'; a pin matches a name as the sources write it",
         "warning: config.yaml:17: subscribers[0].pin[3]: 'Lovelace, Ada' pins no paper: it is written surname "
         "first; the sources write names first name first: Ada Lovelace",
+        # surname first without a comma, as PubMed writes it or in East Asian order: it said nothing
+        "warning: config.yaml:17: subscribers[0].pin[5]: 'Tanaka K' pins no paper: the current papers write "
+        "'Kenji Tanaka'; a pin matches a name as the sources write it",
+        "warning: config.yaml:17: subscribers[0].pin[6]: 'Zhang Wei' pins no paper: the current papers write "
+        "'Wei Zhang'; a pin matches a name as the sources write it",
     ], r.err  # Kenji Tanaka as written, and a name no paper has, are no slip
     assert "pins no paper" in cli("match").err
 

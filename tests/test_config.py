@@ -1216,6 +1216,24 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
          "term 'au:van_der_Berg_J_A' starts with arXiv's search field 'au:', which a term reads as text: write "
          "'van der Berg', the surname (papers write whole names, not arXiv's Surname_Initials; fields: [authors] "
          "searches only there)"),
+        # an alert's whole query, as README's own arXiv source writes it: it said "write 'Tanaka_K OR
+        # au:Muller_A'", itself a query; in brackets it listed "au:Tanaka_K", an error again
+        ("au:Tanaka_K OR au:Muller_A",
+         "term 'au:Tanaka_K OR au:Muller_A' starts with arXiv's search field 'au:', which a term reads as text: "
+         "list them as separate terms, [\"Tanaka\", \"Muller\"] (under all: when each must match; papers write "
+         "whole names, not arXiv's Surname_Initials; fields: [authors] searches only there)"),
+        ("(au:Tanaka_K OR au:Muller_A)",
+         "term '(au:Tanaka_K OR au:Muller_A)' starts with arXiv's search field 'au:', which a term reads as text: "
+         "list them as separate terms, [\"Tanaka\", \"Muller\"] (under all: when each must match; papers write "
+         "whole names, not arXiv's Surname_Initials; fields: [authors] searches only there)"),
+        # it said "write 'Tanaka, K'", a term with a comma, itself an error
+        ('au:\\"Tanaka, K.\\"',
+         "term 'au:\"Tanaka, K.\"' starts with arXiv's search field 'au:', which a term reads as text: write "
+         "'Tanaka', the surname (papers write whole given names, not initials; fields: [authors] searches only "
+         "there)"),
+        ("cat:cs.LG OR cat:stat.ML",
+         "term 'cat:cs.LG OR cat:stat.ML' starts with arXiv's search field 'cat:', which a term reads as text: a "
+         "category goes under categories: [cs.LG, stat.ML]"),
         ("au:Bengio",
          "term 'au:Bengio' starts with arXiv's search field 'au:', which a term reads as text: write 'Bengio' "
          "(fields: [authors] searches only there)"),

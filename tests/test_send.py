@@ -5236,13 +5236,20 @@ _RAW_LATEX_EXPORT = (
 )
 
 
-@pytest.mark.parametrize("old_state", [False, True], ids=["twice", "state of the code before"])
+@pytest.mark.parametrize("old_state", [
+    None,
+    ("Diffusion \\eps-Nets with \\Tilde{O}(n) Samples", "diffusion eps nets with tilde o n samples"),
+    # as the version before schema 8 (245afb6) really read it: \eps as written, but $\Tilde{O}$ dropped to
+    # "O": neither this code's key nor the key as written, so it went out again after the upgrade
+    ("Diffusion \\eps-Nets with O(n) Samples", "diffusion eps nets with o n samples"),
+], ids=["twice", "state of the code before", "state of the version before schema 8"])
 def test_a_title_with_latex_converted_another_way_is_not_sent_again(tmp_path, cli, old_state):
-    """A paper without an arXiv id is known by its title's key.  The code before
-    left ``\\eps`` and ``\\Tilde{O}`` as written (key "diffusion eps nets with
-    tilde o n samples"); this one shows "ε-Nets ... Õ(n)", a new key, and the
-    paper went out again after the upgrade.  The key of the title as the source
-    wrote it is a key of the paper too, whatever the conversion makes of it."""
+    """A paper without an arXiv id is known by its title's key.  The version
+    before schema 8 left ``$\\eps$`` as written and dropped ``$\\Tilde{O}$``'s
+    accent (key "diffusion eps nets with o n samples"); this one shows "ε-Nets
+    ... Õ(n)", a new key, and the paper went out again after the upgrade.  The
+    key of the title as the source wrote it, and as that version read it, are
+    keys of the paper too, whatever the conversion makes of it now."""
     (tmp_path / "export.txt").write_text(_RAW_LATEX_EXPORT, encoding="utf-8")
     write_config(tmp_path, "sources: [{type: hf-papers-text, path: export.txt}]\n"
                  "topics: {d: {name: Diffusion, any: [diffusion]}}\n"
@@ -5255,11 +5262,10 @@ def test_a_title_with_latex_converted_another_way_is_not_sent_again(tmp_path, cl
         return sum(d["papers"] for d in json.loads(r.out)["digests"] if d["status"] == "sent")
 
     assert sent(NOW) == 2
-    if old_state:  # as the code before recorded it: the title as written, its key the paper's id
-        old_title = "Diffusion \\eps-Nets with \\Tilde{O}(n) Samples"
+    if old_state:  # as the code before recorded it: its title, that title's key the paper's id
+        old_title, old_id = old_state
         with contextlib.closing(sqlite3.connect(tmp_path / "newsletter-state.sqlite3")) as db, db:
             [(new_id,)] = db.execute("SELECT id FROM papers WHERE title LIKE 'Diffusion ε%'").fetchall()
-            old_id = "diffusion eps nets with tilde o n samples"
             assert new_id != old_id
             db.execute("UPDATE papers SET id = ?, title = ? WHERE id = ?", (old_id, old_title, new_id))
             assert db.execute("UPDATE digest_papers SET paper_id = ? WHERE paper_id = ?", (old_id, new_id)).rowcount == 1

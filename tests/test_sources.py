@@ -887,6 +887,31 @@ subscribers: [{email: a@example.org, topics: [t]}]
     assert len(lines) == 3, result.err
 
 
+def test_categories_written_as_one_text_without_brackets_are_listed_apart(tmp_path, cli):
+    """`categories: cs.LG stat.ML`, an alert's list without brackets, was told
+    to write `["cs.LG stat.ML"]`, which is itself an error (several categories
+    in one item): each code is its own item in the text to write.  A category
+    as arXiv's pages name it stays whole (its own error then names the code)."""
+    write_config(tmp_path, """
+sources:
+  - {type: arxiv, categories: hep-th quant-ph}
+topics:
+  t: {any: [x], categories: cs.LG OR stat.ML}
+  u: {any: [x], categories: Machine Learning (cs.LG)}
+subscribers: [{email: a@example.org, topics: [t, u]}]
+""", "c.yaml")
+    result = cli("--config", str(tmp_path / "c.yaml"), "validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        f"{tmp_path / 'c.yaml'}:2: sources[0].categories: expected a list, got the text 'hep-th quant-ph': write it "
+        "in brackets, [hep-th, quant-ph]",
+        f"{tmp_path / 'c.yaml'}:4: topics.t.categories: expected a list, got the text 'cs.LG OR stat.ML': write it "
+        'in brackets, ["cs.LG", "stat.ML"]',
+        f"{tmp_path / 'c.yaml'}:5: topics.u.categories: expected a list, got the text 'Machine Learning (cs.LG)': "
+        'write it in brackets, ["Machine Learning (cs.LG)"]',
+    ], result.err
+
+
 @pytest.mark.parametrize("written, said", [
     ("cs.ML", "machine learning is 'cs.LG', or 'stat.ML'; arXiv has no cs.ML"),  # was: did you mean 'cs.PL'?
     ("cs.RL", "reinforcement learning is in 'cs.LG', machine learning; "),  # was: 'cs.RO', robotics
