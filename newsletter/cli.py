@@ -482,8 +482,9 @@ def _failed_sources_said(failed, config, shown: str) -> None:
     listing, and the list read as complete.  Exit 0 all the same: these
     commands show and send nothing, and a person reads them (``send``, which
     cron runs, exits 2 for it; ``validate --fetch`` checks each source)."""
-    if failed:
-        warn(f"{pipeline.failed_named(failed, len(config.sources))}; {shown} (`send` exits 2 for it; "
+    loud = [(f.index, f.name, f.location) for f in failed if f.required]
+    if loud:
+        warn(f"{pipeline.failed_named(loud, len(config.sources))}; {shown} (`send` exits 2 for it; "
              "`required: false` on a source lets it fail with a warning alone)")
 
 
@@ -567,8 +568,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     for key, near in report.near
                 },
                 "warnings": said,
-                "failed_sources": [{"source": index, "name": name, "location": where}
-                                   for index, name, where in failed],
+                "failed_sources": [f.to_json() for f in failed],
             }
         )
         _failed_sources_said(failed, config, "the digests shown are made from the others' papers")

@@ -2899,13 +2899,18 @@ def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli,
     # sent once: the next run (the source still down) sends nothing twice, and says so again
     r = cli("send", "--json", "--now", NOW)
     assert r.code == 2 and json.loads(r.out)["failed_sources"] == [
-        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}], r.out + r.err
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": True}], r.out + r.err
     assert len(smtp_server.mailbox.messages) == 1
     # `required: false` said of it: its failure is a warning alone, exit 0
     write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
         "    schedule: weekly on monday at 08:00\n", "").replace("    url: ", "    required: false\n    url: ", 1))
     r = cli("send", "--now", NOW)
     assert r.code == 0 and "error:" not in r.err and "'arXiv ML'" in r.err, r.err
+    # ... and --json still lists it, saying it was not required (an empty list read as every source read)
+    r = cli("send", "--json", "--now", NOW)
+    assert r.code == 0 and "error:" not in r.err, r.out + r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": False}], r.out
 
 
 def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_path, cli, smtp_server, http_server):
@@ -2935,7 +2940,8 @@ def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_pat
     r = cli("send", "--json", "--now", "2024-05-07T09:00:00+00:00")
     report = json.loads(r.out)
     assert r.code == 2 and report["failed"] == 1, r.out + r.err
-    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"),
+                                         "required": True}]
     assert [d["status"] for d in report["digests"] if d["email"] == "bob@example.org"] == ["failed"]
     # the source back, bob's digest still refused: exit 1, as ever
     _sources_up(http_server)
@@ -2999,8 +3005,15 @@ def test_papers_and_match_name_a_failed_source_last_and_exit_0(tmp_path, cli, ht
         assert r.err.splitlines()[-1] == closing.format(shown=shown), (args, r.err)
         assert "Traceback" not in r.err
     assert json.loads(r.out)["failed_sources"] == [
-        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": True}]
     assert json.loads(r.out)["subscribers"][0]["papers"], r.out  # the feed's papers matched
+    # `required: false`: no closing line, but match --json still lists it (an empty list read as all read)
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox").replace(
+        "    url: ", "    required: false\n    url: ", 1))
+    r = cli("match", "--json")
+    assert r.code == 0 and "failed (said above)" not in r.err, r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": False}], r.out
     _sources_up(http_server)  # back: no closing line
     r = cli("match", "--json")
     assert r.code == 0 and json.loads(r.out)["failed_sources"] == [] and "failed (said above)" not in r.err, r.err
