@@ -562,6 +562,7 @@ def send(
         with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
             run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
             run.read = read
+            run.skipped = skipped
             run.due_read = undue is None
             run.stop_shared = stop is not None
             run.stop = halt
@@ -1102,6 +1103,7 @@ class _SendRun:
         self._short_said = False  # the sources' papers start after a digest's last one: said once a run
         self.pools: KeptPools | None = None  # what each digest draws on (see _pool)
         self.kept = 0  # papers this run kept for the digests after it (nobody was due)
+        self.skipped: Sequence[SourceRead] = ()  # the sources that failed while the others were read
 
     def _result(self, result: DigestResult) -> None:
         if self._held is not None and threading.get_ident() == self._planner:
@@ -2010,14 +2012,27 @@ class _SendRun:
                 if not self.delivered:
                     return
 
+    def _kept_said(self) -> str:
+        """What a send with nobody due kept for the digests due later.  With a
+        source down, "the sources were read and their 40 papers kept" said
+        every source's papers were in: the 40 were the others', and the
+        digests due later lack the failed one's unless a later run reads it."""
+        failed = len({f.index for f in self.skipped})
+        if not failed:
+            return f"the sources were read and their {counted(self.kept, 'paper')} kept for the digests due later"
+        sources = len(self.config.sources)
+        read = sources - failed
+        return (f"{read} of {counted(sources, 'source')} read ({failed} failed: said above) and "
+                f"{'its' if read == 1 else 'their'} {counted(self.kept, 'paper')} kept for the digests due later, "
+                f"without the papers of the failed {'one' if failed == 1 else 'ones'}")
+
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
         if self.kept and not self.due_read and count["not due"] == len(self.results):
-            note = (f"no digest is due now: the sources were read and their {counted(self.kept, 'paper')} kept "
-                    "for the digests due later (README \"Schedules\")")
+            note = f"no digest is due now: {self._kept_said()} (README \"Schedules\")"
         elif self.papers is not None and not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
