@@ -35,7 +35,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, counted, line_of, parsed_xml
+from .errors import UNKNOWN_PAGE, InputError, Problem, counted, line_of, parsed_xml
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import (
@@ -359,7 +359,7 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
     elif holds_daily_papers(data):  # a papers page saved whole: not a fault to look for
         said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
-        said = " (an error page or a login wall?)"
+        said = UNKNOWN_PAGE
     return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
 
 
@@ -1899,8 +1899,7 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 raise InputError(Problem(f"source {source!r}: {arxiv_page_said(page)}, not {expected}", name,
                                          1)) from None
             raise InputError(
-                Problem(f"source {source!r}: an HTML or XML page, not {expected} "
-                        "(an error page or a login wall?)", name, 1)
+                Problem(f"source {source!r}: an HTML or XML page, not {expected}{UNKNOWN_PAGE}", name, 1)
             ) from None
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc.msg} at column {exc.colno}); truncated?", name, exc.lineno)

@@ -564,6 +564,31 @@ _CHALLENGE_PAGE = lazy(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/chal
 
 #: Where an HTML document starts (after a byte order mark, white space, comments).
 _HTML_START = lazy(rb"(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+#: An HTML page's title, in its head.
+_PAGE_TITLE = lazy(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def html_page_said(fetched: Fetched) -> str:
+    """What a fetched HTML page that came where a feed or JSON goes says of
+    itself: its title and, after a redirect, where it was (``; the page's
+    title: 'Hotel Wi-Fi: sign in'; redirected to http://wifi.example/login?...``);
+    "" for any other answer.  A network's login page (a hotel's or a train's
+    Wi-Fi, answering every address with its own page) read "an HTML page,
+    not an RSS or Atom feed (an error page or a login wall?)" at the feed's
+    own URL, and the user went to look at the feed, not at the network."""
+    import html
+
+    head = fetched.body[:65536]
+    if _HTML_START.match(head) is None:
+        return ""
+    said = ""
+    if (m := _PAGE_TITLE.search(head)) is not None:
+        title = " ".join(html.unescape(m[1].decode("utf-8", "replace")).split())
+        if title:
+            said = f"; the page's title: {title if len(title) <= 80 else title[:79] + '…'!r}"
+    if fetched.final_url and fetched.final_url != fetched.url:
+        said += f"; redirected to {shown_url(fetched.final_url)}"
+    return said
 
 
 def _bot_check(response: httpx.Response, body: bytes) -> str | None:

@@ -531,3 +531,47 @@ def test_a_line_break_read_from_an_entity_is_a_space_in_titles_authors_and_heade
     (message,) = [m.message for m in smtp_server.mailbox.messages]
     assert message["Bcc"] is None and message["Subject"] in {t for t, _, _ in read.values()}, dict(message.items())
     assert smtp_server.mailbox.recipients() == ["ada@example.org"]
+
+
+_WIFI_LOGIN = (b"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>\n<title>\n  Hotel Wi-Fi &amp; Lounge: sign in\n"
+               b"</title></head><body><form action='/accept'>Accept the terms</form></body></html>")
+
+
+def test_a_networks_login_page_answered_for_a_feed_names_its_title_and_where_it_led(http_server, tmp_path, cli):
+    """A hotel's or a train's Wi-Fi answers every address with its login
+    page, after a redirect or as 200 in place: it read "an HTML page, not an
+    RSS or Atom feed (an error page or a login wall?)" at the feed's own
+    URL, and the user went to look at the feed.  The line names the page's
+    title and where the address was redirected (an hf-daily source alike);
+    a page with no title and no redirect reads as before, and the next run
+    (the network logged in) reads the feed, from no cache."""
+    http_server.route("/feed.xml", Reply(302, b"", {"Location": "/login?continue=%2Ffeed.xml"}))
+    http_server.route("/login", Reply(200, _WIFI_LOGIN, {"Content-Type": "text/html; charset=utf-8"}))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("fresh_for: 0", "fresh_for: 3600"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    assert r.err.splitlines() == [
+        f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS or Atom feed (an error page or a "
+        f"login wall?); the page's title: 'Hotel Wi-Fi & Lounge: sign in'; redirected to "
+        f"{http_server.url('/login?continue=%2Ffeed.xml')}",
+        "every source failed (1 of 1); no papers were read"], r.err
+    # the same page served in place (200 at the feed's URL): its title alone
+    http_server.route("/feed.xml", Reply(200, _WIFI_LOGIN, {"Content-Type": "text/html"}),
+                      Reply(200, b"<html><body>Nothing here</body></html>", {"Content-Type": "text/html"}),
+                      Reply(200, (DATA / "feed-rss2.xml").read_bytes(), {"Content-Type": "application/rss+xml"}))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0].endswith(
+        "(an error page or a login wall?); the page's title: 'Hotel Wi-Fi & Lounge: sign in'"), r.err
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0].endswith("not an RSS or Atom feed (an error page or a login wall?)")
+    r = cli("papers")  # logged in: the feed, asked afresh (no page was kept as the feed)
+    assert r.code == 0 and "Score-Based Diffusion Models" in r.out, r.err
+    # hf-daily: the same words after its own
+    http_server.route("/api/daily_papers", Reply(302, b"", {"Location": "/login"}))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("type: feed", "type: hf-daily").replace(
+        "/feed.xml", "/api/daily_papers"))
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.splitlines()[0].endswith(
+        "an HTML or XML page, not the JSON list of daily papers (an error page or a login wall?); the page's title: "
+        f"'Hotel Wi-Fi & Lounge: sign in'; redirected to {http_server.url('/login')}"), r.err
