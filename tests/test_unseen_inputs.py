@@ -575,3 +575,46 @@ def test_a_networks_login_page_answered_for_a_feed_names_its_title_and_where_it_
     assert r.err.splitlines()[0].endswith(
         "an HTML or XML page, not the JSON list of daily papers (an error page or a login wall?); the page's title: "
         f"'Hotel Wi-Fi & Lounge: sign in'; redirected to {http_server.url('/login')}"), r.err
+
+
+def _saved_whole(folder) -> None:
+    """A browser's "Web page, complete" save of Hugging Face's papers page: the
+    page and a ``_files`` folder of what it shows (a style sheet, a script, a picture)."""
+    (folder / "Daily Papers - Hugging Face_files").mkdir(parents=True)
+    (folder / "Daily Papers - Hugging Face.html").write_bytes((DATA / "hf-papers-page-2024-06-06.html").read_bytes())
+    for name, body in (("style.css", b"body{}"), ("app.js", b"var x = 1;"), ("logo.png", b"\x89PNG\r\n\x1a\n....")):
+        (folder / "Daily Papers - Hugging Face_files" / name).write_bytes(body)
+
+
+def test_a_papers_page_saved_whole_by_a_browser_is_named_and_read_by_the_file_it_is(tmp_path, cli):
+    """"Web page, complete" saves the .html and a _files folder beside it.
+    `type: hf-papers-text` given the folder says, in one located line, that
+    `type: hf-daily` reads the page; `hf-daily` given the same folder said
+    only "is a folder, not a file", the page sitting in it: it names the
+    file, and given that file it reads the day's papers."""
+    _saved_whole(tmp_path / "saved")
+    config = "sources:\n  - type: {type}\n    path: {path}\ntopics:\n  t:\n    any: [diffusion]\n"
+    write_config(tmp_path, config.format(type="hf-papers-text", path="saved/"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    (line,) = r.err.splitlines()
+    assert line.startswith("saved/Daily Papers - Hugging Face.html:1: no Hugging Face papers page header") and (
+        "type: hf-daily reads such a page as it is" in line), line
+    write_config(tmp_path, config.format(type="hf-daily", path="saved/"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'saved/' is a folder, not a file (it holds one file: give its path, "
+        "'saved/Daily Papers - Hugging Face.html')"], r.err
+    write_config(tmp_path, config.format(type="hf-daily", path="'saved/Daily Papers - Hugging Face.html'"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert {p["id"] for p in json.loads(r.out)} == {"2406.06000", "2406.03987"}
+    # a folder of several files names a few of them
+    for name in ("a.json", "b.json", "c.json", "d.json"):
+        (tmp_path / "many" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "many" / name).write_bytes(b"[]")
+    write_config(tmp_path, config.format(type="hf-daily", path="many"))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'many' is a folder, not a file (it holds 4 files, 'many/a.json', "
+        "'many/b.json', 'many/c.json' and 1 more: give the path of the one to read)"], r.err
