@@ -761,6 +761,29 @@ class _Deadline(Exception):
 _LOOKUP_GRACE = 0.5
 
 
+class _RedirectLoop(Exception):
+    """httpx's ``TooManyRedirects``, with the URLs the redirects led to."""
+
+    def __init__(self, asked: list[str]) -> None:
+        super().__init__()
+        self.asked = asked
+
+
+def _loop_said(asked: list[str]) -> str:
+    """Where redirects went round: ``a redirect loop: URL -> URL -> URL``
+    from the first address asked again back to it (an http:// and https://
+    pair of a proxy in front of the site, a login page sending back to the
+    feed), or the first and last of a chain that never came back; "a
+    redirect loop?" alone left the user to follow 21 redirects by hand."""
+    shown = [shown_url(u) for u in asked]
+    for j, url in enumerate(shown):
+        if url in shown[:j]:
+            return "a redirect loop: " + " -> ".join(shown[shown.index(url): j + 1])
+    if len(shown) < 2:
+        return "a redirect loop?"
+    return f"each to another address: {shown[0]} -> {shown[1]} -> ... -> {shown[-1]}"
+
+
 class _Exchange:
     """One request's connections, as httpcore's ``trace`` reports them, and
     the deadline's way to end them: shut each socket down (a connection made
@@ -770,11 +793,19 @@ class _Exchange:
         self.timeout = timeout
         self.fired = threading.Event()
         self.looking_up: str | None = None  # the host of a connection begun and not yet made
+        self.asked: list[str] = []  # each URL a GET went to, redirects followed (see _loop_said)
         self._streams: list = []
         self._lock = threading.Lock()
 
     def trace(self, event: str, info: dict) -> None:
-        if event.endswith(".connect_tcp.started"):
+        if event.endswith(".send_request_headers.started") and (request := info.get("request")) is not None:
+            if request.method == b"GET":  # (not a proxy's CONNECT)
+                url = request.url
+                target = url.target.decode("ascii", "replace")
+                self.asked.append(target if target.startswith(("http://", "https://")) else
+                                  f"{url.scheme.decode()}://{url.host.decode()}"
+                                  f"{'' if url.port is None else f':{url.port}'}{target}")
+        elif event.endswith(".connect_tcp.started"):
             self.looking_up = info.get("host")
         elif event.endswith((".connect_tcp.complete", ".start_tls.complete")) and info.get("return_value"):
             self.looking_up = None
@@ -1034,10 +1065,10 @@ class Fetcher:
                     problem = f"the answer was cut off: the server closed the connection before its end ({cut[1]}){moved}"
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
-            except httpx.TooManyRedirects:
+            except _RedirectLoop as exc:
                 raise InputError(
-                    Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "
-                            "a redirect loop?)", key)
+                    Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}): "
+                            f"{_loop_said(exc.asked)}", key)
                 ) from None
             except httpx.InvalidURL as exc:  # the configured URL parsed above: a redirect's Location did not
                 raise InputError(
@@ -1154,6 +1185,8 @@ class Fetcher:
             if exchange.fired.is_set():
                 raise _Deadline(answered) from None
             raise
+        except httpx.TooManyRedirects:
+            raise _RedirectLoop(exchange.asked) from None
         finally:
             watchdog.cancel()
 
