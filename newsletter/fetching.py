@@ -761,6 +761,25 @@ class _Deadline(Exception):
 _LOOKUP_GRACE = 0.5
 
 
+def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
+    """Why ``body`` was cut off, or None: an HTTP/1 answer with neither a
+    Content-Length nor chunks ends where the server closes the connection,
+    so a server (or a proxy) that dropped it halfway gave half a feed that
+    looked whole to the client: it failed as 'not a well-formed feed (no
+    element found); truncated or not XML?' and was never asked again,
+    though the next request brought it all.  A document that starts as XML
+    or JSON and does not end as one is taken as cut off."""
+    headers = response.headers
+    if ("Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower()
+            or not response.http_version.startswith("HTTP/1")):
+        return None
+    text = body.removeprefix(b"\xef\xbb\xbf").strip()
+    ends = {b"<": (b">",), b"{": (b"}",), b"[": (b"]", b"}")}.get(text[:1])
+    if ends is None or text.endswith(ends):
+        return None
+    return f"received {len(body):,} bytes with no length said, ending mid-document"
+
+
 class _RedirectLoop(Exception):
     """httpx's ``TooManyRedirects``, with the URLs the redirects led to."""
 
@@ -1180,7 +1199,12 @@ class Fetcher:
                     chunks = []  # an error page's body is a bonus: its status is the news
                 if exchange.fired.is_set():
                     raise _Deadline(answered)
-                return response, b"".join(chunks)
+                body = b"".join(chunks)
+                if response.is_success and (cut := _cut_unframed(response, body)) is not None:
+                    # said and asked again as an answer cut off before its Content-Length is
+                    raise httpx.RemoteProtocolError(f"peer closed connection without sending complete message body "
+                                                    f"({cut})", request=response.request)
+                return response, body
         except httpx.TransportError:
             if exchange.fired.is_set():
                 raise _Deadline(answered) from None

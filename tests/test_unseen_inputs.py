@@ -618,3 +618,36 @@ def test_a_papers_page_saved_whole_by_a_browser_is_named_and_read_by_the_file_it
     assert r.code == 2 and r.err.splitlines() == [
         "config.yaml:3: sources[0].path: 'many' is a folder, not a file (it holds 4 files, 'many/a.json', "
         "'many/b.json', 'many/c.json' and 1 more: give the path of the one to read)"], r.err
+
+
+def test_an_answer_with_no_length_cut_off_mid_document_is_asked_again(http_server, tmp_path, cli):
+    """An HTTP/1 answer with neither Content-Length nor chunks ends where the
+    server closes the connection: one dropped halfway (a proxy, a restarted
+    server) gave half a feed that looked whole, and it failed as 'not a
+    well-formed feed (no element found); truncated or not XML?' without
+    being asked again, though the next answer was whole.  It is named as
+    cut off and asked again, as one cut short of its Content-Length is; a
+    whole answer with no length is read at once."""
+    feed = (DATA / "feed-rss2.xml").read_bytes()
+    daily = (DATA / "hf-daily-2024-06-06.json").read_bytes()
+    whole = Reply(200, feed, {"Content-Type": "application/rss+xml"}, length=False)
+    cut = Reply(200, feed[: len(feed) // 2], {"Content-Type": "application/rss+xml"}, length=False)
+    http_server.route("/feed.xml", cut, whole)
+    write_config(tmp_path, _feed_source(http_server.url()).replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Score-Based Diffusion Models for Schrödinger Bridge Problems" in r.out, r.err
+    assert len(http_server.requests_to("/feed.xml")) == 2
+    assert (f"{http_server.url('/feed.xml')}: the answer was cut off: the server closed the connection before its end "
+            f"(received {len(feed) // 2:,} bytes with no length said, ending mid-document); retry 1 of 1") in r.err, r.err
+    r = cli("papers")  # whole at once: asked once
+    assert r.code == 0 and len(http_server.requests_to("/feed.xml")) == 3 and "cut off" not in r.err, r.err
+    # cut every time: the source fails, saying so (not 'truncated or not XML?')
+    http_server.route("/api/daily", Reply(200, daily[:700], {"Content-Type": "application/json"}, length=False))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("type: feed", "type: hf-daily").replace(
+        "/feed.xml", "/api/daily").replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    assert r.err.splitlines()[-2].endswith(
+        "source 'blog': the answer was cut off: the server closed the connection before its end (received 700 bytes "
+        "with no length said, ending mid-document) (gave up after 2 attempts)"), r.err
+    assert len(http_server.requests_to("/api/daily")) == 2
