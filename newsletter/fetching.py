@@ -761,6 +761,14 @@ class _Deadline(Exception):
 _LOOKUP_GRACE = 0.5
 
 
+def _unframed(response: httpx.Response) -> bool:
+    """Whether ``response``'s body ends only where the connection closes (HTTP/1
+    with neither a Content-Length nor chunks): its end says nothing of a cut."""
+    headers = response.headers
+    return not ("Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower()
+                or not response.http_version.startswith("HTTP/1"))
+
+
 def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
     """Why ``body`` was cut off, or None: an HTTP/1 answer with neither a
     Content-Length nor chunks ends where the server closes the connection,
@@ -769,9 +777,7 @@ def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
     element found); truncated or not XML?' and was never asked again,
     though the next request brought it all.  A document that starts as XML
     or JSON and does not end as one is taken as cut off."""
-    headers = response.headers
-    if ("Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower()
-            or not response.http_version.startswith("HTTP/1")):
+    if not _unframed(response):
         return None
     text = body.removeprefix(b"\xef\xbb\xbf").strip()
     ends = {b"<": (b">",), b"{": (b"}",), b"[": (b"]", b"}")}.get(text[:1])
@@ -1193,7 +1199,13 @@ class Fetcher:
                         chunks.append(chunk)
                         if self.monotonic() > deadline:
                             raise _Deadline(answered)
-                except _Undecodable:
+                except _Undecodable as exc:
+                    if response.is_success and _unframed(response) and str(exc).endswith("(truncated))"):
+                        # a packed answer with no length, stopped short: cut off, as below
+                        raise httpx.RemoteProtocolError(
+                            f"peer closed connection without sending complete message body (received "
+                            f"{response.num_bytes_downloaded:,} bytes with no length said, the compressed data "
+                            "ending before its end)", request=response.request) from None
                     if response.is_success:
                         raise
                     chunks = []  # an error page's body is a bonus: its status is the news

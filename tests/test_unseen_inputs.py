@@ -641,6 +641,18 @@ def test_an_answer_with_no_length_cut_off_mid_document_is_asked_again(http_serve
             f"(received {len(feed) // 2:,} bytes with no length said, ending mid-document); retry 1 of 1") in r.err, r.err
     r = cli("papers")  # whole at once: asked once
     assert r.code == 0 and len(http_server.requests_to("/feed.xml")) == 3 and "cut off" not in r.err, r.err
+    # gzipped, with no length: a gzip stream stopped short is cut off too (it was 'does not decompress', not retried)
+    import gzip
+
+    packed = gzip.compress(feed)
+    gz = {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
+    http_server.route("/feed.xml", Reply(200, packed[: len(packed) // 2], gz, length=False),
+                      Reply(200, packed, gz, length=False))
+    r = cli("papers")
+    assert r.code == 0 and "Score-Based Diffusion Models" in r.out, r.err
+    assert (f"the server closed the connection before its end (received {len(packed) // 2:,} bytes with no length "
+            "said, the compressed data ending before its end); retry 1 of 1") in r.err, r.err
+    assert len(http_server.requests_to("/feed.xml")) == 5
     # cut every time: the source fails, saying so (not 'truncated or not XML?')
     http_server.route("/api/daily", Reply(200, daily[:700], {"Content-Type": "application/json"}, length=False))
     write_config(tmp_path, _feed_source(http_server.url()).replace("type: feed", "type: hf-daily").replace(
