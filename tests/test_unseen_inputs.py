@@ -663,3 +663,36 @@ def test_an_answer_with_no_length_cut_off_mid_document_is_asked_again(http_serve
         "source 'blog': the answer was cut off: the server closed the connection before its end (received 700 bytes "
         "with no length said, ending mid-document) (gave up after 2 attempts)"), r.err
     assert len(http_server.requests_to("/api/daily")) == 2
+
+
+def _encoded(feed: bytes, how: str) -> tuple[bytes, str]:
+    """The sample feed (with a title holding 'Café — “neural”') sent as ``how``: its bytes and Content-Type."""
+    text = feed.decode("utf-8").replace("Equivariant neural", "Café — “neural”")
+    declared = text.replace('encoding="UTF-8"', 'encoding="{}"')
+    return {
+        "utf-16 with its mark": (declared.format("UTF-16").encode("utf-16"), "application/rss+xml"),
+        "utf-16be with its mark": (b"\xfe\xff" + declared.format("UTF-16").encode("utf-16-be"), "application/rss+xml"),
+        "utf-16le, no mark, said by the header": (declared.format("UTF-16").encode("utf-16-le"),
+                                                  "application/rss+xml; charset=utf-16"),
+        "utf-8 with a mark, the header saying latin-1": (b"\xef\xbb\xbf" + text.encode("utf-8"),
+                                                         "text/xml; charset=iso-8859-1"),
+        "declared latin-1, sent as utf-8": (declared.format("ISO-8859-1").encode("utf-8"),
+                                            "application/rss+xml; charset=iso-8859-1"),
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["utf-16 with its mark", "utf-16be with its mark", "utf-16le, no mark, said by the header",
+                                 "utf-8 with a mark, the header saying latin-1", "declared latin-1, sent as utf-8"])
+def test_a_feed_in_utf16_with_a_mark_or_declared_latin1_but_sent_as_utf8_reads_its_characters(
+        http_server, tmp_path, cli, how):
+    """Encodings feeds come in over HTTP, the header and the document
+    disagreeing: every title reads as written (no 'CafÃ©', no NUL bytes, no
+    'not well-formed')."""
+    body, content_type = _encoded((DATA / "feed-rss2.xml").read_bytes(), how)
+    http_server.route("/feed.xml", Reply(200, body, {"Content-Type": content_type}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    assert [p["title"] for p in json.loads(r.out)] == [
+        "Score-Based Diffusion Models for Schrödinger Bridge Problems",
+        "Why attention sinks appear <and how to remove them>", "Café — “neural” operators for turbulent flows"]
