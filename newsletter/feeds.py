@@ -322,17 +322,27 @@ def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
 _HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
 
+#: The address in a refresh's content: ``0; url=https://...`` (``URL=``, quoted, or without ``url=``).
+_REFRESH_URL = re.compile(r"\s*\d*(?:\.\d*)?\s*[;,]\s*(?:url\s*=\s*)?(\S.*?)\s*$", re.I)
+
+
 class _FeedLinks(HTMLParser):
     """The feeds an HTML page names in its head: ``<link rel="alternate" type="application/rss+xml" href=...>``."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
+        #: Where ``<meta http-equiv="refresh" content="0; url=...">`` sends a browser: a feed
+        #: moved by a static site (Jekyll's redirect_from, Hugo's aliases) answers 200 with such a page.
+        self.refresh: str | None = None
 
     def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "meta" and a.get("http-equiv", "").strip().lower() == "refresh" and self.refresh is None:
+            if (m := _REFRESH_URL.match(a.get("content", ""))) is not None:
+                self.refresh = m[1].strip().strip("'\"")
         if tag != "link":
             return
-        a = {k.lower(): (v or "") for k, v in attrs}
         if "alternate" in a.get("rel", "").lower().split() and a.get("type", "").lower() in (
             "application/rss+xml", "application/atom+xml", "application/feed+json"
         ) and a.get("href"):
@@ -352,7 +362,11 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
-    if hrefs:
+    refresh = urljoin(base, found.refresh) if found.refresh else ""
+    if refresh.startswith(("http://", "https://")):
+        said = (f"; the page sends browsers on to {refresh} (a refresh in the page, which a feed reader does not "
+                "follow as it follows an HTTP redirect): give that as url:")
+    elif hrefs:
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
     elif site:
         said = f": {site}"

@@ -696,3 +696,39 @@ def test_a_feed_in_utf16_with_a_mark_or_declared_latin1_but_sent_as_utf8_reads_i
     assert [p["title"] for p in json.loads(r.out)] == [
         "Score-Based Diffusion Models for Schrödinger Bridge Problems",
         "Why attention sinks appear <and how to remove them>", "Café — “neural” operators for turbulent flows"]
+
+
+_JEKYLL_REDIRECT = """<!DOCTYPE html>
+<html lang="en-US">
+  <meta charset="utf-8">
+  <title>Redirecting&hellip;</title>
+  <link rel="canonical" href="{to}">
+  <script>location="{to}"</script>
+  <meta http-equiv="refresh" content="0; url={to}">
+  <meta name="robots" content="noindex">
+  <h1>Redirecting&hellip;</h1>
+  <a href="{to}">Click here if you are not redirected.</a>
+</html>
+"""
+
+
+def test_a_feed_moved_by_a_refresh_in_a_page_names_where_it_went(http_server, tmp_path, cli):
+    """A static site moves its feed with a page that a browser follows (Jekyll's
+    redirect_from, Hugo's aliases: 200 and `<meta http-equiv="refresh">`), not an
+    HTTP redirect: it read "an HTML page, not an RSS or Atom feed (an error
+    page or a login wall?)".  The line names where the page sends browsers,
+    a relative address (Hugo's) made whole, to give as url:."""
+    http_server.route("/old.xml", Reply(200, _JEKYLL_REDIRECT.format(to=http_server.url("/blog/feed.xml")).encode(),
+                                        {"Content-Type": "text/html; charset=utf-8"}))
+    http_server.route("/alias/", Reply(200, b'<!DOCTYPE html><html><head><title>/blog/feed.xml</title>'
+                                            b'<meta http-equiv="refresh" content="0; URL=\'/blog/feed.xml\'"></head></html>',
+                                       {"Content-Type": "text/html"}))
+    for path in ("/old.xml", "/alias/"):
+        write_config(tmp_path, _feed_source(http_server.url(), path))
+        r = cli("papers")
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+        assert r.err.splitlines() == [
+            f"{http_server.url(path)}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page sends browsers "
+            f"on to {http_server.url('/blog/feed.xml')} (a refresh in the page, which a feed reader does not follow "
+            "as it follows an HTTP redirect): give that as url:",
+            "every source failed (1 of 1); no papers were read"], r.err
