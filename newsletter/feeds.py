@@ -326,6 +326,10 @@ _HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", r
 _REFRESH_URL = re.compile(r"\s*\d*(?:\.\d*)?\s*[;,]\s*(?:url\s*=\s*)?(\S.*?)\s*$", re.I)
 
 
+#: A path that names a feed (``/feed.xml``, ``/index.xml``, ``/feed/``, ``/atom``).
+_FEED_LIKE = re.compile(r"(?i)(?:feed|rss|atom|\.xml)(?:[/.]|$)")
+
+
 class _FeedLinks(HTMLParser):
     """The feeds an HTML page names in its head: ``<link rel="alternate" type="application/rss+xml" href=...>``."""
 
@@ -363,9 +367,11 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     refresh = urljoin(base, found.refresh) if found.refresh else ""
-    if refresh.startswith(("http://", "https://")):
+    if refresh.startswith(("http://", "https://")) and _FEED_LIKE.search(urlsplit(refresh).path):
         said = (f"; the page sends browsers on to {refresh} (a refresh in the page, which a feed reader does not "
                 "follow as it follows an HTTP redirect): give that as url:")
+    elif refresh.startswith(("http://", "https://")):  # a network's login page sends browsers on so too
+        said = f"; the page sends browsers on to {refresh}{UNKNOWN_PAGE}"
     elif hrefs:
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
     elif site:

@@ -732,3 +732,13 @@ def test_a_feed_moved_by_a_refresh_in_a_page_names_where_it_went(http_server, tm
             f"on to {http_server.url('/blog/feed.xml')} (a refresh in the page, which a feed reader does not follow "
             "as it follows an HTTP redirect): give that as url:",
             "every source failed (1 of 1); no papers were read"], r.err
+    # a network's login page sends browsers on by a refresh too: no feed to give, its title said
+    http_server.route("/feed.xml", Reply(200, b"<html><head><title>Guest Wi-Fi</title><meta http-equiv='refresh' "
+                                              b"content='1;url=http://wifi.example/login?from=feed'></head></html>",
+                                         {"Content-Type": "text/html"}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0] == (
+        f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page sends "
+        "browsers on to http://wifi.example/login?from=feed (an error page or a login wall?); the page's title: "
+        "'Guest Wi-Fi'"), r.err
