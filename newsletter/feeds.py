@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import UNKNOWN_PAGE, InputError, Problem, counted, line_of, parsed_xml
+from .fetching import storage_error
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import (
@@ -536,6 +537,8 @@ def _xml_kind(data: bytes) -> str:
     export of a feed reader's subscriptions given as the feed read 'not an
     RSS or Atom feed' alone."""
     head = data[:65536]
+    if (stored := storage_error(head)) is not None:  # a feed's bucket answering 200 with its error
+        return f": the server's error document, {stored}"
     kind = next((what for pattern, what in _XML_KINDS if pattern.search(head)), None)
     if kind is None:
         return ""

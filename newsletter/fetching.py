@@ -564,6 +564,26 @@ _CHALLENGE_PAGE = lazy(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/chal
 
 #: Where an HTML document starts (after a byte order mark, white space, comments).
 _HTML_START = lazy(rb"(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+#: A storage service's error document (S3, Google Cloud Storage, Azure, MinIO: a feed
+#: kept in a bucket): ``<Error><Code>AccessDenied</Code><Message>Access Denied</Message>``.
+_STORAGE_ERROR = lazy(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?<Error>", re.S)
+_STORAGE_PART = lazy(rb"<(Code|Message)>([^<]{1,400})</\1>")
+
+
+def storage_error(body: bytes) -> str | None:
+    """What a storage service's error document says (``'NoSuchKey: The
+    specified key does not exist.'``, quoted), or None for any other body.
+    A feed kept in a bucket that went private, or moved, read 'HTTP 403
+    Forbidden' alone (the bucket's word is what tells the two apart), and
+    such a document answered with 200 read 'not an RSS or Atom feed'."""
+    head = body[:8192]
+    if _STORAGE_ERROR.match(head) is None:
+        return None
+    parts = {k.decode(): " ".join(v.decode("utf-8", "replace").split()) for k, v in _STORAGE_PART.findall(head)}
+    said = ": ".join(p for p in (parts.get("Code"), parts.get("Message", "").split(" RequestId:")[0]) if p)
+    return repr(said if len(said) <= 200 else said[:199] + "…") if said else None
+
+
 #: An HTML page's title, in its head.
 _PAGE_TITLE = lazy(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 
@@ -1120,6 +1140,8 @@ class Fetcher:
                                 "the server, or a proxy or cache in the way, answers wrongly")
                 elif 300 <= status < 400 and "Location" not in response.headers:
                     problem += " (a redirect that names no address to go to)"
+                elif (stored := storage_error(body)) is not None:
+                    problem += f" (the server says {stored})"
                 problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "

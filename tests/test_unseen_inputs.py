@@ -742,3 +742,33 @@ def test_a_feed_moved_by_a_refresh_in_a_page_names_where_it_went(http_server, tm
         f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page sends "
         "browsers on to http://wifi.example/login?from=feed (an error page or a login wall?); the page's title: "
         "'Guest Wi-Fi'"), r.err
+
+
+_S3_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied'
+              b'</Message><RequestId>8X2K</RequestId><HostId>aGVsbG8=</HostId></Error>')
+_AZURE_MISSING = (b'\xef\xbb\xbf<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The '
+                  b'specified blob does not exist.\nRequestId:4e1f\nTime:2026-12-02T08:00:00.0000000Z</Message></Error>')
+
+
+def test_a_feed_in_a_storage_bucket_says_what_the_bucket_answered(http_server, tmp_path, cli):
+    """A feed kept in a bucket (S3, Azure, Google Cloud Storage behind a
+    CDN) that went private or moved read 'HTTP 403 Forbidden' alone, and
+    the bucket's error answered with 200 read 'not an RSS or Atom feed': the
+    bucket's own word (its code and message, without its request ids) is
+    quoted, which tells a private bucket from a missing file."""
+    write_config(tmp_path, _feed_source(http_server.url()))
+    for reply, said in (
+        (Reply(403, _S3_DENIED, {"Content-Type": "application/xml"}),
+         "HTTP 403 Forbidden (the server says 'AccessDenied: Access Denied')"),
+        (Reply(404, _AZURE_MISSING, {"Content-Type": "application/xml"}),
+         "HTTP 404 Not Found (the server says 'BlobNotFound: The specified blob does not exist.')"),
+        (Reply(200, _S3_DENIED, {"Content-Type": "application/xml"}),
+         "not an RSS or Atom feed: the server's error document, 'AccessDenied: Access Denied'"),
+        (Reply(404, b"<html><head><title>404</title></head></html>", {"Content-Type": "text/html"}),
+         "HTTP 404 Not Found"),  # any other body: the status alone, as before
+    ):
+        http_server.route("/feed.xml", reply)
+        r = cli("papers")
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+        assert r.err.splitlines()[0].startswith(http_server.url("/feed.xml")), r.err
+        assert r.err.splitlines()[0].endswith(f" source 'blog': {said}"), r.err
