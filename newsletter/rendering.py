@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import textwrap
 import threading
 import traceback
 import types
@@ -847,6 +848,42 @@ def _bounded_format(what: str, fmt: object) -> None:
                 _bounded_width(what, int(number))
 
 
+#: The width of the text part's lines (RFC 3676 asks for at most 78; 72 leaves
+#: room for a reply's quoting).  Each paragraph is wrapped at a space, never
+#: inside a URL, an arXiv id or a long word: a line longer than this holds one
+#: such token alone (or a link line, "PDF: https://...", kept whole).
+TEXT_WIDTH = 72
+
+
+def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
+    """``text`` wrapped for the text part, sent as ``format=flowed`` (RFC
+    3676): each line of it is a paragraph, broken at spaces into lines of at
+    most ``width`` characters, each but the last ending in a space (a soft
+    break), so a mail app that knows the format joins them again and wraps
+    the paragraph to its screen, and one that does not shows lines of 72
+    characters instead of one line a screen long, or 76-column breaks
+    mid-word.  ``lead`` ("  [3] ") starts the first line, and the lines
+    after it are indented under its text and hard broken (a list item's
+    title: joined again, its indent would land mid-sentence).  A line that
+    would start with ``>`` or ``From `` gets a space before it (RFC 3676's
+    space-stuffing; a flowed reader takes it off), or it read as a quote."""
+    text = str(text)
+    _bounded_width("flowed", str(lead), text.count(" ") + text.count("\n") + 1)
+    width = max(int(width), len(lead) + 20)
+    out = []
+    for paragraph in text.split("\n"):
+        if not paragraph.strip():
+            out.append("")
+            continue
+        lines = textwrap.wrap(
+            paragraph, width - (0 if lead else 1), initial_indent=lead, subsequent_indent=" " * len(lead),
+            break_long_words=False, break_on_hyphens=False,
+        )
+        lines = [(" " + line if line.startswith((">", "From ")) else line) for line in lines]
+        out.append("\n".join(lines) if lead else " \n".join(lines))
+    return "\n".join(out)
+
+
 def _bounded_filters() -> dict:
     """Jinja's filters that take a width, with the width bounded."""
     filters = jinja2.filters.FILTERS
@@ -880,7 +917,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
-        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, **_bounded_filters())
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=flowed, **_bounded_filters())
 
     def _parse(self, source, name, filename):
         """The template, each ``{% for %}`` looping over ``iter | _counted``
