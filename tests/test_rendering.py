@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, unwrapped, write_config
 from markupsafe import escape
 
 from newsletter import pipeline
@@ -23,6 +23,7 @@ from newsletter.rendering import (
     Composer,
     anchor_for,
     check_templates,
+    flowed,
     highlight,
     paper_link,
     premailer_inline,
@@ -1064,19 +1065,62 @@ def test_a_host_spelled_with_a_dotless_i_is_no_code_link_and_no_error():
     assert code_link(Paper(title="t", abstract=both, source="s")) == ("https://github.com/ada/tool", "GitHub")
 
 
-def test_text_part_paragraphs_are_not_hard_wrapped(tmp_path):
+def test_text_part_is_wrapped_at_72_columns_and_sent_flowed(tmp_path):
+    """The text part's prose is wrapped at 72 columns (one 600-character
+    abstract was one line, shown a screen wide where the app does not wrap),
+    with soft breaks a format=flowed reader joins again: each abstract,
+    joined, is the card's whole; no URL is broken; a title's next lines are
+    indented under it."""
     from email import message_from_bytes
     from email.policy import default
 
     _, matches, composed = reader_digest(tmp_path)
     msg = message_from_bytes(composed.data, policy=default)
-    text = msg.get_body(("plain",)).get_content()
-    assert text.replace("\r\n", "\n") == composed.text
+    part = msg.get_body(("plain",))
+    assert part["Content-Type"].params == {"charset": "utf-8", "format": "flowed"}
+    text = part.get_content().replace("\r\n", "\n")
+    assert text == composed.text
     lines = text.splitlines()
-    for m in matches:  # each abstract is one line: the reader's client wraps it to the screen
-        assert unbroken_before_operators(trim(m.paper.abstract, 600)) in lines
-    assert max(len(line) for line in lines) > 300
+    link = re.compile(r"(Abstract|Search arXiv|PDF|Code|Unsubscribe): \S+")
+    for line in lines:
+        # over 72 only a line of one unbreakable token, or a link's label and its URL
+        assert len(line.rstrip(" ")) <= 72 or " " not in line.strip() or link.fullmatch(line), line
+    assert max(len(line) for line in lines) > 60  # wrapped near the width, not short
+    assert any(line.endswith(" ") for line in lines)  # soft breaks
+    joined = unwrapped(text).splitlines()
+    for m in matches:  # each abstract, joined again, is one paragraph
+        assert unbroken_before_operators(trim(m.paper.abstract, 600)) in joined
+        assert m.paper.title in unwrapped(text)
+    urls = re.findall(r"https?://\S+", composed.html.replace('"', " ").replace("<", " "))
+    for url in set(re.findall(r"https?://\S+", text)):
+        assert html_lib.unescape(url) in map(html_lib.unescape, urls)  # each URL whole, as the HTML links it
     assert "Why: " in text and "Abstract: https://arxiv.org/abs/" in text and "PDF: https://arxiv.org/pdf/" in text
+    assert "\n-- \nYou receive this digest for: " in text and "\nUnsubscribe: " in text
+
+
+def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
+    """``flowed`` breaks no URL, arXiv id or hyphenated word, even one longer
+    than the width; a list item's lines after its first are indented under
+    its text, hard broken; a line that would start with ">" or "From " is
+    space-stuffed (RFC 3676), or a flowed reader showed it as a quote."""
+    url = "https://example.org/" + "a" * 80
+    text = f"See {url} and 2406.01234v2 for the well-known state-of-the-art-but-rather-long-hyphenated-name " * 3
+    out = flowed(text.strip())
+    lines = out.split("\n")
+    assert all(line.endswith(" ") for line in lines[:-1]) and not lines[-1].endswith(" ")
+    assert "".join(lines) == text.strip()  # soft breaks: the spaces it broke at, nothing lost or added
+    assert url + " " in lines and all(len(line) <= 72 or line.strip() == url for line in lines)
+    assert out.count("2406.01234v2") == 3 and out.count("state-of-the-art-but-rather-long-hyphenated-name") == 3
+    item = flowed("A Title That Goes On and On About Diffusion Models and Their Many Samplers", "  [12] ", 40)
+    first, *rest = item.split("\n")
+    assert first.startswith("  [12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
+    assert all(line.startswith(" " * 7) and line[7] != " " and not line.endswith(" ") for line in rest)
+    assert " ".join(line.strip() for line in [first[7:], *rest]) == "A Title That Goes On and On About Diffusion " \
+        "Models and Their Many Samplers"
+    assert flowed("one\n\ntwo") == "one\n\ntwo"  # its line breaks kept
+    assert flowed("a" * 68 + " >90% accuracy") == "a" * 68 + " \n >90% accuracy"
+    assert flowed("a" * 68 + " From here on") == "a" * 68 + " \n From here on"
+    assert flowed("a" * 68 + " Fromage") == "a" * 68 + " \nFromage"
 
 
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
