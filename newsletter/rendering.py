@@ -865,8 +865,9 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
     mid-word.  ``lead`` ("  [3] ") starts the first line, and the lines
     after it are indented under its text and hard broken (a list item's
     title: joined again, its indent would land mid-sentence).  A line that
-    would start with ``>`` or ``From `` gets a space before it (RFC 3676's
-    space-stuffing; a flowed reader takes it off), or it read as a quote."""
+    would start with a space, ``>`` or ``From `` gets a space before it (RFC
+    3676's space-stuffing, which a flowed reader takes off): unstuffed, an
+    indent lost a space there and a line read as a quote."""
     text = str(text)
     _bounded_width("flowed", str(lead), text.count(" ") + text.count("\n") + 1)
     width = max(int(width), len(lead) + 20)
@@ -876,10 +877,11 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
             out.append("")
             continue
         lines = textwrap.wrap(
-            paragraph, width - (0 if lead else 1), initial_indent=lead, subsequent_indent=" " * len(lead),
+            # width - 1: room for a soft break's space, or the space-stuffing's
+            paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
             break_long_words=False, break_on_hyphens=False,
         )
-        lines = [(" " + line if line.startswith((">", "From ")) else line) for line in lines]
+        lines = [(" " + line if line.startswith((" ", ">", "From ")) else line) for line in lines]
         out.append("\n".join(lines) if lead else " \n".join(lines))
     return "\n".join(out)
 

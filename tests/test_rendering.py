@@ -948,7 +948,7 @@ def test_contents_links_every_card_and_each_card_links_back(tmp_path):
     # the text part has the same contents list, numbered like its cards
     text = unwrapped(composed.text)
     head = text[text.index("Contents"):text.index("== Optimization")]
-    for n, line in enumerate(re.findall(r"^  \[(\d+)\] (.+)$", head, re.M), start=1):
+    for n, line in enumerate(re.findall(r"^   \[(\d+)\] (.+)$", head, re.M), start=1):  # (space-stuffed)
         assert int(line[0]) == n and f"\n[{n}] {line[1]}\n" in text
 
 
@@ -1112,10 +1112,10 @@ def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
     assert url + " " in lines and all(len(line) <= 72 or line.strip() == url for line in lines)
     assert out.count("2406.01234v2") == 3 and out.count("state-of-the-art-but-rather-long-hyphenated-name") == 3
     item = flowed("A Title That Goes On and On About Diffusion Models and Their Many Samplers", "  [12] ", 40)
-    first, *rest = item.split("\n")
-    assert first.startswith("  [12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
-    assert all(line.startswith(" " * 7) and line[7] != " " and not line.endswith(" ") for line in rest)
-    assert " ".join(line.strip() for line in [first[7:], *rest]) == "A Title That Goes On and On About Diffusion " \
+    first, *rest = item.split("\n")  # each line space-stuffed: a flowed reader shows "  [12] " and 7 spaces
+    assert first.startswith("   [12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
+    assert all(line.startswith(" " * 8) and line[8] != " " and not line.endswith(" ") for line in rest)
+    assert " ".join(line.strip() for line in [first[8:], *rest]) == "A Title That Goes On and On About Diffusion " \
         "Models and Their Many Samplers"
     assert flowed("one\n\ntwo") == "one\n\ntwo"  # its line breaks kept
     assert flowed("a" * 68 + " >90% accuracy") == "a" * 68 + " \n >90% accuracy"
