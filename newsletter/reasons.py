@@ -16,6 +16,10 @@ from typing import Literal
 #: What a ranked reason says of a paper that writes no phrase of the sentence and
 #: is close to no liked paper.
 CLOSE_IN_MEANING = "close in meaning to your interest"
+#: The same, on a card under its topic's heading, which names the topic already:
+#: "Close in meaning to your interest in ML for molecules" under "ML for
+#: molecules" said the heading again on each such card.
+CLOSE_IN_MEANING_HERE = "close in meaning to this topic"
 _CLOSE_TO = "close to your interest"
 
 
@@ -185,14 +189,17 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     and a ranked topic that also found it says so after "also in"
     (:func:`found_words`); "Close to your interest: diffusion models" under
     the heading "Diffusion models", then "also in Generative modelling", gave
-    the one topic's reason as the other's.  A reason with nothing to name
-    names its topic: "close in meaning to your interest in Generative
-    modelling", where "Why: Close in meaning to your interest" stopped short."""
+    the one topic's reason as the other's.  A reason with nothing to name,
+    the card's topic's alone, points at the heading above the card: "close
+    in meaning to this topic" ("Why: Close in meaning to your interest"
+    stopped short, and "... to your interest in ML for molecules" under the
+    heading "ML for molecules" said its name again on each card)."""
     if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
-    # one topic close in meaning only is named too: "Why: Close in meaning to your interest" ended mid-sentence
-    if topic_name is not None and (len(given) > 1 or len(given) == 1 and given[0][1].in_meaning_only):
+    if topics and len(given) == 1 and given[0][1].in_meaning_only:
+        return CLOSE_IN_MEANING_HERE
+    if topic_name is not None and len(given) > 1:
         return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
 

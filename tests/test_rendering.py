@@ -1398,7 +1398,7 @@ def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
     assert len(re.findall(r'class="term"', composed.html)) == 1  # "score-based" only
     in_meaning = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*",), hits[:1], topic_reasons=(ranked(),))
     text = unwrapped(Composer(config).compose(sub, [in_meaning], now=NOW).text)
-    assert "Why: Close in meaning to your interest in Diffusion models · diffusion models\n" in text
+    assert "Why: Close in meaning to this topic · diffusion models\n" in text
 
 
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
