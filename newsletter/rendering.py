@@ -864,10 +864,9 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
     characters instead of one line a screen long, or 76-column breaks
     mid-word.  ``lead`` ("  [3] ") starts the first line, and the lines
     after it are indented under its text and hard broken (a list item's
-    title: joined again, its indent would land mid-sentence).  A line that
-    would start with a space, ``>`` or ``From `` gets a space before it (RFC
-    3676's space-stuffing, which a flowed reader takes off): unstuffed, an
-    indent lost a space there and a line read as a quote."""
+    title: joined again, its indent would land mid-sentence), in no-break
+    spaces (see :func:`_indented`).  A trimmed abstract's closing "…" stays
+    on the line of the word before it."""
     text = str(text)
     _bounded_width("flowed", str(lead), text.count(" ") + text.count("\n") + 1)
     width = max(int(width), len(lead) + 20)
@@ -881,9 +880,26 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
             paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
             break_long_words=False, break_on_hyphens=False,
         )
-        lines = [(" " + line if line.startswith((" ", ">", "From ")) else line) for line in lines]
+        if len(lines) > 1 and lines[-1].strip() == "\u2026":  # a trimmed abstract's "…" alone on its last line
+            head, _, word = lines[-2].rpartition(" ")
+            if head.strip():
+                lines[-2:] = [head, " " * len(lead) + word + " \u2026"]
+        lines = [_indented(line) for line in lines]
         out.append("\n".join(lines) if lead else " \n".join(lines))
     return "\n".join(out)
+
+
+def _indented(line: str) -> str:
+    """A line of the text part as format=flowed carries it: its indent in
+    no-break spaces, and a space before ``>`` or ``From `` (RFC 3676's
+    space-stuffing).  A flowed reader takes one space off a line that starts
+    with one (stuffing), and a reader that does not know the format leaves it:
+    an indent of spaces was one column off in one of them, whichever way it
+    was written; no-break spaces are text to both."""
+    stripped = line.lstrip(" ")
+    if len(stripped) != len(line):
+        return "\u00a0" * (len(line) - len(stripped)) + stripped
+    return " " + line if line.startswith((">", "From ")) else line
 
 
 def _bounded_filters() -> dict:

@@ -30,10 +30,10 @@ def unwrapped(text: str) -> str:
     """The default ``digest.txt``'s text as a reader's mail app joins it: each
     soft break (a line ending in a space, RFC 3676's format=flowed; not the
     signature's "-- ") joined to the next line, and each list item's title
-    continued on lines indented under it (hard breaks, four spaces or more)
+    continued on lines indented under it (hard breaks, four no-break spaces or more)
     joined to its first line: so a test can find a paragraph or a title whole."""
     joined = re.sub(r"(?<!^--) \n", " ", text.replace("\r\n", "\n"), flags=re.M)
-    return re.sub(r"\n {4,}(?=\S)", " ", joined)
+    return re.sub(r"\n\u00a0{4,}(?=\S)", " ", joined)
 
 
 def _libfaketime() -> str | None:

@@ -948,7 +948,7 @@ def test_contents_links_every_card_and_each_card_links_back(tmp_path):
     # the text part has the same contents list, numbered like its cards
     text = unwrapped(composed.text)
     head = text[text.index("Contents"):text.index("== Optimization")]
-    for n, line in enumerate(re.findall(r"^   \[(\d+)\] (.+)$", head, re.M), start=1):  # (space-stuffed)
+    for n, line in enumerate(re.findall(r"^\u00a0\u00a0\[(\d+)\] (.+)$", head, re.M), start=1):  # (no-break spaces)
         assert int(line[0]) == n and f"\n[{n}] {line[1]}\n" in text
 
 
@@ -1087,6 +1087,10 @@ def test_text_part_is_wrapped_at_72_columns_and_sent_flowed(tmp_path):
         assert len(line.rstrip(" ")) <= 72 or " " not in line.strip() or link.fullmatch(line), line
     assert max(len(line) for line in lines) > 60  # wrapped near the width, not short
     assert any(line.endswith(" ") for line in lines)  # soft breaks
+    # a line starting with a space loses it in a flowed reader (RFC 3676 stuffing): indents are no-break spaces
+    assert not any(line.startswith((" ", ">", "From ")) for line in lines)
+    assert any(line.startswith("\u00a0" * 4) for line in lines)  # a title's next line, hung under it
+    assert not any(line.strip() == "\u2026" for line in lines)  # a trimmed abstract's "…" ends a line of words
     joined = unwrapped(text).splitlines()
     for m in matches:  # each abstract, joined again, is one paragraph
         assert unbroken_before_operators(trim(m.paper.abstract, 600)) in joined
@@ -1112,11 +1116,14 @@ def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
     assert url + " " in lines and all(len(line) <= 72 or line.strip() == url for line in lines)
     assert out.count("2406.01234v2") == 3 and out.count("state-of-the-art-but-rather-long-hyphenated-name") == 3
     item = flowed("A Title That Goes On and On About Diffusion Models and Their Many Samplers", "  [12] ", 40)
-    first, *rest = item.split("\n")  # each line space-stuffed: a flowed reader shows "  [12] " and 7 spaces
-    assert first.startswith("   [12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
-    assert all(line.startswith(" " * 8) and line[8] != " " and not line.endswith(" ") for line in rest)
-    assert " ".join(line.strip() for line in [first[8:], *rest]) == "A Title That Goes On and On About Diffusion " \
+    first, *rest = item.split("\n")  # indented in no-break spaces: a flowed reader takes a space off each line's start
+    nbsp = "\u00a0"
+    assert first.startswith(nbsp * 2 + "[12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
+    assert all(line.startswith(nbsp * 7) and line[7] != nbsp and not line.endswith(" ") for line in rest)
+    assert " ".join(line.strip() for line in [first[7:], *rest]) == "A Title That Goes On and On About Diffusion " \
         "Models and Their Many Samplers"
+    # a trimmed abstract's "…" stays with the word before it, not alone on the last line
+    assert flowed("a " * 34 + "bbb \u2026") == "a " * 33 + "a \nbbb \u2026"
     assert flowed("one\n\ntwo") == "one\n\ntwo"  # its line breaks kept
     assert flowed("a" * 68 + " >90% accuracy") == "a" * 68 + " \n >90% accuracy"
     assert flowed("a" * 68 + " From here on") == "a" * 68 + " \n From here on"
