@@ -222,11 +222,16 @@ def _sentence(r: Reason) -> str:
     """One ranked reason alone, as the email says it."""
     out = [f"{_CLOSE_TO} in {listed(r.phrases)}"] if r.phrases else []
     if r.liked is not None:
-        out.append(_liked_in_words(r.liked))
+        out.append(liked_in_words(r.liked))
     return "; ".join(out) or CLOSE_IN_MEANING
 
 
-def _liked_in_words(title: str, topics: str = "") -> str:
+#: What a section says once, over cards that are each here for one paper the
+#: topic likes, not the same one (each card then names its own, "closest to “…”").
+SIMILAR_TO_LIKED = "similar to papers you liked"
+
+
+def liked_in_words(title: str, topics: str = "") -> str:
     return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title}\u201d"
 
 
@@ -238,7 +243,7 @@ def _said(r: Reason) -> str:
     if r.phrases:
         out.append(f"{_CLOSE_TO}: " + ", ".join(r.phrases))
     if r.liked is not None:
-        out.append(_liked_in_words(r.liked))
+        out.append(liked_in_words(r.liked))
     return "; ".join(out) or CLOSE_IN_MEANING
 
 
@@ -273,7 +278,7 @@ def _for_topics(given: Sequence[tuple[str, Reason]]) -> str:
         elif kind == "meaning":
             out.append(f"{CLOSE_IN_MEANING}{'s' if len(meaning) > 1 else ''} in {listed(meaning)}")
         else:
-            out.append(_liked_in_words(title, listed(liked[title])))
+            out.append(liked_in_words(title, listed(liked[title])))
     return "; ".join(out)
 
 

@@ -59,7 +59,7 @@ from .matching import (
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import NAME_SUFFIX, first_last, web_url
 from .patterns import lazy
-from .reasons import for_reader, found_words, listed, ranked, under_ranked
+from .reasons import SIMILAR_TO_LIKED, for_reader, found_words, liked_in_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
 
@@ -571,6 +571,11 @@ class Card:
     also: tuple[str, ...] = ()
     """The other topics that found it, which :attr:`reason` does not name: the
     card stands in its first topic's section only."""
+    liked: str | None = None
+    """The title of the liked paper this one is close to, when that is all
+    :attr:`reason` says ("similar to a paper you liked, “…”"): a section of
+    such cards says "similar to papers you liked" once (``section.liked_reason``)
+    and each card only which ("closest to “…”")."""
 
     def __getitem__(self, name: str):
         try:
@@ -1348,6 +1353,7 @@ class Composer:
         reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
                                            self._in_shown(abstract))
         reasons = unsaid(reasons, m.topic_reasons)
+        reason = "; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)]))
         card = Card(
             paper=paper,
             title=title,
@@ -1370,8 +1376,9 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
-            reason="; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)])),
+            reason=reason,
             also=also_in(m, config.topic_name, others_found),
+            liked=_liked_alone(m, reason),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -1402,7 +1409,7 @@ class Composer:
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
-            g["reason"], g["reasons"] = _shared_reasons(g["papers"])
+            g.update(_shared_reasons(g["papers"]))
         topic_names = [g["name"] for g in groups]
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
@@ -1827,19 +1834,32 @@ class _Watched:
         return self.card.get(name, default)
 
 
-def _shared_reasons(cards: Sequence[Card]) -> tuple[str, list]:
+def _liked_alone(m: PaperMatch, reason: str) -> str | None:
+    """The liked paper's title when the card's reason says that and nothing else (see :attr:`Card.liked`)."""
+    first = m.topic_reasons[0] if m.topic_reasons else None
+    if first is None or not first.ranked or first.liked is None:
+        return None
+    return first.liked if reason == liked_in_words(first.liked) else None
+
+
+def _shared_reasons(cards: Sequence[Card]) -> dict:
     """The reason in words and the matched words every card of a section
-    gives alike (each "" or [] where they differ, or for one card).  The
-    templates say them once, under the section's heading: a topic liking one
-    paper wrote "Similar to a paper you liked, “...”" on each of its cards, a
-    topic of one term "Why: transformer" on each, and a reader learnt nothing
-    from the second on."""
+    gives alike (``reason``, ``reasons``: each "" or [] where they differ, or
+    for one card), and ``liked_reason``, "similar to papers you liked", where
+    each card is here for a liked paper, not all the same.  The templates say
+    them once, under the section's heading: a topic liking one paper wrote
+    "Similar to a paper you liked, “...”" on each of its cards, a topic of one
+    term "Why: transformer" on each, and a reader learnt nothing from the
+    second on; a topic liking two papers wrote "Similar to a paper you liked,"
+    on each card before the title it names, which is all a card says then
+    ("Closest to “...”")."""
     if len(cards) < 2:
-        return "", []
+        return {"reason": "", "reasons": [], "liked_reason": ""}
     first = cards[0]
     reason = first.reason if all(c.reason == first.reason for c in cards) else ""
     words = first.reasons if all(c.reasons == first.reasons for c in cards) else []
-    return reason, list(words)
+    liked = SIMILAR_TO_LIKED if not reason and all(c.liked for c in cards) else ""
+    return {"reason": reason, "reasons": list(words), "liked_reason": liked}
 
 
 def _cut(ctx: dict, shown: int) -> dict:
@@ -1856,8 +1876,7 @@ def _cut(ctx: dict, shown: int) -> dict:
         cards = [card for card in section["papers"] if id(card) in kept]
         rest = [card for card in section["papers"] if id(card) not in kept]
         if cards:
-            reason, reasons = _shared_reasons(cards)
-            sections.append({**section, "papers": cards, "count": len(cards), "reason": reason, "reasons": reasons})
+            sections.append({**section, "papers": cards, "count": len(cards), **_shared_reasons(cards)})
         if rest:
             more.append({**section, "papers": rest, "count": len(rest)})
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}

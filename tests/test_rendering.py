@@ -2437,8 +2437,55 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
 
     composer = Composer(config)
     like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
-    assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
-    assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
+    assert like.reason and other.reasons
+    assert _shared_reasons([like, like]) == {"reason": like.reason, "reasons": list(like.reasons), "liked_reason": ""}
+    none = {"reason": "", "reasons": [], "liked_reason": ""}
+    assert _shared_reasons([like, other]) == none and _shared_reasons([like]) == none
+
+
+def test_a_topic_liking_two_papers_says_so_once_and_each_card_which_it_is_closest_to(tmp_path):
+    """A topic liking two papers wrote "Why: Similar to a paper you liked,
+    “...”" on each card, the same words before one of two titles: the
+    heading says "Similar to papers you liked" once, and each card only the
+    one it is closest to; a card whose reason says more keeps it whole."""
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/*.txt
+topics:
+  liked:
+    name: Like my papers
+    like: ["Input Perturbation Reduces Exposure Bias in Diffusion Models",
+           "Flow Perturbation to Accelerate Unbiased Sampling of Boltzmann distribution"]
+subscribers:
+  - email: ada@example.org
+    topics: [liked]
+    max_papers: 5
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    composer = Composer(config)
+    composed = composer.compose(sub, matches, now=NOW)
+    liked = {m.paper.id: composer._card(m, 600).liked for m in matches}
+    assert len(matches) >= 2 and all(liked.values()) and len(set(liked.values())) == 2, liked
+    text, html = unwrapped(composed.text), composed.html
+    section = _sections(text)["Like my papers"]
+    assert section.startswith("\nWhy, for every paper below: Similar to papers you liked\n\n[1] ")
+    assert "Similar to a paper you liked" not in text and "Similar to a paper you liked" not in html
+    for m in matches:
+        said = f"Why: Closest to “{liked[m.paper.id]}”"
+        assert text.count(said) == sum(v == liked[m.paper.id] for v in liked.values())
+        assert html.count(html_lib.escape(said, quote=False)) == text.count(said)
+    assert html.count("Why, for every paper below: Similar to papers you liked</p>") == 1
+    # a card that says more than which paper (a phrase of an ``about``) has no ``liked``: its section says nothing once
+    from newsletter.matching import PaperMatch
+    from newsletter.reasons import ranked
+
+    m = matches[0]
+    more = PaperMatch(m.paper, m.score, m.topics, (), (), topic_reasons=(ranked(["flow matching"], "T"),))
+    assert composer._card(more, 600).liked is None
 
 
 def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, monkeypatch):
