@@ -1642,7 +1642,7 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
 
 
 CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
-               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
+               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also, liked")
 
 
 @pytest.mark.parametrize(
