@@ -5261,13 +5261,13 @@ _RAW_LATEX_EXPORT = (
 @pytest.mark.parametrize("old_state", [
     None,
     ("Diffusion \\eps-Nets with \\Tilde{O}(n) Samples", "diffusion eps nets with tilde o n samples"),
-    # as the version before schema 8 (245afb6) really read it: \eps as written, but $\Tilde{O}$ dropped to
+    # as the previous version (245afb6) really read it: \eps as written, but $\Tilde{O}$ dropped to
     # "O": neither this code's key nor the key as written, so it went out again after the upgrade
     ("Diffusion \\eps-Nets with O(n) Samples", "diffusion eps nets with o n samples"),
-], ids=["twice", "state of the code before", "state of the version before schema 8"])
+], ids=["twice", "state of the code before", "state of the previous version"])
 def test_a_title_with_latex_converted_another_way_is_not_sent_again(tmp_path, cli, old_state):
-    """A paper without an arXiv id is known by its title's key.  The version
-    before schema 8 left ``$\\eps$`` as written and dropped ``$\\Tilde{O}$``'s
+    """A paper without an arXiv id is known by its title's key.  The previous
+    version (245afb6) left ``$\\eps$`` as written and dropped ``$\\Tilde{O}$``'s
     accent (key "diffusion eps nets with o n samples"); this one shows "ε-Nets
     ... Õ(n)", a new key, and the paper went out again after the upgrade.  The
     key of the title as the source wrote it, and as that version read it, are
