@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import (
@@ -3096,6 +3096,69 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
         assert len(r.err.strip().splitlines()) == 1 and r.err.startswith(expected), r.err
         assert "wrong-password" not in r.err and "Traceback" not in r.err
         assert smtp_server.mailbox.messages == []
+
+
+def test_a_state_url_leaving_host_port_user_and_password_to_the_environment_works_and_names_where_it_tried(
+    tmp_path, cli, pg_server, smtp_server
+):
+    """README's `state: postgresql:///db` takes host, port and user from
+    PGHOST, PGPORT and PGUSER and the password from PGPASSWORD: a user and a
+    password with URL-special characters are read as they are, and a database
+    name with a space is written URL-encoded.  A server down at start was
+    named by the URL alone, "postgresql:///db: cannot reach PostgreSQL:
+    Connection refused (... the URL's host and port right?)", though the URL
+    names neither: the line now says where it tried and which variables
+    chose it.  The password is in no output, whichever way the send ends."""
+    database = pg_server.create_database().rsplit("/", 1)[1]
+    user, password = f"ops@{database}", "p@ss:w/rd %20#?&'\"\\;=x"
+    spaced = f"paper digest {database}"
+    quoted = password.replace("'", "''")
+    pg_server.admin(f'CREATE ROLE "{user}" LOGIN PASSWORD \'{quoted}\'')
+    pg_server.admin(f'CREATE DATABASE "{spaced}" OWNER "{user}"')
+    url = f"postgresql:///paper%20digest%20{database}"
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(pg_server.port), "PGUSER": user, "PGPASSWORD": password,
+           "PGPASSFILE": str(tmp_path / "no-pgpass")}
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert sorted(smtp_server.mailbox.recipients()) == ["ada@example.org", "bob@example.org"]
+    assert password not in r.out + r.err
+    assert {status for _, status, *_ in digests(pg_server.url(spaced).replace(" ", "%20"))} == {"sent"}
+
+    down = free_port()
+    r = cli("send", "--now", NOW, env={**env, "PGPORT": str(down)})
+    assert r.code == 2 and "Traceback" not in r.err and password not in r.out + r.err, r.err
+    assert r.err.strip() == (
+        f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {down}, named by PGHOST and "
+        "PGPORT: is PostgreSQL running there, and is that right?)"), r.err
+    for wrong in (password[:-1], password + "\n"):  # a wrong one, or the right one pasted with its line break
+        r = cli("send", "--now", NOW, env={**env, "PGPASSWORD": wrong})
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+        assert r.err.startswith(f"{url}: PostgreSQL refused the login for user {user!r} ("), r.err
+        assert password[:-1] not in r.out + r.err and "Traceback" not in r.err
+    assert len(smtp_server.mailbox.messages) == 2
+
+    # the same user URL-encoded in the URL, its password in a .pgpass (':' and '\\' escaped as libpq reads them)
+    pgpass = tmp_path / "pgpass"
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    pgpass.write_text(f"127.0.0.1:{pg_server.port}:{spaced}:{user}:{escaped}\n")
+    pgpass.chmod(0o600)
+    written = f"postgresql://ops%40{database}@127.0.0.1:{pg_server.port}/paper%20digest%20{database}"
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {written}")
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion models from a second day"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env={"PGPASSFILE": str(pgpass)})
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert password not in r.out + r.err and len(smtp_server.mailbox.messages) == 4
+
+    # a password written into the URL, URL-encoded, is refused at its line and shown neither way
+    encoded = quote(password, safe="")
+    config = setup(tmp_path, smtp(smtp_server.port), extra=f"state: {written.replace('@127', f':{encoded}@127')}")
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if text.startswith("state:"))
+    r = cli("send", "--now", "2024-05-08T09:00:00+00:00", env={"PGPASSFILE": str(pgpass)})
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "has a password in it" in r.err, r.err
+    assert r.err.startswith(f"config.yaml:{line}: state: {written!r} has a password in it"), r.err
+    assert encoded not in r.out + r.err and password not in r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 4
 
 
 def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_grant(tmp_path, cli, pg_server):

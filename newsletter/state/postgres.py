@@ -478,7 +478,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
-        if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
+        if tried := _tried(text, params):
+            reason += f" (tried {tried})"
+        elif reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
         if "server does not support ssl" in lowered:  # (libpq's words name no setting of either side)
             reason += (f" (the URL asks for TLS, sslmode={params.get('sslmode') or os.environ.get('PGSSLMODE')}, and "
@@ -496,6 +498,27 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                        "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+_SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
+
+
+def _tried(text: str, params: dict[str, Any]) -> str | None:
+    """Where libpq tried to connect and what chose it, when the URL names no
+    host: ``postgresql:///db`` leaves host and port to PGHOST and PGPORT (or
+    libpq's default socket), and a server that was down was named by the URL
+    alone, "postgresql:///db: cannot reach PostgreSQL: Connection refused (...
+    the URL's host and port right?)": neither the place tried nor the
+    variables that chose it.  None where the URL names its host (the line
+    names it already)."""
+    if params.get("host") or params.get("hostaddr") or not (found := _SERVER_TRIED.search(text)):
+        return None
+    where = f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}"
+    if not (os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR")):
+        return (f"{where}, libpq's default, as neither the URL nor PGHOST names a host: write the host in the URL "
+                "or set PGHOST")
+    port = " and the URL's port" if params.get("port") else " and PGPORT" if os.environ.get("PGPORT") else ""
+    return f"{where}, named by PGHOST{port}: is PostgreSQL running there, and is that right?"
 
 
 def _no_password_hint(params: dict[str, Any]) -> str:
