@@ -30,6 +30,7 @@ from conftest import (
     command_env,
     feed_config,
     query,
+    run_in_process,
     run_newsletter,
     start_newsletter,
     stderr_until,
@@ -4106,6 +4107,50 @@ def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_wor
     assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", out + err
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0"
+
+
+def test_a_delivered_digests_record_cancelled_at_the_workers_statement_limit_is_made_without_the_held_row(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """Another session (a psql session left in a transaction) held a
+    subscriber's row past the worker's own statement limit (110 s; here the
+    server's statement_timeout is set to 1.5 s through ANSWER_WITHIN): the
+    record of that subscriber's delivered digest was cancelled, the send
+    stopped (exit 2, the digest after it not attempted) and the next send
+    sent the delivered digest again, so it arrived twice.  Now the digest
+    is recorded sent without the held row (its subscriber's send time alone
+    is left, named in one warning), the send goes on (exit 0), and the next
+    send sends nothing again."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:  # (seen before: the claim writes no subscriber row)
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(3)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    with psycopg.connect(pg_url) as holder:  # held for the whole send: no wait in the test but the server's own
+        holder.execute("SELECT 1 FROM subscribers WHERE email = 'user01@example.org' FOR UPDATE")
+        r = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+        holder.rollback()
+    assert r.code == 0 and "Traceback" not in r.err, r.out + r.err
+    assert r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    # (user01's record may have been grouped with user00's: "the digests are")
+    assert re.search(r' in relation "subscribers": a lock another session holds \(pg_stat_activity and pg_locks show '
+                     r"which\), or an overloaded server\); the (digest is|digests are) recorded sent all the same "
+                     r"\(none goes again\), but not the send time of user01@example\.org, whose row another session "
+                     r"holds: it may be due again before its schedule says \(with only papers not yet sent\)$", said), said
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and "being sent when an earlier run" not in again.err, again.err
+    assert again.out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0", again.out
+    assert len(smtp_server.mailbox.messages) == 3
 
 
 def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):

@@ -178,6 +178,13 @@ class NoAnswer(psycopg.OperationalError):
     """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
 
 
+class _TimedOut(StateError):
+    """A statement of a worker's the server cancelled at its
+    ``statement_timeout`` (:func:`statement_limit`): mostly one waiting on a
+    row lock another session held all that time (see
+    :meth:`PostgresState.mark_sent_many`)."""
+
+
 class _Connection(psycopg.Connection):
     """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s,
     or :data:`STOPPING_ANSWER_WITHIN` once ``stopping()`` (set by its state)
@@ -947,6 +954,8 @@ class PostgresState(State):
             why = describe(exc, self.params)
             if isinstance(exc, ROLLED_BACK):  # the server is there: nothing of the transaction was recorded
                 raise RolledBack(Problem(why, self.name)) from None
+            if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
+                raise _TimedOut(Problem(why, self.name)) from None
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             elif session is not None and (session.broken or session is not self.session) and self.started is not None:
@@ -1607,27 +1616,66 @@ class PostgresState(State):
             return _execute(con, sql, params, rows, used, alone)
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
-        self._mark(
-            "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
-            "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-            "WHERE email = %(email)s",
-            {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
-        )
+        params = {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)}
+        try:
+            self._mark(
+                "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
+                "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email = %(email)s",
+                params,
+            )
+        except _TimedOut as exc:
+            self._mark_sent_past_locked_subscribers([(digest_id, email, tries)], now, exc)
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
         """One statement for any number of deliveries."""
         self._write()
         if not items:
             return
-        self._mark(
+        try:
+            self._mark(
+                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
+                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber) "
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email IN (SELECT subscriber FROM d)",
+                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+            )
+        except _TimedOut as exc:
+            self._mark_sent_past_locked_subscribers(items, now, exc)
+
+    def _mark_sent_past_locked_subscribers(self, items: Sequence[tuple[int, str, int]], now: datetime,
+                                           exc: _TimedOut) -> None:
+        """Delivered digests' marks the server cancelled at the worker's
+        statement limit: another session (a ``psql`` session left in a
+        transaction, a hand-run ``UPDATE``) held a subscriber's row all that
+        time.  The send stopped on it (exit 2) with the delivered digests
+        unrecorded, and the next send sent them again, though the mail server
+        had accepted them.  Now each digest is recorded ``sent`` (its own row
+        is not the one held), and the send times of the subscribers whose
+        rows are free with it, in one statement that passes over the held
+        rows (``SKIP LOCKED``); a held subscriber keeps its older send time,
+        named in one warning.  Where the digests' own rows are held, nothing
+        can be recorded: that stops the send as before."""
+        left = self._once_more(
             "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
-            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
-            "WHERE d.id = v.id RETURNING d.subscriber) "
-            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-            "WHERE email IN (SELECT subscriber FROM d)",
+            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
+            "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
+            "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
+            "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+            "WHERE email IN (SELECT email FROM free) RETURNING email) "
+            "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
             {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+            rows=True,
         )
+        held = [email for email, in left]
+        if held:
+            log.warning(
+                "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
+                "another session holds: %s due again before %s schedule says (with only papers not yet sent)",
+                exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
+                "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
 
     def mark_unsent(
         self,
