@@ -4153,6 +4153,48 @@ def test_a_delivered_digests_record_cancelled_at_the_workers_statement_limit_is_
     assert len(smtp_server.mailbox.messages) == 3
 
 
+def test_a_claim_cancelled_at_the_workers_statement_limit_says_nothing_of_its_batch_was_recorded_or_sent(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """A batch's claim waited on a digest's row another session held (a psql
+    session left in a transaction) past the worker's statement limit (here
+    1.5 s through ANSWER_WITHIN): the send stopped saying only that the
+    statement was cancelled.  It now says the claim was rolled back, that
+    nothing of the batch was recorded or sent, and that the next send claims
+    it again, which it does: each digest once, the owed one with its
+    Message-ID."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(8)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    query(pg_url, "INSERT INTO digests (subscriber, status, message_id, created) "  # owed from an earlier run
+                  "VALUES ('user03@example.org', 'pending', '<owed@example.org>', now()) RETURNING id")
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    with psycopg.connect(pg_url) as holder:  # held for the whole send: no wait in the test but the server's own
+        holder.execute("SELECT 1 FROM digests WHERE subscriber = 'user03@example.org' FOR UPDATE")
+        r = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+        holder.rollback()
+    assert r.code == 2 and "Traceback" not in r.err and r.out == "", r.out + r.err
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    assert said.endswith(' in relation "digests": a lock another session holds (pg_stat_activity and pg_locks show '
+                         "which), or an overloaded server); the claim of a batch of 8 subscribers waited on it and was "
+                         "rolled back: nothing of that batch was recorded or sent, and the next send claims it again"
+                         ), said
+    assert smtp_server.mailbox.messages == []
+    assert digests(pg_url) == [("user03@example.org", "pending", "<owed@example.org>", 0, None)]
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and again.out.strip().splitlines()[-1] == "sent 8, empty 0, failed 0, not due 0", again.out
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(8)]
+    assert "<owed@example.org>" in {m.message_id for m in smtp_server.mailbox.messages}
+
+
 def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):
     """Through PgBouncer in transaction mode a worker's session lock (which
     says it lives) stayed on a server connection other clients then used, so

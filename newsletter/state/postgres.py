@@ -1271,18 +1271,26 @@ class PostgresState(State):
             raise StateError(Problem("internal error: claiming outside the thread that opened the state", self.name))
         keys = sorted({_key(e) for e in emails})
         unconfirmed, self._unconfirmed = self._unconfirmed, frozenset(keys)
-        with self._con() as con, con.transaction():
-            held = {
-                r[0]
-                for r in con.execute(
-                    "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
-                    (keys,),
-                )
-            }
-            if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
-                self._claim_again(con, again)
-            mine = [e for e in emails if _key(e) in held]
-            yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        try:
+            with self._con() as con, con.transaction():
+                held = {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
+                        (keys,),
+                    )
+                }
+                if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
+                    self._claim_again(con, again)
+                mine = [e for e in emails if _key(e) in held]
+                yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        except _TimedOut as exc:
+            # A claim waiting past the worker's statement limit on a row another session
+            # holds (a digest's, a psql session left in a transaction) said only that.
+            raise StateError(Problem(
+                f"{exc.problems[0].message}; the claim of a batch of {counted(len(keys), 'subscriber')} waited on it "
+                "and was rolled back: nothing of that batch was recorded or sent, and the next send claims it again",
+                self.name)) from None
         self._unconfirmed = frozenset()  # the COMMIT answered
 
     def _claim_again(self, con: psycopg.Connection, keys: Sequence[str]) -> None:
