@@ -954,14 +954,14 @@ class PostgresState(State):
             why = describe(exc, self.params)
             if isinstance(exc, ROLLED_BACK):  # the server is there: nothing of the transaction was recorded
                 raise RolledBack(Problem(why, self.name)) from None
-            if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
-                raise _TimedOut(Problem(why, self.name)) from None
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             elif session is not None and (session.broken or session is not self.session) and self.started is not None:
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
+            elif isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
+                raise _TimedOut(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
