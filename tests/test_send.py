@@ -4153,6 +4153,57 @@ def test_a_delivered_digests_record_cancelled_at_the_workers_statement_limit_is_
     assert len(smtp_server.mailbox.messages) == 3
 
 
+def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_said_to_go_again(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """The limit of what the record without a held row can do: where the
+    delivered digest's own row is the one another session holds, nothing
+    of it can be recorded.  The send stopped saying only that a statement
+    was cancelled; it now says which delivered digest could not be recorded
+    and that the next send sends it again, with the same Message-ID, as it
+    does."""
+    import threading
+
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    box = smtp_server.mailbox
+    box.block_at = 2  # the second message's reply is held while its digest's row is taken
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {pg_url}")
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    done: list = []
+    sending = threading.Thread(target=lambda: done.append(run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)))
+    sending.start()
+    try:
+        assert box.blocked.wait(60), "the second message never arrived"
+        [held] = box.messages[1].rcpt_tos
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("SELECT 1 FROM digests WHERE subscriber = %s FOR UPDATE", (held,))
+            box.release.set()
+            sending.join(60)
+            holder.rollback()
+    finally:
+        box.release.set()
+        sending.join(60)
+    [r] = done
+    assert r.code == 2 and "Traceback" not in r.err, r.out + r.err
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    assert said.endswith(f' in relation "digests": a lock another session holds (pg_stat_activity and pg_locks show '
+                         f"which), or an overloaded server); this delivered digest could not be recorded as sent "
+                         f"({held}): the next send sends it again, with the same Message-ID"), said
+    first = box.messages[1].message_id
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and "Traceback" not in again.err, again.out + again.err
+    assert [m.message_id for m in box.messages if m.rcpt_tos == [held]] == [first, first]
+    assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(3)]
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+
+
 def test_a_claim_cancelled_at_the_workers_statement_limit_says_nothing_of_its_batch_was_recorded_or_sent(
     tmp_path, smtp_server, pg_url, monkeypatch
 ):

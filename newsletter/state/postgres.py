@@ -1664,19 +1664,28 @@ class PostgresState(State):
         is not the one held), and the send times of the subscribers whose
         rows are free with it, in one statement that passes over the held
         rows (``SKIP LOCKED``); a held subscriber keeps its older send time,
-        named in one warning.  Where the digests' own rows are held, nothing
-        can be recorded: that stops the send as before."""
-        left = self._once_more(
-            "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
-            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
-            "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
-            "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
-            "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-            "WHERE email IN (SELECT email FROM free) RETURNING email) "
-            "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
-            {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
-            rows=True,
-        )
+        named in one warning.  Where a digest's own row is held, nothing can
+        be recorded: that stops the send, saying that what was delivered goes
+        again with the next send (it said only that a statement was cancelled)."""
+        try:
+            left = self._once_more(
+                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
+                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
+                "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
+                "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email IN (SELECT email FROM free) RETURNING email) "
+                "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
+                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+                rows=True,
+            )
+        except _TimedOut as again:
+            emails = sorted(email for _, email, _ in items)
+            who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
+            raise StateError(Problem(
+                f"{again.problems[0].message}; {'this delivered digest' if len(items) == 1 else 'these delivered digests'}"
+                f" could not be recorded as sent ({who}): the next send sends "
+                f"{'it' if len(items) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
         held = [email for email, in left]
         if held:
             log.warning(
