@@ -522,6 +522,8 @@ def _tried(text: str, params: dict[str, Any]) -> str | None:
         return None
     where = f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}"
     if not (os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR")):
+        if not found[3]:  # (a host from elsewhere: a service file's, PGSERVICE)
+            return f"{where}: is PostgreSQL running there?"
         return (f"{where}, libpq's default, as neither the URL nor PGHOST names a host: write the host in the URL "
                 "or set PGHOST")
     port = " and the URL's port" if params.get("port") else " and PGPORT" if os.environ.get("PGPORT") else ""
