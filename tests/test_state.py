@@ -1397,6 +1397,14 @@ def test_a_url_naming_no_host_says_which_socket_it_tried_and_what_chose_it(tmp_p
     assert str(err.value) == (
         f"postgresql:///digest: cannot reach PostgreSQL: No such file or directory (tried the socket "
         f"{tmp_path}/.s.PGSQL.{port}, named by PGHOST and PGPORT: is PostgreSQL running there, and is that right?)")
+    # a host from a connection service file (no PGHOST): named as tried, not as libpq's default socket
+    monkeypatch.delenv("PGHOST")
+    monkeypatch.delenv("PGPORT")
+    (tmp_path / "services").write_text(f"[digest]\nhost=127.0.0.1\nport={port}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
+    with pytest.raises(StateError) as err:
+        open_state("postgresql:///digest?service=digest")
+    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}: is PostgreSQL running there?)"), str(err.value)
 
 
 def test_no_password_found_says_why_the_password_file_gave_none(pg_server, monkeypatch, tmp_path):
