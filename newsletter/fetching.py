@@ -700,6 +700,19 @@ def shown_url(url: str, secrets: list[str] | None = None) -> str:
     return url
 
 
+def hide_secrets(exc: InputError, secrets: list[str]) -> InputError:
+    """``exc`` with ``secrets`` (a configured URL's, see :func:`url_secrets`)
+    as ``***`` in each of its problems' messages and files, in place: what a
+    server echoes of the URL (a login page's ``?continue=`` holding the whole
+    address) is masked with the secrets the user gave, not only with those
+    the echoing URL carries in its own parameters."""
+    if secrets:
+        exc.problems = tuple(replace(p, message=shown_url(p.message, secrets),
+                                     file=p.file and shown_url(p.file, secrets)) for p in exc.problems)
+        exc.args = ("\n".join(str(p) for p in exc.problems),)
+    return exc
+
+
 def _proxy(url) -> tuple[str, str] | None:
     """``(proxy URL, variable)`` when the environment sends ``url`` through a proxy."""
     from urllib.request import proxy_bypass
@@ -980,11 +993,7 @@ class Fetcher:
         try:
             return self._get(url, params, source=source, min_interval=min_interval, refresh=refresh)
         except InputError as exc:
-            secrets = url_secrets(url)
-            if secrets:
-                exc.problems = tuple(replace(p, message=shown_url(p.message, secrets),
-                                             file=p.file and shown_url(p.file, secrets)) for p in exc.problems)
-                exc.args = ("\n".join(str(p) for p in exc.problems),)
+            hide_secrets(exc, url_secrets(url))
             raise
 
     def _get(

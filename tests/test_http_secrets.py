@@ -1,0 +1,56 @@
+"""Secrets a source's URL carries (``?token=``, a presigned bucket URL's
+signature) and what a hostile page says, in the messages an HTTP fault
+gives: never printed, whatever form the server echoes them in (a login
+page's ``?continue=`` holding the feed's whole address, percent-encoded
+once or twice), and a page's words never reach the terminal as control
+characters.  Served by a real HTTP server on 127.0.0.1 (tests/recorded_http.py)."""
+
+from __future__ import annotations
+
+from conftest import write_config
+from recorded_http import Reply
+
+
+def _feed_source(url: str) -> str:
+    return f"""
+sources:
+  - type: feed
+    name: blog
+    url: {url}
+http:
+  fresh_for: 0
+  retries: 0
+topics:
+  ml:
+    any: ["diffusion"]
+"""
+
+
+_WIFI = b"<!DOCTYPE html><html><head><title>Wifi</title></head><body>Sign in</body></html>"
+
+
+def test_a_login_pages_redirect_holding_the_feeds_address_does_not_print_its_token(http_server, tmp_path, cli):
+    """A captive portal answers the feed's URL with a redirect to its login
+    page, the feed's whole address (token and all) percent-encoded in
+    ``?continue=``: the 'redirected to' and the page's refresh target are
+    masked with the configured URL's secrets, not only their own."""
+    http_server.route("/feed.xml", Reply(302, b"", {"Location": "/login?continue=%2Ffeed.xml%3Ftoken%3DSUPERSECRET"}))
+    http_server.route("/login", Reply(200, _WIFI, {"Content-Type": "text/html"}))
+    write_config(tmp_path, _feed_source(http_server.url("/feed.xml?token=SUPERSECRET")))
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "SUPERSECRET" not in r.err and "SUPERSECRET" not in r.out, r.err
+    assert r.err.splitlines()[0] == (
+        f"{http_server.url('/feed.xml?token=***')}:1: source 'blog': an HTML page, not an RSS or Atom feed (an error "
+        f"page or a login wall?); the page's title: 'Wifi'; redirected to "
+        f"{http_server.url('/login?continue=%2Ffeed.xml%3Ftoken%3D***')}"), r.err
+    # the same address in a refresh's target, served in place
+    http_server.route("/feed.xml", Reply(200, b"<html><head><title>Wifi</title><meta http-equiv='refresh' content='0;"
+                                              b"url=http://wifi.example/login?orig=%2Ffeed.xml%3Ftoken%3DSUPERSECRET'>"
+                                              b"</head></html>", {"Content-Type": "text/html"}))
+    r = cli("papers")
+    assert r.code == 2 and "SUPERSECRET" not in r.err, r.err
+    assert r.err.splitlines()[0] == (
+        f"{http_server.url('/feed.xml?token=***')}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page "
+        "sends browsers on to http://wifi.example/login?orig=%2Ffeed.xml%3Ftoken%3D*** (an error page or a login "
+        "wall?); the page's title: 'Wifi'"), r.err
