@@ -675,10 +675,29 @@ _SECRET_PARAMS = frozenset(
 )
 
 
+#: The least length of a secret's other forms looked for (decoded, encoded again): a
+#: value of a character or two, masked in each of its forms, would mask half a message.
+_SECRET_FORM_LEAST = 4
+
+
+def _secret_forms(value: str) -> list[str]:
+    """``value`` as written and, unless short, as a server may echo it: decoded
+    (``+`` a space or not), encoded once and twice (a login page's ``?next=``
+    holding the whole address encodes what the address had encoded)."""
+    from urllib.parse import quote, unquote, unquote_plus
+
+    forms = [value]
+    for plain in dict.fromkeys((unquote(value), unquote_plus(value))):
+        forms += [plain, quote(plain, safe=""), quote(quote(plain, safe=""), safe="")]
+    forms.append(quote(value, safe=""))
+    return [value] + [f for f in dict.fromkeys(forms[1:]) if f != value and len(f) >= _SECRET_FORM_LEAST]
+
+
 def url_secrets(url: str) -> list[str]:
-    """The secrets a URL carries, as written in it: the password of
+    """The secrets a URL carries: the password of
     ``https://user:PASSWORD@host/...`` and the values of ``?token=``,
-    ``?key=`` and the like."""
+    ``?key=`` and the like, each as written and in the forms a server
+    echoes it in (see :func:`_secret_forms`)."""
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -689,7 +708,7 @@ def url_secrets(url: str) -> list[str]:
         name, _, value = pair.partition("=")
         if value and name.strip().lower().replace("-", "_") in _SECRET_PARAMS:
             found.append(value)
-    return found
+    return list(dict.fromkeys(form for value in found for form in _secret_forms(value)))
 
 
 def shown_url(url: str, secrets: list[str] | None = None) -> str:
@@ -827,13 +846,15 @@ class _RedirectLoop(Exception):
         self.asked = asked
 
 
-def _loop_said(asked: list[str]) -> str:
+def _loop_said(asked: list[str], secrets: list[str]) -> str:
     """Where redirects went round: ``a redirect loop: URL -> URL -> URL``
     from the first address asked again back to it (an http:// and https://
     pair of a proxy in front of the site, a login page sending back to the
     feed), or the first and last of a chain that never came back; "a
-    redirect loop?" alone left the user to follow 21 redirects by hand."""
-    shown = [shown_url(u) for u in asked]
+    redirect loop?" alone left the user to follow 21 redirects by hand.
+    ``secrets`` are the configured URL's: an address a login page sends
+    back to may hold the feed's, encoded again (see :func:`url_secrets`)."""
+    shown = [shown_url(u, url_secrets(u) + secrets) for u in asked]
     for j, url in enumerate(shown):
         if url in shown[:j]:
             return "a redirect loop: " + " -> ".join(shown[shown.index(url): j + 1])
@@ -1122,7 +1143,7 @@ class Fetcher:
             except _RedirectLoop as exc:
                 raise InputError(
                     Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}): "
-                            f"{_loop_said(exc.asked)}", key)
+                            f"{_loop_said(exc.asked, url_secrets(url))}", key)
                 ) from None
             except httpx.InvalidURL as exc:  # the configured URL parsed above: a redirect's Location did not
                 raise InputError(

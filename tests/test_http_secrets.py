@@ -54,3 +54,29 @@ def test_a_login_pages_redirect_holding_the_feeds_address_does_not_print_its_tok
         f"{http_server.url('/feed.xml?token=***')}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page "
         "sends browsers on to http://wifi.example/login?orig=%2Ffeed.xml%3Ftoken%3D*** (an error page or a login "
         "wall?); the page's title: 'Wifi'"), r.err
+
+
+def test_a_redirect_loop_through_a_login_page_does_not_print_a_token_encoded_twice(http_server, tmp_path, cli):
+    """A token written percent-encoded (``AB%2FCDsecret``) comes back encoded
+    again in a login page's ``?next=`` (``AB%252FCDsecret``), and decoded in
+    a path: each form is masked, in the loop's addresses and in the line's."""
+    http_server.route("/feed.xml", Reply(302, b"", {"Location": "/login?next=%2Ffeed.xml%3Ftoken%3DAB%252FCDsecret"}))
+    http_server.route("/login", Reply(302, b"", {"Location": "/feed.xml?token=AB%2FCDsecret"}))
+    write_config(tmp_path, _feed_source(http_server.url("/feed.xml?token=AB%2FCDsecret")))
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "CDsecret" not in r.err, r.err
+    feed, login = http_server.url("/feed.xml?token=***"), http_server.url("/login?next=%2Ffeed.xml%3Ftoken%3D***")
+    assert r.err.splitlines()[0] == (
+        f"{feed}: source 'blog': too many redirects (more than 20): a redirect loop: {feed} -> {login} -> {feed}"), r.err
+
+
+def test_the_forms_of_a_secret_are_masked_and_a_short_ones_forms_are_not():
+    from newsletter.fetching import shown_url, url_secrets
+
+    assert set(url_secrets("https://x.org/f?token=AB%2FCD+s&k=1")) >= {
+        "AB%2FCD+s", "AB/CD s", "AB%2FCD%20s", "AB%252FCD%2520s", "AB%252FCD%2Bs"}
+    assert shown_url("a/b?q=AB/CD s&r=AB%252FCD%2520s", url_secrets("https://x.org/f?token=AB%2FCD+s")) == (
+        "a/b?q=***&r=***")
+    # a one-character value: masked as written, as before, its other forms (here '%31') not looked for
+    assert url_secrets("https://x.org/f?key=1") == ["1"]
