@@ -673,6 +673,18 @@ _SECRET_PARAMS = frozenset(
     "token access_token auth_token private_token api_key apikey key secret password passwd pass auth sig signature"
     .split()
 )
+#: How the names of other secret parameters end: a presigned S3 or Google Cloud
+#: Storage URL's ``X-Amz-Signature``, ``X-Amz-Security-Token``, ``X-Goog-Credential``
+#: (names lowered, ``-`` as ``_``), an API's ``sessiontoken``, a CDN's ``hdnts_sig``.
+_SECRET_ENDINGS = ("signature", "token", "credential", "sig")
+#: Names so ending that are no secret: OAI-PMH's paging cursor, shown to say which page failed.
+_NOT_SECRET = frozenset({"resumptiontoken"})
+
+
+def _secret_param(name: str) -> bool:
+    """Whether a query parameter named ``name`` carries a secret."""
+    name = name.strip().lower().replace("-", "_")
+    return name in _SECRET_PARAMS or (name.endswith(_SECRET_ENDINGS) and name not in _NOT_SECRET)
 
 
 #: The least length of a secret's other forms looked for (decoded, encoded again): a
@@ -706,7 +718,7 @@ def url_secrets(url: str) -> list[str]:
     found = [password] if password else []
     for pair in parts.query.split("&"):
         name, _, value = pair.partition("=")
-        if value and name.strip().lower().replace("-", "_") in _SECRET_PARAMS:
+        if value and _secret_param(name):
             found.append(value)
     return list(dict.fromkeys(form for value in found for form in _secret_forms(value)))
 

@@ -80,3 +80,30 @@ def test_the_forms_of_a_secret_are_masked_and_a_short_ones_forms_are_not():
         "a/b?q=***&r=***")
     # a one-character value: masked as written, as before, its other forms (here '%31') not looked for
     assert url_secrets("https://x.org/f?key=1") == ["1"]
+
+
+_S3_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired'
+              b'</Message><RequestId>8X2K</RequestId></Error>')
+
+
+def test_a_presigned_bucket_urls_signature_and_credentials_are_not_printed(http_server, tmp_path, cli):
+    """A feed shared as a presigned S3 or Google Cloud Storage URL carries its
+    signing key's id, its session token and its signature in parameters
+    named ``X-Amz-...`` / ``X-Goog-...``: a 403 (the link expired) printed
+    them whole.  Any parameter named ...signature, ...token, ...credential
+    or ...sig is a secret; the date and expiry still show."""
+    s3 = ("/feed.xml?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20261202%2Fus-east-1%2Fs3%2F"
+          "aws4_request&X-Amz-Date=20261202T080000Z&X-Amz-Expires=3600&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE"
+          "&X-Amz-SignedHeaders=host&X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+    gcs = ("/feed.xml?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=feeds%40proj.iam.gserviceaccount.com%2F"
+           "20261202%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261202T080000Z&X-Goog-Expires=600"
+           "&X-Goog-Signature=9f8e7d6c5b4a39281706f5e4d3c2b1a0&upload_sig=Zm9vYmFyYmF6")
+    http_server.route("/feed.xml", Reply(403, _S3_DENIED, {"Content-Type": "application/xml"}))
+    for path, secrets in ((s3, ("AKIAEXAMPLE", "FwoGZXIvYXdzEXAMPLE", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")),
+                          (gcs, ("feeds%40proj", "feeds@proj", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "Zm9vYmFyYmF6"))):
+        write_config(tmp_path, _feed_source(http_server.url(path)))
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert not [s for s in secrets if s in r.err], r.err
+        assert "HTTP 403 Forbidden (the server says 'AccessDenied: Request has expired')" in r.err, r.err
+        assert "Date=20261202T080000Z" in r.err and "Signature=***" in r.err and "Credential=***" in r.err, r.err
