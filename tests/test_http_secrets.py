@@ -107,3 +107,30 @@ def test_a_presigned_bucket_urls_signature_and_credentials_are_not_printed(http_
         assert not [s for s in secrets if s in r.err], r.err
         assert "HTTP 403 Forbidden (the server says 'AccessDenied: Request has expired')" in r.err, r.err
         assert "Date=20261202T080000Z" in r.err and "Signature=***" in r.err and "Credential=***" in r.err, r.err
+
+
+def test_a_hostile_pages_refresh_target_does_not_reach_the_terminal(http_server, tmp_path, cli):
+    """A page's refresh target (and the feed it links) is the page's own
+    text: backspaces, a CSI (``\\x9b``), a bell and a right-to-left override
+    in it reached the terminal raw (rewriting the line shown), and a target
+    of any length was printed whole.  Such a target is not shown: the
+    line is the one for a page that sends nowhere."""
+    write_config(tmp_path, _feed_source(http_server.url("/feed.xml")))
+    hostile = "http://evil.example/a\x08\x08\x08\x9b31m\u202eRED\x07/feed.xml"
+    long = "http://evil.example/" + "a" * 300 + "/feed.xml"
+    for target in (hostile, "http://evil.example/\u2066feed.xml", long):
+        page = (f"<html><head><title>Moved</title><meta http-equiv='refresh' content='0; url={target}'>"
+                f"<link rel='alternate' type='application/rss+xml' href='{target}'></head></html>")
+        http_server.route("/feed.xml", Reply(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"}))
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert not [c for c in r.err if not c.isprintable() and c != "\n"] and "evil.example" not in r.err, r.err
+        assert r.err.splitlines()[0] == (f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS "
+                                         "or Atom feed (an error page or a login wall?); the page's title: 'Moved'")
+    # a plain target of 300 characters still shows
+    plain = "http://evil.example/" + "a" * 271 + "/feed.xml"
+    assert len(plain) == 300
+    http_server.route("/feed.xml", Reply(200, f"<html><meta http-equiv='refresh' content='0; url={plain}'></html>".encode(),
+                                         {"Content-Type": "text/html"}))
+    r = cli("papers")
+    assert r.code == 2 and f"the page sends browsers on to {plain} (a refresh" in r.err, r.err
