@@ -833,21 +833,79 @@ def _unframed(response: httpx.Response) -> bool:
                 or not response.http_version.startswith("HTTP/1"))
 
 
+#: What may follow a whole document in a body and say nothing of a cut: white space,
+#: NUL padding, a DOS end-of-file mark (``\x1a``).
+_TRAILERS = b" \t\r\n\x0b\x0c\x00\x1a"
+#: The charsets a body's end is judged in (another's bytes, UTF-16's NULs, end otherwise).
+_JUDGED_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+#: expat's errors that only the end of the input gives: a document stopped short.
+_CUT_XML = frozenset({"no element found", "unclosed token", "partial character", "unclosed CDATA section"})
+#: An XML declaration's encoding.
+_DECLARED_ENCODING = lazy(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([^"']{0,40})["']""")
+
+
 def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
     """Why ``body`` was cut off, or None: an HTTP/1 answer with neither a
     Content-Length nor chunks ends where the server closes the connection,
     so a server (or a proxy) that dropped it halfway gave half a feed that
     looked whole to the client: it failed as 'not a well-formed feed (no
     element found); truncated or not XML?' and was never asked again,
-    though the next request brought it all.  A document that starts as XML
-    or JSON and does not end as one is taken as cut off."""
+    though the next request brought it all.  A UTF-8 or ASCII document is
+    cut off when parsing it fails as only its end stopping short fails;
+    a mere look at its last byte took whole feeds followed by NULs or by
+    a PHP notice, in UTF-16, and login pages that close no tags, as cut
+    off, and failed them as such (see :func:`_stops_short`)."""
     if not _unframed(response):
         return None
-    text = body.removeprefix(b"\xef\xbb\xbf").strip()
-    ends = {b"<": (b">",), b"{": (b"}",), b"[": (b"]", b"}")}.get(text[:1])
-    if ends is None or text.endswith(ends):
+    if (response.charset_encoding or "utf-8").lower() not in _JUDGED_CHARSETS:
+        return None
+    text = body.removeprefix(b"\xef\xbb\xbf").strip(_TRAILERS)
+    if not text or b"\x00" in text[:4] or _HTML_START.match(text[:65536]) is not None:  # UTF-16, UTF-32; a page
+        return None
+    if not _stops_short(text):
         return None
     return f"received {len(body):,} bytes with no length said, ending mid-document"
+
+
+def _stops_short(text: bytes) -> bool:
+    """Whether ``text``, XML or JSON in UTF-8, fails to parse as a document cut
+    off fails: expat's errors that only the end of the input gives, a JSON
+    value or string the input ends in, a character split by the end."""
+    import json
+    import xml.parsers.expat
+
+    if text[:1] == b"<":
+        declared = _DECLARED_ENCODING.match(text[:1024])
+        if declared is not None and declared[1].decode("ascii", "replace").lower() not in _JUDGED_CHARSETS:
+            return False
+        parser = xml.parsers.expat.ParserCreate()
+
+        def declared_entity(*_: object) -> None:  # nothing expanded: the real parse refuses them
+            raise ValueError
+
+        parser.EntityDeclHandler = declared_entity
+        try:
+            parser.Parse(text, True)
+        except ValueError:
+            return False
+        except xml.parsers.expat.ExpatError as exc:
+            return xml.parsers.expat.ErrorString(exc.code) in _CUT_XML
+        return False
+    if text[:1] not in (b"{", b"["):
+        return False
+    try:
+        document = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(text) - 3 and exc.reason == "unexpected end of data"
+    try:
+        json.loads(document)
+    except json.JSONDecodeError as exc:
+        rest = document[exc.pos:]  # a literal the end split ('fa' of false), or nothing
+        return exc.msg.startswith("Unterminated string") or any(word.startswith(rest) for word in ("true", "false",
+                                                                                                   "null", "-"))
+    except RecursionError:
+        return False
+    return False
 
 
 class _RedirectLoop(Exception):

@@ -7,7 +7,8 @@ characters.  Served by a real HTTP server on 127.0.0.1 (tests/recorded_http.py).
 
 from __future__ import annotations
 
-from conftest import write_config
+import pytest
+from conftest import DATA, write_config
 from recorded_http import Reply
 
 
@@ -134,3 +135,68 @@ def test_a_hostile_pages_refresh_target_does_not_reach_the_terminal(http_server,
                                          {"Content-Type": "text/html"}))
     r = cli("papers")
     assert r.code == 2 and f"the page sends browsers on to {plain} (a refresh" in r.err, r.err
+
+
+_FEED = (DATA / "feed-rss2.xml").read_bytes()
+_UNFRAMED_WHOLE = {
+    "NUL bytes after the feed": (_FEED + b"\x00\x00", "application/rss+xml"),
+    "an end-of-file mark after the feed": (_FEED + b"\n\x1a", "application/rss+xml"),
+    "UTF-16LE with no mark, said by the header": (
+        _FEED.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-le"),
+        "application/rss+xml; charset=utf-16"),
+}
+
+
+@pytest.mark.parametrize("how", list(_UNFRAMED_WHOLE))
+def test_a_whole_feed_with_no_length_is_read_whatever_it_ends_with(http_server, tmp_path, cli, how):
+    """An answer with no Content-Length ends where the connection closes, and
+    one ending mid-document is asked again as cut off; a whole feed ending in
+    NUL bytes or a DOS end-of-file mark, or in UTF-16 (its last byte a NUL),
+    was taken as cut off and failed the source.  It is read, asked once."""
+    body, content_type = _UNFRAMED_WHOLE[how]
+    http_server.route("/feed.xml", Reply(200, body, {"Content-Type": content_type}, length=False))
+    write_config(tmp_path, _feed_source(http_server.url("/feed.xml")).replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "cut off" not in r.err and "Traceback" not in r.err, r.err
+    assert "Score-Based Diffusion Models for Schrödinger Bridge Problems" in r.out, r.out
+    assert len(http_server.requests_to("/feed.xml")) == 1
+
+
+_UNFRAMED_FAULTS = {
+    "a PHP notice after the feed": (
+        _FEED + b"\nNotice: Undefined index: id in /var/www/feed.php on line 12\n", "application/rss+xml",
+        "not a well-formed feed (junk after document element)"),
+    "a login page with no closing tags": (
+        b"<!DOCTYPE html>\n<html><head><title>Wifi</title>\n<body><p>Sign in to continue", "text/html",
+        "an HTML page, not an RSS or Atom feed (an error page or a login wall?); the page's title: 'Wifi'"),
+}
+
+
+@pytest.mark.parametrize("how", list(_UNFRAMED_FAULTS))
+def test_a_faulty_answer_with_no_length_is_named_for_its_fault_not_as_cut_off(http_server, tmp_path, cli, how):
+    """A feed followed by a PHP notice, or a network's login page that closes
+    no tags, sent with no length: each was taken as cut off and asked again
+    (the same every time), the fault itself unsaid.  It is said, once."""
+    body, content_type, said = _UNFRAMED_FAULTS[how]
+    http_server.route("/feed.xml", Reply(200, body, {"Content-Type": content_type}, length=False))
+    write_config(tmp_path, _feed_source(http_server.url("/feed.xml")).replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers")
+    assert r.code == 2 and "cut off" not in r.err and "Traceback" not in r.err, r.err
+    assert said in r.err.splitlines()[0], r.err
+    assert len(http_server.requests_to("/feed.xml")) == 1
+
+
+def test_every_cut_of_a_feed_or_a_json_list_is_judged_cut_and_a_whole_one_not():
+    """Wherever the connection closed (mid-tag, mid-declaration, mid-character,
+    in a JSON literal: 'fa' of false), the half is judged cut off; the whole
+    document, and documents with faults of their own, are not."""
+    from newsletter.fetching import _stops_short
+
+    for name in ("feed-rss2.xml", "hf-daily-2024-06-06.json"):
+        whole = (DATA / name).read_bytes().strip()
+        assert not _stops_short(whole)
+        assert [n for n in range(1, len(whole)) if whole[:n].strip() and not _stops_short(whole[:n].strip())] == []
+    assert _stops_short("<a>é".encode()[:-1]) and _stops_short(b"<a><![CDATA[x")
+    for faulty in (b"<a></b>", b"<a/>junk", b'{"a": }', b'[1, 2] 3', b"<a>&bogus;</a>",
+                   b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;'):
+        assert not _stops_short(faulty), faulty
