@@ -13,12 +13,16 @@ import codecs
 import contextlib
 import difflib
 import fnmatch
+import functools
 import glob
+import hashlib
 import json
+import marshal
 import os
 import re
 import shlex
 import stat
+import sys
 import unicodedata
 import zoneinfo
 from collections import Counter
@@ -41,7 +45,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, counted, line_of
-from .files import bomless_unicode, broken_link
+from .files import bomless_unicode, broken_link, own_private, write_atomic
 from .models import ARXIV_ID, SHOWS_NOTHING
 from .patterns import lazy, lazy_while_importing
 from .retrying import waiting
@@ -1642,7 +1646,7 @@ def load_config(path: str | os.PathLike) -> Config:
         encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
-    config = parse_config(text, path)
+    config = parse_config(text, path, kept=True)
     config._mtime = info.st_mtime
     return config
 
@@ -1921,7 +1925,9 @@ def _straight_quotes(text: str) -> str:
     return _CURLY_QUOTED.sub(quoted, text)
 
 
-def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
+def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bool = False) -> Config:
+    """``kept``: take the text's YAML as read by an earlier run, and keep
+    it for the next (see :class:`_KeptRead`): only for a config file's own text."""
     path = Path(path)
     shown = str(path)
     text = _straight_quotes(_ordinary_spaces(text))
@@ -1929,8 +1935,14 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         # An accent as a separate mark ("o" + U+0308, as macOS and some editors copy text) is another
         # string than the one-character "ö" papers have: `any: ["Schrödinger bridge*"]` matched none
         text = unicodedata.normalize("NFC", text)
+    keeping = _KeptRead(path, text) if kept and _reading_version() else None
     try:
-        loaded = _load_plain(text, shown) or _load_yaml(text, shown)
+        loaded = keeping.load() if keeping else None
+        if loaded is None:
+            loaded = _load_plain(text, shown)
+            if keeping and loaded is not None and not loaded[2]:
+                keeping.read(loaded)
+        loaded = loaded or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(filter(None, [exc.context, exc.problem]))
@@ -1996,6 +2008,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     config._lines = lines
     if " #" in text:  # (read by cut_by_comment when asked)
         config._cut, config._cut_source = None, (text, shown)
+    if keeping and config.cache_dir == keeping.cache_dir:
+        keeping.save()
     return config
 
 
@@ -2201,6 +2215,83 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     finally:
         loader.dispose()
     return result, lines, problems
+
+
+#: The folder of configs' texts as read (see :class:`_KeptRead`), in the default ``cache:`` folder.
+KEPT_READS = "config"
+
+
+class _KeptRead:
+    """A config file's YAML as read (its data and the line of each path),
+    kept between runs in ``<the config's folder>/.cache/config/``, one file
+    per config file: reading the YAML of 2,000 subscribers (25,000 parser
+    events, each a Python object) was some 25 ms of every command's start,
+    taking it from the file under 3 ms.  Validation runs on it as on a fresh
+    read, so every check and warning is the same.
+
+    Used only while the text, this module, PyYAML and the interpreter are
+    what they were (all in the key the file holds), for a plain document
+    that read without a problem and gave only values ``marshal`` writes (a
+    date does not), and only where the config's ``cache:`` is the default
+    one: the folder is looked up before the config is read, when a
+    ``cache:`` the text names is not known yet.  The cache is only a
+    speed-up: a folder that cannot be made or written, and a file that
+    cannot be read, is damaged, holds another text's read or is not the
+    user's own (it would change the config: no one else's is used) are
+    reading as before, never an error."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.cache_dir = path.parent / Config.model_fields["cache"].default
+        name = hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        self.file = self.cache_dir / KEPT_READS / f"{name}.marshal"
+        self.key = hashlib.sha1(f"{_reading_version()}\0{text}".encode("utf-8", "surrogatepass")).digest()
+        self.payload: bytes | None = None  # this run's read, to be saved once the config validates
+
+    def load(self) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
+        """The kept read of this text, or None."""
+        try:
+            with open(self.file, "rb") as file:
+                if not own_private(os.fstat(file.fileno())):
+                    return None
+                key, digest, payload = marshal.loads(file.read())
+            if key != self.key or hashlib.sha1(payload).digest() != digest:
+                return None
+            data, lines = marshal.loads(payload)
+        except Exception:  # noqa: BLE001 -- missing, unreadable, damaged (marshal raises many kinds): read
+            return None
+        if not isinstance(data, dict) or not isinstance(lines, dict):
+            return None
+        return data, lines, []
+
+    def read(self, loaded: tuple[Any, dict[tuple, int], list[Problem]]) -> None:
+        """This run's read of the text, taken before anything uses it."""
+        try:
+            self.payload = marshal.dumps(loaded[:2])
+        except ValueError:  # a value marshal does not write (a date): nothing kept
+            self.payload = None
+
+    def save(self) -> None:
+        """Keep this run's read (once the config it gave validated)."""
+        if self.payload is None:
+            return
+        try:
+            self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            digest = hashlib.sha1(self.payload).digest()
+            write_atomic(self.file, marshal.dumps((self.key, digest, self.payload)), mode=0o600)
+        except OSError:
+            pass  # nothing kept this run: the next reads the text again
+
+
+@functools.cache
+def _reading_version() -> str:
+    """What a kept read depends on besides the text: this module's text (how
+    it reads), PyYAML's version and parser, the interpreter's; "" (nothing
+    kept) when this module's text cannot be read."""
+    try:
+        own = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+    return f"{own}|{yaml.__version__}|{getattr(yaml, '__with_libyaml__', False)}|{sys.version}"
 
 
 def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
