@@ -2801,3 +2801,112 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     assert [s.mailing_list for s in config.subscribers] == [False, True]
     found = problems(workdir, listed.replace("mailing_list: true", 'mailing_list: "sometimes"'))
     assert found == ["config.yaml:18: subscribers[1].mailing_list: expected a valid boolean, got 'sometimes'"]
+
+
+# ---------------------------------------------------------------- the config's YAML as read, kept between runs
+
+from newsletter import config as config_module  # noqa: E402
+
+KEPT_READS = Path(".cache") / config_module.KEPT_READS
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The texts whose YAML was read (rather than taken from the kept file)."""
+    read: list[str] = []
+    real = config_module._load_plain
+
+    def counted(text, shown):
+        read.append(text)
+        return real(text, shown)
+
+    monkeypatch.setattr(config_module, "_load_plain", counted)
+    return read
+
+
+def test_a_config_read_again_comes_from_its_kept_read_and_is_the_same_config(workdir, reads):
+    path = write_config(workdir, BASIC_CONFIG)
+    first = load_config(path)
+    assert len(reads) == 1
+    file, = (workdir / KEPT_READS).iterdir()
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+    again = load_config(path)
+    assert len(reads) == 1  # not read again
+    assert again.model_dump() == first.model_dump() and again._lines == first._lines
+    assert again.where("subscribers", 1, "email") == f"{path}:15"
+    # an edit is read anew, and its read replaces the one kept (one file per config file)
+    write_config(workdir, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 7"))
+    assert load_config(path).subscribers[1].max_papers == 7 and len(reads) == 2
+    assert list((workdir / KEPT_READS).iterdir()) == [file]
+    assert load_config(path).subscribers[1].max_papers == 7 and len(reads) == 2
+
+
+@pytest.mark.parametrize("spoil", ["damaged", "cut short", "others may write it", "another text's read"])
+def test_a_kept_read_damaged_foreign_or_writable_by_others_is_not_used(workdir, reads, spoil):
+    """A kept read would change the config as the command sees it: one that
+    is not exactly this text's, or that another user could have written, is
+    read anew (never an error)."""
+    path = write_config(workdir, BASIC_CONFIG)
+    first = load_config(path)
+    file, = (workdir / KEPT_READS).iterdir()
+    data = file.read_bytes()
+    if spoil == "damaged":  # a byte of the read changed: the checksum tells
+        at = data.index(b"bob@example.org")
+        file.write_bytes(data[:at] + b"eve" + data[at + 3:])
+    elif spoil == "cut short":
+        file.write_bytes(data[: len(data) // 2])
+    elif spoil == "others may write it":
+        file.chmod(0o666)
+    else:  # another config's read, whole and well formed, in this config's file
+        other = write_config(workdir, BASIC_CONFIG.replace("bob@example.org", "eve@example.org"), "other.yaml")
+        load_config(other)
+        kept = {f.name: f for f in (workdir / KEPT_READS).iterdir()}
+        file.write_bytes(next(f for name, f in kept.items() if name != file.name).read_bytes())
+        reads.clear()
+        reads.append(BASIC_CONFIG)
+    again = load_config(path)
+    assert len(reads) == 2  # read anew
+    assert again.model_dump() == first.model_dump()
+    assert [s.email for s in again.subscribers] == ["ada@example.org", "bob@example.org"]
+
+
+@pytest.mark.parametrize("case", ["a date", "cache: elsewhere", "anchors", "a problem"])
+def test_a_config_read_is_kept_only_plain_valid_and_for_the_default_cache(workdir, reads, case):
+    """Kept: a plain document (no anchors) that validated, whose values
+    ``marshal`` writes, when its ``cache:`` is the default folder (the one
+    looked in before the text says another)."""
+    text = {
+        "a date": BASIC_CONFIG + "x-written: 2024-05-01\n",
+        "cache: elsewhere": BASIC_CONFIG + "cache: elsewhere\n",
+        "anchors": BASIC_CONFIG.replace("topics: [optim, diffusion]", "topics: &both [optim, diffusion]"),
+        "a problem": BASIC_CONFIG.replace("max_papers: 5", "max_papers: many"),
+    }[case]
+    path = write_config(workdir, text)
+    for _ in range(2):
+        if case == "a problem":
+            with pytest.raises(ConfigError):
+                load_config(path)
+        else:
+            assert [s.email for s in load_config(path).subscribers] == ["ada@example.org", "bob@example.org"]
+    assert not (workdir / KEPT_READS).exists() and not (workdir / "elsewhere").exists()
+    assert len(reads) == 2  # read each time (an anchor: by the node reader after it)
+
+
+def test_a_cache_folder_that_cannot_be_made_still_reads_the_config(workdir, reads):
+    (workdir / ".cache").write_text("a file where the cache folder goes\n")
+    path = write_config(workdir, BASIC_CONFIG)
+    for _ in range(2):
+        assert load_config(path).subscribers[1].max_papers == 5
+    assert len(reads) == 2 and (workdir / ".cache").is_file()
+
+
+def test_validate_says_the_same_from_a_kept_read(workdir, cli, reads):
+    """The warnings and their lines too: validation runs on the kept read as on a fresh one."""
+    write_config(workdir, BASIC_CONFIG + "delivery: {transport: smtp, host: 127.0.0.1, port: 2525}\n")
+    first = cli("validate")
+    assert first.code == 0, first.err
+    # placeholder addresses, each at its line
+    assert "config.yaml:15: subscribers[1].email: 'bob@example.org' is a placeholder address" in first.err
+    again = cli("validate")
+    assert (again.code, again.out, again.err) == (first.code, first.out, first.err)
+    assert len(reads) == 1

@@ -2107,9 +2107,10 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert r.code == 0, r.err
     assert "would send  ada@example.org: 4 papers" in r.out and "would send  bob@example.org: 3 papers" in r.out
     assert r.out.strip().endswith("dry run: would send 2, empty 0, not due 0 (nothing sent or recorded)")
-    # only the cache: the templates' and the patterns' compiled code, as any command that renders keeps it
+    # only the cache: the config as read, the templates' and the patterns' compiled code, as any command that
+    # renders keeps them
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
-    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["config", "patterns", "templates"]
     assert cli("match").code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
     assert not state.exists()

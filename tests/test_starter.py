@@ -39,8 +39,8 @@ def test_init_then_validate_passes_without_fetching(tmp_path, cli):
     v = cli("validate")
     assert v.code == 0, v.err
     assert v.out.startswith("config.yaml: OK: 2 sources (0 papers, 2 remote not fetched)")
-    # nothing fetched: the templates' and the patterns' compiled code only
-    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
+    # nothing fetched: the config as read and the templates' and the patterns' compiled code only
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["config", "patterns", "templates"]
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
