@@ -320,6 +320,15 @@ def fixed_zone_advice(name: str) -> str | None:
 
 
 def check_timezone(value: str) -> str:
+    """``value`` as the zone name to use, or a ``ValueError`` naming the one
+    meant.  Spaces around it, copied with it (``'Europe/Paris '`` in quotes:
+    YAML keeps them there), are dropped, as around ``host`` and ``username``:
+    the zone was plain, and the error said to write what was written."""
+    if isinstance(value, str) and value.strip() and value.strip() != value:
+        try:
+            return check_timezone(value.strip())
+        except ValueError:
+            pass  # said of the value as written
     try:
         zoneinfo.ZoneInfo(value)
     # OSError: the key is a file path in the zone database: a region alone

@@ -1628,6 +1628,25 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "did you mean" not in str(info.value)
 
 
+@pytest.mark.parametrize("zone", ["Europe/Paris ", " Europe/Paris", "Europe/Paris\u00a0", " EST "])
+def test_a_time_zone_copied_with_spaces_around_it_is_the_zone(workdir, zone):
+    """`timezone: 'Europe/Paris '` (quoted with the space it was copied
+    with: YAML keeps it) was "unknown time zone 'Europe/Paris ' (did you mean
+    'Europe/Paris'?)": the zone is read, as `host` and `username` are; a
+    fixed-offset one keeps its warning."""
+    from newsletter.config import fixed_zone_advice
+
+    subscriber = "subscribers:\n  - {email: ada@example.org, topics: [t], timezone: '%s'}\n"
+    config = load_config(write_config(workdir, _TZ_CONFIG % zone + subscriber % zone))
+    assert config.timezone == zone.strip() and config.subscribers[0].timezone == zone.strip()
+    if zone.strip() == "EST":
+        assert fixed_zone_advice(config.timezone) is not None
+    with pytest.raises(ConfigError) as info:  # a name still wrong within the spaces is said as written
+        load_config(write_config(workdir, _TZ_CONFIG % " Europ/Paris "))
+    assert "config.yaml:3: timezone: unknown time zone ' Europ/Paris ' (did you mean 'Europe/Paris'?)" in str(
+        info.value), str(info.value)
+
+
 @pytest.mark.parametrize(
     "written, expected",
     [
