@@ -36,7 +36,9 @@ twenty-sixth round on (bench/RANKING.md), like ``dev``.  ``blind4``
 the twenty-sixth round by a helper that never ran the ranker, and scored
 blind once, with the ranking as it stood after that round; a tuning set from
 the twenty-seventh round on, whose choices are made leave-one-set-out over
-the six sets (bench/RANKING.md).
+the six sets (bench/RANKING.md).  ``blind5`` (tests/data/relevance-blind5)
+is a sixth set of six interests, labelled after the twenty-seventh round by a
+helper that never ran the ranker, and scored blind once after that round.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best
@@ -82,9 +84,10 @@ SETS = {
     "blind2": DATA / "relevance-blind2",
     "blind3": DATA / "relevance-blind3",
     "blind4": DATA / "relevance-blind4",
+    "blind5": DATA / "relevance-blind5",
 }
 #: The splits each set is reported on ("all": every paper of the set as one day).
-SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"], "blind4": ["all"]}
+SPLITS = {"tuned": ["dev", "heldout"], **{name: ["all"] for name in SETS if name != "tuned"}}
 RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import errno
 import ipaddress
 import socket
 import ssl
@@ -388,9 +389,19 @@ class Server:
         if mechanisms:
             kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
         # (its own name given, not looked up: a test may hold this machine's lookup)
-        self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, server_hostname="mx.test",
-                                      **kwargs)
-        self.controller.start()
+        chosen = port
+        for attempt in range(5):
+            self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port,
+                                          server_hostname="mx.test", **kwargs)
+            try:
+                self.controller.start()
+                break
+            except OSError as error:
+                # free_port() only finds a port free a moment ago: another process on the
+                # machine may have taken it since; a port the test chose is not re-picked
+                if chosen is not None or error.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+                self.port = free_port()
         with self.mailbox.lock:  # (start() connected once to see the server up: not a client's session)
             self.mailbox.log.clear()
             self.mailbox.connections = 0

@@ -30,19 +30,33 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
     for interest, row in results["careful + about"].items():
-        assert row[0] >= results["careful rules"][interest][0] - 0.005, interest  # about never hurts the rules
+        # about never hurts the rules: exact on dev (1e-9 is the float sums of one order)
+        assert row[0] >= results["careful rules"][interest][0] - 1e-9, interest
     for interest, row in results["about"].items():
         assert row[0] >= 0.5, (interest, row)  # no interest is lost entirely
 
 
+#: The two ``heldout`` interests where careful rules + ``about`` is under the
+#: careful rules alone, and by how much at most (measured 0.00113 and 0.00212):
+#: in both the rules tie two papers (as many terms, none in the title) and the
+#: alphabetical order happens to put the graded one first, where the sentence
+#: is confidently wrong (``neural_pde``: "Constrained Optimization via Exact
+#: Augmented Lagrangian ..." 0.71 against the grade-1 "A Unified Model for
+#: Compressed Sensing MRI ..." 0.08).  No fusion that lets the sentence order
+#: the rules' ties keeps them (bench/RANKING.md, twenty-eighth round).
+HELDOUT_HAIRS = {"neural_pde": 0.0012, "model_compression": 0.0022}
+
+
 def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
     """The rank fusion's guarantee, checked on the split nothing was tuned on
-    (bench/quality.py: 0.959 vs 0.947, no interest more than 0.002 lower)."""
+    (bench/quality.py: 0.959 vs 0.941): exact on every interest but the two
+    known hairs, which must not grow (:data:`HELDOUT_HAIRS`)."""
     results = quality.evaluate("heldout", ["careful rules", "careful + about"], cache=tmp_path)
     rules, both = results["careful rules"], results["careful + about"]
     assert statistics.mean(r[0] for r in both.values()) >= statistics.mean(r[0] for r in rules.values()) + 0.008
+    assert set(HELDOUT_HAIRS) <= set(both)
     for interest, row in both.items():
-        assert row[0] >= rules[interest][0] - 0.005, interest
+        assert row[0] >= rules[interest][0] - HELDOUT_HAIRS.get(interest, 1e-9), interest
 
 
 def test_a_day_without_the_interests_papers_gives_no_longer_a_digest_than_now(tmp_path):
@@ -92,9 +106,9 @@ def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2)),
-                                                        ("blind4", 6, (2, 2))])
+                                                        ("blind4", 6, (2, 2)), ("blind5", 6, (2, 2))])
 def test_blind_sets_are_complete(name, count, likes):
-    """Each blind set (tests/data/relevance-blind, -blind2, -blind3, -blind4) grades every paper
+    """Each blind set (tests/data/relevance-blind, -blind2, ..., -blind5) grades every paper
     for every interest, written in one to three sentences, and its liked
     papers are dev papers it graded 2 (blind2's ``self_supervised`` has one:
     its only grade-2 dev paper)."""
@@ -136,6 +150,26 @@ def test_about_on_the_fourth_set(tmp_path):
     assert mean["about + like"] >= mean["about"] + 0.01, mean  # 0.707 vs 0.678
     assert mean["about"] >= 0.665, mean  # 0.678
     assert f1["about"] >= 0.37, f1  # 0.380; 0.349 without the hub and lean floors (twenty-seventh round)
+
+
+def test_about_on_the_fifth_set(tmp_path):
+    """Six interests (bench/quality.py --set blind5) labelled after the
+    twenty-seventh round by a helper that never ran the ranker, scored once
+    (bench/RANKING.md, "The fifth blind set"): ``about`` alone 0.669 / F1
+    0.467, ahead of the issue's prototype (0.554 / 0.410) and the 2-minute
+    rules (0.619 / 0.447); careful rules + ``about`` 0.847 against the
+    careful rules' 0.774; two liked papers 0.681.  Not tuned on: pinned so
+    that a later change shows what it costs on interests it never saw."""
+    results = quality.evaluate("all", ["quick rules", "careful rules", "prototype", "about", "careful + about",
+                                       "about + like"], cache=tmp_path, folder=quality.SETS["blind5"])
+    mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
+    assert mean["about"] >= mean["prototype"] + 0.08, mean  # 0.669 vs 0.554
+    assert mean["about"] >= mean["quick rules"] + 0.03, mean  # 0.669 vs 0.619
+    assert f1["about"] >= f1["prototype"] + 0.03, f1  # 0.467 vs 0.410
+    assert mean["careful + about"] >= mean["careful rules"] + 0.05, mean  # 0.847 vs 0.774
+    assert mean["about + like"] >= mean["about"], mean  # 0.681 vs 0.669
+    assert mean["about"] >= 0.655 and f1["about"] >= 0.45, (mean, f1)
 
 
 def test_about_on_the_second_blind_set(tmp_path):
