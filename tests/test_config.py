@@ -2638,6 +2638,23 @@ def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, 
     assert cli("validate").code == 0
 
 
+@pytest.mark.parametrize("typed", ["confg.yaml", "conifg.yaml", "lab-digst.yaml"])
+def test_a_mistyped_config_name_is_told_the_file_beside_it(workdir, cli, typed):
+    """`--config confg.yaml` said "config file not found (relative to the
+    current folder, ...)", and the user read the listing to find the typo.
+    The default name is never guessed at (cron's home folder with a
+    `configs.yaml` of something else is no typo)."""
+    write_config(workdir, BASIC_CONFIG, name="lab-digest.yaml" if typed.startswith("lab") else "config.yaml")
+    meant = "lab-digest.yaml" if typed.startswith("lab") else "config.yaml"
+    result = cli("--config", typed, "validate")
+    assert result.code == 2 and result.err.splitlines() == [
+        f"{typed}: config file not found (did you mean {meant!r}? --config {meant})"], result.err
+    assert cli("--config", meant, "validate").code == 0
+    (workdir / meant).rename(workdir / "configs.yaml")
+    result = cli("validate")
+    assert result.code == 2 and "did you mean" not in result.err and "relative to the current folder" in result.err
+
+
 _MEMBER = "    max_papers: 5\n"
 
 
