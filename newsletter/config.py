@@ -326,6 +326,15 @@ def fixed_zone_advice(name: str) -> str | None:
 
 
 def check_timezone(value: str) -> str:
+    """``value`` as the zone name to use, or a ``ValueError`` naming the one
+    meant.  Spaces around it, copied with it (``'Europe/Paris '`` in quotes:
+    YAML keeps them there), are dropped, as around ``host`` and ``username``:
+    the zone was plain, and the error said to write what was written."""
+    if isinstance(value, str) and value.strip() and value.strip() != value:
+        try:
+            return check_timezone(value.strip())
+        except ValueError:
+            pass  # said of the value as written
     try:
         zoneinfo.ZoneInfo(value)
     # OSError: the key is a file path in the zone database: a region alone
@@ -1596,6 +1605,20 @@ def _other_extension(path: Path) -> Path | None:
     return found[0] if found else None
 
 
+def _near_name(path: Path) -> Path | None:
+    """A YAML file beside ``path`` whose name is ``path``'s mistyped
+    (``--config confg.yaml``, ``conifg.yaml``): "not found" said where it
+    looked, and the user read the folder's listing to find the typo."""
+    if path.suffix.lower() not in (".yaml", ".yml") or path.name.casefold() == "config.yaml":
+        return None  # (the default, unwritten: cron's home folder with a configs.yaml is no typo)
+    try:
+        names = [f.name for f in path.parent.iterdir() if f.suffix.lower() in (".yaml", ".yml") and f.is_file()]
+    except OSError:  # a folder we may not list, or none
+        return None
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.8)
+    return path.with_name(near[0]) if near else None
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1629,6 +1652,8 @@ def load_config(path: str | os.PathLike) -> Config:
             hint = f"{twin} is there: {flag}"
             if twin.suffix.lower() not in (".yaml", ".yml") or twin.name.casefold() == path.name.casefold():
                 hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or {flag}"
+        elif (near := _near_name(path)) is not None:  # --config confg.yaml
+            hint = f"did you mean {str(near)!r}? --config {shlex.quote(str(near))}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None

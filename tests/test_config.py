@@ -1628,6 +1628,25 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "did you mean" not in str(info.value)
 
 
+@pytest.mark.parametrize("zone", ["Europe/Paris ", " Europe/Paris", "Europe/Paris\u00a0", " EST "])
+def test_a_time_zone_copied_with_spaces_around_it_is_the_zone(workdir, zone):
+    """`timezone: 'Europe/Paris '` (quoted with the space it was copied
+    with: YAML keeps it) was "unknown time zone 'Europe/Paris ' (did you mean
+    'Europe/Paris'?)": the zone is read, as `host` and `username` are; a
+    fixed-offset one keeps its warning."""
+    from newsletter.config import fixed_zone_advice
+
+    subscriber = "subscribers:\n  - {email: ada@example.org, topics: [t], timezone: '%s'}\n"
+    config = load_config(write_config(workdir, _TZ_CONFIG % zone + subscriber % zone))
+    assert config.timezone == zone.strip() and config.subscribers[0].timezone == zone.strip()
+    if zone.strip() == "EST":
+        assert fixed_zone_advice(config.timezone) is not None
+    with pytest.raises(ConfigError) as info:  # a name still wrong within the spaces is said as written
+        load_config(write_config(workdir, _TZ_CONFIG % " Europ/Paris "))
+    assert "config.yaml:3: timezone: unknown time zone ' Europ/Paris ' (did you mean 'Europe/Paris'?)" in str(
+        info.value), str(info.value)
+
+
 @pytest.mark.parametrize(
     "written, expected",
     [
@@ -2617,6 +2636,23 @@ def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, 
         f"case), or --config {saved})"], result.err
     (workdir / saved).rename(workdir / "config.yaml")
     assert cli("validate").code == 0
+
+
+@pytest.mark.parametrize("typed", ["confg.yaml", "conifg.yaml", "lab-digst.yaml"])
+def test_a_mistyped_config_name_is_told_the_file_beside_it(workdir, cli, typed):
+    """`--config confg.yaml` said "config file not found (relative to the
+    current folder, ...)", and the user read the listing to find the typo.
+    The default name is never guessed at (cron's home folder with a
+    `configs.yaml` of something else is no typo)."""
+    write_config(workdir, BASIC_CONFIG, name="lab-digest.yaml" if typed.startswith("lab") else "config.yaml")
+    meant = "lab-digest.yaml" if typed.startswith("lab") else "config.yaml"
+    result = cli("--config", typed, "validate")
+    assert result.code == 2 and result.err.splitlines() == [
+        f"{typed}: config file not found (did you mean {meant!r}? --config {meant})"], result.err
+    assert cli("--config", meant, "validate").code == 0
+    (workdir / meant).rename(workdir / "configs.yaml")
+    result = cli("validate")
+    assert result.code == 2 and "did you mean" not in result.err and "relative to the current folder" in result.err
 
 
 _MEMBER = "    max_papers: 5\n"

@@ -90,6 +90,25 @@ def test_init_where_no_file_can_be_written_is_one_line(tmp_path, cli):
     assert r.err.strip() == "notes.txt/config.yaml: cannot write: notes.txt is a file, not a folder"
 
 
+def test_init_in_a_folder_this_user_cannot_write_names_it_and_says_where_to_go(tmp_path, cli):
+    """`newsletter init` run in a folder not the user's (/, a colleague's
+    checkout, /srv) said the bare `config.yaml: cannot write: Permission
+    denied`.  It names the folder and the way out, README's own folder."""
+    import os
+
+    from conftest import unwritable
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with unwritable(shared):
+        said = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"  # chmod, or chattr +i
+        r = cli("init", "shared")
+    assert r.code == 2 and r.err.splitlines() == [
+        f"shared/config.yaml: cannot write: {said} (its folder {str(shared.resolve())!r} is not writable for this user): give "
+        "init a folder of your own, `newsletter init ~/digest`"], r.err
+    assert list(shared.iterdir()) == []
+
+
 def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):
     """The whole way to a first digest: init, test-email, send (sources served from recordings)."""
     from recorded_http import recorded
