@@ -62,6 +62,8 @@ HF_HEADER = frozenset(
         "Trending Papers",
         "Weekly Papers",  # the headings of the weekly and monthly views
         "Monthly Papers",
+        "Papers of the week",  # ... and as a week's or a month's listing titles itself over its date range
+        "Papers of the month",
         "byAK and the research community",
     )
 )

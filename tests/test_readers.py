@@ -1518,6 +1518,8 @@ def test_a_markdown_list_of_linked_titles_is_read_with_their_ids(mark):
         ("Weekly Papers", ["Monday", "Tuesday", "Wednesday"]),
         ("Monthly Papers\n\nSeptember 2024", ["Sep 2, 2024", "2024-09-03", "4 September 2024"]),
         ("Daily Papers", ["Sep 2 · 3 papers", "Sep 3 (3 papers)", "Sep 4 · 3 papers"]),
+        ("Papers of the week\n\nSep 2 - Sep 8, 2024", ["Sep 2", "Sep 3", "Sep 4"]),
+        ("Papers of the month\n\nSeptember 2024", ["Sep 2, 2024", "Sep 3, 2024", "Sep 4, 2024"]),
     ],
 )
 def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, headings, layout):
@@ -1535,6 +1537,25 @@ def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, 
         text = text.replace("\n\n", "\n")
     papers = parse_hf_papers_text(text.encode(), "week.txt")
     assert [(p.title, p.abstract) for p in papers] == expected
+
+
+def test_a_week_listing_copied_whole_in_firefox_or_chrome_reads_every_paper():
+    """A week's listing copied whole (its menu, "Papers of the week" over
+    its date range, each card's submitter, authors, date and upvotes, "Load
+    more" and the footer): its heading was read as a title, refused as
+    "title 'Papers of the week' has no abstract".  Chrome's copy of the
+    same page has no blank lines; it reads the same."""
+    firefox = (DATA / "hf-papers-week-firefox.txt").read_text(encoding="utf-8")
+    chrome = re.sub(r"\n\n+", "\n", firefox)
+    for text in (firefox, chrome):
+        papers = parse_hf_papers_text(text.encode(), "week.txt")
+        assert [(p.title, p.published, p.upvotes) for p in papers] == [
+            ("Faster Diffusion Training with Learned Noise Schedules", datetime(2025, 12, 2, tzinfo=UTC), 42),
+            ("Why Do Language Models Hallucinate?", datetime(2025, 12, 3, tzinfo=UTC), 17),
+            ("TabReason: A Benchmark for Joint Table and Text Reasoning.", datetime(2025, 12, 4, tzinfo=UTC), 3),
+        ]
+        assert papers[0].authors == ("Jane Doe",)
+        assert papers[1].abstract.startswith("Large language models hallucinate. We study why")
 
 
 @pytest.mark.parametrize("layout", ["blank lines", "one line each"])
