@@ -411,6 +411,10 @@ _COUNT = r"\d[\d.,]*\s?[km]?"
 #: Who submitted a paper, as a card shows them: a user name (akhaliq), or the
 #: name they go by, two to four words (Niels Rogge, José María Pérez-García).
 _SUBMITTER_NAME = r"@?[\w.-]{1,40}|[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){1,3}"
+#: An avatar's alternative text, which a page saved as text and some copies keep
+#: beside a submitter's or author's name: "akhaliq's avatar", "Avatar of akhaliq".
+_AVATAR_ALT = r"avatar|@?[\w.-]{1,40}['’]s\s+avatar|avatar\s+(?:of|for)\s+@?[\w.-]{1,40}"
+_AVATAR = lazy(_AVATAR_ALT, re.IGNORECASE)
 #: The lines of a paper's card that are neither its title nor its abstract:
 #: vote, comment, star and author counts, who submitted it and when it was
 #: published.  Copies of the trending, weekly and monthly pages, and of the
@@ -426,6 +430,7 @@ _PAPER_META = lazy(
     rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
     r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
+    rf"|{_AVATAR_ALT}"
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
     r")",
     re.IGNORECASE,
@@ -601,6 +606,10 @@ def _without_paper_meta(
             # the heading, and the summary under it when the abstract follows (else it is the paper's text)
             if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
                 dropped.add(k + 1)
+            continue
+        if _AVATAR.fullmatch(text.strip()):
+            # (between "Submitted by" and the name too: it was taken for the name, and the name for a title)
+            meta_at_end = True
             continue
         if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False

@@ -1558,6 +1558,25 @@ def test_a_week_listing_copied_whole_in_firefox_or_chrome_reads_every_paper():
         assert papers[1].abstract.startswith("Large language models hallucinate. We study why")
 
 
+@pytest.mark.parametrize("alt", ["akhaliq's avatar", "Avatar of akhaliq", "avatar"])
+@pytest.mark.parametrize("where", ["over Submitted by", "under Submitted by"])
+def test_an_avatars_alternative_text_on_a_card_is_not_text(alt, where):
+    """A page saved as text keeps each avatar's alternative text ("akhaliq's
+    avatar") on a line of its own: under "Submitted by" it was taken for the
+    name, and the name read as a title without an abstract."""
+    firefox = (DATA / "hf-papers-week-firefox.txt").read_text(encoding="utf-8")
+    expected = [(p.title, p.abstract, p.upvotes) for p in parse_hf_papers_text(firefox.encode(), "week.txt")]
+    card = "Submitted by\nakhaliq\n"
+    with_alt = f"{alt}\n{card}" if where == "over Submitted by" else card.replace("\n", f"\n{alt}\n", 1)
+    text = firefox.replace(card, with_alt)
+    assert text != firefox
+    for copy in (text, re.sub(r"\n\n+", "\n", text)):
+        assert [(p.title, p.abstract, p.upvotes) for p in parse_hf_papers_text(copy.encode(), "week.txt")] == expected
+    # a title that names an avatar is still a title
+    titled = firefox.replace("Why Do Language Models Hallucinate?", "Avatar Diffusion for Everyone's Avatar")
+    assert parse_hf_papers_text(titled.encode(), "week.txt")[1].title == "Avatar Diffusion for Everyone's Avatar"
+
+
 @pytest.mark.parametrize("layout", ["blank lines", "one line each"])
 @pytest.mark.parametrize(
     "where, lines, upvotes",
