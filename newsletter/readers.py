@@ -568,6 +568,34 @@ def _is_submitter(text: str, after: str | None) -> bool:
     return not _abstract_goes_on(after)
 
 
+#: A separator alone on its line: a copy puts each part of a card's line on one of its own.
+_SEPARATOR = frozenset("·•|")
+
+
+def _names_before_more(blocks: Sequence[tuple[int, str]], k: int) -> bool:
+    """Whether block ``k`` is a card's shown authors, split from the count of
+    the rest by a separator alone on its line ("Jane Doe", "·", "5 authors":
+    a copy that puts each part of the card's line on one of its own).  The
+    names were kept between the title and the abstract, and the paper refused."""
+    return (k + 2 < len(blocks) and blocks[k + 1][1].strip() in _SEPARATOR
+            and _names_and_more(f"{blocks[k][1].strip()} · {blocks[k + 2][1].strip()}") is not None)
+
+
+def _separated_joined(lines: list[str]) -> list[str]:
+    """``lines`` with the parts a separator alone on its line splits joined
+    around it ("Jane Doe", "·", "5 authors" is "Jane Doe · 5 authors")."""
+    joined: list[str] = []
+    k = 0
+    while k < len(lines):
+        if joined and lines[k].strip() in _SEPARATOR and k + 1 < len(lines):
+            joined[-1] = f"{joined[-1].strip()} · {lines[k + 1].strip()}"
+            k += 2
+            continue
+        joined.append(lines[k])
+        k += 1
+    return joined
+
+
 #: The heading of the site's own summary of a paper, over or instead of its abstract.
 _AI_SUMMARY = "ai-generated summary"
 
@@ -621,7 +649,7 @@ def _without_paper_meta(
             meta_at_end = True
             continue
         after_submitted_by = _folds_to(text, "submitted by")
-        meta_at_end = _is_paper_meta(text)
+        meta_at_end = _is_paper_meta(text) or _names_before_more(blocks, k)
         if not meta_at_end:
             kept.append((line, text))
     return kept, meta_at_end or after_submitted_by, cards
@@ -1415,8 +1443,8 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
     published: datetime | None = None
     naming = False
     first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
-    lines = raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]
-    for _, text in lines:
+    lines = _separated_joined([text for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]])
+    for text in lines:
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
@@ -1429,7 +1457,7 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
             naming = False
         if naming:
             authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
-    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes([text for _, text in lines]))
+    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes(lines))
 
 
 #: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".

@@ -1577,6 +1577,26 @@ def test_an_avatars_alternative_text_on_a_card_is_not_text(alt, where):
     assert parse_hf_papers_text(titled.encode(), "week.txt")[1].title == "Avatar Diffusion for Everyone's Avatar"
 
 
+def test_a_cards_authors_split_from_their_count_by_a_separator_line_are_its_authors():
+    """A page saved as text puts each part of a card's authors line on one
+    of its own ("Jane Doe, Li Wei", "·", "5 authors"): the names were kept
+    between the title and the abstract, and the paper refused as "too short
+    to be its abstract".  They are the card's authors, as on one line."""
+    papers = parse("hf-papers-week-saved.txt")
+    assert [(p.title, p.authors, p.upvotes) for p in papers] == [
+        ("Faster Diffusion Training with Learned Noise Schedules", ("Jane Doe", "Li Wei"), 42),
+        ("Why Do Language Models Hallucinate?", ("Ann Lee",), 17),
+        ("TabReason: A Benchmark for Joint Table and Text Reasoning.", (), 3),
+    ]
+    firefox = parse("hf-papers-week-firefox.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in firefox]
+    # a name with no count after its separator is still no card line: refused at it
+    text = (DATA / "hf-papers-week-saved.txt").read_text(encoding="utf-8").replace("·\n\n5 authors", "·\n\nSep 4")
+    with pytest.raises(InputError, match=r"^week.txt:29: title 'Faster Diffusion .* \(line 31, 'Jane Doe, Li Wei', "
+                                         r"looks like a list of author names"):
+        parse_hf_papers_text(text.encode(), "week.txt")
+
+
 @pytest.mark.parametrize("layout", ["blank lines", "one line each"])
 @pytest.mark.parametrize(
     "where, lines, upvotes",
