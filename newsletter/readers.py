@@ -1148,7 +1148,7 @@ def parse_hf_papers_text(
                 break
             k = max(k + found[1], page_at + 1)
             continue
-        if len(title) > MAX_TITLE_CHARS:
+        if len(title) > MAX_TITLE_CHARS or (papers and not page_last and _second_paragraph(body, k)):
             if (last_title and papers and _abstract_goes_on(papers[-1].abstract)
                     and len(papers[-1].abstract) + len(title) <= _MAX_ABSTRACT_CHARS):
                 # an abstract of two paragraphs (the page set a blank line inside it): one abstract
@@ -1256,6 +1256,30 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return pages + _without_list_numbers(_without_bullets(papers))
+
+
+#: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).
+_PARAGRAPH_WORDS = 8
+
+
+def _second_paragraph(body: list[tuple[int, str]], k: int) -> bool:
+    """Whether the short block ``k``, where a title belongs after an
+    abstract, is that abstract's second paragraph (a page that sets a blank
+    line inside an abstract): a sentence, of eight words or more and most
+    of them in lower case, as no title is written, under an abstract that
+    ends with one, and taken as a title it would fail: what follows it is
+    too short to be its abstract, and an abstract follows that.  It was read
+    as a title, and the next paper's title refused as a line too short to
+    be its abstract.  (A longer paragraph is never a title: see the caller.)"""
+    text, before = body[k][1].strip(), body[k - 1][1].rstrip()
+    words = [w for w in text.split() if w[0].isalpha()]
+    if (len(words) < _PARAGRAPH_WORDS or not _SENTENCE_END.search(text[-2:] + " ")
+            or not text[0].isupper() or not _abstract_goes_on(before)):
+        return False
+    if sum(w[0].isupper() for w in words) > len(words) // 3:
+        return False
+    return (k + 2 < len(body) and len(body[k + 1][1]) < _MIN_ABSTRACT_CHARS
+            and len(body[k + 2][1]) <= _MAX_ABSTRACT_CHARS and _abstract_goes_on(body[k + 2][1]))
 
 
 #: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".

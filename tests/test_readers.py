@@ -183,6 +183,34 @@ def test_an_abstract_of_two_paragraphs_is_one_abstract():
                         str(info.value)), str(info.value)
 
 
+def test_an_abstract_whose_second_paragraph_is_one_short_sentence_is_one_abstract():
+    """A blank line inside an abstract before a last short sentence ("Code is
+    at ..."): the sentence was read as a title, the next paper's title as its
+    abstract, and the error blamed that title as "too short to be its
+    abstract".  It is the abstract's; the papers after it are read as before."""
+    whole = parse("hf-papers-blank-lines.txt")
+    paragraphs = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").split("\n\n")
+    at = next(i for i, p in enumerate(paragraphs) if i > 10 and len(p) > 600)
+    cut = paragraphs[at].rfind(". ", 0, len(paragraphs[at]) - 60) + 1
+    second = paragraphs[at][cut + 1:]
+    assert 8 <= len(second.split()) and len(second) < 300 and second.endswith(".")  # one sentence or two, short
+    paragraphs[at] = paragraphs[at][:cut] + "\n\n" + second
+    split = parse_hf_papers_text("\n\n".join(paragraphs).encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in split] == [(p.title, p.abstract) for p in whole]
+    header = "Daily Papers\n\nSep 4\n\n"
+    first = "Faster Diffusion Training\n\nWe train diffusion models faster. The schedule is learned with the model.\n\n"
+    last = "Why Do Language Models Hallucinate?\n\n" + "We study hallucination in large models with probes. " * 3 + "\n"
+    text = header + first + "Code and checkpoints are released for all of the experiments.\n\n" + last
+    papers = parse_hf_papers_text(text.encode(), "y.txt")
+    assert [p.abstract for p in papers][0] == ("We train diffusion models faster. The schedule is learned with the model. "
+                                               "Code and checkpoints are released for all of the experiments.")
+    assert [p.title for p in papers] == ["Faster Diffusion Training", "Why Do Language Models Hallucinate?"]
+    # a title in title case, ending with a full stop, without its abstract is still refused: it is no sentence
+    text = header + first + "A Benchmark for Joint Table and Text Reasoning over Many Documents.\n\n" + last
+    with pytest.raises(InputError, match=r"^y\.txt:11: this line, 'Why Do Language Models Hallucinate\?', under the "
+                                         r"title 'A Benchmark for Joint"):
+        parse_hf_papers_text(text.encode(), "y.txt")
+
 def test_a_title_beginning_with_subscribe_is_kept_whole():
     text = (
         "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n4 Sep 2024\n\n"
