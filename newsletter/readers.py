@@ -1182,6 +1182,12 @@ def parse_hf_papers_text(
             # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
             # abstract, the abstract the next title, and the error named the wrong paper
             step, (a_line, abstract) = 3, body[k + 2]
+        if step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1]):
+            # a title wrapped over two lines (an editor's or a saved page's wrapping, in the layout without
+            # blank lines): its second line was refused as another title, or as too short an abstract
+            body[k + 1] = (t_line, _joined_title(title, abstract))
+            k += 1
+            continue
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
@@ -1256,6 +1262,34 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return pages + _without_list_numbers(_without_bullets(papers))
+
+
+#: The words no title ends with: a line of a title ending so goes on on the next line.
+_OPEN_ENDS = frozenset(
+    "a an the and or nor of for with without in on at to from by via into onto toward towards through under over "
+    "between beyond across against within about among using versus vs their its our your how what when which than"
+    .split()
+)
+_OPEN_MARKS = (":", ",", "-", "–", "—", "/", "&")
+
+
+def _wrapped_title(first: str, rest: str, after: str) -> bool:
+    """Whether ``first`` and ``rest``, where a title and its abstract
+    belong, are one title wrapped over two lines: ``first`` ends where no
+    title ends (on "with", "of", "for", a colon or a dash), ``rest`` is no
+    sentences (a mark may end it: "...?"), the two fit a title, and an abstract follows
+    (sentences, or longer than any title)."""
+    first, rest = first.rstrip(), rest.strip()
+    if not first or not rest or len(first) + len(rest) + 1 > MAX_TITLE_CHARS or _SENTENCE_END.search(rest[:-1]):
+        return False
+    open_end = first.endswith(_OPEN_MARKS) or first.rsplit(None, 1)[-1].casefold() in _OPEN_ENDS
+    return open_end and (_abstract_goes_on(after) or len(after) > MAX_TITLE_CHARS) and not _abstract_goes_on(rest)
+
+
+def _joined_title(first: str, rest: str) -> str:
+    """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
+    first, rest = first.rstrip(), rest.strip()
+    return f"{first}{rest}" if first.endswith("-") and first[-2:-1].isalpha() else f"{first} {rest}"
 
 
 #: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).

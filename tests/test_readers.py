@@ -66,6 +66,35 @@ def test_compact_layout_strips_subscribe_from_first_title():
     assert all(len(p.abstract) > 200 for p in papers)
 
 
+def test_a_title_wrapped_over_two_lines_in_the_compact_layout_is_one_title():
+    """A copy without blank lines whose long titles are wrapped (an editor's
+    or a saved page's wrapping) after a word no title ends with: the second
+    line was refused as "another title", or as an abstract too short.  Each
+    such title is one title; a title that ends whole, then a line without
+    an abstract, is still refused."""
+    whole = parse("hf-papers-compact.txt")
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    wrapped = 0
+    for n, line in enumerate(lines):
+        words = line.removeprefix("Subscribe").split()
+        if any(line.removeprefix("Subscribe") == p.title for p in whole) and len(words) > 4:
+            cut = next((i for i in range(len(words) - 2, 1, -1) if words[i].casefold() in ("with", "of", "for", "via")), None)
+            if cut is not None:
+                lines[n] = " ".join(words[:cut + 1]) + "\n" + " ".join(words[cut + 1:])
+                lines[n] = ("Subscribe" if line.startswith("Subscribe") else "") + lines[n]
+                wrapped += 1
+    assert wrapped > 20
+    papers = parse_hf_papers_text("\n".join(lines).encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in whole]
+    abstract = whole[0].abstract
+    text = (f"Get trending papers in your email inbox!\nSubscribeTabReason: A Self-\nSupervised Benchmark\n{abstract}\n"
+            f"Faster Diffusion Training\nLearned Noise Schedules\n{abstract}\n")
+    with pytest.raises(InputError, match=r"^y\.txt:5: title 'Faster Diffusion Training' has no abstract \(line 6, "):
+        parse_hf_papers_text(text.encode(), "y.txt")
+    text = text.replace("Training\n", "Training with\n")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), "y.txt")] == [
+        "TabReason: A Self-Supervised Benchmark", "Faster Diffusion Training with Learned Noise Schedules"]
+
 def test_unicode_titles_survive():
     titles = {p.title for p in parse("hf-papers-compact.txt")}
     assert "σ-GPTs: A New Approach to Autoregressive Models" in titles
