@@ -30,19 +30,33 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
     for interest, row in results["careful + about"].items():
-        assert row[0] >= results["careful rules"][interest][0] - 0.005, interest  # about never hurts the rules
+        # about never hurts the rules: exact on dev (1e-9 is the float sums of one order)
+        assert row[0] >= results["careful rules"][interest][0] - 1e-9, interest
     for interest, row in results["about"].items():
         assert row[0] >= 0.5, (interest, row)  # no interest is lost entirely
 
 
+#: The two ``heldout`` interests where careful rules + ``about`` is under the
+#: careful rules alone, and by how much at most (measured 0.00113 and 0.00212):
+#: in both the rules tie two papers (as many terms, none in the title) and the
+#: alphabetical order happens to put the graded one first, where the sentence
+#: is confidently wrong (``neural_pde``: "Constrained Optimization via Exact
+#: Augmented Lagrangian ..." 0.71 against the grade-1 "A Unified Model for
+#: Compressed Sensing MRI ..." 0.08).  No fusion that lets the sentence order
+#: the rules' ties keeps them (bench/RANKING.md, twenty-eighth round).
+HELDOUT_HAIRS = {"neural_pde": 0.0012, "model_compression": 0.0022}
+
+
 def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
     """The rank fusion's guarantee, checked on the split nothing was tuned on
-    (bench/quality.py: 0.959 vs 0.947, no interest more than 0.002 lower)."""
+    (bench/quality.py: 0.959 vs 0.941): exact on every interest but the two
+    known hairs, which must not grow (:data:`HELDOUT_HAIRS`)."""
     results = quality.evaluate("heldout", ["careful rules", "careful + about"], cache=tmp_path)
     rules, both = results["careful rules"], results["careful + about"]
     assert statistics.mean(r[0] for r in both.values()) >= statistics.mean(r[0] for r in rules.values()) + 0.008
+    assert set(HELDOUT_HAIRS) <= set(both)
     for interest, row in both.items():
-        assert row[0] >= rules[interest][0] - 0.005, interest
+        assert row[0] >= rules[interest][0] - HELDOUT_HAIRS.get(interest, 1e-9), interest
 
 
 def test_a_day_without_the_interests_papers_gives_no_longer_a_digest_than_now(tmp_path):
