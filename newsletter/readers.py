@@ -792,12 +792,30 @@ def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
             continue
         if _is_header(t):
             if papers_seen:
-                exports.append(content[start:k])
-                start, papers_seen = k, False
+                # the next export's chrome above its header ("new") under the last abstract without a blank
+                # line (`cat` of exports that end in one line break): it was glued to that abstract
+                cut = _glued_chrome(content, start, k)
+                exports.append(content[start:cut])
+                start, papers_seen = cut, False
         elif not papers_seen and not _is_page_chrome(t):
             papers_seen = True
     exports.append(content[start:])
     return exports
+
+
+def _glued_chrome(content: list[tuple[int, str]], start: int, k: int) -> int:
+    """Where the export before the page header at ``k`` ends: before the
+    lines of page chrome ("new") above the header, blank lines between,
+    when they are glued to the last line of papers (no blank line after
+    it); else at ``k`` (chrome in a paragraph of its own is the export's
+    footer, as before)."""
+    j = k
+    while j - 1 > start and not content[j - 1][1]:
+        j -= 1
+    end = j
+    while j - 1 > start and content[j - 1][1] and _is_page_chrome(content[j - 1][1]):
+        j -= 1
+    return j if j < end and j - 1 > start and content[j - 1][1] else k
 
 
 def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:

@@ -376,11 +376,15 @@ def titles(name: str) -> list[str]:
         ("hf-papers-blank-lines.txt", "hf-papers-compact.txt"), ("hf-papers-compact.txt", "hf-papers-blank-lines.txt"),
     ],
 )
-def test_two_exports_saved_into_one_file_read_as_both(first, second):
-    """The second page header is chrome, not papers titled 'new' or 'Get trending papers...'."""
-    text = (DATA / first).read_text(encoding="utf-8") + "\n" + (DATA / second).read_text(encoding="utf-8")
+@pytest.mark.parametrize("between", ["\n", "\n\n"])
+def test_two_exports_saved_into_one_file_read_as_both(first, second, between):
+    """The second page header is chrome, not papers titled 'new' or 'Get
+    trending papers...'.  Joined by `cat` (a line break, no blank line), the
+    second export's "new" above its header was glued to the first's last
+    abstract ("... theoretical insights. new"), without a word."""
+    text = (DATA / first).read_text(encoding="utf-8") + between + (DATA / second).read_text(encoding="utf-8")
     papers = parse_hf_papers_text(text.encode(), "both.txt")
-    assert [p.title for p in papers] == titles(first) + titles(second)
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(first) + parse(second)]
     assert all(100 < len(p.abstract) < 5000 for p in papers)
 
 
