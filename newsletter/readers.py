@@ -799,23 +799,32 @@ def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
                 start, papers_seen = cut, False
         elif not papers_seen and not _is_page_chrome(t):
             papers_seen = True
-    exports.append(content[start:])
+    # the page's footer glued under the last abstract ("Previous", "Next"): that paper was dropped as cut off
+    cut = _glued_chrome(content, start, len(content), after_a_sentence=True)
+    exports.append(content[start:cut])
+    if cut < len(content):
+        exports.append(content[cut:])
     return exports
 
 
-def _glued_chrome(content: list[tuple[int, str]], start: int, k: int) -> int:
-    """Where the export before the page header at ``k`` ends: before the
-    lines of page chrome ("new") above the header, blank lines between,
-    when they are glued to the last line of papers (no blank line after
-    it); else at ``k`` (chrome in a paragraph of its own is the export's
-    footer, as before)."""
+def _glued_chrome(content: list[tuple[int, str]], start: int, k: int, *, after_a_sentence: bool = False) -> int:
+    """Where the export before the page header at ``k`` (or the file's end)
+    ends: before the lines of page chrome ("new", "Previous") above it, blank
+    lines between, when they are glued to the last line of papers (no blank
+    line after it; at the file's end, ``after_a_sentence``, footer lines
+    under a line that ends a sentence, an abstract's); else at ``k`` (chrome in a paragraph of its own is the
+    export's footer, as before)."""
     j = k
     while j - 1 > start and not content[j - 1][1]:
         j -= 1
     end = j
-    while j - 1 > start and content[j - 1][1] and _is_page_chrome(content[j - 1][1]):
+    chrome = _is_footer if after_a_sentence else _is_page_chrome
+    while j - 1 > start and content[j - 1][1] and chrome(content[j - 1][1]):
         j -= 1
-    return j if j < end and j - 1 > start and content[j - 1][1] else k
+    glued = j < end and j - 1 > start and content[j - 1][1]
+    if glued and after_a_sentence:
+        glued = bool(_SENTENCE_END.search(content[j - 1][1][-2:] + " "))
+    return j if glued else k
 
 
 def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:

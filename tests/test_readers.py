@@ -606,6 +606,19 @@ def test_a_site_footer_one_item_a_line_after_the_papers_is_chrome(name):
         assert [p.title for p in parse_hf_papers_text(data, name)] == titles(name)
 
 
+@pytest.mark.parametrize("footer", ["Previous\nNext", "Load more", "1\n2\n3\nNext", "System theme\nCompany\nTOS\nPrivacy",
+                                    "See all papers"])
+def test_a_footer_glued_under_the_last_abstract_is_chrome_and_that_paper_is_read(footer):
+    """A copy with blank lines whose footer came under the last abstract
+    without one ("... theoretical insights.", "Previous", "Next"): the footer
+    was read as the abstract's end, and that paper dropped as "cut off"."""
+    whole = parse("hf-papers-blank-lines.txt")
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n") + f"\n{footer}\n"
+    said: list[str] = []
+    papers = parse_hf_papers_text(text.encode(), "x.txt", warn=said.append)
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in whole]
+    assert said == []
+
 @pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
 def test_the_logos_text_above_the_sites_menu_is_chrome(name):
     """Text taken from the page with its images' text starts "Hugging Face's
