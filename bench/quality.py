@@ -38,7 +38,9 @@ blind once, with the ranking as it stood after that round; a tuning set from
 the twenty-seventh round on, whose choices are made leave-one-set-out over
 the six sets (bench/RANKING.md).  ``blind5`` (tests/data/relevance-blind5)
 is a sixth set of six interests, labelled after the twenty-seventh round by a
-helper that never ran the ranker, and scored blind once after that round.
+helper that never ran the ranker, and scored blind once after that round; a
+tuning and validation set from the twenty-ninth round on (its careful rules are
+one of the four sets careful rules + ``about`` is held to), so no set is blind.
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best

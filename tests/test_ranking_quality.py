@@ -43,7 +43,8 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
 #: is confidently wrong (``neural_pde``: "Constrained Optimization via Exact
 #: Augmented Lagrangian ..." 0.71 against the grade-1 "A Unified Model for
 #: Compressed Sensing MRI ..." 0.08).  No fusion that lets the sentence order
-#: the rules' ties keeps them (bench/RANKING.md, twenty-eighth round).
+#: the rules' ties keeps them (bench/RANKING.md, twenty-eighth and
+#: twenty-ninth rounds).
 HELDOUT_HAIRS = {"neural_pde": 0.0012, "model_compression": 0.0022}
 
 
@@ -152,14 +153,28 @@ def test_about_on_the_fourth_set(tmp_path):
     assert f1["about"] >= 0.37, f1  # 0.380; 0.349 without the hub and lean floors (twenty-seventh round)
 
 
+#: The blind5 interest where careful rules + ``about`` is under the careful
+#: rules alone, and by how much at most (measured 0.01139: 0.82467 against
+#: 0.83606).  The rules tie "AutoDistil ..." (grade 0) and "Accelerating
+#: Feedforward Computation ..." (grade 1), two terms each, none in the title,
+#: and the sentence breaks the tie confidently and wrongly (0.983 against
+#: 0.336), as in the two heldout hairs; the same kind of tie on the same
+#: interest it breaks rightly ("σ-GPTs", 0.992, grade 2, past a grade-1
+#: paper at 0.296).  No fusion measured keeps all four careful sets exact
+#: within the loss bounds (bench/RANKING.md, twenty-ninth round).
+BLIND5_HAIRS = {"sequence_models": 0.0115}
+
+
 def test_about_on_the_fifth_set(tmp_path):
     """Six interests (bench/quality.py --set blind5) labelled after the
     twenty-seventh round by a helper that never ran the ranker, scored once
     (bench/RANKING.md, "The fifth blind set"): ``about`` alone 0.669 / F1
     0.467, ahead of the issue's prototype (0.554 / 0.410) and the 2-minute
     rules (0.619 / 0.447); careful rules + ``about`` 0.847 against the
-    careful rules' 0.774; two liked papers 0.681.  Not tuned on: pinned so
-    that a later change shows what it costs on interests it never saw."""
+    careful rules' 0.774; two liked papers 0.681.  A tuning and validation
+    set since the twenty-ninth round, so its figures are pinned as the other
+    tuned sets' are, and careful rules + ``about`` is held per interest:
+    exact on five, the one known hair (:data:`BLIND5_HAIRS`) not to grow."""
     results = quality.evaluate("all", ["quick rules", "careful rules", "prototype", "about", "careful + about",
                                        "about + like"], cache=tmp_path, folder=quality.SETS["blind5"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -168,6 +183,10 @@ def test_about_on_the_fifth_set(tmp_path):
     assert mean["about"] >= mean["quick rules"] + 0.03, mean  # 0.669 vs 0.619
     assert f1["about"] >= f1["prototype"] + 0.03, f1  # 0.467 vs 0.410
     assert mean["careful + about"] >= mean["careful rules"] + 0.05, mean  # 0.847 vs 0.774
+    rules, both = results["careful rules"], results["careful + about"]
+    assert set(BLIND5_HAIRS) <= set(both)
+    for interest, row in both.items():
+        assert row[0] >= rules[interest][0] - BLIND5_HAIRS.get(interest, 1e-9), interest
     assert mean["about + like"] >= mean["about"], mean  # 0.681 vs 0.669
     assert mean["about"] >= 0.655 and f1["about"] >= 0.45, (mean, f1)
 
