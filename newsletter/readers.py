@@ -821,7 +821,7 @@ def _glued_chrome(content: list[tuple[int, str]], start: int, k: int, *, after_a
     chrome = _is_footer if after_a_sentence else _is_page_chrome
     while j - 1 > start and content[j - 1][1] and chrome(content[j - 1][1]):
         j -= 1
-    glued = j < end and j - 1 > start and content[j - 1][1]
+    glued = j < end and j - 1 > start and bool(content[j - 1][1])
     if glued and after_a_sentence:
         glued = bool(_SENTENCE_END.search(content[j - 1][1][-2:] + " "))
     return j if glued else k
