@@ -1619,7 +1619,7 @@ def test_a_week_listing_copied_whole_in_firefox_or_chrome_reads_every_paper():
     more" and the footer): its heading was read as a title, refused as
     "title 'Papers of the week' has no abstract".  Chrome's copy of the
     same page has no blank lines; it reads the same."""
-    firefox = (DATA / "hf-papers-week-firefox.txt").read_text(encoding="utf-8")
+    firefox = (DATA / "week-listing-firefox.txt").read_text(encoding="utf-8")
     chrome = re.sub(r"\n\n+", "\n", firefox)
     for text in (firefox, chrome):
         papers = parse_hf_papers_text(text.encode(), "week.txt")
@@ -1638,7 +1638,7 @@ def test_an_avatars_alternative_text_on_a_card_is_not_text(alt, where):
     """A page saved as text keeps each avatar's alternative text ("akhaliq's
     avatar") on a line of its own: under "Submitted by" it was taken for the
     name, and the name read as a title without an abstract."""
-    firefox = (DATA / "hf-papers-week-firefox.txt").read_text(encoding="utf-8")
+    firefox = (DATA / "week-listing-firefox.txt").read_text(encoding="utf-8")
     expected = [(p.title, p.abstract, p.upvotes) for p in parse_hf_papers_text(firefox.encode(), "week.txt")]
     card = "Submitted by\nakhaliq\n"
     with_alt = f"{alt}\n{card}" if where == "over Submitted by" else card.replace("\n", f"\n{alt}\n", 1)
@@ -1656,16 +1656,16 @@ def test_a_cards_authors_split_from_their_count_by_a_separator_line_are_its_auth
     of its own ("Jane Doe, Li Wei", "·", "5 authors"): the names were kept
     between the title and the abstract, and the paper refused as "too short
     to be its abstract".  They are the card's authors, as on one line."""
-    papers = parse("hf-papers-week-saved.txt")
+    papers = parse("week-listing-saved.txt")
     assert [(p.title, p.authors, p.upvotes) for p in papers] == [
         ("Faster Diffusion Training with Learned Noise Schedules", ("Jane Doe", "Li Wei"), 42),
         ("Why Do Language Models Hallucinate?", ("Ann Lee",), 17),
         ("TabReason: A Benchmark for Joint Table and Text Reasoning.", (), 3),
     ]
-    firefox = parse("hf-papers-week-firefox.txt")
+    firefox = parse("week-listing-firefox.txt")
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in firefox]
     # a name with no count after its separator is still no card line: refused at it
-    text = (DATA / "hf-papers-week-saved.txt").read_text(encoding="utf-8").replace("·\n\n5 authors", "·\n\nSep 4")
+    text = (DATA / "week-listing-saved.txt").read_text(encoding="utf-8").replace("·\n\n5 authors", "·\n\nSep 4")
     with pytest.raises(InputError, match=r"^week.txt:29: title 'Faster Diffusion .* \(line 31, 'Jane Doe, Li Wei', "
                                          r"looks like a list of author names"):
         parse_hf_papers_text(text.encode(), "week.txt")
