@@ -1940,15 +1940,8 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
     entry alone (one paper's ``/api/papers/ID``).  Read from a saved file,
     which a script may have written escaped as HTML, its text reads as a
-    JSON record's does (:func:`entities_read`).  A saved empty list (a
-    day without papers: a weekend, a holiday) is said, as an export of the
-    papers page with no papers is: nothing read, and not a word, looked
-    like a file the reader did not see."""
-    held, papers = parse_hf_daily_page(data, name, source, warn, saved=True)
-    if not held:
-        warn(f"{name}:1: source {source!r}: the daily papers list is empty (a day without papers: a weekend, a "
-             "holiday?); nothing read from this file")
-    return papers
+    JSON record's does (:func:`entities_read`)."""
+    return parse_hf_daily_page(data, name, source, warn, saved=True)[1]
 
 
 def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn, *,
