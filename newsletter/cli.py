@@ -101,7 +101,17 @@ def _resume_collector() -> None:
 pass_state = click.make_pass_decorator(_State)
 
 
+#: Whether this command printed its JSON document (a second, for an error
+#: raised after it, would make stdout no JSON at all).
+_json_emitted = False
+#: ``ctx.meta`` key: the warnings said so far, for the error document of
+#: ``--json`` (see :meth:`_Command.invoke`).
+JSON_WARNINGS = "newsletter.warnings"
+
+
 def emit_json(data) -> None:
+    global _json_emitted
+    _json_emitted = True
     say(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -233,6 +243,25 @@ class _Command(click.Command):
                 raise
             raise click.UsageError(f"Got unexpected extra argument ({extra[0]}): an address goes after "
                                    f"{option}, `newsletter {self.name} {option} {extra[0]}`", ctx) from None
+
+    def invoke(self, ctx: click.Context):
+        """The command; with ``--json``, a :class:`NewsletterError` (a broken
+        config, every source failed) is also a JSON document on stdout, as
+        ``validate --json`` has always given it: ``{"config", "ok": false,
+        "problems": ["FILE:LINE: ..."], "warnings", "exit"}``.  A script
+        reading ``send --json`` got an empty stdout and a parse error of its
+        own; stderr says the located lines as ever (:func:`main`)."""
+        global _json_emitted
+        _json_emitted = False  # (a command run in this process before printed its own)
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            if ctx.params.get("as_json") and not _json_emitted:
+                state = ctx.find_object(_State)
+                emit_json({"config": state.config_path if state else None, "ok": False,
+                           "problems": [str(p) for p in exc.problems], "warnings": ctx.meta.get(JSON_WARNINGS, []),
+                           "exit": exc.exit_code})
+            raise
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -433,20 +462,15 @@ def validate(state: _State, fetch: bool, as_json: bool, now: datetime) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
     said: list[str] = []  # the warnings, for --json: a script saw "ok": true and none of them
+    click.get_current_context().meta[JSON_WARNINGS] = said  # and in the error document (see _Command.invoke)
 
     def warned(message: str) -> None:
         said.append(message)
         warn(message)
 
-    try:
-        if state._config is None:  # a broken config: its source files are checked too
-            state._config = _loaded(pipeline.load_for_validate(state.config_path))
-        summary = pipeline.validate(state.config, fetch=fetch, warn=warned, progress=show, now=now)
-    except NewsletterError as exc:
-        if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)
-            emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems],
-                       "warnings": said})
-        raise
+    if state._config is None:  # a broken config: its source files are checked too
+        state._config = _loaded(pipeline.load_for_validate(state.config_path))
+    summary = pipeline.validate(state.config, fetch=fetch, warn=warned, progress=show, now=now)
     if as_json:
         emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary), "warnings": said})
         return
@@ -482,8 +506,9 @@ def _failed_sources_said(failed, config, shown: str) -> None:
     listing, and the list read as complete.  Exit 0 all the same: these
     commands show and send nothing, and a person reads them (``send``, which
     cron runs, exits 2 for it; ``validate --fetch`` checks each source)."""
-    if failed:
-        warn(f"{pipeline.failed_named(failed, len(config.sources))}; {shown} (`send` exits 2 for it; "
+    loud = [(f.index, f.name, f.location) for f in failed if f.required]
+    if loud:
+        warn(f"{pipeline.failed_named(loud, len(config.sources))}; {shown} (`send` exits 2 for it; "
              "`required: false` on a source lets it fail with a warning alone)")
 
 
@@ -519,6 +544,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     """
     config = state.config
     said: list[str] = []  # the warnings, for --json: advice on the topics reached no script
+    click.get_current_context().meta[JSON_WARNINGS] = said  # and in the error document (see _Command.invoke)
 
     def warned(message: str) -> None:
         said.append(message)
@@ -567,8 +593,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     for key, near in report.near
                 },
                 "warnings": said,
-                "failed_sources": [{"source": index, "name": name, "location": where}
-                                   for index, name, where in failed],
+                "failed_sources": [f.to_json() for f in failed],
             }
         )
         _failed_sources_said(failed, config, "the digests shown are made from the others' papers")

@@ -3407,9 +3407,29 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     except OSError:
         return missing + _meant_path(base, pattern)
     if stat.S_ISDIR(mode):
-        return " is a folder, not a file"
+        return " is a folder, not a file" + _folder_holds(p, pattern)
     what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
     return f" is {what}, not a regular file (save the export or the feed to a file)"
+
+
+def _folder_holds(folder: Path, pattern: str) -> str:
+    """The files in ``folder`` to give instead, as ``" (it holds ...)"``, or
+    ''.  A page a browser saved whole ("Web page, complete": the .html and a
+    ``_files`` folder of its pictures and scripts) sits in a folder, and
+    ``type: hf-papers-text`` given that folder names ``type: hf-daily`` as
+    the reader of the page; that source given the same folder said only
+    "is a folder, not a file", with the file it meant beside it."""
+    try:
+        names = sorted(f.name for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+    except OSError:  # a folder we may not list
+        return ""
+    if not names:
+        return ""
+    shown = [os.path.join(pattern, n) if pattern not in (".", "./") else n for n in names[:3]]
+    if len(names) == 1:
+        return f" (it holds one file: give its path, {shown[0]!r})"
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f" (it holds {len(names)} files, {', '.join(repr(n) for n in shown)}{more}: give the path of the one to read)"
 
 
 def _meant_path(base: Path, pattern: str) -> str:

@@ -109,6 +109,11 @@ class ConfigError(NewsletterError):
     unset_secrets: tuple[Problem, ...] = ()
 
 
+#: How a message of an HTML page that came where a feed or JSON goes ends
+#: when the page is none a reader knows (see :func:`fetching.html_page_said`).
+UNKNOWN_PAGE = " (an error page or a login wall?)"
+
+
 class InputError(NewsletterError):
     """A paper source could not be read or is not in the format it claims."""
 

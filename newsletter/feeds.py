@@ -35,7 +35,8 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, counted, line_of, parsed_xml
+from .errors import UNKNOWN_PAGE, InputError, Problem, counted, line_of, parsed_xml
+from .fetching import storage_error
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import (
@@ -322,17 +323,31 @@ def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
 _HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
 
+#: The address in a refresh's content: ``0; url=https://...`` (``URL=``, quoted, or without ``url=``).
+_REFRESH_URL = re.compile(r"\s*\d*(?:\.\d*)?\s*[;,]\s*(?:url\s*=\s*)?(\S.*?)\s*$", re.I)
+
+
+#: A path that names a feed (``/feed.xml``, ``/index.xml``, ``/feed/``, ``/atom``).
+_FEED_LIKE = re.compile(r"(?i)(?:feed|rss|atom|\.xml)(?:[/.]|$)")
+
+
 class _FeedLinks(HTMLParser):
     """The feeds an HTML page names in its head: ``<link rel="alternate" type="application/rss+xml" href=...>``."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
+        #: Where ``<meta http-equiv="refresh" content="0; url=...">`` sends a browser: a feed
+        #: moved by a static site (Jekyll's redirect_from, Hugo's aliases) answers 200 with such a page.
+        self.refresh: str | None = None
 
     def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "meta" and a.get("http-equiv", "").strip().lower() == "refresh" and self.refresh is None:
+            if (m := _REFRESH_URL.match(a.get("content", ""))) is not None:
+                self.refresh = m[1].strip().strip("'\"")
         if tag != "link":
             return
-        a = {k.lower(): (v or "") for k, v in attrs}
         if "alternate" in a.get("rel", "").lower().split() and a.get("type", "").lower() in (
             "application/rss+xml", "application/atom+xml", "application/feed+json"
         ) and a.get("href"):
@@ -352,14 +367,20 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
-    if hrefs:
+    refresh = urljoin(base, found.refresh) if found.refresh else ""
+    if refresh.startswith(("http://", "https://")) and _FEED_LIKE.search(urlsplit(refresh).path):
+        said = (f"; the page sends browsers on to {refresh} (a refresh in the page, which a feed reader does not "
+                "follow as it follows an HTTP redirect): give that as url:")
+    elif refresh.startswith(("http://", "https://")):  # a network's login page sends browsers on so too
+        said = f"; the page sends browsers on to {refresh}{UNKNOWN_PAGE}"
+    elif hrefs:
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
     elif site:
         said = f": {site}"
     elif holds_daily_papers(data):  # a papers page saved whole: not a fault to look for
         said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
-        said = " (an error page or a login wall?)"
+        said = UNKNOWN_PAGE
     return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
 
 
@@ -516,6 +537,8 @@ def _xml_kind(data: bytes) -> str:
     export of a feed reader's subscriptions given as the feed read 'not an
     RSS or Atom feed' alone."""
     head = data[:65536]
+    if (stored := storage_error(head)) is not None:  # a feed's bucket answering 200 with its error
+        return f": the server's error document, {stored}"
     kind = next((what for pattern, what in _XML_KINDS if pattern.search(head)), None)
     if kind is None:
         return ""
@@ -1906,8 +1929,7 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 raise InputError(Problem(f"source {source!r}: {arxiv_page_said(page)}, not {expected}", name,
                                          1)) from None
             raise InputError(
-                Problem(f"source {source!r}: an HTML or XML page, not {expected} "
-                        "(an error page or a login wall?)", name, 1)
+                Problem(f"source {source!r}: an HTML or XML page, not {expected}{UNKNOWN_PAGE}", name, 1)
             ) from None
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc.msg} at column {exc.colno}); truncated?", name, exc.lineno)

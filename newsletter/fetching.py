@@ -564,6 +564,51 @@ _CHALLENGE_PAGE = lazy(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/chal
 
 #: Where an HTML document starts (after a byte order mark, white space, comments).
 _HTML_START = lazy(rb"(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+#: A storage service's error document (S3, Google Cloud Storage, Azure, MinIO: a feed
+#: kept in a bucket): ``<Error><Code>AccessDenied</Code><Message>Access Denied</Message>``.
+_STORAGE_ERROR = lazy(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?<Error>", re.S)
+_STORAGE_PART = lazy(rb"<(Code|Message)>([^<]{1,400})</\1>")
+
+
+def storage_error(body: bytes) -> str | None:
+    """What a storage service's error document says (``'NoSuchKey: The
+    specified key does not exist.'``, quoted), or None for any other body.
+    A feed kept in a bucket that went private, or moved, read 'HTTP 403
+    Forbidden' alone (the bucket's word is what tells the two apart), and
+    such a document answered with 200 read 'not an RSS or Atom feed'."""
+    head = body[:8192]
+    if _STORAGE_ERROR.match(head) is None:
+        return None
+    parts = {k.decode(): " ".join(v.decode("utf-8", "replace").split()) for k, v in _STORAGE_PART.findall(head)}
+    said = ": ".join(p for p in (parts.get("Code"), parts.get("Message", "").split(" RequestId:")[0]) if p)
+    return repr(said if len(said) <= 200 else said[:199] + "…") if said else None
+
+
+#: An HTML page's title, in its head.
+_PAGE_TITLE = lazy(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def html_page_said(fetched: Fetched) -> str:
+    """What a fetched HTML page that came where a feed or JSON goes says of
+    itself: its title and, after a redirect, where it was (``; the page's
+    title: 'Hotel Wi-Fi: sign in'; redirected to http://wifi.example/login?...``);
+    "" for any other answer.  A network's login page (a hotel's or a train's
+    Wi-Fi, answering every address with its own page) read "an HTML page,
+    not an RSS or Atom feed (an error page or a login wall?)" at the feed's
+    own URL, and the user went to look at the feed, not at the network."""
+    import html
+
+    head = fetched.body[:65536]
+    if _HTML_START.match(head) is None:
+        return ""
+    said = ""
+    if (m := _PAGE_TITLE.search(head)) is not None:
+        title = " ".join(html.unescape(m[1].decode("utf-8", "replace")).split())
+        if title:
+            said = f"; the page's title: {title if len(title) <= 80 else title[:79] + '…'!r}"
+    if fetched.final_url and fetched.final_url != fetched.url:
+        said += f"; redirected to {shown_url(fetched.final_url)}"
+    return said
 
 
 def _bot_check(response: httpx.Response, body: bytes) -> str | None:
@@ -736,6 +781,54 @@ class _Deadline(Exception):
 _LOOKUP_GRACE = 0.5
 
 
+def _unframed(response: httpx.Response) -> bool:
+    """Whether ``response``'s body ends only where the connection closes (HTTP/1
+    with neither a Content-Length nor chunks): its end says nothing of a cut."""
+    headers = response.headers
+    return not ("Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower()
+                or not response.http_version.startswith("HTTP/1"))
+
+
+def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
+    """Why ``body`` was cut off, or None: an HTTP/1 answer with neither a
+    Content-Length nor chunks ends where the server closes the connection,
+    so a server (or a proxy) that dropped it halfway gave half a feed that
+    looked whole to the client: it failed as 'not a well-formed feed (no
+    element found); truncated or not XML?' and was never asked again,
+    though the next request brought it all.  A document that starts as XML
+    or JSON and does not end as one is taken as cut off."""
+    if not _unframed(response):
+        return None
+    text = body.removeprefix(b"\xef\xbb\xbf").strip()
+    ends = {b"<": (b">",), b"{": (b"}",), b"[": (b"]", b"}")}.get(text[:1])
+    if ends is None or text.endswith(ends):
+        return None
+    return f"received {len(body):,} bytes with no length said, ending mid-document"
+
+
+class _RedirectLoop(Exception):
+    """httpx's ``TooManyRedirects``, with the URLs the redirects led to."""
+
+    def __init__(self, asked: list[str]) -> None:
+        super().__init__()
+        self.asked = asked
+
+
+def _loop_said(asked: list[str]) -> str:
+    """Where redirects went round: ``a redirect loop: URL -> URL -> URL``
+    from the first address asked again back to it (an http:// and https://
+    pair of a proxy in front of the site, a login page sending back to the
+    feed), or the first and last of a chain that never came back; "a
+    redirect loop?" alone left the user to follow 21 redirects by hand."""
+    shown = [shown_url(u) for u in asked]
+    for j, url in enumerate(shown):
+        if url in shown[:j]:
+            return "a redirect loop: " + " -> ".join(shown[shown.index(url): j + 1])
+    if len(shown) < 2:
+        return "a redirect loop?"
+    return f"each to another address: {shown[0]} -> {shown[1]} -> ... -> {shown[-1]}"
+
+
 class _Exchange:
     """One request's connections, as httpcore's ``trace`` reports them, and
     the deadline's way to end them: shut each socket down (a connection made
@@ -745,11 +838,19 @@ class _Exchange:
         self.timeout = timeout
         self.fired = threading.Event()
         self.looking_up: str | None = None  # the host of a connection begun and not yet made
+        self.asked: list[str] = []  # each URL a GET went to, redirects followed (see _loop_said)
         self._streams: list = []
         self._lock = threading.Lock()
 
     def trace(self, event: str, info: dict) -> None:
-        if event.endswith(".connect_tcp.started"):
+        if event.endswith(".send_request_headers.started") and (request := info.get("request")) is not None:
+            if request.method == b"GET":  # (not a proxy's CONNECT)
+                url = request.url
+                target = url.target.decode("ascii", "replace")
+                self.asked.append(target if target.startswith(("http://", "https://")) else
+                                  f"{url.scheme.decode()}://{url.host.decode()}"
+                                  f"{'' if url.port is None else f':{url.port}'}{target}")
+        elif event.endswith(".connect_tcp.started"):
             self.looking_up = info.get("host")
         elif event.endswith((".connect_tcp.complete", ".start_tls.complete")) and info.get("return_value"):
             self.looking_up = None
@@ -1009,10 +1110,10 @@ class Fetcher:
                     problem = f"the answer was cut off: the server closed the connection before its end ({cut[1]}){moved}"
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
-            except httpx.TooManyRedirects:
+            except _RedirectLoop as exc:
                 raise InputError(
-                    Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "
-                            "a redirect loop?)", key)
+                    Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}): "
+                            f"{_loop_said(exc.asked)}", key)
                 ) from None
             except httpx.InvalidURL as exc:  # the configured URL parsed above: a redirect's Location did not
                 raise InputError(
@@ -1039,6 +1140,8 @@ class Fetcher:
                                 "the server, or a proxy or cache in the way, answers wrongly")
                 elif 300 <= status < 400 and "Location" not in response.headers:
                     problem += " (a redirect that names no address to go to)"
+                elif (stored := storage_error(body)) is not None:
+                    problem += f" (the server says {stored})"
                 problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "
@@ -1118,17 +1221,30 @@ class Fetcher:
                         chunks.append(chunk)
                         if self.monotonic() > deadline:
                             raise _Deadline(answered)
-                except _Undecodable:
+                except _Undecodable as exc:
+                    if response.is_success and _unframed(response) and str(exc).endswith("(truncated))"):
+                        # a packed answer with no length, stopped short: cut off, as below
+                        raise httpx.RemoteProtocolError(
+                            f"peer closed connection without sending complete message body (received "
+                            f"{response.num_bytes_downloaded:,} bytes with no length said, the compressed data "
+                            "ending before its end)", request=response.request) from None
                     if response.is_success:
                         raise
                     chunks = []  # an error page's body is a bonus: its status is the news
                 if exchange.fired.is_set():
                     raise _Deadline(answered)
-                return response, b"".join(chunks)
+                body = b"".join(chunks)
+                if response.is_success and (cut := _cut_unframed(response, body)) is not None:
+                    # said and asked again as an answer cut off before its Content-Length is
+                    raise httpx.RemoteProtocolError(f"peer closed connection without sending complete message body "
+                                                    f"({cut})", request=response.request)
+                return response, body
         except httpx.TransportError:
             if exchange.fired.is_set():
                 raise _Deadline(answered) from None
             raise
+        except httpx.TooManyRedirects:
+            raise _RedirectLoop(exchange.asked) from None
         finally:
             watchdog.cancel()
 

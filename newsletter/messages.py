@@ -194,6 +194,14 @@ class _Verbatim(str):
         return f"{self.name}: {_list_unsubscribe_lines(self.entries, policy.linesep)}{policy.linesep}"
 
 
+#: The text part's parameter saying its lines that end in a space are soft
+#: breaks (RFC 3676): the default ``digest.txt`` wraps its paragraphs at 72
+#: characters (``rendering.flowed``), and a mail app that knows the format
+#: joins them and wraps them to its screen again; a line without a trailing
+#: space (a template of one's own, unwrapped) is shown as it is.
+FLOWED = "; format=flowed"
+
+
 def _text_part(body: str, subtype: str) -> EmailMessage:
     """A UTF-8 text part, quoted-printable (safe for any line length and any
     relay) encoded by :func:`binascii.b2a_qp`: the same encoding
@@ -202,7 +210,7 @@ def _text_part(body: str, subtype: str) -> EmailMessage:
     body = body.replace("\r\n", "\n").replace("\r", "\n")
     if not body.endswith("\n"):
         body += "\n"
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"' + (FLOWED if subtype == "plain" else "")
     part["Content-Transfer-Encoding"] = "quoted-printable"
     part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
     return part
@@ -439,9 +447,10 @@ class MessageWriter:
                 out.append(b"List-Unsubscribe-Post: " + ONE_CLICK.encode("ascii") + b"\r\n")
         boundary = ("=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "==").encode("ascii")
         out.append(b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n')
-        for payload, subtype in ((text_qp, b"plain"), (html_qp, b"html")):
+        for payload, subtype in ((text_qp, b'plain; charset="utf-8"' + FLOWED.encode("ascii")),
+                                 (html_qp, b'html; charset="utf-8"')):
             out.append(b"--" + boundary + b"\r\nContent-Type: text/" + subtype
-                       + b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n')
+                       + b"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
             if isinstance(payload, bytes):
                 out.append(payload)
             else:

@@ -57,11 +57,12 @@ from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
 from .sending import (
     UNREAD,
     DigestResult,
+    FailedSource,
     KeptPools,
     SendReport,
     digest_papers,
     failed_named,
-    loud_failures,
+    failed_sources,
     retry_time,
     send,
     skipped_said,
@@ -108,14 +109,15 @@ def papers(config: Config, warn: Callable[[str], None] | None = None, **options)
 
 
 def papers_read(config: Config, warn: Callable[[str], None] | None = None,
-                **options) -> tuple[list[Paper], tuple[tuple[int, str, str], ...]]:
+                **options) -> tuple[list[Paper], tuple[FailedSource, ...]]:
     """:func:`papers`, and the sources that failed while the others were read
-    (see :func:`sending.loud_failures`): ``papers`` and ``match`` end with a
-    line naming them, as ``send`` does, since the warning said while reading
-    had scrolled away above a long listing."""
+    (see :func:`sending.failed_sources`): ``papers`` and ``match`` end with a
+    line naming those not written ``required: false``, as ``send`` does,
+    since the warning said while reading had scrolled away above a long
+    listing; ``match --json`` lists them all."""
     skipped: list[SourceRead] = []
     found = read_papers(config, warn, skipped=skipped.append, **options)
-    return found, loud_failures(skipped)
+    return found, failed_sources(skipped)
 
 
 def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:

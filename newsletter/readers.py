@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
-from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
-from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
+from .errors import UNKNOWN_PAGE, InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
+from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, html_page_said, shown_url, unpacking
 from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
@@ -2286,8 +2286,11 @@ def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *ar
     name = shown_url(fetched.url)  # the name in messages: no password
     try:
         return parse(_fetched_body(context, fetched) if body is None else body, name, *args)
-    except InputError:
+    except InputError as exc:
         context.fetcher.forget(fetched.url)
+        unknown = exc.problems[0].message if len(exc.problems) == 1 else ""
+        if unknown.endswith(UNKNOWN_PAGE) and (said := html_page_said(fetched)):  # whose page: a Wi-Fi's login
+            raise InputError(replace(exc.problems[0], message=unknown + said)) from None
         raise
 
 

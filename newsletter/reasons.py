@@ -16,6 +16,10 @@ from typing import Literal
 #: What a ranked reason says of a paper that writes no phrase of the sentence and
 #: is close to no liked paper.
 CLOSE_IN_MEANING = "close in meaning to your interest"
+#: The same, on a card under its topic's heading, which names the topic already:
+#: "Close in meaning to your interest in ML for molecules" under "ML for
+#: molecules" said the heading again on each such card.
+CLOSE_IN_MEANING_HERE = "close in meaning to this topic"
 _CLOSE_TO = "close to your interest"
 
 
@@ -185,14 +189,17 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     and a ranked topic that also found it says so after "also in"
     (:func:`found_words`); "Close to your interest: diffusion models" under
     the heading "Diffusion models", then "also in Generative modelling", gave
-    the one topic's reason as the other's.  A reason with nothing to name
-    names its topic: "close in meaning to your interest in Generative
-    modelling", where "Why: Close in meaning to your interest" stopped short."""
+    the one topic's reason as the other's.  A reason with nothing to name,
+    the card's topic's alone, points at the heading above the card: "close
+    in meaning to this topic" ("Why: Close in meaning to your interest"
+    stopped short, and "... to your interest in ML for molecules" under the
+    heading "ML for molecules" said its name again on each card)."""
     if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
-    # one topic close in meaning only is named too: "Why: Close in meaning to your interest" ended mid-sentence
-    if topic_name is not None and (len(given) > 1 or len(given) == 1 and given[0][1].in_meaning_only):
+    if topics and len(given) == 1 and given[0][1].in_meaning_only:
+        return CLOSE_IN_MEANING_HERE
+    if topic_name is not None and len(given) > 1:
         return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
 
@@ -215,11 +222,16 @@ def _sentence(r: Reason) -> str:
     """One ranked reason alone, as the email says it."""
     out = [f"{_CLOSE_TO} in {listed(r.phrases)}"] if r.phrases else []
     if r.liked is not None:
-        out.append(_liked_in_words(r.liked))
+        out.append(liked_in_words(r.liked))
     return "; ".join(out) or CLOSE_IN_MEANING
 
 
-def _liked_in_words(title: str, topics: str = "") -> str:
+#: What a section says once, over cards that are each here for one paper the
+#: topic likes, not the same one (each card then names its own, "closest to “…”").
+SIMILAR_TO_LIKED = "similar to papers you liked"
+
+
+def liked_in_words(title: str, topics: str = "") -> str:
     return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title}\u201d"
 
 
@@ -231,7 +243,7 @@ def _said(r: Reason) -> str:
     if r.phrases:
         out.append(f"{_CLOSE_TO}: " + ", ".join(r.phrases))
     if r.liked is not None:
-        out.append(_liked_in_words(r.liked))
+        out.append(liked_in_words(r.liked))
     return "; ".join(out) or CLOSE_IN_MEANING
 
 
@@ -266,7 +278,7 @@ def _for_topics(given: Sequence[tuple[str, Reason]]) -> str:
         elif kind == "meaning":
             out.append(f"{CLOSE_IN_MEANING}{'s' if len(meaning) > 1 else ''} in {listed(meaning)}")
         else:
-            out.append(_liked_in_words(title, listed(liked[title])))
+            out.append(liked_in_words(title, listed(liked[title])))
     return "; ".join(out)
 
 

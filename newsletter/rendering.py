@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import textwrap
 import threading
 import traceback
 import types
@@ -58,7 +59,7 @@ from .matching import (
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import NAME_SUFFIX, first_last, web_url
 from .patterns import lazy
-from .reasons import for_reader, found_words, listed, ranked, under_ranked
+from .reasons import SIMILAR_TO_LIKED, for_reader, found_words, liked_in_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
 
@@ -570,6 +571,11 @@ class Card:
     also: tuple[str, ...] = ()
     """The other topics that found it, which :attr:`reason` does not name: the
     card stands in its first topic's section only."""
+    liked: str | None = None
+    """The title of the liked paper this one is close to, when that is all
+    :attr:`reason` says ("similar to a paper you liked, “…”"): a section of
+    such cards says "similar to papers you liked" once (``section.liked_reason``)
+    and each card only which ("closest to “…”")."""
 
     def __getitem__(self, name: str):
         try:
@@ -847,6 +853,60 @@ def _bounded_format(what: str, fmt: object) -> None:
                 _bounded_width(what, int(number))
 
 
+#: The width of the text part's lines (RFC 3676 asks for at most 78; 72 leaves
+#: room for a reply's quoting).  Each paragraph is wrapped at a space, never
+#: inside a URL, an arXiv id or a long word: a line longer than this holds one
+#: such token alone (or a link line, "PDF: https://...", kept whole).
+TEXT_WIDTH = 72
+
+
+def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
+    """``text`` wrapped for the text part, sent as ``format=flowed`` (RFC
+    3676): each line of it is a paragraph, broken at spaces into lines of at
+    most ``width`` characters, each but the last ending in a space (a soft
+    break), so a mail app that knows the format joins them again and wraps
+    the paragraph to its screen, and one that does not shows lines of 72
+    characters instead of one line a screen long, or 76-column breaks
+    mid-word.  ``lead`` ("  [3] ") starts the first line, and the lines
+    after it are indented under its text and hard broken (a list item's
+    title: joined again, its indent would land mid-sentence), in no-break
+    spaces (see :func:`_indented`).  A trimmed abstract's closing "…" stays
+    on the line of the word before it."""
+    text = str(text)
+    _bounded_width("flowed", str(lead), text.count(" ") + text.count("\n") + 1)
+    width = max(int(width), len(lead) + 20)
+    out = []
+    for paragraph in text.split("\n"):
+        if not paragraph.strip():
+            out.append("")
+            continue
+        lines = textwrap.wrap(
+            # width - 1: room for a soft break's space, or the space-stuffing's
+            paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
+            break_long_words=False, break_on_hyphens=False,
+        )
+        if len(lines) > 1 and lines[-1].strip() == "\u2026":  # a trimmed abstract's "…" alone on its last line
+            head, _, word = lines[-2].rpartition(" ")
+            if head.strip():
+                lines[-2:] = [head, " " * len(lead) + word + " \u2026"]
+        lines = [_indented(line) for line in lines]
+        out.append("\n".join(lines) if lead else " \n".join(lines))
+    return "\n".join(out)
+
+
+def _indented(line: str) -> str:
+    """A line of the text part as format=flowed carries it: its indent in
+    no-break spaces, and a space before ``>`` or ``From `` (RFC 3676's
+    space-stuffing).  A flowed reader takes one space off a line that starts
+    with one (stuffing), and a reader that does not know the format leaves it:
+    an indent of spaces was one column off in one of them, whichever way it
+    was written; no-break spaces are text to both."""
+    stripped = line.lstrip(" ")
+    if len(stripped) != len(line):
+        return "\u00a0" * (len(line) - len(stripped)) + stripped
+    return " " + line if line.startswith((">", "From ")) else line
+
+
 def _bounded_filters() -> dict:
     """Jinja's filters that take a width, with the width bounded."""
     filters = jinja2.filters.FILTERS
@@ -880,7 +940,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
-        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, **_bounded_filters())
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=flowed, **_bounded_filters())
 
     def _parse(self, source, name, filename):
         """The template, each ``{% for %}`` looping over ``iter | _counted``
@@ -1293,6 +1353,7 @@ class Composer:
         reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
                                            self._in_shown(abstract))
         reasons = unsaid(reasons, m.topic_reasons)
+        reason = "; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)]))
         card = Card(
             paper=paper,
             title=title,
@@ -1315,8 +1376,9 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
-            reason="; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)])),
+            reason=reason,
             also=also_in(m, config.topic_name, others_found),
+            liked=_liked_alone(m, reason),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -1347,7 +1409,7 @@ class Composer:
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
-            g["reason"], g["reasons"] = _shared_reasons(g["papers"])
+            g.update(_shared_reasons(g["papers"]))
         topic_names = [g["name"] for g in groups]
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
@@ -1772,19 +1834,32 @@ class _Watched:
         return self.card.get(name, default)
 
 
-def _shared_reasons(cards: Sequence[Card]) -> tuple[str, list]:
+def _liked_alone(m: PaperMatch, reason: str) -> str | None:
+    """The liked paper's title when the card's reason says that and nothing else (see :attr:`Card.liked`)."""
+    first = m.topic_reasons[0] if m.topic_reasons else None
+    if first is None or not first.ranked or first.liked is None:
+        return None
+    return first.liked if reason == liked_in_words(first.liked) else None
+
+
+def _shared_reasons(cards: Sequence[Card]) -> dict:
     """The reason in words and the matched words every card of a section
-    gives alike (each "" or [] where they differ, or for one card).  The
-    templates say them once, under the section's heading: a topic liking one
-    paper wrote "Similar to a paper you liked, “...”" on each of its cards, a
-    topic of one term "Why: transformer" on each, and a reader learnt nothing
-    from the second on."""
+    gives alike (``reason``, ``reasons``: each "" or [] where they differ, or
+    for one card), and ``liked_reason``, "similar to papers you liked", where
+    each card is here for a liked paper, not all the same.  The templates say
+    them once, under the section's heading: a topic liking one paper wrote
+    "Similar to a paper you liked, “...”" on each of its cards, a topic of one
+    term "Why: transformer" on each, and a reader learnt nothing from the
+    second on; a topic liking two papers wrote "Similar to a paper you liked,"
+    on each card before the title it names, which is all a card says then
+    ("Closest to “...”")."""
     if len(cards) < 2:
-        return "", []
+        return {"reason": "", "reasons": [], "liked_reason": ""}
     first = cards[0]
     reason = first.reason if all(c.reason == first.reason for c in cards) else ""
     words = first.reasons if all(c.reasons == first.reasons for c in cards) else []
-    return reason, list(words)
+    liked = SIMILAR_TO_LIKED if not reason and all(c.liked for c in cards) else ""
+    return {"reason": reason, "reasons": list(words), "liked_reason": liked}
 
 
 def _cut(ctx: dict, shown: int) -> dict:
@@ -1801,8 +1876,7 @@ def _cut(ctx: dict, shown: int) -> dict:
         cards = [card for card in section["papers"] if id(card) in kept]
         rest = [card for card in section["papers"] if id(card) not in kept]
         if cards:
-            reason, reasons = _shared_reasons(cards)
-            sections.append({**section, "papers": cards, "count": len(cards), "reason": reason, "reasons": reasons})
+            sections.append({**section, "papers": cards, "count": len(cards), **_shared_reasons(cards)})
         if rest:
             more.append({**section, "papers": rest, "count": len(rest)})
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}

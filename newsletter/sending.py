@@ -203,6 +203,11 @@ class SendReport:
     #: (index in ``sources:``, name, URL or path), those not marked
     #: ``required: false``: the command exits 2 (see :func:`skipped_said`).
     skipped_sources: tuple[tuple[int, str, str], ...] = ()
+    #: Every source that failed so, ``required: false`` ones too (their
+    #: failure leaves the exit code as it is): ``failed_sources`` in
+    #: ``--json``, where a script saw an empty list and took the run for
+    #: complete while a source was down (see :func:`failed_sources`).
+    failed_sources: tuple[FailedSource, ...] = ()
 
     @property
     def built(self) -> int:
@@ -241,8 +246,7 @@ class SendReport:
             "pending": self.pending,
             "not_reached": self.not_reached,
             "sources_read": self.sources_read,
-            "failed_sources": [{"source": index, "name": name, "location": where}
-                               for index, name, where in self.skipped_sources],
+            "failed_sources": [f.to_json() for f in self.failed_sources],
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
@@ -558,6 +562,7 @@ def send(
         with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
             run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
             run.read = read
+            run.skipped = skipped
             run.due_read = undue is None
             run.stop_shared = stop is not None
             run.stop = halt
@@ -575,18 +580,39 @@ def _with_skipped(report: SendReport, skipped: list[SourceRead], kept_read: bool
     cron) is loud alike, even when every source failed: with exit 0 there
     a feed that moved on Tuesday lost a week of papers without a word,
     since the Monday digest draws on what those runs kept."""
-    loud = loud_failures(skipped)
-    if not loud or not (report.built or kept_read):
+    failed = failed_sources(skipped)
+    if not failed or not (report.built or kept_read):
         return report
-    return replace(report, skipped_sources=loud)
+    return replace(report, skipped_sources=loud_failures(skipped), failed_sources=failed)
+
+
+@dataclass(frozen=True)
+class FailedSource:
+    """A source that failed while the others were read, as ``--json`` lists it."""
+
+    index: int  # in ``sources:``
+    name: str
+    location: str  # the URL fetched or the local path
+    #: False for a source written ``required: false``: its failure is a warning
+    #: alone and changes no exit code (see :func:`loud_failures`).
+    required: bool
+
+    def to_json(self) -> dict:
+        return {"source": self.index, "name": self.name, "location": self.location, "required": self.required}
+
+
+def failed_sources(skipped: Sequence[SourceRead]) -> tuple[FailedSource, ...]:
+    """Every failed source of ``skipped``, once each, in config order."""
+    once = {f.index: f for f in skipped}
+    return tuple(FailedSource(f.index, f.source.label, f.location, f.source.required is not False)
+                 for _, f in sorted(once.items()))
 
 
 def loud_failures(skipped: Sequence[SourceRead]) -> tuple[tuple[int, str, str], ...]:
     """The failed sources not written ``required: false`` (which may fail
     with their warning alone), once each, in config order: (index in
     ``sources:``, name, URL or path)."""
-    loud = {f.index: f for f in skipped if f.source.required is None}
-    return tuple((f.index, f.source.label, f.location) for _, f in sorted(loud.items()))
+    return tuple((f.index, f.name, f.location) for f in failed_sources(skipped) if f.required)
 
 
 def failed_named(failed: Sequence[tuple[int, str, str]], sources: int) -> str:
@@ -1077,6 +1103,7 @@ class _SendRun:
         self._short_said = False  # the sources' papers start after a digest's last one: said once a run
         self.pools: KeptPools | None = None  # what each digest draws on (see _pool)
         self.kept = 0  # papers this run kept for the digests after it (nobody was due)
+        self.skipped: Sequence[SourceRead] = ()  # the sources that failed while the others were read
 
     def _result(self, result: DigestResult) -> None:
         if self._held is not None and threading.get_ident() == self._planner:
@@ -1985,14 +2012,27 @@ class _SendRun:
                 if not self.delivered:
                     return
 
+    def _kept_said(self) -> str:
+        """What a send with nobody due kept for the digests due later.  With a
+        source down, "the sources were read and their 40 papers kept" said
+        every source's papers were in: the 40 were the others', and the
+        digests due later lack the failed one's unless a later run reads it."""
+        failed = len({f.index for f in self.skipped})
+        if not failed:
+            return f"the sources were read and their {counted(self.kept, 'paper')} kept for the digests due later"
+        sources = len(self.config.sources)
+        read = sources - failed
+        return (f"{read} of {counted(sources, 'source')} read ({failed} failed: said above) and "
+                f"{'its' if read == 1 else 'their'} {counted(self.kept, 'paper')} kept for the digests due later, "
+                f"without the papers of the failed {'one' if failed == 1 else 'ones'}")
+
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
         if self.kept and not self.due_read and count["not due"] == len(self.results):
-            note = (f"no digest is due now: the sources were read and their {counted(self.kept, 'paper')} kept "
-                    "for the digests due later (README \"Schedules\")")
+            note = f"no digest is due now: {self._kept_said()} (README \"Schedules\")"
         elif self.papers is not None and not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,16 @@ DATA = Path(__file__).resolve().parent / "data"
 
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+
+def unwrapped(text: str) -> str:
+    """The default ``digest.txt``'s text as a reader's mail app joins it: each
+    soft break (a line ending in a space, RFC 3676's format=flowed; not the
+    signature's "-- ") joined to the next line, and each list item's title
+    continued on lines indented under it (hard breaks, four no-break spaces or more)
+    joined to its first line: so a test can find a paragraph or a title whole."""
+    joined = re.sub(r"(?<!^--) \n", " ", text.replace("\r\n", "\n"), flags=re.M)
+    return re.sub(r"\n\u00a0{4,}(?=\S)", " ", joined)
 
 
 def _libfaketime() -> str | None:

@@ -1387,6 +1387,39 @@ def test_validate_json_says_what_failed_on_stdout_too(workdir, cli):
     assert data["problems"][0].startswith("config.yaml:")
 
 
+def test_every_json_command_says_a_config_error_on_stdout_too(workdir, cli):
+    """`send --json` (and `match`, `papers`, ... `--json`) printed nothing on
+    stdout for a broken config: a script parsing it got an error of its own
+    and no word of what failed.  Each gives what `validate --json` gives, an
+    `"ok": false` document with the located lines and the exit code, and
+    stderr says the same lines as ever."""
+    write_config(workdir, BASIC_CONFIG.replace("max_papers: 5", "max_papers: many"))
+    for command in ("send", "match", "papers", "schedule", "history", "preview", "validate"):
+        r = cli(command, "--json")
+        assert r.code == 2, (command, r.err)
+        data = json.loads(r.out)
+        assert data["ok"] is False and data["exit"] == 2 and data["config"] == "config.yaml", (command, r.out)
+        assert data["problems"] == ["config.yaml:17: subscribers[1].max_papers: expected a valid integer, got 'many'"]
+        assert r.err.splitlines() == data["problems"] and "Traceback" not in r.err, (command, r.err)
+    # without --json, stdout stays empty
+    r = cli("send")
+    assert r.code == 2 and r.out == "" and r.err.startswith("config.yaml:17: ")
+
+
+def test_every_source_failing_is_a_json_document_too(workdir, cli):
+    """Every source failed is bad input too (exit 2): `papers --json` said it
+    on stderr alone, and a script read an empty stdout."""
+    write_config(workdir, BASIC_CONFIG.replace("path: papers/", "path: papers/\n    required: false"))
+    for f in (workdir / "papers").iterdir():
+        f.write_bytes(b"\x00\x01binary")
+    r = cli("papers", "--json")
+    assert r.code == 2, r.err
+    data = json.loads(r.out)
+    assert data["ok"] is False and data["exit"] == 2
+    assert data["problems"][-1].startswith("every source failed (1 of 1)"), data
+    assert r.err.splitlines() == data["problems"]
+
+
 SMTP_LOCAL = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: 1025\n  security: none\n"
 
 

@@ -757,13 +757,25 @@ def test_a_redirect_to_a_url_that_is_not_http_fails_at_once(http_server, clock, 
 
 
 def test_a_redirect_loop_is_named_as_one_and_not_retried(http_server, clock, tmp_path):
-    http_server.route("/a", Reply(302, b"", {"Location": "/b"}))
-    http_server.route("/b", Reply(301, b"", {"Location": "/a"}))
-    with fetcher(clock, tmp_path, retries=3) as f:
-        with pytest.raises(InputError) as info:
-            f.get(http_server.url("/a"), source="blog")
-    assert str(info.value) == f"{http_server.url('/a')}: source 'blog': too many redirects (more than 20: a redirect loop?)"
-    assert len(http_server.requests) == 21 and clock.sleeps == []
+    """The loop's addresses are named ("a redirect loop?" alone left the
+    user to follow 21 redirects by hand), secrets in them hidden; a chain
+    that never comes back says its first and last."""
+    http_server.route("/a", Reply(302, b"", {"Location": "/b?token=s3cr3t"}))
+    http_server.route("/b", Reply(301, b"", {"Location": "/c"}))
+    http_server.route("/c", Reply(307, b"", {"Location": "/b?token=s3cr3t"}))
+    http_server.route("/on", lambda request: Reply(302, b"", {"Location": f"/on?n={int(request.query.get('n', 0)) + 1}"}))
+    said = {
+        "/a": f"a redirect loop: {http_server.url('/b?token=***')} -> {http_server.url('/c')} -> "
+              f"{http_server.url('/b?token=***')}",
+        "/on": f"each to another address: {http_server.url('/on')} -> {http_server.url('/on?n=1')} -> ... -> "
+               f"{http_server.url('/on?n=20')}",
+    }
+    for path, loop in said.items():
+        http_server.requests.clear()
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(http_server.url(path), source="blog")
+        assert str(info.value) == f"{http_server.url(path)}: source 'blog': too many redirects (more than 20): {loop}"
+        assert len(http_server.requests) == 21 and clock.sleeps == []
 
 
 def test_a_failure_after_a_redirect_names_where_the_redirect_led(http_server, clock, tmp_path):

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import DATA, write_config
+from conftest import DATA, unwrapped, write_config
 
 from newsletter.config import load_config
 from newsletter.latex import lost_math_shown, paper_to_unicode, plain_letters, to_unicode
@@ -329,7 +329,7 @@ def test_the_email_shows_an_exports_lost_math_as_unicode(workdir, cli):
     result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
     assert result.code == 0, result.err
     html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
-    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    text = unwrapped((workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8"))
     assert re.search(r"Certified ℓ₂ <mark[^>]*>Attribution</mark> Robustness", html)  # the card, highlighted
     assert ">Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions</a>" in html  # the contents
     assert "] Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions\n" in text
@@ -674,7 +674,7 @@ def test_the_macro_for_a_papers_own_method_shows_the_name_its_title_gives(workdi
     result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
     assert result.code == 0, result.err
     html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
-    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    text = unwrapped((workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8"))
     assert "we introduce <mark" in html and ">DPO-Shift</mark> to controllably shift" in html
     assert "we introduce DPO-Shift to controllably shift" in text
     assert "\\method" not in html and "\\method" not in text
@@ -1305,7 +1305,7 @@ def test_the_email_drops_a_figure_in_an_abstract(workdir, cli):
     result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
     assert result.code == 0, result.err
     html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
-    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    text = unwrapped((workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8"))
     assert ">DPO-Shift</mark> to controllably shift" in html
     assert "we introduce DPO-Shift to controllably shift" in text
     for part in (html, text):

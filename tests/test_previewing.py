@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, killed_writing, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, killed_writing, unwrapped, write_config
 
 from newsletter.config import load_config
 from newsletter.previewing import RELOAD_SCRIPT, preview, slug
@@ -546,7 +546,7 @@ def test_a_digest_owed_after_a_failed_send_is_previewed_and_matched_as_send_will
     eml = email.message_from_bytes((tmp_path / "preview" / "bob@example.org.eml").read_bytes(),
                                    policy=email.policy.default)
     assert eml["Message-ID"] == message_id
-    text = (tmp_path / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    text = unwrapped((tmp_path / "preview" / "bob@example.org.txt").read_text(encoding="utf-8"))
     shown = [normalize_title(t) for t in re.findall(r"^\[\d+\] (.+)$", text, re.M)]  # contents, then cards
     assert [t for t in dict.fromkeys(shown) if t in owed] == owed, shown
     assert fresh not in text

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, write_config
+from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, unwrapped, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -161,7 +161,7 @@ def test_like_alone_and_reason_names_the_liked_paper(workdir):
 
     [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
     composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
-    for part in (composed.text, composed.html):
+    for part in (unwrapped(composed.text), composed.html):
         # in words: 'Like:' read as the config's key; every card gives it, so it is said once, under the heading
         assert part.count("Why, for every paper below: Similar to a paper you liked, \u201cReflected Diffusion Models\u201d") == 1
         assert "Why: Similar" not in part

@@ -8,7 +8,7 @@ from newsletter.config import Subscriber, Topic
 from newsletter.matching import Matcher, PaperMatch
 from newsletter.models import Paper
 from newsletter.ranking import phrases
-from newsletter.reasons import CLOSE_IN_MEANING, noun_phrases, ranked, rules, said
+from newsletter.reasons import CLOSE_IN_MEANING, CLOSE_IN_MEANING_HERE, noun_phrases, ranked, rules, said
 from newsletter.rendering import also_in, reason_text
 
 NAMES = {"theory": "Learning theory", "gen": "Generative modelling", "bandits": "Bandits"}.__getitem__
@@ -61,7 +61,7 @@ def test_the_email_says_a_ranked_reason_as_a_sentence():
                                         "similar to a paper you liked, \u201cT\u201d")
     assert both.reason == "close to your interest: score matching, SDEs; similar to a paper you liked, \u201cT\u201d"
     alone = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(),))
-    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING + " in Generative modelling"  # it said which
+    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING_HERE  # the heading above says which
 
 
 def test_a_card_under_a_keyword_topic_names_a_ranked_topic_with_its_phrases_after_also_in():
@@ -93,13 +93,18 @@ def test_also_in_leaves_out_the_words_that_are_the_topics_own_name():
     assert also_in(m, names, {"diff": ["Diffusion Models"]}.__getitem__) == ("Diffusion models",)
 
 
-def test_a_reason_close_in_meaning_only_names_its_topic():
+def test_a_reason_close_in_meaning_only_points_at_its_topics_heading():
     """"Why: Close in meaning to your interest" under a card stopped short
-    of saying which: the one topic is named, as two are."""
+    of saying which, and "... your interest in Generative modelling" under the
+    heading "Generative modelling" said it again on each card: the card's own
+    topic is "this topic"; two topics are named, as a card names no heading
+    but its own."""
     from newsletter.reasons import for_reader, ranked
 
     names = {"gen": "Generative modelling", "opt": "Optimisation"}.__getitem__
-    assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to your interest in Generative modelling"
+    assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to this topic"
+    assert for_reader((ranked(), ranked()), names, ("gen", "opt")) == \
+        "close in meaning to your interests in Generative modelling and Optimisation"
     assert for_reader((ranked(["score matching"]),), names, ("gen",)) == "close to your interest in score matching"
     assert for_reader((ranked(),), None, ()) == "close in meaning to your interest"  # match's wording, no names
 

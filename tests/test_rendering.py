@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, unwrapped, write_config
 from markupsafe import escape
 
 from newsletter import pipeline
@@ -23,6 +23,7 @@ from newsletter.rendering import (
     Composer,
     anchor_for,
     check_templates,
+    flowed,
     highlight,
     paper_link,
     premailer_inline,
@@ -72,7 +73,7 @@ def test_hostile_title_is_escaped_and_highlighted(tmp_path):
     assert "<script>alert(1)</script>" not in composed.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co: <mark" in composed.html
     assert "<b>tags</b>" not in composed.html and "&lt;b&gt;tags&lt;/b&gt;" in composed.html
-    assert "<script>alert(1)</script> & co" in composed.text  # plain text is plain
+    assert "<script>alert(1)</script> & co" in unwrapped(composed.text)  # plain text is plain
 
 
 def test_highlight_never_breaks_escaping():
@@ -195,18 +196,18 @@ def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
     assert 'href="https://example.org/unsub?u=cy%40example.org"' in html
     assert 'class="preheader"' in html and "display:none" in html
     assert "@media (prefers-color-scheme: dark)" in html and "@media only screen and (max-width: 480px)" in html
-    for m in matches:  # every title in both parts
-        assert m.paper.title in composed.text
-    assert "Unsubscribe: https://example.org/unsub?u=cy%40example.org" in composed.text
+    for m in matches:  # every title in both parts (the text part's wrapped: see test_text_part_is_wrapped_at_72...)
+        assert m.paper.title in unwrapped(composed.text)
+    assert "Unsubscribe: https://example.org/unsub?u=cy%40example.org" in unwrapped(composed.text)
 
 
 def test_zero_papers_renders_a_short_digest(tmp_path):
     config = load(tmp_path)
     sub = config.subscriber("ada@example.org")
     composed = Composer(config).compose(sub, [], now=NOW)
-    assert "no new papers" in composed.html and "no new papers" in composed.text
+    assert "no new papers" in composed.html and "no new papers" in unwrapped(composed.text)
     # not "today": a weekly digest covers a week
-    assert "today" not in composed.text and "no new papers on your topics this time." in composed.text
+    assert "today" not in unwrapped(composed.text) and "no new papers on your topics this time." in unwrapped(composed.text)
     assert 'class="paper"' not in composed.html
     assert composed.paper_ids == () and composed.subject.startswith("No new papers: ")  # not "0 new papers"
 
@@ -410,8 +411,8 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("line, edit", [
-    (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (49, ("{% set pdf_url = p.pdf_url %}{% if pdf_url %}",
+    (18, ('{{ p.title | flowed("  [" ~ n.i ~ "] ") }}', '{{ p.titel | flowed("  [" ~ n.i ~ "] ") }}')),  # the contents: a digest of 2 papers or more
+    (51, ("{% set pdf_url = p.pdf_url %}{% if pdf_url %}",
           "{% set pdf_url = p.pdf_url %}{% if pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
@@ -772,7 +773,7 @@ def test_a_name_written_last_comma_first_is_greeted_first_last(tmp_path):
                 continue
             written, greeted = names[sub.email]
             composed = composer.compose(sub, matches, now=NOW, message_id="<m@example.org>")
-            assert f"Hello {greeted}," in composed.text and f"Hello {escape(greeted)}," in composed.html
+            assert f"Hello {greeted}," in unwrapped(composed.text) and f"Hello {escape(greeted)}," in composed.html
             assert parse_message(composed.data)["To"].addresses[0].display_name == written
         composer.share_bodies = False
 
@@ -884,7 +885,7 @@ def test_one_upvote_is_said_as_one(tmp_path):
 
     config, matches, composed = reader_digest(tmp_path)
     voted = [m for m in matches if m.paper.upvotes]
-    assert voted and f"{voted[0].paper.upvotes} upvotes" in composed.text
+    assert voted and f"{voted[0].paper.upvotes} upvotes" in unwrapped(composed.text)
     one = [replace(m, paper=replace(m.paper, upvotes=1)) if m is voted[0] else m for m in matches]
     again = Composer(config).compose(config.subscribers[0], one, now=NOW)
     for part in (again.text, again.html):
@@ -911,7 +912,7 @@ def cards(html: str) -> list[str]:
 
 def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
     _, _, composed = reader_digest(tmp_path)
-    html, text = composed.html, composed.text
+    html, text = composed.html, unwrapped(composed.text)
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
     for shown in ("ε-Stationary Points in O(√d/ε) Gradient Queries", "Gröbner Bases Meet Erdős–Rényi Graphs",
                   "‖∇f(x)‖₂\u00a0≤ ε", "Õ(d^(1/4)ε^(−7/4))", "Φₜ\u00a0= f(xₜ)\u00a0+ (λ/2)‖xₜ\u00a0− xₜ₋₁‖²",
@@ -945,9 +946,9 @@ def test_contents_links_every_card_and_each_card_links_back(tmp_path):
     assert all(card.count('href="#contents"') == 1 for card in cards(html))
     assert len(cards(html)) == len(matches)
     # the text part has the same contents list, numbered like its cards
-    text = composed.text
+    text = unwrapped(composed.text)
     head = text[text.index("Contents"):text.index("== Optimization")]
-    for n, line in enumerate(re.findall(r"^  \[(\d+)\] (.+)$", head, re.M), start=1):
+    for n, line in enumerate(re.findall(r"^\u00a0\u00a0\[(\d+)\] (.+)$", head, re.M), start=1):  # (no-break spaces)
         assert int(line[0]) == n and f"\n[{n}] {line[1]}\n" in text
 
 
@@ -955,7 +956,7 @@ def test_one_paper_needs_no_contents(tmp_path):
     config, matches, _ = reader_digest(tmp_path)
     composed = Composer(config).compose(config.subscribers[0], matches[:1], now=NOW)
     assert 'id="contents"' not in composed.html and 'href="#contents"' not in composed.html
-    assert "Contents" not in composed.text
+    assert "Contents" not in unwrapped(composed.text)
 
 
 def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
@@ -1064,19 +1065,69 @@ def test_a_host_spelled_with_a_dotless_i_is_no_code_link_and_no_error():
     assert code_link(Paper(title="t", abstract=both, source="s")) == ("https://github.com/ada/tool", "GitHub")
 
 
-def test_text_part_paragraphs_are_not_hard_wrapped(tmp_path):
+def test_text_part_is_wrapped_at_72_columns_and_sent_flowed(tmp_path):
+    """The text part's prose is wrapped at 72 columns (one 600-character
+    abstract was one line, shown a screen wide where the app does not wrap),
+    with soft breaks a format=flowed reader joins again: each abstract,
+    joined, is the card's whole; no URL is broken; a title's next lines are
+    indented under it."""
     from email import message_from_bytes
     from email.policy import default
 
     _, matches, composed = reader_digest(tmp_path)
     msg = message_from_bytes(composed.data, policy=default)
-    text = msg.get_body(("plain",)).get_content()
-    assert text.replace("\r\n", "\n") == composed.text
+    part = msg.get_body(("plain",))
+    assert part["Content-Type"].params == {"charset": "utf-8", "format": "flowed"}
+    text = part.get_content().replace("\r\n", "\n")
+    assert text == composed.text
     lines = text.splitlines()
-    for m in matches:  # each abstract is one line: the reader's client wraps it to the screen
-        assert unbroken_before_operators(trim(m.paper.abstract, 600)) in lines
-    assert max(len(line) for line in lines) > 300
+    link = re.compile(r"(Abstract|Search arXiv|PDF|Code|Unsubscribe): \S+")
+    for line in lines:
+        # over 72 only a line of one unbreakable token, or a link's label and its URL
+        assert len(line.rstrip(" ")) <= 72 or " " not in line.strip() or link.fullmatch(line), line
+    assert max(len(line) for line in lines) > 60  # wrapped near the width, not short
+    assert any(line.endswith(" ") for line in lines)  # soft breaks
+    # a line starting with a space loses it in a flowed reader (RFC 3676 stuffing): indents are no-break spaces
+    assert not any(line.startswith((" ", ">", "From ")) for line in lines)
+    assert any(line.startswith("\u00a0" * 4) for line in lines)  # a title's next line, hung under it
+    assert not any(line.strip() == "\u2026" for line in lines)  # a trimmed abstract's "…" ends a line of words
+    joined = unwrapped(text).splitlines()
+    for m in matches:  # each abstract, joined again, is one paragraph
+        assert unbroken_before_operators(trim(m.paper.abstract, 600)) in joined
+        assert m.paper.title in unwrapped(text)
+    urls = re.findall(r"https?://\S+", composed.html.replace('"', " ").replace("<", " "))
+    for url in set(re.findall(r"https?://\S+", text)):
+        assert html_lib.unescape(url) in map(html_lib.unescape, urls)  # each URL whole, as the HTML links it
     assert "Why: " in text and "Abstract: https://arxiv.org/abs/" in text and "PDF: https://arxiv.org/pdf/" in text
+    assert "\n-- \nYou receive this digest for: " in text and "\nUnsubscribe: " in text
+
+
+def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
+    """``flowed`` breaks no URL, arXiv id or hyphenated word, even one longer
+    than the width; a list item's lines after its first are indented under
+    its text, hard broken; a line that would start with ">" or "From " is
+    space-stuffed (RFC 3676), or a flowed reader showed it as a quote."""
+    url = "https://example.org/" + "a" * 80
+    text = f"See {url} and 2406.01234v2 for the well-known state-of-the-art-but-rather-long-hyphenated-name " * 3
+    out = flowed(text.strip())
+    lines = out.split("\n")
+    assert all(line.endswith(" ") for line in lines[:-1]) and not lines[-1].endswith(" ")
+    assert "".join(lines) == text.strip()  # soft breaks: the spaces it broke at, nothing lost or added
+    assert url + " " in lines and all(len(line) <= 72 or line.strip() == url for line in lines)
+    assert out.count("2406.01234v2") == 3 and out.count("state-of-the-art-but-rather-long-hyphenated-name") == 3
+    item = flowed("A Title That Goes On and On About Diffusion Models and Their Many Samplers", "  [12] ", 40)
+    first, *rest = item.split("\n")  # indented in no-break spaces: a flowed reader takes a space off each line's start
+    nbsp = "\u00a0"
+    assert first.startswith(nbsp * 2 + "[12] A Title") and len(rest) == 2 and all(len(line) <= 40 for line in [first, *rest])
+    assert all(line.startswith(nbsp * 7) and line[7] != nbsp and not line.endswith(" ") for line in rest)
+    assert " ".join(line.strip() for line in [first[7:], *rest]) == "A Title That Goes On and On About Diffusion " \
+        "Models and Their Many Samplers"
+    # a trimmed abstract's "…" stays with the word before it, not alone on the last line
+    assert flowed("a " * 34 + "bbb \u2026") == "a " * 33 + "a \nbbb \u2026"
+    assert flowed("one\n\ntwo") == "one\n\ntwo"  # its line breaks kept
+    assert flowed("a" * 68 + " >90% accuracy") == "a" * 68 + " \n >90% accuracy"
+    assert flowed("a" * 68 + " From here on") == "a" * 68 + " \n From here on"
+    assert flowed("a" * 68 + " Fromage") == "a" * 68 + " \nFromage"
 
 
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
@@ -1328,8 +1379,8 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
     card = cards(composed.html)[0]
     for marked in ("Schrödinger Bridge", "score-based", "step size"):
         assert re.search(rf"<mark[^>]*>{marked}</mark>", card), marked
-    assert card.count("<mark") == 3 and "<mark" not in composed.text
-    assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
+    assert card.count("<mark") == 3 and "<mark" not in unwrapped(composed.text)
+    assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in unwrapped(composed.text)
 
 
 def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
@@ -1349,12 +1400,12 @@ def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
     said = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*", "score-based"), hits,
                       topic_reasons=(ranked(["diffusion model", "human preferences"]),))
     composed = Composer(config).compose(sub, [said], now=NOW)
-    assert "Why: Close to your interest in diffusion model and human preferences · score-based\n" in composed.text
+    assert "Why: Close to your interest in diffusion model and human preferences · score-based\n" in unwrapped(composed.text)
     assert "Why: Close to your interest in diffusion model and human preferences · <span" in cards(composed.html)[0]
     assert len(re.findall(r'class="term"', composed.html)) == 1  # "score-based" only
     in_meaning = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*",), hits[:1], topic_reasons=(ranked(),))
-    text = Composer(config).compose(sub, [in_meaning], now=NOW).text
-    assert "Why: Close in meaning to your interest in Diffusion models · diffusion models\n" in text
+    text = unwrapped(Composer(config).compose(sub, [in_meaning], now=NOW).text)
+    assert "Why: Close in meaning to this topic · diffusion models\n" in text
 
 
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
@@ -1411,7 +1462,7 @@ def test_reason_words_name_fields_in_words_and_search_links_say_so(tmp_path):
     (sub, matches), = digests(config, "ada@example.org")
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert ">Search arXiv</a>" in composed.html and ">Abstract</a>" not in composed.html
-    assert "Search arXiv: https://arxiv.org/search/?query=" in composed.text
+    assert "Search arXiv: https://arxiv.org/search/?query=" in unwrapped(composed.text)
 
 
 def test_a_paper_known_by_its_arxiv_id_alone_links_its_abstract_page_as_abstract(tmp_path):
@@ -1425,8 +1476,8 @@ def test_a_paper_known_by_its_arxiv_id_alone_links_its_abstract_page_as_abstract
     paper = replace(first.paper, arxiv_id="2206.00364", url=None)
     composed = Composer(config).compose(sub, [replace(first, paper=paper)], now=NOW)
     assert '<a href="https://arxiv.org/abs/2206.00364"' in composed.html
-    assert "Abstract: https://arxiv.org/abs/2206.00364" in composed.text
-    assert "Search arXiv" not in composed.text
+    assert "Abstract: https://arxiv.org/abs/2206.00364" in unwrapped(composed.text)
+    assert "Search arXiv" not in unwrapped(composed.text)
 
 
 TWO_TOPICS = """
@@ -1482,7 +1533,7 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
     both = [p for p in bob["papers"] if len(p["topics"]) == 2]
     assert both  # the two sentences overlap: some papers are in both topics
     assert cli("preview", "--subscriber", "bob@example.org").code == 0
-    text = (workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    text = unwrapped((workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8"))
     names = {"steps": "Step sizes", "rates": "Learning rates"}
     for p in both:
         first, second = (names[t] for t in p["topics"])
@@ -1591,7 +1642,7 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
 
 
 CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
-               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
+               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also, liked")
 
 
 @pytest.mark.parametrize(
@@ -1715,7 +1766,7 @@ def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
                                              '"/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"', "  abstract_chars: 120\n")
     assert matches[0].hits[0].text.endswith("each prediction")  # the whole abstract's match
     composed = Composer(config).compose(sub, matches, now=NOW)
-    assert "\nWhy: explain the model predictions\n" in composed.text, composed.text
+    assert "\nWhy: explain the model predictions\n" in unwrapped(composed.text), composed.text
     assert ">explain the model predictions</span>" in composed.html
     assert re.search(r"<mark[^>]*>explain the model predictions</mark>", composed.html)
 
@@ -1743,7 +1794,7 @@ def test_a_kept_greek_name_stays_written_where_the_text_has_math_elsewhere(tmp_p
     card = cards(composed.html)[0]
     for kept in ("lambda", "xi"):
         assert re.search(rf"<mark[^>]*>{kept}</mark>", card), card
-        assert f"({kept})" in composed.text or f"; {kept})" in composed.text
+        assert f"({kept})" in unwrapped(composed.text) or f"; {kept})" in unwrapped(composed.text)
     assert "x²" in card and "(δ,ε)" in card  # the rest of the math is still shown as such
     assert "λ" not in card and "ξ" not in card
 
@@ -1833,7 +1884,7 @@ def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
     assert several, "the sample digest has a paper two topics found"
     composed = Composer(config).compose(sub, matches, now=NOW)
     other = config.topic_name(several[0].topics[1])
-    assert f"· also in {other}" in composed.text
+    assert f"· also in {other}" in unwrapped(composed.text)
     assert f"&middot; also in {other}" in composed.html or f"· also in {other}" in composed.html
 
 
@@ -1848,7 +1899,7 @@ def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_wi
     (m,) = [m for m in matches if m.paper.title.startswith("Stochastic Interpolants")]
     assert m.topics == ("diffusion", "optim")
     composed = Composer(config).compose(sub, matches, now=NOW)
-    lines = composed.text.splitlines()
+    lines = unwrapped(composed.text).splitlines()
     at = max(i for i, line in enumerate(lines) if line.endswith("] " + m.paper.title))  # the card, after the contents
     why = next(line for line in lines[at:] if line.startswith("Why:"))
     assert why == "Why: diffusion models, score-based, Schrödinger bridge · also in Optimisation (optimizing)"
@@ -1913,7 +1964,7 @@ def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
     the next entry: each entry now has its number (the text part's [n]),
     its wrapped lines hung under the title."""
     config, matches, composed = reader_digest(tmp_path)
-    html, text = composed.html, composed.text
+    html, text = composed.html, unwrapped(composed.text)
     contents = html[html.index('id="contents"'):html.index('class="section"')]
     entries = re.findall(r'class="contents-item".*?<span class="num"[^>]*>(\d+)\.&nbsp;</span><a href="#paper-[^"]+"[^>]*>([^<]+)</a>',
                          contents, re.S)
@@ -2117,7 +2168,7 @@ def test_a_hundred_arxiv_abstracts_show_no_latex_in_the_preview(tmp_path):
     html, text = more_latex_preview(tmp_path)
     body = html[html.index("<body"):]
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", body)).replace("\u00a0", " ")
-    text = text.replace("\u00a0", " ")
+    text = unwrapped(text).replace("\u00a0", " ")
     assert visible.count("Learning with Guarantees") >= 2 * 100  # every paper, in the contents and on its card
     for part in (visible, text):
         # a backslash and a tilde the abstract writes as characters (\textbackslash, \textasciitilde): no LaTeX
@@ -2266,11 +2317,11 @@ def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
                                               PaperMatch(full, 1, ("diffusion",), ("diffusion model*",), hit)], now=NOW)
     first, second = cards(composed.html)
     assert 'class="abstract"' not in first and "It has an abstract." in second
-    assert "\n\n\n" not in composed.text
+    assert "\n\n\n" not in unwrapped(composed.text)
     # both cards' word is said once, under the heading
-    assert "==\nWhy, for every paper below: diffusion model\n\n[1] " in composed.text
-    assert "[1] A diffusion model paper read by its title\n\nSearch arXiv: " in composed.text
-    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nSearch arXiv: " in composed.text
+    assert "==\nWhy, for every paper below: diffusion model\n\n[1] " in unwrapped(composed.text)
+    assert "[1] A diffusion model paper read by its title\n\nSearch arXiv: " in unwrapped(composed.text)
+    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nSearch arXiv: " in unwrapped(composed.text)
 
 
 @pytest.mark.parametrize(
@@ -2306,14 +2357,14 @@ def test_a_contents_list_from_four_papers_on_not_for_two_or_three(tmp_path):
         composed = Composer(config).compose(sub, matches[:n], now=NOW)
         shown = n >= CONTENTS_MIN
         assert ('id="contents"' in composed.html) is shown, n
-        assert ("In this digest" in composed.html) is shown and ("\nContents\n" in composed.text) is shown, n
+        assert ("In this digest" in composed.html) is shown and ("\nContents\n" in unwrapped(composed.text)) is shown, n
         assert composed.html.count('href="#contents"') == (n if shown else 0), n
         assert len(cards(composed.html)) == n and composed.text.count("\n== ") == len({m.topics[0] for m in matches[:n]})
 
 
 @pytest.mark.parametrize(("name", "edit"), [
     ("digest.html", ('<a href="#{{ p.anchor }}">{{ p.contents_html }}</a>', '<a href="#{{ p.anchor }}">{{ p.contents_htm }}</a>')),
-    ("digest.txt", ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),
+    ("digest.txt", ('{{ p.title | flowed("  [" ~ n.i ~ "] ") }}', '{{ p.titel | flowed("  [" ~ n.i ~ "] ") }}')),
 ])
 def test_validate_renders_the_contents_list_which_its_two_papers_would_not_show(tmp_path, name, edit):
     """The sample digests of validate hold two papers, under CONTENTS_MIN: a
@@ -2369,7 +2420,7 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
     name: Autoencoders
     any: ["autoencoder*"]
 """, "liked, one")
-    text, html = composed.text, composed.html
+    text, html = unwrapped(composed.text), composed.html
     liked = "Similar to a paper you liked, “Score-Based Diffusion Models for Schrödinger Bridge Problems”"
     sections = _sections(text)
     assert sections["Like my bridges paper"].startswith(f"\nWhy, for every paper below: {liked}\n\n[1] ")
@@ -2386,8 +2437,55 @@ def test_a_reason_every_card_of_a_section_gives_is_said_once_under_its_heading(t
 
     composer = Composer(config)
     like, other = (composer._card(next(m for m in matches if m.topics[0] == t), 600, ()) for t in ("liked", "one"))
-    assert like.reason and other.reasons and _shared_reasons([like, like]) == (like.reason, list(like.reasons))
-    assert _shared_reasons([like, other]) == ("", []) and _shared_reasons([like]) == ("", [])
+    assert like.reason and other.reasons
+    assert _shared_reasons([like, like]) == {"reason": like.reason, "reasons": list(like.reasons), "liked_reason": ""}
+    none = {"reason": "", "reasons": [], "liked_reason": ""}
+    assert _shared_reasons([like, other]) == none and _shared_reasons([like]) == none
+
+
+def test_a_topic_liking_two_papers_says_so_once_and_each_card_which_it_is_closest_to(tmp_path):
+    """A topic liking two papers wrote "Why: Similar to a paper you liked,
+    “...”" on each card, the same words before one of two titles: the
+    heading says "Similar to papers you liked" once, and each card only the
+    one it is closest to; a card whose reason says more keeps it whole."""
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/*.txt
+topics:
+  liked:
+    name: Like my papers
+    like: ["Input Perturbation Reduces Exposure Bias in Diffusion Models",
+           "Flow Perturbation to Accelerate Unbiased Sampling of Boltzmann distribution"]
+subscribers:
+  - email: ada@example.org
+    topics: [liked]
+    max_papers: 5
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    composer = Composer(config)
+    composed = composer.compose(sub, matches, now=NOW)
+    liked = {m.paper.id: composer._card(m, 600).liked for m in matches}
+    assert len(matches) >= 2 and all(liked.values()) and len(set(liked.values())) == 2, liked
+    text, html = unwrapped(composed.text), composed.html
+    section = _sections(text)["Like my papers"]
+    assert section.startswith("\nWhy, for every paper below: Similar to papers you liked\n\n[1] ")
+    assert "Similar to a paper you liked" not in text and "Similar to a paper you liked" not in html
+    for m in matches:
+        said = f"Why: Closest to “{liked[m.paper.id]}”"
+        assert text.count(said) == sum(v == liked[m.paper.id] for v in liked.values())
+        assert html.count(html_lib.escape(said, quote=False)) == text.count(said)
+    assert html.count("Why, for every paper below: Similar to papers you liked</p>") == 1
+    # a card that says more than which paper (a phrase of an ``about``) has no ``liked``: its section says nothing once
+    from newsletter.matching import PaperMatch
+    from newsletter.reasons import ranked
+
+    m = matches[0]
+    more = PaperMatch(m.paper, m.score, m.topics, (), (), topic_reasons=(ranked(["flow matching"], "T"),))
+    assert composer._card(more, 600).liked is None
 
 
 def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, monkeypatch):

@@ -2899,13 +2899,18 @@ def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli,
     # sent once: the next run (the source still down) sends nothing twice, and says so again
     r = cli("send", "--json", "--now", NOW)
     assert r.code == 2 and json.loads(r.out)["failed_sources"] == [
-        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}], r.out + r.err
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": True}], r.out + r.err
     assert len(smtp_server.mailbox.messages) == 1
     # `required: false` said of it: its failure is a warning alone, exit 0
     write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
         "    schedule: weekly on monday at 08:00\n", "").replace("    url: ", "    required: false\n    url: ", 1))
     r = cli("send", "--now", NOW)
     assert r.code == 0 and "error:" not in r.err and "'arXiv ML'" in r.err, r.err
+    # ... and --json still lists it, saying it was not required (an empty list read as every source read)
+    r = cli("send", "--json", "--now", NOW)
+    assert r.code == 0 and "error:" not in r.err, r.out + r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": False}], r.out
 
 
 def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_path, cli, smtp_server, http_server):
@@ -2935,7 +2940,8 @@ def test_a_failed_source_and_a_failed_delivery_are_both_in_the_last_line(tmp_pat
     r = cli("send", "--json", "--now", "2024-05-07T09:00:00+00:00")
     report = json.loads(r.out)
     assert r.code == 2 and report["failed"] == 1, r.out + r.err
-    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+    assert report["failed_sources"] == [{"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"),
+                                         "required": True}]
     assert [d["status"] for d in report["digests"] if d["email"] == "bob@example.org"] == ["failed"]
     # the source back, bob's digest still refused: exit 1, as ever
     _sources_up(http_server)
@@ -2961,7 +2967,16 @@ def test_a_source_failing_while_papers_are_kept_for_a_weekly_digest_is_loud(tmp_
     assert r.code == 2 and "not due 1" in r.out, r.out + r.err
     (warning,) = [line for line in r.err.splitlines() if line.startswith("warning:") and "'reading group'" in line]
     assert warning.startswith(f"warning: {http_server.url('/feed.xml')}: ") and "HTTP 404" in warning
-    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept", r.err, re.M), r.err
+    # the note says what was read and kept: "the sources were read and their 12 papers kept" said the feed's
+    # papers were in, while the 12 were arXiv's alone
+    (note,) = [line for line in r.err.splitlines() if line.startswith("no digest is due now")]
+    with db(tmp_path) as con:
+        # this run's (the first send, a day before, kept the feed's too)
+        listed = con.execute("SELECT count(*) FROM listed WHERE last_seen = (SELECT max(last_seen) FROM listed)"
+                             ).fetchone()[0]
+        assert 0 < listed < con.execute("SELECT count(*) FROM listed").fetchone()[0]
+    assert note == (f"no digest is due now: 1 of 2 sources read (1 failed: said above) and its {listed} papers kept "
+                    "for the digests due later, without the papers of the failed one (README \"Schedules\")"), r.err
     assert r.err.splitlines()[-1] == (
         f"error: 1 of 2 sources failed (said above): sources[1] 'reading group' ({http_server.url('/feed.xml')}); "
         "no digest was due; the papers of the others were kept for the digests due later, without its papers "
@@ -2999,8 +3014,15 @@ def test_papers_and_match_name_a_failed_source_last_and_exit_0(tmp_path, cli, ht
         assert r.err.splitlines()[-1] == closing.format(shown=shown), (args, r.err)
         assert "Traceback" not in r.err
     assert json.loads(r.out)["failed_sources"] == [
-        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query")}]
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": True}]
     assert json.loads(r.out)["subscribers"][0]["papers"], r.out  # the feed's papers matched
+    # `required: false`: no closing line, but match --json still lists it (an empty list read as all read)
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox").replace(
+        "    url: ", "    required: false\n    url: ", 1))
+    r = cli("match", "--json")
+    assert r.code == 0 and "failed (said above)" not in r.err, r.err
+    assert json.loads(r.out)["failed_sources"] == [
+        {"source": 0, "name": "arXiv ML", "location": http_server.url("/api/query"), "required": False}], r.out
     _sources_up(http_server)  # back: no closing line
     r = cli("match", "--json")
     assert r.code == 0 and json.loads(r.out)["failed_sources"] == [] and "failed (said above)" not in r.err, r.err

@@ -552,3 +552,244 @@ def test_a_line_break_read_from_an_entity_is_a_space_in_titles_authors_and_heade
     (message,) = [m.message for m in smtp_server.mailbox.messages]
     assert message["Bcc"] is None and message["Subject"] in {t for t, _, _ in read.values()}, dict(message.items())
     assert smtp_server.mailbox.recipients() == ["ada@example.org"]
+
+
+_WIFI_LOGIN = (b"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>\n<title>\n  Hotel Wi-Fi &amp; Lounge: sign in\n"
+               b"</title></head><body><form action='/accept'>Accept the terms</form></body></html>")
+
+
+def test_a_networks_login_page_answered_for_a_feed_names_its_title_and_where_it_led(http_server, tmp_path, cli):
+    """A hotel's or a train's Wi-Fi answers every address with its login
+    page, after a redirect or as 200 in place: it read "an HTML page, not an
+    RSS or Atom feed (an error page or a login wall?)" at the feed's own
+    URL, and the user went to look at the feed.  The line names the page's
+    title and where the address was redirected (an hf-daily source alike);
+    a page with no title and no redirect reads as before, and the next run
+    (the network logged in) reads the feed, from no cache."""
+    http_server.route("/feed.xml", Reply(302, b"", {"Location": "/login?continue=%2Ffeed.xml"}))
+    http_server.route("/login", Reply(200, _WIFI_LOGIN, {"Content-Type": "text/html; charset=utf-8"}))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("fresh_for: 0", "fresh_for: 3600"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    assert r.err.splitlines() == [
+        f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS or Atom feed (an error page or a "
+        f"login wall?); the page's title: 'Hotel Wi-Fi & Lounge: sign in'; redirected to "
+        f"{http_server.url('/login?continue=%2Ffeed.xml')}",
+        "every source failed (1 of 1); no papers were read"], r.err
+    # the same page served in place (200 at the feed's URL): its title alone
+    http_server.route("/feed.xml", Reply(200, _WIFI_LOGIN, {"Content-Type": "text/html"}),
+                      Reply(200, b"<html><body>Nothing here</body></html>", {"Content-Type": "text/html"}),
+                      Reply(200, (DATA / "feed-rss2.xml").read_bytes(), {"Content-Type": "application/rss+xml"}))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0].endswith(
+        "(an error page or a login wall?); the page's title: 'Hotel Wi-Fi & Lounge: sign in'"), r.err
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0].endswith("not an RSS or Atom feed (an error page or a login wall?)")
+    r = cli("papers")  # logged in: the feed, asked afresh (no page was kept as the feed)
+    assert r.code == 0 and "Score-Based Diffusion Models" in r.out, r.err
+    # hf-daily: the same words after its own
+    http_server.route("/api/daily_papers", Reply(302, b"", {"Location": "/login"}))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("type: feed", "type: hf-daily").replace(
+        "/feed.xml", "/api/daily_papers"))
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.splitlines()[0].endswith(
+        "an HTML or XML page, not the JSON list of daily papers (an error page or a login wall?); the page's title: "
+        f"'Hotel Wi-Fi & Lounge: sign in'; redirected to {http_server.url('/login')}"), r.err
+
+
+def _saved_whole(folder) -> None:
+    """A browser's "Web page, complete" save of Hugging Face's papers page: the
+    page and a ``_files`` folder of what it shows (a style sheet, a script, a picture)."""
+    (folder / "Daily Papers - Hugging Face_files").mkdir(parents=True)
+    (folder / "Daily Papers - Hugging Face.html").write_bytes((DATA / "hf-papers-page-2024-06-06.html").read_bytes())
+    for name, body in (("style.css", b"body{}"), ("app.js", b"var x = 1;"), ("logo.png", b"\x89PNG\r\n\x1a\n....")):
+        (folder / "Daily Papers - Hugging Face_files" / name).write_bytes(body)
+
+
+def test_a_papers_page_saved_whole_by_a_browser_is_named_and_read_by_the_file_it_is(tmp_path, cli):
+    """"Web page, complete" saves the .html and a _files folder beside it.
+    `type: hf-papers-text` given the folder says, in one located line, that
+    `type: hf-daily` reads the page; `hf-daily` given the same folder said
+    only "is a folder, not a file", the page sitting in it: it names the
+    file, and given that file it reads the day's papers."""
+    _saved_whole(tmp_path / "saved")
+    config = "sources:\n  - type: {type}\n    path: {path}\ntopics:\n  t:\n    any: [diffusion]\n"
+    write_config(tmp_path, config.format(type="hf-papers-text", path="saved/"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    (line,) = r.err.splitlines()
+    assert line.startswith("saved/Daily Papers - Hugging Face.html:1: no Hugging Face papers page header") and (
+        "type: hf-daily reads such a page as it is" in line), line
+    write_config(tmp_path, config.format(type="hf-daily", path="saved/"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'saved/' is a folder, not a file (it holds one file: give its path, "
+        "'saved/Daily Papers - Hugging Face.html')"], r.err
+    write_config(tmp_path, config.format(type="hf-daily", path="'saved/Daily Papers - Hugging Face.html'"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert {p["id"] for p in json.loads(r.out)} == {"2406.06000", "2406.03987"}
+    # a folder of several files names a few of them
+    for name in ("a.json", "b.json", "c.json", "d.json"):
+        (tmp_path / "many" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "many" / name).write_bytes(b"[]")
+    write_config(tmp_path, config.format(type="hf-daily", path="many"))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'many' is a folder, not a file (it holds 4 files, 'many/a.json', "
+        "'many/b.json', 'many/c.json' and 1 more: give the path of the one to read)"], r.err
+
+
+def test_an_answer_with_no_length_cut_off_mid_document_is_asked_again(http_server, tmp_path, cli):
+    """An HTTP/1 answer with neither Content-Length nor chunks ends where the
+    server closes the connection: one dropped halfway (a proxy, a restarted
+    server) gave half a feed that looked whole, and it failed as 'not a
+    well-formed feed (no element found); truncated or not XML?' without
+    being asked again, though the next answer was whole.  It is named as
+    cut off and asked again, as one cut short of its Content-Length is; a
+    whole answer with no length is read at once."""
+    feed = (DATA / "feed-rss2.xml").read_bytes()
+    daily = (DATA / "hf-daily-2024-06-06.json").read_bytes()
+    whole = Reply(200, feed, {"Content-Type": "application/rss+xml"}, length=False)
+    cut = Reply(200, feed[: len(feed) // 2], {"Content-Type": "application/rss+xml"}, length=False)
+    http_server.route("/feed.xml", cut, whole)
+    write_config(tmp_path, _feed_source(http_server.url()).replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Score-Based Diffusion Models for Schrödinger Bridge Problems" in r.out, r.err
+    assert len(http_server.requests_to("/feed.xml")) == 2
+    assert (f"{http_server.url('/feed.xml')}: the answer was cut off: the server closed the connection before its end "
+            f"(received {len(feed) // 2:,} bytes with no length said, ending mid-document); retry 1 of 1") in r.err, r.err
+    r = cli("papers")  # whole at once: asked once
+    assert r.code == 0 and len(http_server.requests_to("/feed.xml")) == 3 and "cut off" not in r.err, r.err
+    # gzipped, with no length: a gzip stream stopped short is cut off too (it was 'does not decompress', not retried)
+    import gzip
+
+    packed = gzip.compress(feed)
+    gz = {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
+    http_server.route("/feed.xml", Reply(200, packed[: len(packed) // 2], gz, length=False),
+                      Reply(200, packed, gz, length=False))
+    r = cli("papers")
+    assert r.code == 0 and "Score-Based Diffusion Models" in r.out, r.err
+    assert (f"the server closed the connection before its end (received {len(packed) // 2:,} bytes with no length "
+            "said, the compressed data ending before its end); retry 1 of 1") in r.err, r.err
+    assert len(http_server.requests_to("/feed.xml")) == 5
+    # cut every time: the source fails, saying so (not 'truncated or not XML?')
+    http_server.route("/api/daily", Reply(200, daily[:700], {"Content-Type": "application/json"}, length=False))
+    write_config(tmp_path, _feed_source(http_server.url()).replace("type: feed", "type: hf-daily").replace(
+        "/feed.xml", "/api/daily").replace("retries: 0", "retries: 1\n  backoff: 0"))
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+    assert r.err.splitlines()[-2].endswith(
+        "source 'blog': the answer was cut off: the server closed the connection before its end (received 700 bytes "
+        "with no length said, ending mid-document) (gave up after 2 attempts)"), r.err
+    assert len(http_server.requests_to("/api/daily")) == 2
+
+
+def _encoded(feed: bytes, how: str) -> tuple[bytes, str]:
+    """The sample feed (with a title holding 'Café — “neural”') sent as ``how``: its bytes and Content-Type."""
+    text = feed.decode("utf-8").replace("Equivariant neural", "Café — “neural”")
+    declared = text.replace('encoding="UTF-8"', 'encoding="{}"')
+    return {
+        "utf-16 with its mark": (declared.format("UTF-16").encode("utf-16"), "application/rss+xml"),
+        "utf-16be with its mark": (b"\xfe\xff" + declared.format("UTF-16").encode("utf-16-be"), "application/rss+xml"),
+        "utf-16le, no mark, said by the header": (declared.format("UTF-16").encode("utf-16-le"),
+                                                  "application/rss+xml; charset=utf-16"),
+        "utf-8 with a mark, the header saying latin-1": (b"\xef\xbb\xbf" + text.encode("utf-8"),
+                                                         "text/xml; charset=iso-8859-1"),
+        "declared latin-1, sent as utf-8": (declared.format("ISO-8859-1").encode("utf-8"),
+                                            "application/rss+xml; charset=iso-8859-1"),
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["utf-16 with its mark", "utf-16be with its mark", "utf-16le, no mark, said by the header",
+                                 "utf-8 with a mark, the header saying latin-1", "declared latin-1, sent as utf-8"])
+def test_a_feed_in_utf16_with_a_mark_or_declared_latin1_but_sent_as_utf8_reads_its_characters(
+        http_server, tmp_path, cli, how):
+    """Encodings feeds come in over HTTP, the header and the document
+    disagreeing: every title reads as written (no 'CafÃ©', no NUL bytes, no
+    'not well-formed')."""
+    body, content_type = _encoded((DATA / "feed-rss2.xml").read_bytes(), how)
+    http_server.route("/feed.xml", Reply(200, body, {"Content-Type": content_type}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    assert [p["title"] for p in json.loads(r.out)] == [
+        "Score-Based Diffusion Models for Schrödinger Bridge Problems",
+        "Why attention sinks appear <and how to remove them>", "Café — “neural” operators for turbulent flows"]
+
+
+_JEKYLL_REDIRECT = """<!DOCTYPE html>
+<html lang="en-US">
+  <meta charset="utf-8">
+  <title>Redirecting&hellip;</title>
+  <link rel="canonical" href="{to}">
+  <script>location="{to}"</script>
+  <meta http-equiv="refresh" content="0; url={to}">
+  <meta name="robots" content="noindex">
+  <h1>Redirecting&hellip;</h1>
+  <a href="{to}">Click here if you are not redirected.</a>
+</html>
+"""
+
+
+def test_a_feed_moved_by_a_refresh_in_a_page_names_where_it_went(http_server, tmp_path, cli):
+    """A static site moves its feed with a page that a browser follows (Jekyll's
+    redirect_from, Hugo's aliases: 200 and `<meta http-equiv="refresh">`), not an
+    HTTP redirect: it read "an HTML page, not an RSS or Atom feed (an error
+    page or a login wall?)".  The line names where the page sends browsers,
+    a relative address (Hugo's) made whole, to give as url:."""
+    http_server.route("/old.xml", Reply(200, _JEKYLL_REDIRECT.format(to=http_server.url("/blog/feed.xml")).encode(),
+                                        {"Content-Type": "text/html; charset=utf-8"}))
+    http_server.route("/alias/", Reply(200, b'<!DOCTYPE html><html><head><title>/blog/feed.xml</title>'
+                                            b'<meta http-equiv="refresh" content="0; URL=\'/blog/feed.xml\'"></head></html>',
+                                       {"Content-Type": "text/html"}))
+    for path in ("/old.xml", "/alias/"):
+        write_config(tmp_path, _feed_source(http_server.url(), path))
+        r = cli("papers")
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+        assert r.err.splitlines() == [
+            f"{http_server.url(path)}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page sends browsers "
+            f"on to {http_server.url('/blog/feed.xml')} (a refresh in the page, which a feed reader does not follow "
+            "as it follows an HTTP redirect): give that as url:",
+            "every source failed (1 of 1); no papers were read"], r.err
+    # a network's login page sends browsers on by a refresh too: no feed to give, its title said
+    http_server.route("/feed.xml", Reply(200, b"<html><head><title>Guest Wi-Fi</title><meta http-equiv='refresh' "
+                                              b"content='1;url=http://wifi.example/login?from=feed'></head></html>",
+                                         {"Content-Type": "text/html"}))
+    write_config(tmp_path, _feed_source(http_server.url()))
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines()[0] == (
+        f"{http_server.url('/feed.xml')}:1: source 'blog': an HTML page, not an RSS or Atom feed; the page sends "
+        "browsers on to http://wifi.example/login?from=feed (an error page or a login wall?); the page's title: "
+        "'Guest Wi-Fi'"), r.err
+
+
+_S3_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied'
+              b'</Message><RequestId>8X2K</RequestId><HostId>aGVsbG8=</HostId></Error>')
+_AZURE_MISSING = (b'\xef\xbb\xbf<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The '
+                  b'specified blob does not exist.\nRequestId:4e1f\nTime:2026-12-02T08:00:00.0000000Z</Message></Error>')
+
+
+def test_a_feed_in_a_storage_bucket_says_what_the_bucket_answered(http_server, tmp_path, cli):
+    """A feed kept in a bucket (S3, Azure, Google Cloud Storage behind a
+    CDN) that went private or moved read 'HTTP 403 Forbidden' alone, and
+    the bucket's error answered with 200 read 'not an RSS or Atom feed': the
+    bucket's own word (its code and message, without its request ids) is
+    quoted, which tells a private bucket from a missing file."""
+    write_config(tmp_path, _feed_source(http_server.url()))
+    for reply, said in (
+        (Reply(403, _S3_DENIED, {"Content-Type": "application/xml"}),
+         "HTTP 403 Forbidden (the server says 'AccessDenied: Access Denied')"),
+        (Reply(404, _AZURE_MISSING, {"Content-Type": "application/xml"}),
+         "HTTP 404 Not Found (the server says 'BlobNotFound: The specified blob does not exist.')"),
+        (Reply(200, _S3_DENIED, {"Content-Type": "application/xml"}),
+         "not an RSS or Atom feed: the server's error document, 'AccessDenied: Access Denied'"),
+        (Reply(404, b"<html><head><title>404</title></head></html>", {"Content-Type": "text/html"}),
+         "HTTP 404 Not Found"),  # any other body: the status alone, as before
+    ):
+        http_server.route("/feed.xml", reply)
+        r = cli("papers")
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+        assert r.err.splitlines()[0].startswith(http_server.url("/feed.xml")), r.err
+        assert r.err.splitlines()[0].endswith(f" source 'blog': {said}"), r.err
