@@ -539,16 +539,13 @@ def _author_spelling(config: Config, key: str, papers: list[Paper], every: Calla
                     for author in paper.authors:
                         if author.split():
                             surnames.setdefault(_unaccented(author.split()[-1]), set()).add(author)
-            words = name.split()
-            # given name first, as papers write it; else surname first, as PubMed, Scopus and East Asian
-            # order write it ('Tanaka K', 'Tanaka Kenji'), which matched nothing, nothing said
-            for surname, given in ((words[-1], words[:-1]), *([(words[0], words[1:])] if len(words) > 1 else [])):
+            for surname, given in _name_readings(name):
                 # initials ('K. Tanaka'): the authors of that surname and first initial; a whole given name
                 # ('Jun Wang' when today's papers have only Jie Wang's): no one, unless only its accents differ
-                first = _unaccented(given[0][:1]) if given and _initials(" ".join(given)) else ""
+                first = _unaccented(given[:1]) if given and _initials(given) else ""
                 close = sorted(a for a in surnames.get(_unaccented(surname), ())
                                if (first and _unaccented(a.split()[0][:1]) == first) or not given
-                               or _unaccented(" ".join(a.split())) == _unaccented(" ".join((*given, surname))))
+                               or _unaccented(" ".join(a.split())) == _unaccented(f"{given} {surname}"))
                 if close:
                     break
             else:
@@ -559,6 +556,18 @@ def _author_spelling(config: Config, key: str, papers: list[Paper], every: Calla
                 f"matches whole words as written, so write the name so, or the surname alone, "
                 f"{close[0].split()[-1]!r}")))
     return out
+
+
+def _name_readings(name: str) -> list[tuple[str, str]]:
+    """The (surname, given names) readings of a name written without a
+    comma: given names first, as papers and the sources write it; else,
+    for a name of two words or more, surname first, as PubMed, Scopus and
+    East Asian order write it ('Tanaka K', 'Tanaka Kenji'), which matched
+    (a term) or pinned (a pin) nothing, with nothing said.  One reading for
+    the author warnings and the pin check both, so that neither learns a
+    way of writing names the other does not."""
+    *given, surname = words = name.split() or [""]
+    return [(surname, " ".join(given)), *([(words[0], " ".join(words[1:]))] if given else [])]
 
 
 def _unaccented(text: str) -> str:
@@ -612,12 +621,7 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
                 continue
             said.add(name.casefold())
             surname, comma, first = (part.strip() for part in name.partition(","))
-            readings = [(surname, first)]
-            if not comma:
-                *given, surname = words = name.split() or [""]
-                # given name first, as the sources write it; else surname first, as PubMed writes 'Tanaka K'
-                # and East Asian order 'Tanaka Kenji' (each pinned nothing, nothing said)
-                readings = [(surname, " ".join(given)), *([(words[0], " ".join(words[1:]))] if given else [])]
+            readings = [(surname, first)] if comma else _name_readings(name)
             for surname, first in readings:
                 close = sorted(a for a in by_surname.get(surname.casefold(), ())
                                if first and a.split()[0][:1].casefold() == first[:1].casefold())
