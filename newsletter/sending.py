@@ -509,7 +509,15 @@ def send(
     if not dry_run:
         transport = transport or make_transport(config)
     # the links' key and the password variable: fail before anything is sent, naming both
-    if problems := unusable_secrets(config, None if dry_run else transport):
+    problems = unusable_secrets(config, None if dry_run else transport)
+    if not dry_run and not config.state_is_shared:
+        # with them, a state this user cannot write: in a folder not the user's, the outbox was
+        # named, and once it was moved the next send named the state (validate names both)
+        from .state.sqlite import unwritable
+
+        if why := unwritable(config.state_path):
+            problems.append(Problem(why, str(config.state_path)))
+    if problems:
         raise ConfigError(*problems)
     source_problems: list[str] = []
     skipped: list[SourceRead] = []

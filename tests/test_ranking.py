@@ -830,6 +830,27 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
     assert v.code == 0 and "topics.generative.about" not in v.err, v.err
 
 
+def test_a_one_word_about_beside_liked_papers_is_advised_on_too(workdir):
+    """`about: transformers` with a liked transformer paper validated silently
+    (the advice was for a word alone), and the digest still took papers on
+    "transformation"-based control laws as "close to your interest:
+    transformers".  The advice says the liked papers do not make up for it;
+    a rule beside the word (which filters) still silences it."""
+    one_word = ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: transformers
+    like: ["Transformers as Support Vector Machines"]""")
+    write_config(workdir, one_word)
+    v = run_in_process("validate", cwd=workdir)
+    assert v.code == 0 and v.err.splitlines()[0] == (
+        "warning: config.yaml:7: topics.generative.about: 'transformers' is one word; a sentence or two in the "
+        "words papers use ranks far better (one word, an acronym above all, also brings papers that merely sound "
+        "like it); the liked papers beside it do not make up for it"), v.err
+    write_config(workdir, one_word.replace("    about: transformers\n", "    about: transformers\n    any: [transformer*]\n"))
+    v = run_in_process("validate", cwd=workdir)
+    assert v.code == 0 and "one word" not in v.err, v.err
+
+
 @pytest.mark.parametrize(("about", "named"), [
     ("robotics OR manipulation", "'OR' is"),
     ("robot* and grasping", "'robot*' is"),

@@ -2062,6 +2062,27 @@ def test_an_outbox_folder_no_one_can_write_is_a_config_error_before_anything_is_
     assert r.code == 0 and len(list((tmp_path / "out").glob("*.eml"))) == 2, r.out + r.err
 
 
+def test_a_send_beside_a_config_in_a_folder_it_cannot_write_names_the_outbox_and_the_state_together(tmp_path, cli):
+    """A config in a folder this user cannot write (a colleague's): `send`
+    named the outbox, and once that was moved the next send named the state
+    (`validate` named both).  Both at once, exit 2, nothing made; a dry run,
+    which writes neither, still runs."""
+    from conftest import unwritable
+
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    with unwritable(tmp_path):
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and "Traceback" not in r.err, r.out + r.err
+        assert r.err.splitlines() == [
+            f"config.yaml:23: delivery.path: the outbox 'out' cannot be made: {str(tmp_path.resolve())!r} is not writable",
+            f"newsletter-state.sqlite3: the state's folder {str(tmp_path.resolve())!r} is not writable for this user: "
+            "SQLite keeps its journal files (-wal, -shm) beside the state file; make the folder writable or move "
+            "`state:`",
+        ], r.err
+        assert cli("send", "--dry-run", "--now", NOW).code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+
+
 def test_an_outbox_clears_what_a_killed_send_was_writing(tmp_path, cli):
     """`kill -9` while a message was being written left its temporary file
     (`.NAME.eml.XXXX.tmp`) in the outbox for ever, a few per killed run.  A
@@ -2107,9 +2128,10 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert r.code == 0, r.err
     assert "would send  ada@example.org: 4 papers" in r.out and "would send  bob@example.org: 3 papers" in r.out
     assert r.out.strip().endswith("dry run: would send 2, empty 0, not due 0 (nothing sent or recorded)")
-    # only the cache: the templates' and the patterns' compiled code, as any command that renders keeps it
+    # only the cache: the config as read, the templates' and the patterns' compiled code, as any command that
+    # renders keeps them
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
-    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["config", "patterns", "templates"]
     assert cli("match").code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
     assert not state.exists()
