@@ -1350,7 +1350,13 @@ def _second_paragraph(body: list[tuple[int, str]], k: int) -> bool:
         return False
     if sum(w[0].isupper() for w in words) > len(words) // 3:
         return False
-    return (k + 2 < len(body) and len(body[k + 1][1]) < _MIN_ABSTRACT_CHARS
+    # The short line after it must read as a title too: a sentence-case title ending in "?" or "." over
+    # an author list, a venue ("ICLR 2026 (oral)"), a code link or a line of chrome was glued to the
+    # abstract before it and that short line read as a paper, where it was a located error.  (A title
+    # may end with a question mark: "Why Do Language Models Hallucinate?".)
+    short = body[k + 1][1].rstrip() if k + 1 < len(body) else ""
+    return (k + 2 < len(body) and len(short) < _MIN_ABSTRACT_CHARS
+            and _reads_as_title(short.removesuffix("?")) and not _looks_like_names(short) and not _is_page_chrome(short)
             and len(body[k + 2][1]) <= _MAX_ABSTRACT_CHARS and _abstract_goes_on(body[k + 2][1]))
 
 

@@ -240,6 +240,29 @@ def test_an_abstract_whose_second_paragraph_is_one_short_sentence_is_one_abstrac
                                          r"title 'A Benchmark for Joint"):
         parse_hf_papers_text(text.encode(), "y.txt")
 
+
+@pytest.mark.parametrize(
+    ("name", "line", "said"),
+    [
+        ("adv-hf-b1.txt", 17, "has no abstract (line 19, 'Jane Doe, John Smith, Wei Li', looks like a list of author names"),
+        ("adv-hf-b2.txt", 19, "this line, 'Code: github.com/org/repo', under the title 'Do vision transformers see"),
+        ("adv-hf-b3.txt", 19, "this line, 'ICLR 2026 (oral)', under the title 'Do vision transformers see"),
+        ("adv-hf-b4.txt", 17, "has no abstract (line 19 'Project page' is page chrome)"),
+        ("adv-hf-b5.txt", 19, "this line, 'Accepted at NeurIPS 2025.', under the title 'Do vision transformers see"),
+    ],
+)
+def test_a_sentence_case_title_over_a_short_unknown_line_is_no_second_paragraph(name, line, said):
+    """A real title in sentence case ending in "?" (eight words or more)
+    over a line the reader does not know (authors without "Authors:", a
+    venue, a code link, a line of chrome): it was glued to the abstract
+    before it as a second paragraph and that short line read as a paper.
+    Only a line that reads as a title can follow a second paragraph."""
+    with pytest.raises(InputError) as info:
+        parse(name)
+    assert str(info.value).startswith(f"{name}:{line}: "), str(info.value)
+    assert said in str(info.value), str(info.value)
+
+
 def test_a_title_beginning_with_subscribe_is_kept_whole():
     text = (
         "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n4 Sep 2024\n\n"
