@@ -1220,12 +1220,17 @@ def parse_hf_papers_text(
             # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
             # abstract, the abstract the next title, and the error named the wrong paper
             step, (a_line, abstract) = 3, body[k + 2]
-        if step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1]):
+        wrapped = step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1])
+        if wrapped and a_line == t_line + 1 and _cannot_stand_alone(title, abstract):
             # a title wrapped over two lines (an editor's or a saved page's wrapping, in the layout without
-            # blank lines): its second line was refused as another title, or as too short an abstract
+            # blank lines): its second line was refused as another title, or as too short an abstract.
+            # Only a second line no title is ("Self-" over "Supervised ...", or one in lower case): a title
+            # really ending "...Looking At" or "Be Careful What You Wish For" with no abstract took the next
+            # paper's title into its own, silently
             body[k + 1] = (t_line, _joined_title(title, abstract))
             k += 1
             continue
+        join = f"; if line {a_line} continues the title, join the two lines" if wrapped else ""
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
@@ -1248,7 +1253,7 @@ def parse_hf_papers_text(
                    "paper's abstract under its title" if listing else "")
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line}, {_short(abstract)!r}, reads as "
-                        f"another title: no sentence in it{why})", name, t_line)
+                        f"another title: no sentence in it{why}{join})", name, t_line)
             )
         if _looks_like_names(abstract):
             # Title, authors, abstract: taken in pairs, every paper after this one would be shifted.
@@ -1265,7 +1270,7 @@ def parse_hf_papers_text(
                 Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
                         f"short to be its abstract, and line {body[k + step][0]} after it reads as one: a line between "
                         "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
-                        "it to the abstract's line if it is the abstract's)", name, a_line)
+                        f"it to the abstract's line if it is the abstract's){join}", name, a_line)
             )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
@@ -1324,10 +1329,24 @@ def _wrapped_title(first: str, rest: str, after: str) -> bool:
     return open_end and (_abstract_goes_on(after) or len(after) > MAX_TITLE_CHARS) and not _abstract_goes_on(rest)
 
 
+def _cannot_stand_alone(first: str, rest: str) -> bool:
+    """Whether ``rest``, the line under a title line ending open, can be
+    no title of its own: the first line ends inside a word ("Self-"), or
+    ``rest`` begins in lower case.  A title in title case can stand alone,
+    and a paper without its abstract is refused, not merged with the next
+    one's title (the error says to join the lines if they are one title)."""
+    return _hyphen_cut(first.rstrip()) or rest.strip()[:1].islower()
+
+
+def _hyphen_cut(line: str) -> bool:
+    """Whether ``line`` ends inside a hyphenated word: "TabReason: A Self-"."""
+    return line.endswith("-") and line[-2:-1].isalpha()
+
+
 def _joined_title(first: str, rest: str) -> str:
     """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
     first, rest = first.rstrip(), rest.strip()
-    return f"{first}{rest}" if first.endswith("-") and first[-2:-1].isalpha() else f"{first} {rest}"
+    return f"{first}{rest}" if _hyphen_cut(first) else f"{first} {rest}"
 
 
 #: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).

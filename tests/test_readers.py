@@ -68,21 +68,20 @@ def test_compact_layout_strips_subscribe_from_first_title():
 
 def test_a_title_wrapped_over_two_lines_in_the_compact_layout_is_one_title():
     """A copy without blank lines whose long titles are wrapped (an editor's
-    or a saved page's wrapping) after a word no title ends with: the second
-    line was refused as "another title", or as an abstract too short.  Each
-    such title is one title; a title that ends whole, then a line without
-    an abstract, is still refused."""
+    or a saved page's wrapping) inside a hyphenated word: the second line
+    was refused as "another title", or as an abstract too short.  Each such
+    title is one title, and so is one whose second line starts in lower
+    case; a title that ends whole, then a line without an abstract, is
+    still refused, and so is one ending on a word no title ends with over a
+    line that can be a title of its own (see the next test)."""
     whole = parse("hf-papers-compact.txt")
     lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
     wrapped = 0
     for n, line in enumerate(lines):
-        words = line.removeprefix("Subscribe").split()
-        if any(line.removeprefix("Subscribe") == p.title for p in whole) and len(words) > 4:
-            cut = next((i for i in range(len(words) - 2, 1, -1) if words[i].casefold() in ("with", "of", "for", "via")), None)
-            if cut is not None:
-                lines[n] = " ".join(words[:cut + 1]) + "\n" + " ".join(words[cut + 1:])
-                lines[n] = ("Subscribe" if line.startswith("Subscribe") else "") + lines[n]
-                wrapped += 1
+        bare = line.removeprefix("Subscribe")
+        if any(bare == p.title for p in whole) and (cut := re.match(r"\S+ \S+ .*?[A-Za-z]-(?=[A-Za-z])", bare)):
+            lines[n] = line[:len(line) - len(bare) + cut.end()] + "\n" + bare[cut.end():]
+            wrapped += 1
     assert wrapped > 20
     papers = parse_hf_papers_text("\n".join(lines).encode(), "x.txt")
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in whole]
@@ -91,9 +90,30 @@ def test_a_title_wrapped_over_two_lines_in_the_compact_layout_is_one_title():
             f"Faster Diffusion Training\nLearned Noise Schedules\n{abstract}\n")
     with pytest.raises(InputError, match=r"^y\.txt:5: title 'Faster Diffusion Training' has no abstract \(line 6, "):
         parse_hf_papers_text(text.encode(), "y.txt")
-    text = text.replace("Training\n", "Training with\n")
+    text = text.replace("Training\nLearned", "Training with\nlearned")
     assert [p.title for p in parse_hf_papers_text(text.encode(), "y.txt")] == [
-        "TabReason: A Self-Supervised Benchmark", "Faster Diffusion Training with Learned Noise Schedules"]
+        "TabReason: A Self-Supervised Benchmark", "Faster Diffusion Training with learned Noise Schedules"]
+
+
+@pytest.mark.parametrize(("name", "line", "title", "next_line"), [
+    ("adv-hf-c1.txt", 5, "What Are Vision Transformers Looking At", 6),  # no blank lines
+    ("adv-hf-c2.txt", 5, "Be Careful What You Wish For", 6),
+    ("adv-hf-c3.txt", 17, "Diffusion Models: A Survey of Methods and Applications in V", 19),  # blank lines
+    ("adv-hf-c4.txt", 17, "Be Careful What You Wish For", 19),
+])
+def test_a_title_ending_on_a_word_no_title_ends_with_is_not_merged_with_the_next(name, line, title, next_line):
+    """A real title ending "...Looking At", "...Wish For" or with a colon,
+    without its abstract, took the next paper's title into its own and the
+    file read as one paper fewer, silently.  The next title can stand alone
+    (title case): the paper without an abstract is refused at its line, and
+    the error says what to do if the two lines are one title."""
+    with pytest.raises(InputError) as info:
+        parse(name)
+    said = str(info.value)
+    assert said.startswith(f"{name}:{line}: title '{title}"), said
+    assert said.endswith(f"reads as another title: no sentence in it; if line {next_line} continues the title, "
+                         "join the two lines)"), said
+
 
 def test_unicode_titles_survive():
     titles = {p.title for p in parse("hf-papers-compact.txt")}
