@@ -860,6 +860,13 @@ def _bounded_format(what: str, fmt: object) -> None:
 TEXT_WIDTH = 72
 
 
+#: What the ``flowed`` filter writes at a soft break, in place of the line's
+#: trailing space: the finished text part (:func:`flowed_text`) turns it into
+#: that space, after taking every other line's trailing spaces off, so only
+#: the filter's breaks are soft.  Random, so no paper or template holds it.
+_SOFT = "\ue000" + secrets.token_hex(6) + "\ue001"
+
+
 def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
     """``text`` wrapped for the text part, sent as ``format=flowed`` (RFC
     3676): each line of it is a paragraph, broken at spaces into lines of at
@@ -870,8 +877,15 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
     mid-word.  ``lead`` ("  [3] ") starts the first line, and the lines
     after it are indented under its text and hard broken (a list item's
     title: joined again, its indent would land mid-sentence), in no-break
-    spaces (see :func:`_indented`).  A trimmed abstract's closing "…" stays
-    on the line of the word before it."""
+    spaces (see :func:`flowed_text`).  A trimmed abstract's closing "…" stays
+    on the line of the word before it.  The text as sent; the templates'
+    filter is :func:`_flowed_marked`, whose soft breaks the whole part's
+    finishing tells from a template's own trailing spaces."""
+    return flowed_text(_flowed_marked(text, lead, width))
+
+
+def _flowed_marked(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
+    """:func:`flowed` with each soft break's space written :data:`_SOFT`."""
     text = str(text)
     _bounded_width("flowed", str(lead), text.count(" ") + text.count("\n") + 1)
     width = max(int(width), len(lead) + 20)
@@ -889,22 +903,44 @@ def flowed(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
             head, _, word = lines[-2].rpartition(" ")
             if head.strip():
                 lines[-2:] = [head, " " * len(lead) + word + " \u2026"]
-        lines = [_indented(line) for line in lines]
-        out.append("\n".join(lines) if lead else " \n".join(lines))
+        out.append("\n".join(lines) if lead else (_SOFT + "\n").join(lines))
     return "\n".join(out)
 
 
-def _indented(line: str) -> str:
-    """A line of the text part as format=flowed carries it: its indent in
-    no-break spaces, and a space before ``>`` or ``From `` (RFC 3676's
-    space-stuffing).  A flowed reader takes one space off a line that starts
-    with one (stuffing), and a reader that does not know the format leaves it:
-    an indent of spaces was one column off in one of them, whichever way it
-    was written; no-break spaces are text to both."""
-    stripped = line.lstrip(" ")
-    if len(stripped) != len(line):
-        return "\u00a0" * (len(line) - len(stripped)) + stripped
-    return " " + line if line.startswith((">", "From ")) else line
+#: The signature separator, whose trailing space is not a soft break (RFC 3676, 4.3).
+_SIGNATURE = "-- "
+
+
+def flowed_text(text: str) -> str:
+    """The whole text part as sent ``format=flowed`` (RFC 3676), in one pass
+    over the rendered template: a line's trailing spaces taken off (a line of
+    a template of one's own ending in a stray space was joined to the next by
+    a flowed reader), the ``flowed`` filter's soft breaks (:data:`_SOFT`) made
+    spaces, a line's indent written in no-break spaces, and a space put
+    before a line starting with ``>`` or ``From `` (RFC 3676's
+    space-stuffing: a flowed reader takes one space off a line that starts
+    with one, and showed ">" as a quote).  A flowed reader and one that does
+    not know the format then show the same lines: an indent of spaces was a
+    column off in one of them, whichever way it was written; no-break spaces
+    are text to both.  Each line of the template but the filter's soft breaks
+    ends hard, so a ``digest.txt`` of one's own without the filter is shown
+    as its lines are."""
+    out = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line == _SIGNATURE:
+            out.append(line)
+            continue
+        line = line.rstrip(" ")
+        soft = line.endswith(_SOFT)
+        if _SOFT in line:
+            line = line.replace(_SOFT, " ").rstrip(" ")
+        stripped = line.lstrip(" ")
+        if len(stripped) != len(line):
+            line = "\u00a0" * (len(line) - len(stripped)) + stripped
+        elif line.startswith((">", "From ")):
+            line = " " + line
+        out.append(line + " " if soft else line)
+    return "\n".join(out)
 
 
 def _bounded_filters() -> dict:
@@ -940,7 +976,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
-        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=flowed, **_bounded_filters())
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=_flowed_marked, **_bounded_filters())
 
     def _parse(self, source, name, filename):
         """The template, each ``{% for %}`` looping over ``iter | _counted``
@@ -1519,7 +1555,7 @@ class Composer:
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
         subject = self._subject(ctx)
-        return subject, self._render_part(self.html_template, ctx), self._render_part(self.text_template, ctx)
+        return subject, self._render_part(self.html_template, ctx), flowed_text(self._render_part(self.text_template, ctx))
 
     def _render_part(self, template: jinja2.Template, ctx: dict) -> str:
         """``template`` rendered with ``ctx``; whatever goes wrong in it is one
@@ -1527,7 +1563,9 @@ class Composer:
         for each cut :meth:`_fit` tries alike: a fault in the "more papers"
         list only the cut shows must not come out as an unexpected error."""
         try:
-            return _render_bounded(template, ctx)
+            out = _render_bounded(template, ctx)
+            # the text part's soft breaks are made in flowed_text; elsewhere each is the space it stands for
+            return out if template is self.text_template else out.replace(_SOFT, " ")
         except _Runaway as exc:
             millions = MAX_PART_CHARS // 1_000_000
             raise TemplateError(Problem(
@@ -1551,7 +1589,7 @@ class Composer:
     def _subject_text(self, ctx: dict) -> str:
         try:
             _new_render()
-            return self.subject_template.render(ctx)
+            return self.subject_template.render(ctx).replace(_SOFT, " ")
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
             message = self._explained(str(exc).splitlines()[0], ctx) if isinstance(exc, jinja2.UndefinedError) else exc

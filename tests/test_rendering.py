@@ -1130,6 +1130,92 @@ def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
     assert flowed("a" * 68 + " Fromage") == "a" * 68 + " \nFromage"
 
 
+def flowed_lines(text: str) -> list[str]:
+    """A format=flowed (RFC 3676, DelSp=no) text as a reader that knows the
+    format shows it: each line unstuffed (one leading space taken off), and
+    each soft break (a line ending in a space, but the signature's "-- ")
+    joined to the next line."""
+    out: list[str] = []
+    soft = False
+    for line in text.replace("\r\n", "\n").rstrip("\n").split("\n"):
+        line = line[1:] if line.startswith(" ") else line
+        if soft:
+            out[-1] += line
+        else:
+            out.append(line)
+        soft = line.endswith(" ") and line != "-- "
+    return out
+
+
+def _sent_text(composed) -> str:
+    from email import message_from_bytes
+    from email.policy import default
+
+    part = message_from_bytes(composed.data, policy=default).get_body(("plain",))
+    assert part["Content-Type"].params == {"charset": "utf-8", "format": "flowed"}
+    return part.get_content().replace("\r\n", "\n")
+
+
+def test_a_digest_txt_of_ones_own_without_flowed_is_sent_as_its_lines_are(tmp_path):
+    """The text part is declared format=flowed whatever its template: the
+    previous default digest.txt (no ``flowed`` filter) as a template of one's
+    own sent its contents lines starting with spaces, unstuffed (a flowed
+    reader took one off).  Each line is now shown as the template wrote it
+    (its indent in no-break spaces), none joined to the next."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    shutil.copy(DATA / "digest-before-flowed.txt", tpl / "digest.txt")
+    config, matches, composed = reader_digest(tmp_path, READER_CONFIG + "templates: tpl\n")
+    text = _sent_text(composed)
+    lines = text.split("\n")
+    assert any(line.startswith("\u00a0\u00a0[1] ") for line in lines)  # the contents, indented as written
+    for line in lines:
+        assert not line.startswith(" ") or line.startswith((" >", " From ")), line  # a plain space: unstuffed
+        assert not line.endswith(" ") or line == "-- ", line  # no soft break the template did not make
+    composer = Composer(config)
+    raw = composer._render_part(composer.text_template, composer.context(config.subscribers[0], matches, NOW))
+    assert raw != text and "\n  [1] " in raw
+    shown = [re.sub("^\u00a0+", lambda m: " " * len(m[0]), line) for line in flowed_lines(text)]  # indents
+    assert shown == [line if line == "-- " else line.rstrip(" ") for line in raw.rstrip("\n").split("\n")]
+
+
+def test_a_line_the_default_digest_txt_starts_with_a_topics_name_or_title_is_space_stuffed(tmp_path):
+    """A topic named "From SGD to Adam" started a contents line "From SGD
+    ...", unstuffed in a format=flowed part (RFC 3676: a flowed reader takes
+    one space off a stuffed line, and a relay may write ">From"); a name or
+    a title starting with ">" showed as a quote."""
+    named = READER_CONFIG.replace("name: Optimization", "name: From SGD to Adam").replace(
+        "name: Schrödinger bridges", 'name: ">quoted bridges"') + 'email:\n  title: ">From the lab"\n'
+    _, _, composed = reader_digest(tmp_path, named)
+    text = _sent_text(composed)
+    lines = text.split("\n")
+    assert lines[0].startswith(" >From the lab - ")
+    assert any(re.fullmatch(r" From SGD to Adam \(\d+\)", line) for line in lines), text[:1000]
+    assert any(re.fullmatch(r" >quoted bridges \(\d+\)", line) for line in lines)
+    assert not any(line.startswith((">", "From ")) for line in lines)
+    shown = flowed_lines(text)
+    assert shown[0].startswith(">From the lab - ")
+    assert any(re.fullmatch(r"From SGD to Adam \(\d+\)", line) for line in shown)
+    assert any(re.fullmatch(r">quoted bridges \(\d+\)", line) for line in shown)
+    assert "You receive this digest for: From SGD to Adam, >quoted bridges." in shown
+
+
+def test_the_finished_text_part_makes_only_the_filters_breaks_soft():
+    """One pass over the rendered text part: stray trailing spaces off (a
+    flowed reader joined such a line to the next), the filter's soft breaks
+    spaces, indents in no-break spaces, ">" and "From " stuffed, the
+    signature separator kept."""
+    from newsletter.rendering import _flowed_marked, flowed_text
+
+    marked = _flowed_marked("word " * 20 + "From here on")
+    raw = "Title \n  indented  \n>quote\nFrom me\nFromage\n" + marked + "\n-- \nbye \n"
+    out = flowed_text(raw)
+    assert out == ("Title\n\u00a0\u00a0indented\n >quote\n From me\nFromage\n" + "word " * 14 + "\n"
+                   + "word " * 6 + "From here on\n-- \nbye\n")
+    assert flowed_lines(out) == ["Title", "\u00a0\u00a0indented", ">quote", "From me", "Fromage",
+                                 "word " * 20 + "From here on", "-- ", "bye"]
+
+
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
     """30 papers with full 600-character abstracts, contents list and every link: under 100 KB."""
     for f in DATA.glob("hf-papers-*.txt"):
