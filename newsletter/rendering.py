@@ -567,7 +567,13 @@ class Card:
     code_host: str | None  # "GitHub", "GitLab", "Hugging Face" ("" for another host)
     topics: list
     reason: str = ""
-    """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
+    """Why the paper is here, in words, for ranked (``about``/``like``) topics,
+    naming each topic it speaks for (a template of one's own listing
+    ``all_papers``, without headings, tells which)."""
+    reason_here: str = ""
+    """:attr:`reason` as said under the heading of the card's first topic,
+    which the default templates do: one close in meaning to that topic alone
+    says "close in meaning to this topic", not the heading's name again."""
     also: tuple[str, ...] = ()
     """The other topics that found it, which :attr:`reason` does not name: the
     card stands in its first topic's section only."""
@@ -600,9 +606,10 @@ def _preheader(matches: Sequence[PaperMatch]) -> str:
     return " · ".join(titles) + (f" · and {counted(rest, 'more paper')}" if rest else "")
 
 
-def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
-    """The reason in words under a paper (see :func:`reasons.for_reader`)."""
-    return for_reader(m.topic_reasons, topic_name, m.topics)
+def reason_text(m: PaperMatch, topic_name: Callable[[str], str], *, here: bool = False) -> str:
+    """The reason in words under a paper (see :func:`reasons.for_reader`);
+    ``here``, as said under the heading of the paper's first topic."""
+    return for_reader(m.topic_reasons, topic_name, m.topics, here=here)
 
 
 def also_in(
@@ -1390,6 +1397,7 @@ class Composer:
                                            self._in_shown(abstract))
         reasons = unsaid(reasons, m.topic_reasons)
         reason = "; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)]))
+        reason_here = "; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name, here=True)]))
         card = Card(
             paper=paper,
             title=title,
@@ -1413,8 +1421,9 @@ class Composer:
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
             reason=reason,
+            reason_here=reason_here,
             also=also_in(m, config.topic_name, others_found),
-            liked=_liked_alone(m, reason),
+            liked=_liked_alone(m, reason_here),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -1894,7 +1903,7 @@ def _shared_reasons(cards: Sequence[Card]) -> dict:
     if len(cards) < 2:
         return {"reason": "", "reasons": [], "liked_reason": ""}
     first = cards[0]
-    reason = first.reason if all(c.reason == first.reason for c in cards) else ""
+    reason = first.reason_here if all(c.reason_here == first.reason_here for c in cards) else ""
     words = first.reasons if all(c.reasons == first.reasons for c in cards) else []
     liked = SIMILAR_TO_LIKED if not reason and all(c.liked for c in cards) else ""
     return {"reason": reason, "reasons": list(words), "liked_reason": liked}

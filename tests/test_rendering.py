@@ -1494,6 +1494,33 @@ def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
     assert "Why: Close in meaning to this topic · diffusion models\n" in text
 
 
+def test_a_template_listing_all_papers_names_the_topic_each_is_close_in_meaning_to(tmp_path):
+    """A card close in meaning to its topic alone says "close in meaning to
+    this topic" under that topic's heading (``p.reason_here``, the default
+    templates); ``p.reason`` said so too, and a template of one's own listing
+    ``all_papers`` (a flat list, no headings) lost which topic each paper was
+    for.  It names the topic, as before."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{% for p in all_papers %}{{ p.title }}: {{ p.reason }}\n{% endfor %}")
+    config = load(tmp_path, extra="templates: tpl\n")
+    sub = next(s for s in config.subscribers if len(s.topics) == 2)
+    first, second = (config.topic_name(t) for t in sub.topics)
+    matches = [PaperMatch(Paper(f"Paper {i}", "An abstract.", "s"), 0.9 - i / 10, (t,), (), (), topic_reasons=(ranked(),))
+               for i, t in enumerate(sub.topics)]
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert composed.text == (f"Paper 0: close in meaning to your interest in {first}\n"
+                             f"Paper 1: close in meaning to your interest in {second}\n")
+    (tmp_path / "default").mkdir()
+    default = Composer(load(tmp_path / "default")).compose(sub, matches, now=NOW)  # the headings name them
+    assert unwrapped(default.text).count("Why: Close in meaning to this topic\n") == 2
+    assert "your interest in" not in default.text and "Why: Close in meaning to this topic</p>" in default.html
+
+
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
     ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
     ("social biases", "A social bias, and social biases.", ["social bias", "social biases"]),  # was "biase"
