@@ -914,6 +914,28 @@ def _flowed_marked(text: object, lead: str = "", width: int = TEXT_WIDTH) -> str
     return "\n".join(out)
 
 
+class _StandIns:
+    """The personal values' stand-in tokens of a digest rendered to be shared
+    (see :meth:`Composer._body`), and whether the ``flowed`` filter wrapped
+    one: it wraps around the token's 22 characters, not the name put in its
+    place after, so that digest is rendered whole for each subscriber."""
+
+    __slots__ = ("pattern", "wrapped")
+
+    def __init__(self, pattern: re.Pattern) -> None:
+        self.pattern = pattern
+        self.wrapped = False
+
+
+@jinja2.pass_context
+def _flowed_filter(context: jinja2.runtime.Context, text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
+    """The templates' ``flowed`` (:func:`_flowed_marked`), noting a stand-in token it wraps (:class:`_StandIns`)."""
+    stand_ins = context.get("_stand_ins")
+    if isinstance(stand_ins, _StandIns) and stand_ins.pattern.search(f"{lead}{text}"):
+        stand_ins.wrapped = True
+    return _flowed_marked(text, lead, width)
+
+
 #: The signature separator, whose trailing space is not a soft break (RFC 3676, 4.3).
 _SIGNATURE = "-- "
 
@@ -983,7 +1005,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
-        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=_flowed_marked, **_bounded_filters())
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, flowed=_flowed_filter, **_bounded_filters())
 
     def _parse(self, source, name, filename):
         """The template, each ``{% for %}`` looping over ``iter | _counted``
@@ -1781,6 +1803,7 @@ class Composer:
         ctx["name"] = name_token
         if ctx.get("unsubscribe") is not None:
             ctx["unsubscribe"] = unsubscribe_token
+        ctx["_stand_ins"] = _StandIns(self._token_pattern)
         return ctx
 
     def _body(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> _Body | None:
@@ -1800,6 +1823,11 @@ class Composer:
             return body
         ctx = self._tokenised(subscriber, matches, now)
         subject, html, text = self._render_context(ctx)
+        if ctx["_stand_ins"].wrapped:
+            # `{% filter flowed %}Hello {{ name }}, ...`: lines wrapped around the token, not the name
+            log.debug("templates wrap a personal value (flowed): every digest rendered whole")
+            self.share_bodies = False
+            return None
         holes = self._token_pattern
         holed = _Holed(subject, holes), _Holed(html, holes), _Holed(text, holes)
         if self._checks_left:

@@ -830,6 +830,36 @@ def test_a_template_that_transforms_the_name_renders_every_email_whole(tmp_path)
     assert composer.share_bodies is False
 
 
+def test_a_name_the_flowed_filter_wraps_renders_each_email_whole(tmp_path):
+    """A shared body wrapped ``{% filter flowed %}Hello {{ name }}, ...`` around
+    the name's 22-character stand-in, and each subscriber's name was put in
+    after: "Cy" left a short line.  Only the first few bodies are checked
+    against a whole render, and names of 22 to 27 characters wrap this
+    greeting as the stand-in does, so the check passed them.  A stand-in
+    the filter wraps makes each digest rendered whole."""
+    from newsletter.rendering import greeting_name
+
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(
+        "{% filter flowed %}Hello {{ name }}, here are the papers of today on the topics you follow, best first, "
+        "each with its abstract and the links to read it whole.{% endfilter %}\n\n{{ count }} papers\n")
+    names = ["Augusta Ada King Byron", "Augusta Ada King Lovelace", "Augusta Ada King-Noel Love", "Cy"]
+    text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + "".join(
+        f"  - email: s{i}@example.org\n    name: {name}\n    topics: [diffusion]\n" for i, name in enumerate(names))
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    cases = digests(config)
+    assert [len(s.name) for s, _ in cases] == [22, 25, 26, 2]
+    for sub, matches in cases:
+        sent = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>").text
+        assert sent == whole.render(sub, matches, NOW)[2], sub.email
+        assert all(len(line) <= 72 for line in sent.split("\n")), sent
+        assert unwrapped(sent).startswith(f"Hello {greeting_name(sub)}, here are the papers")
+    assert shared.share_bodies is False
+
+
 def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_path, cli):
     tpl = tmp_path / "tpl"
     tpl.mkdir()
