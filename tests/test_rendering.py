@@ -1244,6 +1244,7 @@ def test_the_finished_text_part_makes_only_the_filters_breaks_soft():
                    + "word " * 6 + "From here on\n-- \nbye\n")
     assert flowed_lines(out) == ["Title", "\u00a0\u00a0indented", ">quote", "From me", "Fromage",
                                  "word " * 20 + "From here on", "-- ", "bye"]
+    assert flowed_text("-- \r\n   \r\n >x  \r\n--  \n --  ") == "-- \n\n\u00a0>x\n--\n\u00a0--"  # no final break
 
 
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
