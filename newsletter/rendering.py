@@ -915,6 +915,17 @@ def _flowed_cached(text: str, lead: str, width: int) -> str:
     return _flowed_wrapped(text, lead, width)
 
 
+@functools.lru_cache(maxsize=256)
+def _wrapper(width: int, lead: str) -> textwrap.TextWrapper:
+    """The wrapper for a width and a lead, made once (``textwrap.wrap`` makes
+    one a call; its ``wrap`` keeps no state, so threads share it)."""
+    return textwrap.TextWrapper(
+        # width - 1: room for a soft break's space, or the space-stuffing's
+        width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
+        break_long_words=False, break_on_hyphens=False,
+    )
+
+
 def _flowed_wrapped(text: str, lead: str, width: int) -> str:
     width = max(width, len(lead) + 20)
     out = []
@@ -922,11 +933,7 @@ def _flowed_wrapped(text: str, lead: str, width: int) -> str:
         if not paragraph.strip():
             out.append("")
             continue
-        lines = textwrap.wrap(
-            # width - 1: room for a soft break's space, or the space-stuffing's
-            paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
-            break_long_words=False, break_on_hyphens=False,
-        )
+        lines = _wrapper(width, lead).wrap(paragraph)
         if len(lines) > 1 and lines[-1].strip() == "\u2026":  # a trimmed abstract's "…" alone on its last line
             head, _, word = lines[-2].rpartition(" ")
             if head.strip():
