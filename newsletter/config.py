@@ -13,12 +13,16 @@ import codecs
 import contextlib
 import difflib
 import fnmatch
+import functools
 import glob
+import hashlib
 import json
+import marshal
 import os
 import re
 import shlex
 import stat
+import sys
 import unicodedata
 import zoneinfo
 from collections import Counter
@@ -41,15 +45,17 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, counted, line_of
-from .files import bomless_unicode, broken_link
+from .files import bomless_unicode, broken_link, own_private, write_atomic
 from .models import ARXIV_ID, SHOWS_NOTHING
 from .patterns import lazy, lazy_while_importing
 from .retrying import waiting
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
-with lazy_while_importing("yaml"):  # its patterns compiled on first use (see there)
-    import yaml
+#: PyYAML, imported by :func:`_yaml` when a text is first read: a config taken
+#: from its kept read (see :class:`_KeptRead`) needs none (the import was some
+#: 4 ms of every command's start).
+yaml: Any = None
 
 #: The template files an email is built from (see rendering.py); a `templates:` folder overrides any of them.
 TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
@@ -320,6 +326,15 @@ def fixed_zone_advice(name: str) -> str | None:
 
 
 def check_timezone(value: str) -> str:
+    """``value`` as the zone name to use, or a ``ValueError`` naming the one
+    meant.  Spaces around it, copied with it (``'Europe/Paris '`` in quotes:
+    YAML keeps them there), are dropped, as around ``host`` and ``username``:
+    the zone was plain, and the error said to write what was written."""
+    if isinstance(value, str) and value.strip() and value.strip() != value:
+        try:
+            return check_timezone(value.strip())
+        except ValueError:
+            pass  # said of the value as written
     try:
         zoneinfo.ZoneInfo(value)
     # OSError: the key is a file path in the zone database: a region alone
@@ -1590,6 +1605,20 @@ def _other_extension(path: Path) -> Path | None:
     return found[0] if found else None
 
 
+def _near_name(path: Path) -> Path | None:
+    """A YAML file beside ``path`` whose name is ``path``'s mistyped
+    (``--config confg.yaml``, ``conifg.yaml``): "not found" said where it
+    looked, and the user read the folder's listing to find the typo."""
+    if path.suffix.lower() not in (".yaml", ".yml") or path.name.casefold() == "config.yaml":
+        return None  # (the default, unwritten: cron's home folder with a configs.yaml is no typo)
+    try:
+        names = [f.name for f in path.parent.iterdir() if f.suffix.lower() in (".yaml", ".yml") and f.is_file()]
+    except OSError:  # a folder we may not list, or none
+        return None
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.8)
+    return path.with_name(near[0]) if near else None
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1623,6 +1652,8 @@ def load_config(path: str | os.PathLike) -> Config:
             hint = f"{twin} is there: {flag}"
             if twin.suffix.lower() not in (".yaml", ".yml") or twin.name.casefold() == path.name.casefold():
                 hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or {flag}"
+        elif (near := _near_name(path)) is not None:  # --config confg.yaml
+            hint = f"did you mean {str(near)!r}? --config {shlex.quote(str(near))}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
@@ -1642,7 +1673,7 @@ def load_config(path: str | os.PathLike) -> Config:
         encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
-    config = parse_config(text, path)
+    config = parse_config(text, path, kept=True)
     config._mtime = info.st_mtime
     return config
 
@@ -1921,7 +1952,9 @@ def _straight_quotes(text: str) -> str:
     return _CURLY_QUOTED.sub(quoted, text)
 
 
-def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
+def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bool = False) -> Config:
+    """``kept``: take the text's YAML as read by an earlier run, and keep
+    it for the next (see :class:`_KeptRead`): only for a config file's own text."""
     path = Path(path)
     shown = str(path)
     text = _straight_quotes(_ordinary_spaces(text))
@@ -1929,40 +1962,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         # An accent as a separate mark ("o" + U+0308, as macOS and some editors copy text) is another
         # string than the one-character "ö" papers have: `any: ["Schrödinger bridge*"]` matched none
         text = unicodedata.normalize("NFC", text)
-    try:
-        loaded = _load_plain(text, shown) or _load_yaml(text, shown)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = " ".join(filter(None, [exc.context, exc.problem]))
-        if exc.context_mark and "quoted scalar" in (exc.context or "") and "end of stream" in (exc.problem or ""):
-            # PyYAML notices a missing closing quote only at the end of the file:
-            # the line to fix is where the quote opens.
-            mark = exc.context_mark
-            what = f"a quoted string starts here and is never closed ({what})"
-        line = mark.line + 1 if mark else None
-        rows = text.splitlines()
-        bad = rows[line - 1] if line and line <= len(rows) else ""
-        if "\t" in bad[: len(bad) - len(bad.lstrip())]:
-            # PyYAML's words for a tab ("cannot start any token") do not say what to change
-            what += "; the line is indented with a tab: YAML indents with spaces only"
-        elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
-            what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
-        elif line and line <= len(rows) and (long := _long_key(bad)):
-            what = long  # PyYAML's words name another slip
-        elif line and line <= len(rows):
-            context_line = exc.context_mark.line + 1 if exc.context_mark else None
-            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
-            what += f"; {hint}" if hint else ""
-        raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
-    except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
-        line = line_of(text, exc.position) if isinstance(exc.position, int) else None
-        what = f"character {chr(exc.character)!r}" if isinstance(exc.character, int) else "character"
-        raise ConfigError(Problem(f"malformed YAML: {what}: {exc.reason}", shown, line)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(Problem(f"malformed YAML: {' '.join(str(exc).split())}", shown)) from None
-    except _AliasProblem as exc:
-        raise ConfigError(Problem(str(exc), shown, exc.line)) from None
-
+    keeping = _KeptRead(path, text) if kept and _reading_version() else None
+    loaded = (keeping.load() if keeping else None) or _read_text(text, shown, keeping)
     data, lines, problems = loaded
     if data is None:  # an empty file (or only comments): say so, not "sources: required key is missing"
         raise ConfigError(Problem(f"the config is empty; `newsletter init --force {shown}` writes a starter one", shown))
@@ -1996,6 +1997,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     config._lines = lines
     if " #" in text:  # (read by cut_by_comment when asked)
         config._cut, config._cut_source = None, (text, shown)
+    if keeping and config.cache_dir == keeping.cache_dir:
+        keeping.save()
     return config
 
 
@@ -2070,9 +2073,39 @@ def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
     return config
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's parser when PyYAML was built with it (10x faster on big
-    subscriber lists), building what ``safe_load`` builds."""
+#: libyaml's parser when PyYAML was built with it (10x faster on big subscriber
+#: lists), building what ``safe_load`` builds; made by :func:`_yaml`.
+_Loader: Any = None
+#: The resolver and constructors of ``safe_load`` without its reader; made by :func:`_yaml`.
+_Resolving: Any = None
+
+
+def _yaml() -> Any:
+    """PyYAML, imported on first use, with this module's loader and resolver
+    (:data:`_Loader`, :data:`_Resolving`)."""
+    global yaml, _Loader, _Resolving
+    if yaml is not None:
+        return yaml
+    with lazy_while_importing("yaml"):  # its patterns compiled on first use (see there)
+        import yaml as module
+
+    class Loader(getattr(module, "CSafeLoader", module.SafeLoader)):  # type: ignore[misc]
+        """libyaml's parser when PyYAML was built with it, building what ``safe_load`` builds."""
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+    class Resolving(module.constructor.SafeConstructor, module.resolver.Resolver):
+        """The resolver and constructors of ``safe_load`` without its reader: a
+        ``SafeLoader`` checks its (empty) text for unprintable characters, and that
+        compiles PyYAML's pattern for them, which libyaml's parser never needs."""
+
+        def __init__(self) -> None:
+            module.constructor.SafeConstructor.__init__(self)
+            module.resolver.Resolver.__init__(self)
+
+    _Loader, _Resolving = Loader, Resolving
+    yaml = module  # (last: a failed import is tried again)
+    return yaml
 
 
 def _timestamp(loader: Any, node: Any) -> Any:
@@ -2087,8 +2120,6 @@ def _timestamp(loader: Any, node: Any) -> Any:
         ) from None
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-
 
 class _AliasProblem(Exception):
     def __init__(self, message: str, line: int) -> None:
@@ -2099,14 +2130,47 @@ class _AliasProblem(Exception):
 _STR = "tag:yaml.org,2002:str"
 
 
-class _Resolving(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """The resolver and constructors of ``safe_load`` without its reader: a
-    ``SafeLoader`` checks its (empty) text for unprintable characters, and that
-    compiles PyYAML's pattern for them, which libyaml's parser never needs."""
-
-    def __init__(self) -> None:
-        yaml.constructor.SafeConstructor.__init__(self)
-        yaml.resolver.Resolver.__init__(self)
+def _read_text(text: str, shown: str, keeping: _KeptRead | None) -> tuple[Any, dict[tuple, int], list[Problem]]:
+    """The YAML of a config's ``text``: its data, the line of each path and the
+    duplicate keys (see :func:`_load_plain`); ``keeping``: where a plain read is
+    kept for the next run.  Malformed YAML is a :class:`ConfigError` at its line."""
+    yaml = _yaml()
+    try:
+        loaded = _load_plain(text, shown)
+        if keeping and loaded is not None and not loaded[2]:
+            keeping.read(loaded)
+        return loaded or _load_yaml(text, shown)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        if exc.context_mark and "quoted scalar" in (exc.context or "") and "end of stream" in (exc.problem or ""):
+            # PyYAML notices a missing closing quote only at the end of the file:
+            # the line to fix is where the quote opens.
+            mark = exc.context_mark
+            what = f"a quoted string starts here and is never closed ({what})"
+        line = mark.line + 1 if mark else None
+        rows = text.splitlines()
+        bad = rows[line - 1] if line and line <= len(rows) else ""
+        if "\t" in bad[: len(bad) - len(bad.lstrip())]:
+            # PyYAML's words for a tab ("cannot start any token") do not say what to change
+            what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
+            what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
+        elif line and line <= len(rows) and (long := _long_key(bad)):
+            what = long  # PyYAML's words name another slip
+        elif line and line <= len(rows):
+            context_line = exc.context_mark.line + 1 if exc.context_mark else None
+            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
+            what += f"; {hint}" if hint else ""
+        raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
+        line = line_of(text, exc.position) if isinstance(exc.position, int) else None
+        what = f"character {chr(exc.character)!r}" if isinstance(exc.character, int) else "character"
+        raise ConfigError(Problem(f"malformed YAML: {what}: {exc.reason}", shown, line)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(Problem(f"malformed YAML: {' '.join(str(exc).split())}", shown)) from None
+    except _AliasProblem as exc:
+        raise ConfigError(Problem(str(exc), shown, exc.line)) from None
 
 
 def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
@@ -2121,6 +2185,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     built as ``safe_load`` would, once per distinct text (the values it
     builds are immutable: a subscriber list repeats ``true`` and ``14``
     thousands of times)."""
+    yaml = _yaml()
     helper = _Resolving()
     plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
@@ -2203,6 +2268,92 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     return result, lines, problems
 
 
+#: The folder of configs' texts as read (see :class:`_KeptRead`), in the default ``cache:`` folder.
+KEPT_READS = "config"
+
+
+class _KeptRead:
+    """A config file's YAML as read (its data and the line of each path),
+    kept between runs in ``<the config's folder>/.cache/config/``, one file
+    per config file: reading the YAML of 2,000 subscribers (25,000 parser
+    events, each a Python object) was some 25 ms of every command's start,
+    taking it from the file under 3 ms.  Validation runs on it as on a fresh
+    read, so every check and warning is the same.
+
+    Used only while the text, this module, PyYAML and the interpreter are
+    what they were (all in the key the file holds), for a plain document
+    that read without a problem and gave only values ``marshal`` writes (a
+    date does not), and only where the config's ``cache:`` is the default
+    one: the folder is looked up before the config is read, when a
+    ``cache:`` the text names is not known yet.  The cache is only a
+    speed-up: a folder that cannot be made or written, and a file that
+    cannot be read, is damaged, holds another text's read or is not the
+    user's own (it would change the config: no one else's is used) are
+    reading as before, never an error."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.cache_dir = path.parent / Config.model_fields["cache"].default
+        name = hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        self.file = self.cache_dir / KEPT_READS / f"{name}.marshal"
+        self.key = hashlib.sha1(f"{_reading_version()}\0{text}".encode("utf-8", "surrogatepass")).digest()
+        self.payload: bytes | None = None  # this run's read, to be saved once the config validates
+
+    def load(self) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
+        """The kept read of this text, or None."""
+        try:
+            with open(self.file, "rb") as file:
+                if not own_private(os.fstat(file.fileno())):
+                    return None
+                key, digest, payload = marshal.loads(file.read())
+            if key != self.key or hashlib.sha1(payload).digest() != digest:
+                return None
+            data, lines = marshal.loads(payload)
+        except Exception:  # noqa: BLE001 -- missing, unreadable, damaged (marshal raises many kinds): read
+            return None
+        if not isinstance(data, dict) or not isinstance(lines, dict):
+            return None
+        return data, lines, []
+
+    def read(self, loaded: tuple[Any, dict[tuple, int], list[Problem]]) -> None:
+        """This run's read of the text, taken before anything uses it."""
+        try:
+            self.payload = marshal.dumps(loaded[:2])
+        except ValueError:  # a value marshal does not write (a date): nothing kept
+            self.payload = None
+
+    def save(self) -> None:
+        """Keep this run's read (once the config it gave validated)."""
+        if self.payload is None:
+            return
+        try:
+            self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            digest = hashlib.sha1(self.payload).digest()
+            write_atomic(self.file, marshal.dumps((self.key, digest, self.payload)), mode=0o600)
+        except OSError:
+            pass  # nothing kept this run: the next reads the text again
+
+
+@functools.cache
+def _reading_version() -> str:
+    """What a kept read depends on besides the text: this module's text (how
+    it reads), the interpreter, and PyYAML's files as installed (told without
+    importing it: their size and time, and its folder's, which a reinstall or
+    libyaml's parser added or taken away changes); "" (nothing kept) when
+    either cannot be looked at."""
+    import importlib.util
+
+    try:
+        own = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()
+        spec = importlib.util.find_spec("yaml")
+        if spec is None or not spec.origin:
+            return ""
+        installed = [os.stat(where) for where in (spec.origin, os.path.dirname(spec.origin))]
+    except (OSError, ImportError, ValueError):
+        return ""
+    files = "|".join(f"{info.st_size}:{info.st_mtime_ns}" for info in installed)
+    return f"{own}|{spec.origin}|{files}|{sys.version}"
+
+
 def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
     """Parse once: the Python data, the line of each path and the duplicate keys.
 
@@ -2213,6 +2364,7 @@ def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Probl
     merge key (``<<: *defaults``) puts the merged pairs into its node, where
     a key written beside the merge key to override one would look like a
     duplicate."""
+    _yaml()
     loader = _Loader(text)
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
@@ -3057,6 +3209,7 @@ def _node_at(data: Any, path: tuple) -> Any:
 def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
     """The key of the mapping at ``parent`` as written (``off``) that YAML read
     as ``value`` (False; pydantic names it 0), else ``value``."""
+    yaml = _yaml()
     for path in lines:
         if len(path) == len(parent) + 1 and path[:-1] == parent and isinstance(path[-1], str):
             try:

@@ -1312,6 +1312,13 @@ class SMTPSession:
                         "a web server listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
                         "usually 587, 465 or 25; a local mail catcher's 1025)"
                     ) from None
+                if step == "AUTH" and smtp is not None:
+                    # it had greeted and answered EHLO: "its greeting or EHLO" sent the reader
+                    # looking at the network, of a server that went silent on the login
+                    raise Unreachable(
+                        f"SMTP server {where} did not answer the login (AUTH) within {t.timeout:g} s, having answered "
+                        "EHLO: a server that holds back its answer to a wrong username or password, or one overloaded"
+                    ) from None
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None

@@ -852,7 +852,14 @@ class ArxivListing:
         """What a saved API answer that holds one page of its query's
         results says: which it holds, of how many, and how to read the rest
         (it was read as if whole, the rest lost without a word); None when
-        it holds them all."""
+        it holds them all.  One that holds none of a query that has none
+        (``opensearch:totalResults`` 0) says so too: it read as a quiet day,
+        as the same answer fetched no longer does (a misspelt field or
+        author matches nothing, over all time)."""
+        if self.total == 0 and not self.entries:
+            return (f"{name}:1: source {source!r}: this saved arXiv API answer holds no results: its query matches no "
+                    "paper at all (opensearch:totalResults 0), not just nothing new; check the query that saved it "
+                    "(field prefixes such as ti:, abs:, au:, cat:, and quoting)")
         if self.total is None or not self.entries or self.start + self.entries >= self.total:
             return None
         return (f"{name}:1: source {source!r}: this saved arXiv API answer holds results {self.start + 1} to "

@@ -2164,34 +2164,34 @@ def own_name_shown(text: str, title: str) -> str:
     return re.sub(rf"\\{own[0]}(?![a-zA-Z])(?:\{{\}})?", lambda _: name, text)
 
 
-#: In a formula, what the code before the state's schema 8 (2 December 2026) read otherwise: it
-#: dropped amsmath's capital accents, ``\\norm``/``\\abs`` and any macro it did not know before a
+#: In a formula, what the previous version (245afb6, before 2 December 2026) converted otherwise:
+#: it dropped amsmath's capital accents, ``\\norm``/``\\abs`` and any macro it did not know before a
 #: group, keeping the group (``$\\Tilde{O}(n)$`` read "O(n)", ``$\\myloss{x}$`` "x"), and left the
 #: shorthands as written ("\\eps", "\\KL", "\\cL").
 _MATH_SPAN = lazy(r"\$[^$]+\$")
 _MATH_MACRO = lazy(r"(?<!\\)((?:\\\\)*)\\([a-zA-Z]+)(\s*(?=\{))?")
-_DROPPED_BEFORE_8 = frozenset((*_CAPITAL_ACCENTS, "norm", "abs"))
+_PREVIOUSLY_DROPPED = frozenset((*_CAPITAL_ACCENTS, "norm", "abs"))
 
 
-def _read_before_schema_8(m: re.Match) -> str:
-    """One macro of a formula as the code before schema 8 read it (see :data:`_MATH_MACRO`)."""
+def _macro_as_converted_before(m: re.Match) -> str:
+    """One macro of a formula as the previous version converted it (see :data:`_MATH_MACRO`)."""
     name = m[2]
-    if m[3] is not None and (name in _DROPPED_BEFORE_8 or _unknown_not_style(name)):
+    if m[3] is not None and (name in _PREVIOUSLY_DROPPED or _unknown_not_style(name)):
         return m[1]
     if name in _SHORTHANDS or re.fullmatch(r"c[A-Z]", name):
         return m[1] + name
     return m[0]
 
 
-def _as_read_before_schema_8(title: str) -> str | None:
-    """The title as the code before schema 8 converted it, or None when that
-    read it as this code does.  A paper without an arXiv id was recorded sent
+def _title_as_converted_before(title: str) -> str | None:
+    """The title as the previous version (245afb6) converted it, or None when
+    that read it as this code does.  A paper without an arXiv id was recorded sent
     under that conversion's key; the key of the title as written alone does
     not cover a title where both kinds changed (``$\\eps$`` and ``$\\Tilde{O}$``):
     such a paper went out again after the upgrade."""
     if "$" not in title or "\\" not in title:
         return None
-    before = _MATH_SPAN.sub(lambda m: _MATH_MACRO.sub(_read_before_schema_8, m[0]), title)
+    before = _MATH_SPAN.sub(lambda m: _MATH_MACRO.sub(_macro_as_converted_before, m[0]), title)
     return before if before != title else None
 
 
@@ -2213,7 +2213,7 @@ def paper_to_unicode(paper: Paper) -> Paper:
     if "title" in changes:
         shown = normalize_title(changes["title"])
         earlier = (paper.title_key, *([normalize_title(to_unicode(before))]
-                                      if (before := _as_read_before_schema_8(paper.title)) else []))
+                                      if (before := _title_as_converted_before(paper.title)) else []))
         if added := tuple(k for k in dict.fromkeys(earlier) if k != shown and k not in paper.known_as):
             changes["known_as"] = (*paper.known_as, *added)
     authors = tuple(to_unicode(a) for a in paper.authors)

@@ -33,6 +33,8 @@ from .reasons import Reason
 if TYPE_CHECKING:
     import regex  # imported when a /regex/ term is compiled (it takes 10 ms to load)
 
+    from .ranking import LikeWarning
+
 _SEPARATORS = r"[\s\-\u2010\u2011\u2012\u2013\u2014]+"
 _WORD_SPLIT = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
 
@@ -1063,7 +1065,7 @@ def max_papers_said(papers: int, taken: int, sent_before: int) -> str:
 
 def topic_index(
     config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0,
-    like_warn: Callable[[str], None] | None = None,
+    like_warn: Callable[[LikeWarning], None] | None = None,
 ) -> TopicIndex:
     """The topics ``subs`` follow, matched once against all papers: the one
     selection step of ``match``, ``preview`` and ``send``.
@@ -1072,8 +1074,8 @@ def topic_index(
     ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
     member in [0, 1], drops those under the topic's floor and says why in
     words.  ``warn`` gets a line per ``like`` entry naming no known paper
-    (``like_warn`` instead when given: ``send`` says each once, see
-    :class:`sending.ToldOnce`).
+    (``like_warn`` instead when given, its :class:`ranking.LikeWarning`:
+    ``send`` says each once, see :class:`sending.ToldOnce`).
     ``near``: keep each ranked topic's best papers under its floor, that
     many, in :attr:`TopicIndex.near` (for ``match``, which shows them).
     """
@@ -1110,7 +1112,7 @@ def topic_index(
             ranker = Ranker(
                 all_papers,
                 embedder,
-                like_warn or warn,
+                like_warn or (None if warn is None else lambda said: warn(said.message)),
                 locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
                 looks_up=config.like_lookup_source is not None,

@@ -13,6 +13,7 @@ exactly what is sent.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import html as html_lib
 import http.server
@@ -26,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, export_folder_source, load_config
-from .errors import ConfigError, NewsletterError, cannot_listen, counted
+from .errors import ConfigError, NewsletterError, Problem, cannot_listen, counted
 from .files import fitted_name, sweep_temporaries, write_atomic
 from .rendering import Composer, default_templates_dir
 from .scheduling import shown_time
@@ -200,17 +201,35 @@ def preview(
         )
         warnings.extend(composed.warnings)
     files["index.html"] = index_page(config, entries, now).encode("utf-8")
-    out.mkdir(parents=True, exist_ok=True)
-    # what a preview killed mid-write left (.NAME.XXXX.tmp): there for ever, else
-    sweep_temporaries(out, lambda name: name == "index.html" or bool(_PREVIEW_FILE.fullmatch(name)))
-    for filename, data in files.items():
-        write_atomic(out / filename, data, mode=0o644)
-    for filename in stale:
-        (out / filename).unlink(missing_ok=True)
-    removed = () if only is not None else _files_of_others(out, {entry.slug for entry in entries})
-    for filename in removed:
-        (out / filename).unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # what a preview killed mid-write left (.NAME.XXXX.tmp): there for ever, else
+        sweep_temporaries(out, lambda name: name == "index.html" or bool(_PREVIEW_FILE.fullmatch(name)))
+        for filename, data in files.items():
+            write_atomic(out / filename, data, mode=0o644)
+        for filename in stale:
+            (out / filename).unlink(missing_ok=True)
+        removed = () if only is not None else _files_of_others(out, {entry.slug for entry in entries})
+        for filename in removed:
+            (out / filename).unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise  # a file where the folder goes, a full disk: said as any command says them
+        raise NewsletterError(unwritable_out(out, exc)) from None
     return PreviewReport(out, tuple(entries), tuple(warnings), removed)
+
+
+def unwritable_out(out: Path, exc: OSError) -> Problem:
+    """Why the preview could not be written to ``out``, with the way out.
+
+    A config in a folder this user cannot write (a shared one, a read-only
+    checkout) gave the bare ``preview: Permission denied``: neither where
+    ``preview/`` was (beside the config, not in the current folder) nor that
+    ``--out`` puts it elsewhere.  ``match`` and ``schedule`` work there, so
+    preview was the first command a newcomer saw fail in such a folder."""
+    what = exc.strerror or str(exc)
+    return Problem(f"cannot write the preview there: {what}; give it another folder with --out DIR",
+                   os.path.abspath(out))
 
 
 #: A preview's file of one address, as :func:`slug` names it.

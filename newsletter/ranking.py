@@ -60,7 +60,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from . import reasons
 from .errors import NewsletterError, Problem
@@ -219,6 +219,25 @@ EMBEDDINGS_FILE = "embeddings.sqlite3"
 
 class RankingError(NewsletterError):
     """The embedding model could not be loaded (a broken or missing install)."""
+
+
+@dataclass(frozen=True)
+class LikeWarning:
+    """A ``like:`` entry that names no paper :class:`Ranker` knows, as data
+    beside its words: ``send`` says each once while it stands
+    (:class:`sending.ToldOnce`), remembered by what stands of it from one
+    day to the next, the topic, the entry as written and the kind of
+    problem; not by its words, whose hint counts the day's papers or
+    suggests one of them, nor by the entry's place in the list, which an
+    entry written above it moves."""
+
+    topic: str
+    #: The entry as the user wrote it (an arXiv id, a title, a short name).
+    entry: str
+    #: "unknown": it matches no known paper; "ambiguous": it is the short name of more than one.
+    kind: Literal["unknown", "ambiguous"]
+    #: What is said: ``FILE:LINE: topics.KEY.like[I]: ...`` from a config.
+    message: str
 
 
 @dataclass(frozen=True)
@@ -1087,8 +1106,8 @@ def _zscores(x):
 class Ranker:
     """The day's papers, indexed once (BM25 + embeddings), scored per interest.
 
-    ``warn`` receives one line per ``like`` entry that names no known paper;
-    ``locate(key, index)`` gives where it is (``FILE:LINE: topics.KEY.like[I]``
+    ``warn`` receives a :class:`LikeWarning` per ``like`` entry that names no
+    known paper; ``locate(key, index)`` gives where it is (``FILE:LINE: topics.KEY.like[I]``
     from a config, the path alone by default).  A day
     of fewer than ``min_day`` papers is scored among background papers
     (:meth:`Embedder.background`; none of ``avoid``, the topics' liked
@@ -1103,7 +1122,7 @@ class Ranker:
         self,
         papers: Sequence[Paper],
         embedder: Embedder,
-        warn: Callable[[str], None] | None = None,
+        warn: Callable[[LikeWarning], None] | None = None,
         locate: Callable[[str, int], str] | None = None,
         min_day: int = MIN_DAY,
         avoid: Iterable[str] = (),
@@ -1193,13 +1212,16 @@ class Ranker:
             if named:
                 titles = ", ".join(repr(title) for _, title, _ in named[:SHORT_NAMES_SHOWN])
                 more = " ..." if len(named) > SHORT_NAMES_SHOWN else ""
-                self.warn(f"{self.locate(interest.key, i)}: {ref!r} is the short name of more than one known paper "
-                          f"({titles}{more}); write the whole title or the arXiv id of the one you liked; it is ignored")
+                self.warn(LikeWarning(
+                    interest.key, ref, "ambiguous",
+                    f"{self.locate(interest.key, i)}: {ref!r} is the short name of more than one known paper "
+                    f"({titles}{more}); write the whole title or the arXiv id of the one you liked; it is ignored"))
                 continue
             near = self._near_title(ref)
             by_id = re.fullmatch(ARXIV_ID, arxiv_base_id(ref)) is not None
             idless = idless_hint(self.papers[: self.day]) if by_id else None
-            self.warn(
+            self.warn(LikeWarning(
+                interest.key, ref, "unknown",
                 f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
                 + (f"(did you mean {near!r}?)" if near
                    else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
@@ -1208,7 +1230,7 @@ class Ranker:
                    else f"({NOT_LOOKED_UP_HINT if self.looks_up else OLDER_PAPER_HINT})" if by_id
                    else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
-            )
+            ))
         return out
 
     def _short_named(self, ref: str) -> list[tuple[str, str, str]]:

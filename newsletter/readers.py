@@ -62,6 +62,8 @@ HF_HEADER = frozenset(
         "Trending Papers",
         "Weekly Papers",  # the headings of the weekly and monthly views
         "Monthly Papers",
+        "Papers of the week",  # ... and as a week's or a month's listing titles itself over its date range
+        "Papers of the month",
         "byAK and the research community",
     )
 )
@@ -409,6 +411,10 @@ _COUNT = r"\d[\d.,]*\s?[km]?"
 #: Who submitted a paper, as a card shows them: a user name (akhaliq), or the
 #: name they go by, two to four words (Niels Rogge, José María Pérez-García).
 _SUBMITTER_NAME = r"@?[\w.-]{1,40}|[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){1,3}"
+#: An avatar's alternative text, which a page saved as text and some copies keep
+#: beside a submitter's or author's name: "akhaliq's avatar", "Avatar of akhaliq".
+_AVATAR_ALT = r"avatar|@?[\w.-]{1,40}['’]s\s+avatar|avatar\s+(?:of|for)\s+@?[\w.-]{1,40}"
+_AVATAR = lazy(_AVATAR_ALT, re.IGNORECASE)
 #: The lines of a paper's card that are neither its title nor its abstract:
 #: vote, comment, star and author counts, who submitted it and when it was
 #: published.  Copies of the trending, weekly and monthly pages, and of the
@@ -424,6 +430,7 @@ _PAPER_META = lazy(
     rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
     r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
+    rf"|{_AVATAR_ALT}"
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
     r")",
     re.IGNORECASE,
@@ -561,6 +568,34 @@ def _is_submitter(text: str, after: str | None) -> bool:
     return not _abstract_goes_on(after)
 
 
+#: A separator alone on its line: a copy puts each part of a card's line on one of its own.
+_SEPARATOR = frozenset("·•|")
+
+
+def _names_before_more(blocks: Sequence[tuple[int, str]], k: int) -> bool:
+    """Whether block ``k`` is a card's shown authors, split from the count of
+    the rest by a separator alone on its line ("Jane Doe", "·", "5 authors":
+    a copy that puts each part of the card's line on one of its own).  The
+    names were kept between the title and the abstract, and the paper refused."""
+    return (k + 2 < len(blocks) and blocks[k + 1][1].strip() in _SEPARATOR
+            and _names_and_more(f"{blocks[k][1].strip()} · {blocks[k + 2][1].strip()}") is not None)
+
+
+def _separated_joined(lines: list[str]) -> list[str]:
+    """``lines`` with the parts a separator alone on its line splits joined
+    around it ("Jane Doe", "·", "5 authors" is "Jane Doe · 5 authors")."""
+    joined: list[str] = []
+    k = 0
+    while k < len(lines):
+        if joined and lines[k].strip() in _SEPARATOR and k + 1 < len(lines):
+            joined[-1] = f"{joined[-1].strip()} · {lines[k + 1].strip()}"
+            k += 2
+            continue
+        joined.append(lines[k])
+        k += 1
+    return joined
+
+
 #: The heading of the site's own summary of a paper, over or instead of its abstract.
 _AI_SUMMARY = "ai-generated summary"
 
@@ -600,6 +635,10 @@ def _without_paper_meta(
             if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
                 dropped.add(k + 1)
             continue
+        if _AVATAR.fullmatch(text.strip()):
+            # (between "Submitted by" and the name too: it was taken for the name, and the name for a title)
+            meta_at_end = True
+            continue
         if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False
             continue
@@ -610,7 +649,7 @@ def _without_paper_meta(
             meta_at_end = True
             continue
         after_submitted_by = _folds_to(text, "submitted by")
-        meta_at_end = _is_paper_meta(text)
+        meta_at_end = _is_paper_meta(text) or _names_before_more(blocks, k)
         if not meta_at_end:
             kept.append((line, text))
     return kept, meta_at_end or after_submitted_by, cards
@@ -753,12 +792,39 @@ def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
             continue
         if _is_header(t):
             if papers_seen:
-                exports.append(content[start:k])
-                start, papers_seen = k, False
+                # the next export's chrome above its header ("new") under the last abstract without a blank
+                # line (`cat` of exports that end in one line break): it was glued to that abstract
+                cut = _glued_chrome(content, start, k)
+                exports.append(content[start:cut])
+                start, papers_seen = cut, False
         elif not papers_seen and not _is_page_chrome(t):
             papers_seen = True
-    exports.append(content[start:])
+    # the page's footer glued under the last abstract ("Previous", "Next"): that paper was dropped as cut off
+    cut = _glued_chrome(content, start, len(content), after_a_sentence=True)
+    exports.append(content[start:cut])
+    if cut < len(content):
+        exports.append(content[cut:])
     return exports
+
+
+def _glued_chrome(content: list[tuple[int, str]], start: int, k: int, *, after_a_sentence: bool = False) -> int:
+    """Where the export before the page header at ``k`` (or the file's end)
+    ends: before the lines of page chrome ("new", "Previous") above it, blank
+    lines between, when they are glued to the last line of papers (no blank
+    line after it; at the file's end, ``after_a_sentence``, footer lines
+    under a line that ends a sentence, an abstract's); else at ``k`` (chrome in a paragraph of its own is the
+    export's footer, as before)."""
+    j = k
+    while j - 1 > start and not content[j - 1][1]:
+        j -= 1
+    end = j
+    chrome = _is_footer if after_a_sentence else _is_page_chrome
+    while j - 1 > start and content[j - 1][1] and chrome(content[j - 1][1]):
+        j -= 1
+    glued = j < end and j - 1 > start and bool(content[j - 1][1])
+    if glued and after_a_sentence:
+        glued = bool(_SENTENCE_END.search(content[j - 1][1][-2:] + " "))
+    return j if glued else k
 
 
 def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -1109,7 +1175,7 @@ def parse_hf_papers_text(
                 break
             k = max(k + found[1], page_at + 1)
             continue
-        if len(title) > MAX_TITLE_CHARS:
+        if len(title) > MAX_TITLE_CHARS or (papers and not page_last and _second_paragraph(body, k)):
             if (last_title and papers and _abstract_goes_on(papers[-1].abstract)
                     and len(papers[-1].abstract) + len(title) <= _MAX_ABSTRACT_CHARS):
                 # an abstract of two paragraphs (the page set a blank line inside it): one abstract
@@ -1143,6 +1209,12 @@ def parse_hf_papers_text(
             # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
             # abstract, the abstract the next title, and the error named the wrong paper
             step, (a_line, abstract) = 3, body[k + 2]
+        if step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1]):
+            # a title wrapped over two lines (an editor's or a saved page's wrapping, in the layout without
+            # blank lines): its second line was refused as another title, or as too short an abstract
+            body[k + 1] = (t_line, _joined_title(title, abstract))
+            k += 1
+            continue
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
@@ -1217,6 +1289,58 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return pages + _without_list_numbers(_without_bullets(papers))
+
+
+#: The words no title ends with: a line of a title ending so goes on on the next line.
+_OPEN_ENDS = frozenset(
+    "a an the and or nor of for with without in on at to from by via into onto toward towards through under over "
+    "between beyond across against within about among using versus vs their its our your how what when which than"
+    .split()
+)
+_OPEN_MARKS = (":", ",", "-", "–", "—", "/", "&")
+
+
+def _wrapped_title(first: str, rest: str, after: str) -> bool:
+    """Whether ``first`` and ``rest``, where a title and its abstract
+    belong, are one title wrapped over two lines: ``first`` ends where no
+    title ends (on "with", "of", "for", a colon or a dash), ``rest`` is no
+    sentences (a mark may end it: "...?"), the two fit a title, and an abstract follows
+    (sentences, or longer than any title)."""
+    first, rest = first.rstrip(), rest.strip()
+    if not first or not rest or len(first) + len(rest) + 1 > MAX_TITLE_CHARS or _SENTENCE_END.search(rest[:-1]):
+        return False
+    open_end = first.endswith(_OPEN_MARKS) or first.rsplit(None, 1)[-1].casefold() in _OPEN_ENDS
+    return open_end and (_abstract_goes_on(after) or len(after) > MAX_TITLE_CHARS) and not _abstract_goes_on(rest)
+
+
+def _joined_title(first: str, rest: str) -> str:
+    """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
+    first, rest = first.rstrip(), rest.strip()
+    return f"{first}{rest}" if first.endswith("-") and first[-2:-1].isalpha() else f"{first} {rest}"
+
+
+#: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).
+_PARAGRAPH_WORDS = 8
+
+
+def _second_paragraph(body: list[tuple[int, str]], k: int) -> bool:
+    """Whether the short block ``k``, where a title belongs after an
+    abstract, is that abstract's second paragraph (a page that sets a blank
+    line inside an abstract): a sentence, of eight words or more and most
+    of them in lower case, as no title is written, under an abstract that
+    ends with one, and taken as a title it would fail: what follows it is
+    too short to be its abstract, and an abstract follows that.  It was read
+    as a title, and the next paper's title refused as a line too short to
+    be its abstract.  (A longer paragraph is never a title: see the caller.)"""
+    text, before = body[k][1].strip(), body[k - 1][1].rstrip()
+    words = [w for w in text.split() if w[0].isalpha()]
+    if (len(words) < _PARAGRAPH_WORDS or not _SENTENCE_END.search(text[-2:] + " ")
+            or not text[0].isupper() or not _abstract_goes_on(before)):
+        return False
+    if sum(w[0].isupper() for w in words) > len(words) // 3:
+        return False
+    return (k + 2 < len(body) and len(body[k + 1][1]) < _MIN_ABSTRACT_CHARS
+            and len(body[k + 2][1]) <= _MAX_ABSTRACT_CHARS and _abstract_goes_on(body[k + 2][1]))
 
 
 #: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".
@@ -1404,8 +1528,8 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
     published: datetime | None = None
     naming = False
     first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
-    lines = raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]
-    for _, text in lines:
+    lines = _separated_joined([text for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]])
+    for text in lines:
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
@@ -1418,7 +1542,7 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
             naming = False
         if naming:
             authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
-    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes([text for _, text in lines]))
+    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes(lines))
 
 
 #: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".

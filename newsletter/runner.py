@@ -81,9 +81,16 @@ class RunLock:
 
     def __init__(self, state_path: Path):
         self.path = Path(os.path.realpath(state_path) + ".run.lock")  # the file's, through any link
+        self.state_path = state_path
         self.held: HeldLock | None = None
 
     def acquire(self) -> None:
+        from .state.sqlite import unwritable
+
+        # said as `send` says it: the lock file beside the state failed first, with the bare
+        # "<state>.run.lock: Permission denied" of a config in a folder this user cannot write
+        if problem := unwritable(self.state_path):
+            raise StateError(Problem(problem, str(self.state_path)))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.held = HeldLock(self.path, f"pid {os.getpid()}")

@@ -90,10 +90,12 @@ def parse_schedule(text: str) -> Schedule:
     period = _period_hint(norm)
     meant = None if period else _meant(norm)  # ('biweekly on monday at 9' is no weekly schedule)
     untimed = None if meant or period else _untimed(norm)
+    dayless = None if meant or period or untimed else _dayless(norm)
     raise ValueError(f"cannot parse schedule {text!r}; "
                      + (f"did you mean {meant!r}? " if meant else "")
                      + (f"it names no {'day or ' if '<weekday>' in untimed else ''}time of day: write {untimed!r} "
                         f"with the {'day and ' if '<weekday>' in untimed else ''}time; " if untimed else "")
+                     + (f"it names no day of the week: write {dayless!r} with the day; " if dayless else "")
                      + (f"{period}; " if period else "")
                      + ("a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and "
                         "12:00 in its zone); " if len(re.findall(r"\d{1,2}:\d{2}", norm)) > 1 else "")
@@ -147,6 +149,18 @@ def _untimed(norm: str) -> str | None:
     if re.fullmatch(r"(every ?week|each week|weekly|week)", norm):
         return "weekly on <weekday> at HH:MM"
     return "daily at HH:MM" if re.fullmatch(r"(every ?day|each day|daily|day)", norm) else None
+
+
+def _dayless(norm: str) -> str | None:
+    """The form a weekly schedule with a time but no day takes ('weekly at
+    08:00', 'every week at 9am' -> 'weekly on <weekday> at 08:00'): it got
+    the bare list of forms, where the one without a time said what was
+    missing.  No day is guessed."""
+    m = re.fullmatch(r"(?:weekly|every ?week|each week|once a week)\b(.*)", norm)
+    if m is None or _days_named(norm):
+        return None
+    daily = _meant(f"daily{m[1]}")
+    return daily.replace("daily", "weekly on <weekday>", 1) if daily and daily.startswith("daily at") else None
 
 
 def _days_named(norm: str) -> list[str] | None:

@@ -17,7 +17,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import re
 import select
 import signal
 import threading
@@ -28,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .config import Config, Subscriber
 from .delivery import (
@@ -84,6 +83,9 @@ from .state import (
     shared_now,
 )
 from .tokens import links
+
+if TYPE_CHECKING:
+    from .ranking import LikeWarning
 
 log = logging.getLogger(__name__)
 
@@ -350,11 +352,8 @@ LIKE_TOLD_FILE = "like-warnings-told.json"
 TOLD_ONCE = " (said once: later sends are quiet of it while it stands; `newsletter validate` says it again)"
 
 
-#: What stays of a ``like:`` warning from one day to the next (see :class:`ranking.Ranker`'s): the
-#: topic, the entry's place and text, and the kind of problem; not its file's line (moved by an edit
-#: elsewhere), nor the hint after, which counts the day's papers or suggests one of them.
-_LIKE_TOLD_KEY = re.compile(r"topics\.(?P<topic>.+?)\.like\[\d+\]: .*? "
-                            r"(?:matches no known paper|is the short name of more than one known paper)", re.S)
+#: What a ``like:`` warning is remembered by (see :class:`ToldOnce`).
+_Told = tuple[str, str, str]
 
 
 class ToldOnce:
@@ -366,34 +365,32 @@ class ToldOnce:
     ``match``, ``preview`` and ``test-email`` say them every time.
 
     Remembered in the cache folder, per config file, by what stands of each
-    (:data:`_LIKE_TOLD_KEY`): its text counts the day's papers and suggests
-    a title among them, so remembered whole it was said again nearly every
-    day with live sources.  A warning not told before is said; the file then
-    holds this send's warnings, and those of ``unbuilt`` (the config's topics
-    this send ranked none for: ``send --subscriber``, subscribers not due),
-    so one mended (or its entry edited) and broken again is said again, and
-    a send for some subscribers leaves the others' quiet.  A cache that
-    cannot be read or written makes every send say them, as before."""
+    from one day to the next, as the ranker hands it over
+    (:class:`ranking.LikeWarning`): the topic, the entry as written and the
+    kind of problem.  Not by its words: their hint counts the day's papers
+    and suggests a title among them, so remembered whole it was said again
+    nearly every day with live sources; nor by the entry's place in the
+    list, so an entry written above leaves the others quiet; nor by the
+    config file's line, moved by an edit elsewhere.  A warning not told
+    before is said; the file then holds this send's warnings, and those of
+    ``unbuilt`` (the config's topics this send ranked none for: ``send
+    --subscriber``, subscribers not due), so one mended (or its entry
+    edited) and broken again is said again, and a send for some subscribers
+    leaves the others' quiet.  A cache that cannot be read or written makes
+    every send say them, as before.  What versions before this one wrote
+    there (the warnings' words) is read as nothing told: each is said once
+    more, then remembered so."""
 
     def __init__(self, path: Path, config: Path, warn: Callable[[str], None], unbuilt: Iterable[str] = ()) -> None:
         self.path, self.key, self.warn, self.unbuilt = path, str(config.resolve()), warn, set(unbuilt)
         self.before = self._told()
-        self.now: list[str] = []
+        self.now: list[_Told] = []
         # a cache folder that cannot be written: said every time, so not "said once"
         try:
             folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), path.parent)
             self.keeps = folder.is_dir() and os.access(path if path.exists() else folder, os.W_OK)
         except OSError:  # (Python 3.11's exists() raises PermissionError under a folder that cannot be searched)
             self.keeps = False
-
-    @staticmethod
-    def told_key(message: str) -> str:
-        """What ``message`` is remembered by: what stands of it (kept
-        without the config's name as the command wrote it, `config.yaml:26:
-        ...` from its folder and `/home/me/digest/config.yaml:26: ...` from
-        cron: the same warning); a message of another shape, whole."""
-        found = _LIKE_TOLD_KEY.search(message)
-        return found[0] if found else message
 
     def _all(self) -> dict[str, Any]:
         try:
@@ -402,23 +399,26 @@ class ToldOnce:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _told(self) -> set[str]:
+    def _told(self) -> set[_Told]:
         told = self._all().get(self.key)
-        return {t for t in told if isinstance(t, str)} if isinstance(told, list) else set()
+        if not isinstance(told, list):
+            return set()
+        # (an earlier version's entries are the warnings' words: not [topic, entry, kind], so not told)
+        return {(t[0], t[1], t[2]) for t in told
+                if isinstance(t, list) and len(t) == 3 and all(isinstance(part, str) for part in t)}
 
-    def __call__(self, message: str) -> None:
-        self.now.append(self.told_key(message))
+    def __call__(self, warning: LikeWarning) -> None:
+        self.now.append((warning.topic, warning.entry, warning.kind))
         if self.now[-1] not in self.before:
-            self.warn(message + TOLD_ONCE if self.keeps else message)
+            self.warn(warning.message + TOLD_ONCE if self.keeps else warning.message)
 
     def save(self) -> None:
-        kept = {t for t in self.before if (found := _LIKE_TOLD_KEY.fullmatch(t)) and found["topic"] in self.unbuilt}
-        told = kept | set(self.now)
+        told = {t for t in self.before if t[0] in self.unbuilt} | set(self.now)
         if told == self.before:
             return
         data = self._all()
         if told:
-            data[self.key] = sorted(told)
+            data[self.key] = [list(t) for t in sorted(told)]
         else:
             data.pop(self.key, None)
         try:
@@ -509,7 +509,15 @@ def send(
     if not dry_run:
         transport = transport or make_transport(config)
     # the links' key and the password variable: fail before anything is sent, naming both
-    if problems := unusable_secrets(config, None if dry_run else transport):
+    problems = unusable_secrets(config, None if dry_run else transport)
+    if not dry_run and not config.state_is_shared:
+        # with them, a state this user cannot write: in a folder not the user's, the outbox was
+        # named, and once it was moved the next send named the state (validate names both)
+        from .state.sqlite import unwritable
+
+        if why := unwritable(config.state_path):
+            problems.append(Problem(why, str(config.state_path)))
+    if problems:
         raise ConfigError(*problems)
     source_problems: list[str] = []
     skipped: list[SourceRead] = []

@@ -10,6 +10,7 @@ written, without fetching anything (tests/test_starter.py holds it to that).
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -180,5 +181,11 @@ def write_starter(path: str | os.PathLike, *, force: bool = False, zone: str | N
             raise ConfigError(Problem(f"cannot write: {blocker} is a file, not a folder", str(target))) from None
         write_atomic(target, starter_config(zone).encode("utf-8"), mode=0o644)
     except OSError as exc:
-        raise ConfigError(Problem(f"cannot write: {exc.strerror or exc}", str(target))) from None
+        said = exc.strerror or str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            # `init` run where the user cannot write (/, a colleague's checkout, /srv as oneself):
+            # the bare "Permission denied" named neither the folder nor where a config should go
+            said += (f" (its folder {os.path.abspath(target.parent)!r} is not writable for this user): give init a "
+                     "folder of your own, `newsletter init ~/digest`")
+        raise ConfigError(Problem(f"cannot write: {said}", str(target))) from None
     return target

@@ -84,7 +84,7 @@ class Mailbox:
         self.going = threading.Event()
         self.going.set()
         self.pauses_waiting = 0
-        self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
+        self.login_replies: list[str] = []  # answers to the next logins instead of checking them ("silent": none) (no auth_ name: aiosmtpd would offer it as a mechanism)
         #: what each connection did, in the order the server saw it: (connection number,
         #: "connect", "EHLO", "AUTH", "MAIL" or "QUIT"); ``logged`` is told of each entry
         self.log: list[tuple[int, str]] = []
@@ -236,6 +236,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     box.note(server, "AUTH")
     with box.lock:
         reply = box.login_replies.pop(0) if box.login_replies else None
+    if reply == "silent":  # "handled": aiosmtpd takes it as answered, and says nothing (a server gone quiet on AUTH)
+        return AuthResult(success=False, handled=True)
     if reply:
         return AuthResult(success=False, handled=False, message=reply)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()

@@ -13,7 +13,8 @@ import sys
 import pytest
 from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, run_newsletter, write_config
 
-from newsletter.sending import TOLD_ONCE
+from newsletter.ranking import LikeWarning
+from newsletter.sending import TOLD_ONCE, ToldOnce
 
 
 def test_validate_ok(workdir, cli):
@@ -782,7 +783,7 @@ def test_send_says_a_like_warning_once_though_its_hint_changes_with_the_days_pap
     one") and suggests a title among them ("did you mean ...?"): remembered
     by its whole text, it was said again whenever the sources changed, with
     live sources nearly every day.  What stands is remembered: the topic,
-    the entry's place and text, the kind of problem."""
+    the entry's text, the kind of problem."""
     liked = ('    about: Diffusion models and score-based generative modelling.\n'
              '    like: ["2401.99999", "Robust Weight Perturbation for Adversarial Trainingz"]\n')
     write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked))
@@ -824,6 +825,72 @@ def test_send_for_some_subscribers_leaves_the_others_like_warnings_told(workdir,
     assert told in cli("send").err
 
 
+def test_a_like_entry_written_above_another_leaves_the_others_warning_told(workdir, cli):
+    """Remembered by its place in the list (``like[0]``), a warning was
+    said again by the next send once an entry was written above it: every
+    entry below one added spoke again.  It is remembered by the entry as
+    written; only the new entry's warning is said."""
+    liked = '    about: Diffusion models and score-based generative modelling.\n    like: ["A Paper Nobody Wrote"]\n'
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', liked))
+    first = cli("send")
+    assert first.code == 0 and "topics.diffusion.like[0]: 'A Paper Nobody Wrote' matches no known paper" in first.err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace(
+        '["A Paper Nobody Wrote"]', '["Another Paper Nobody Wrote", "A Paper Nobody Wrote"]'))
+    assert "topics.diffusion.like[1]: 'A Paper Nobody Wrote' matches no known paper" in cli("match").err  # it stands
+    again = cli("send")
+    assert again.code == 0, again.err
+    assert [line for line in again.err.splitlines() if "matches no known paper" in line] == [
+        "warning: config.yaml:8: topics.diffusion.like[0]: 'Another Paper Nobody Wrote' matches no known paper "
+        "(an arXiv id or the title of a paper from the sources); it is ignored" + TOLD_ONCE], again.err
+
+
+def test_a_like_warning_reworded_by_the_ranker_stays_told(tmp_path):
+    """What send remembers of a ``like:`` warning is the data the ranker
+    hands over (topic, entry, kind), not its words: read back out of them
+    with a pattern of the words, a rewording of the ranker's message made
+    every warning speak again at the next send (and forever, if the pattern
+    no longer matched).  Another kind of problem with the same entry is
+    news, said."""
+    said: list[str] = []
+    told = ToldOnce(tmp_path / "cache" / "told.json", tmp_path / "config.yaml", said.append)
+    told(LikeWarning("t", "2401.99999", "unknown", "config.yaml:5: topics.t.like[0]: '2401.99999' matches no known "
+                                                   "paper (an older paper?); it is ignored"))
+    told.save()
+    assert said == ["config.yaml:5: topics.t.like[0]: '2401.99999' matches no known paper (an older paper?); it is "
+                    "ignored" + TOLD_ONCE]
+    said.clear()
+    told = ToldOnce(tmp_path / "cache" / "told.json", tmp_path / "config.yaml", said.append)
+    told(LikeWarning("t", "2401.99999", "unknown", "config.yaml:7: no paper anyone knows goes by '2401.99999' "
+                                                   "(topic t); skipped"))
+    told(LikeWarning("t", "2401.99999", "ambiguous", "config.yaml:7: '2401.99999' names several papers; skipped"))
+    told.save()
+    assert said == ["config.yaml:7: '2401.99999' names several papers; skipped" + TOLD_ONCE]
+
+
+def test_like_warnings_told_by_the_version_before_are_said_once_more_then_kept(tmp_path):
+    """The version before remembered each warning by its words
+    (``topics.t.like[0]: 'x' matches no known paper``), in the same file.
+    Such a file is read, not a traceback; its warnings are said once more
+    and remembered the new way, not said at every send from then on."""
+    config = tmp_path / "config.yaml"
+    path = tmp_path / "cache" / "like-warnings-told.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({str(config.resolve()): [
+        "topics.t.like[0]: 'A Paper Nobody Wrote' matches no known paper",
+        "topics.u.like[2]: 'GAN' is the short name of more than one known paper"]}, indent=1), encoding="utf-8")
+    warning = LikeWarning("t", "A Paper Nobody Wrote", "unknown",
+                          "config.yaml:5: topics.t.like[0]: 'A Paper Nobody Wrote' matches no known paper (an arXiv "
+                          "id or the title of a paper from the sources); it is ignored")
+    for times in (1, 0, 0):
+        said: list[str] = []
+        told = ToldOnce(path, config, said.append)
+        told(warning)
+        told.save()
+        assert said == [warning.message + TOLD_ONCE] * times
+    assert json.loads(path.read_text(encoding="utf-8")) == {
+        str(config.resolve()): [["t", "A Paper Nobody Wrote", "unknown"]]}
+
+
 @pytest.mark.parametrize("how", ["name too long", "unsearchable"])
 def test_like_warnings_under_a_cache_folder_that_cannot_be_looked_at_are_said_every_time(tmp_path, how):
     """Python 3.11's ``Path.exists`` raises for what it cannot look at (a
@@ -831,8 +898,6 @@ def test_like_warnings_under_a_cache_folder_that_cannot_be_looked_at_are_said_ev
     system): ToldOnce's check whether it can keep what it told was a
     traceback of every send.  The warnings are said every time instead, not
     claiming "said once"."""
-    from newsletter.sending import ToldOnce
-
     folder = tmp_path / ("x" * 300 if how == "name too long" else "locked")
     if how == "unsearchable":
         if os.geteuid() == 0:
@@ -843,7 +908,8 @@ def test_like_warnings_under_a_cache_folder_that_cannot_be_looked_at_are_said_ev
     try:
         told = ToldOnce(folder / "cache" / "told.json", tmp_path / "config.yaml", said.append)
         for _ in range(2):
-            told("config.yaml:5: topics.t.like[0]: 'x' matches no known paper (an arXiv id or ...); it is ignored")
+            told(LikeWarning("t", "x", "unknown", "config.yaml:5: topics.t.like[0]: 'x' matches no known paper "
+                                                  "(an arXiv id or ...); it is ignored"))
         told.save()
     finally:
         if how == "unsearchable":
@@ -1600,6 +1666,27 @@ def test_a_send_from_exports_never_loads_the_remote_formats_parsers(workdir):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines()[-2:] == ["feeds loaded", "listings loaded"] and "would send" in r.stdout, r.stderr
+
+
+def test_a_command_whose_config_is_kept_as_read_never_imports_yaml(workdir):
+    """PyYAML is for reading a config's text: a command that takes the config
+    from its kept read (see config._KeptRead) does without it (its import was
+    some 4 ms of the start); an edited config is read, with it."""
+    config = write_config(workdir, BASIC_CONFIG)
+    code = (
+        "import sys\nsys.argv = ['newsletter', 'send', '--dry-run', '--now', '2024-05-01T08:00:00+00:00']\n"
+        "from newsletter import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print('yaml loaded' if 'yaml' in sys.modules else 'yaml not loaded', file=sys.stderr)\n"
+    )
+    said = []
+    for text in (BASIC_CONFIG, BASIC_CONFIG, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 4")):
+        config.write_text(text.lstrip("\n"), encoding="utf-8")
+        r = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=command_env(), capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0 and "would send" in r.stdout, r.stderr
+        said.append(r.stderr.splitlines()[-1])
+    assert said == ["yaml loaded", "yaml not loaded", "yaml loaded"]
 
 
 def test_the_command_collects_garbage_again_once_its_config_is_read(workdir, monkeypatch):

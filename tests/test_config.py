@@ -1628,6 +1628,25 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "did you mean" not in str(info.value)
 
 
+@pytest.mark.parametrize("zone", ["Europe/Paris ", " Europe/Paris", "Europe/Paris\u00a0", " EST "])
+def test_a_time_zone_copied_with_spaces_around_it_is_the_zone(workdir, zone):
+    """`timezone: 'Europe/Paris '` (quoted with the space it was copied
+    with: YAML keeps it) was "unknown time zone 'Europe/Paris ' (did you mean
+    'Europe/Paris'?)": the zone is read, as `host` and `username` are; a
+    fixed-offset one keeps its warning."""
+    from newsletter.config import fixed_zone_advice
+
+    subscriber = "subscribers:\n  - {email: ada@example.org, topics: [t], timezone: '%s'}\n"
+    config = load_config(write_config(workdir, _TZ_CONFIG % zone + subscriber % zone))
+    assert config.timezone == zone.strip() and config.subscribers[0].timezone == zone.strip()
+    if zone.strip() == "EST":
+        assert fixed_zone_advice(config.timezone) is not None
+    with pytest.raises(ConfigError) as info:  # a name still wrong within the spaces is said as written
+        load_config(write_config(workdir, _TZ_CONFIG % " Europ/Paris "))
+    assert "config.yaml:3: timezone: unknown time zone ' Europ/Paris ' (did you mean 'Europe/Paris'?)" in str(
+        info.value), str(info.value)
+
+
 @pytest.mark.parametrize(
     "written, expected",
     [
@@ -2619,6 +2638,23 @@ def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, 
     assert cli("validate").code == 0
 
 
+@pytest.mark.parametrize("typed", ["confg.yaml", "conifg.yaml", "lab-digst.yaml"])
+def test_a_mistyped_config_name_is_told_the_file_beside_it(workdir, cli, typed):
+    """`--config confg.yaml` said "config file not found (relative to the
+    current folder, ...)", and the user read the listing to find the typo.
+    The default name is never guessed at (cron's home folder with a
+    `configs.yaml` of something else is no typo)."""
+    write_config(workdir, BASIC_CONFIG, name="lab-digest.yaml" if typed.startswith("lab") else "config.yaml")
+    meant = "lab-digest.yaml" if typed.startswith("lab") else "config.yaml"
+    result = cli("--config", typed, "validate")
+    assert result.code == 2 and result.err.splitlines() == [
+        f"{typed}: config file not found (did you mean {meant!r}? --config {meant})"], result.err
+    assert cli("--config", meant, "validate").code == 0
+    (workdir / meant).rename(workdir / "configs.yaml")
+    result = cli("validate")
+    assert result.code == 2 and "did you mean" not in result.err and "relative to the current folder" in result.err
+
+
 _MEMBER = "    max_papers: 5\n"
 
 
@@ -2801,3 +2837,112 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     assert [s.mailing_list for s in config.subscribers] == [False, True]
     found = problems(workdir, listed.replace("mailing_list: true", 'mailing_list: "sometimes"'))
     assert found == ["config.yaml:18: subscribers[1].mailing_list: expected a valid boolean, got 'sometimes'"]
+
+
+# ---------------------------------------------------------------- the config's YAML as read, kept between runs
+
+from newsletter import config as config_module  # noqa: E402
+
+KEPT_READS = Path(".cache") / config_module.KEPT_READS
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The texts whose YAML was read (rather than taken from the kept file)."""
+    read: list[str] = []
+    real = config_module._load_plain
+
+    def counted(text, shown):
+        read.append(text)
+        return real(text, shown)
+
+    monkeypatch.setattr(config_module, "_load_plain", counted)
+    return read
+
+
+def test_a_config_read_again_comes_from_its_kept_read_and_is_the_same_config(workdir, reads):
+    path = write_config(workdir, BASIC_CONFIG)
+    first = load_config(path)
+    assert len(reads) == 1
+    file, = (workdir / KEPT_READS).iterdir()
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+    again = load_config(path)
+    assert len(reads) == 1  # not read again
+    assert again.model_dump() == first.model_dump() and again._lines == first._lines
+    assert again.where("subscribers", 1, "email") == f"{path}:15"
+    # an edit is read anew, and its read replaces the one kept (one file per config file)
+    write_config(workdir, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 7"))
+    assert load_config(path).subscribers[1].max_papers == 7 and len(reads) == 2
+    assert list((workdir / KEPT_READS).iterdir()) == [file]
+    assert load_config(path).subscribers[1].max_papers == 7 and len(reads) == 2
+
+
+@pytest.mark.parametrize("spoil", ["damaged", "cut short", "others may write it", "another text's read"])
+def test_a_kept_read_damaged_foreign_or_writable_by_others_is_not_used(workdir, reads, spoil):
+    """A kept read would change the config as the command sees it: one that
+    is not exactly this text's, or that another user could have written, is
+    read anew (never an error)."""
+    path = write_config(workdir, BASIC_CONFIG)
+    first = load_config(path)
+    file, = (workdir / KEPT_READS).iterdir()
+    data = file.read_bytes()
+    if spoil == "damaged":  # a byte of the read changed: the checksum tells
+        at = data.index(b"bob@example.org")
+        file.write_bytes(data[:at] + b"eve" + data[at + 3:])
+    elif spoil == "cut short":
+        file.write_bytes(data[: len(data) // 2])
+    elif spoil == "others may write it":
+        file.chmod(0o666)
+    else:  # another config's read, whole and well formed, in this config's file
+        other = write_config(workdir, BASIC_CONFIG.replace("bob@example.org", "eve@example.org"), "other.yaml")
+        load_config(other)
+        kept = {f.name: f for f in (workdir / KEPT_READS).iterdir()}
+        file.write_bytes(next(f for name, f in kept.items() if name != file.name).read_bytes())
+        reads.clear()
+        reads.append(BASIC_CONFIG)
+    again = load_config(path)
+    assert len(reads) == 2  # read anew
+    assert again.model_dump() == first.model_dump()
+    assert [s.email for s in again.subscribers] == ["ada@example.org", "bob@example.org"]
+
+
+@pytest.mark.parametrize("case", ["a date", "cache: elsewhere", "anchors", "a problem"])
+def test_a_config_read_is_kept_only_plain_valid_and_for_the_default_cache(workdir, reads, case):
+    """Kept: a plain document (no anchors) that validated, whose values
+    ``marshal`` writes, when its ``cache:`` is the default folder (the one
+    looked in before the text says another)."""
+    text = {
+        "a date": BASIC_CONFIG + "x-written: 2024-05-01\n",
+        "cache: elsewhere": BASIC_CONFIG + "cache: elsewhere\n",
+        "anchors": BASIC_CONFIG.replace("topics: [optim, diffusion]", "topics: &both [optim, diffusion]"),
+        "a problem": BASIC_CONFIG.replace("max_papers: 5", "max_papers: many"),
+    }[case]
+    path = write_config(workdir, text)
+    for _ in range(2):
+        if case == "a problem":
+            with pytest.raises(ConfigError):
+                load_config(path)
+        else:
+            assert [s.email for s in load_config(path).subscribers] == ["ada@example.org", "bob@example.org"]
+    assert not (workdir / KEPT_READS).exists() and not (workdir / "elsewhere").exists()
+    assert len(reads) == 2  # read each time (an anchor: by the node reader after it)
+
+
+def test_a_cache_folder_that_cannot_be_made_still_reads_the_config(workdir, reads):
+    (workdir / ".cache").write_text("a file where the cache folder goes\n")
+    path = write_config(workdir, BASIC_CONFIG)
+    for _ in range(2):
+        assert load_config(path).subscribers[1].max_papers == 5
+    assert len(reads) == 2 and (workdir / ".cache").is_file()
+
+
+def test_validate_says_the_same_from_a_kept_read(workdir, cli, reads):
+    """The warnings and their lines too: validation runs on the kept read as on a fresh one."""
+    write_config(workdir, BASIC_CONFIG + "delivery: {transport: smtp, host: 127.0.0.1, port: 2525}\n")
+    first = cli("validate")
+    assert first.code == 0, first.err
+    # placeholder addresses, each at its line
+    assert "config.yaml:15: subscribers[1].email: 'bob@example.org' is a placeholder address" in first.err
+    again = cli("validate")
+    assert (again.code, again.out, again.err) == (first.code, first.out, first.err)
+    assert len(reads) == 1

@@ -977,6 +977,26 @@ def test_a_temporary_login_failure_is_retried_not_called_a_rejected_login(startt
     assert not outcomes[0].permanent and len(starttls_server.mailbox.messages) == 2
 
 
+def test_a_server_silent_on_the_login_says_so_not_greeting_or_ehlo(starttls_server, monkeypatch):
+    """A server that answered EHLO and then never AUTH (a wrong password held
+    back, an overloaded one) was said as 'did not answer within 30 s (its
+    greeting or EHLO)', sending the reader to check the network and the port.
+    It names the login; retried as a server not answering."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    starttls_server.mailbox.login_replies = ["silent"] * 4  # (one a try: the try ends at the silence)
+    t = SMTPTransport(
+        "127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW", ca_file=starttls_server.cert,
+        timeout=0.5,
+    )
+    t.check()
+    [outcome], _ = run(t, [envelope(1)], retries=1, retry_delay=0.01)
+    assert not outcome.delivered and not outcome.permanent
+    assert outcome.error == (f"SMTP server 127.0.0.1:{starttls_server.port} did not answer the login (AUTH) within "
+                             "0.5 s, having answered EHLO: a server that holds back its answer to a wrong username or "
+                             "password, or one overloaded"), outcome.error
+    assert starttls_server.mailbox.messages == []
+
+
 def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
     """The hint was 'trust a private CA with delivery.ca_file' for every
     refused certificate: a wrong ca_file (already set) and a relay whose

@@ -1358,16 +1358,16 @@ def test_an_unknown_macro_before_a_group_keeps_its_name(latex, shown):
 
 
 @pytest.mark.parametrize("title, key_before", [
-    # keys the version before schema 8 (245afb6) gave these titles, taken from its own run
+    # keys the previous version (245afb6) gave these titles, taken from its own run
     ("Diffusion $\\eps$-Nets with $\\Tilde{O}(n)$ Samples", "diffusion eps nets with o n samples"),
     ("Diffusion with $\\eps$ and $\\norm{y}$ again", "diffusion with eps and y again"),
     ("Bounding $\\norm{x}$ and $\\abs{y}$ via $\\KL$ and $\\cL$", "bounding x and y via kl and cl"),
     ("Bounds via $\\myloss{x}$ and $\\Tilde{O}(n)$", "bounds via x and o n"),
     ("$\\bigO(n)$ sorting with $\\eps$", "bigo n sorting with eps"),
 ])
-def test_a_title_keeps_the_key_the_version_before_schema_8_gave_it(title, key_before):
+def test_a_title_keeps_the_key_the_previous_version_gave_it(title, key_before):
     """A paper without an arXiv id was recorded sent under its title's key.
-    The version before schema 8 read ``$\\eps$`` as written but dropped
+    The previous version (245afb6) read ``$\\eps$`` as written but dropped
     ``$\\Tilde{O}$``'s accent, ``\\norm``'s bars and an unknown macro before its
     group: neither the key as written nor this version's matched, and such a
     paper (an export's, a feed's) went out again after the upgrade."""

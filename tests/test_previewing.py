@@ -472,6 +472,27 @@ def test_a_preview_out_that_is_no_folder_says_so(tmp_path, cli):
             f"{out}: not a folder (something else of that name is there), where a folder is wanted"], r.err
 
 
+def test_a_preview_beside_a_config_in_a_folder_it_cannot_write_says_where_and_what_to_do(tmp_path, cli):
+    """A config in a folder this user cannot write (a colleague's, a
+    read-only checkout): `match` and `schedule` work there, and `preview`
+    ended with the bare `preview: Permission denied`, naming neither the
+    folder (beside the config, not the current one) nor `--out`."""
+    from conftest import unwritable
+
+    setup(tmp_path)
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-preview"
+    with unwritable(tmp_path):
+        said = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"  # chmod, or chattr +i
+        r = cli("preview")
+        assert r.code == 2 and r.err.splitlines() == [
+            f"{tmp_path / 'preview'}: cannot write the preview there: {said}; give it another folder with --out DIR"
+        ], r.err
+        assert "Traceback" not in r.err and not (tmp_path / "preview").exists()
+        r = cli("preview", "--out", str(elsewhere))  # as it says
+        assert r.code == 0 and (elsewhere / "index.html").is_file(), r.err
+    shutil.rmtree(elsewhere)
+
+
 def test_a_sources_warning_reads_as_one_in_preview_too(tmp_path, cli):
     """`papers` said `warning: ... skipped`; `preview` printed the same line
     without `warning:`, as if it were an error."""

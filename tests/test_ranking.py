@@ -13,7 +13,7 @@ from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, unwrapp
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
-from newsletter.ranking import MIN_DAY, Embedder, Interest, Ranker, calibrate, phrases
+from newsletter.ranking import MIN_DAY, Embedder, Interest, LikeWarning, Ranker, calibrate, phrases
 from newsletter.reasons import part_named
 from newsletter.rendering import Composer
 
@@ -38,6 +38,11 @@ subscribers:
     topics: [interp, generative]
     max_papers: 30
 """
+
+
+def said(into: list[str]):
+    """A ranker's ``warn`` that keeps the words of each warning in ``into``."""
+    return lambda warning: into.append(warning.message)
 
 
 def match_json(workdir, *args):
@@ -333,7 +338,7 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     embedder = Embedder(tmp_path / "emb.sqlite3")
     Ranker([old], embedder)  # yesterday
     warnings: list[str] = []
-    ranker = Ranker(today, embedder, warn=warnings.append)
+    ranker = Ranker(today, embedder, warn=said(warnings))
     found = ranker.ranking(Interest("t", like=("2304.04740",), min_score=0.0)).found
     assert not warnings
     best = max(found, key=lambda pid: found[pid].score)
@@ -601,21 +606,23 @@ def test_a_like_of_a_papers_short_name_picks_it_and_an_ambiguous_one_names_the_c
     warnings: list[str] = []
     embedder = Embedder(tmp_path / "emb.sqlite3")
     interest = Interest("t", about="Preference optimisation.", like=("DPO-Shift", "GAN"))
-    ranking = Ranker(papers, embedder, warn=warnings.append).ranking(interest)
-    assert warnings == [
+    told: list[LikeWarning] = []
+    ranking = Ranker(papers, embedder, warn=told.append).ranking(interest)
+    assert told == [LikeWarning(
+        "t", "GAN", "ambiguous",
         "topics.t.like[1]: 'GAN' is the short name of more than one known paper ('GAN: one', 'GAN: two'); write the "
         "whole title or the arXiv id of the one you liked; it is ignored",
-    ]
+    )]
     assert chat.id in ranking.found and dpo.id not in ranking.found, ranking.found  # a liked paper is never sent back
     assert dpo.id in Ranker(papers, embedder).ranking(Interest("t", about="Preference optimisation.")).found  # unliked
     # another day: the paper is not listed, the cache still knows it by its short name
     warnings.clear()
     day2 = [chat, Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
-    Ranker(day2, embedder, warn=warnings.append).ranking(Interest("t", about="Tuning.", like=("dpo shift",)))
+    Ranker(day2, embedder, warn=said(warnings)).ranking(Interest("t", about="Tuning.", like=("dpo shift",)))
     assert warnings == []
     # listed again, now with its arXiv id: the same paper as the one remembered under its title, not two
     again = Paper(dpo.title, dpo.abstract, "s", arxiv_id="2502.07599")
-    ranking = Ranker([again, *day2], embedder, warn=warnings.append).ranking(
+    ranking = Ranker([again, *day2], embedder, warn=said(warnings)).ranking(
         Interest("t", about="Preference optimisation.", like=("DPO-Shift",)))
     assert warnings == [] and again.id not in ranking.found, warnings
     assert dpo.title_key not in {p.title_key for p in embedder.background(day2, 50, avoid=["DPO-Shift"])}
@@ -689,15 +696,18 @@ def test_background_is_earlier_days_papers_first_then_the_shipped_ones(tmp_path)
 def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
     papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s"),
               Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
-    warnings: list[str] = []
+    warnings: list[LikeWarning] = []
     ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
     ranker.ranking(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
-    assert warnings == [
+    assert [w.message for w in warnings] == [
         "topics.t.like[0]: 'Reflected Diffusion Model' matches no known paper "
         "(did you mean 'Reflected Diffusion Models'?); it is ignored",
         "topics.t.like[1]: 'Tax Law Survey 2031' matches no known paper "
         "(an arXiv id or the title of a paper from the sources); it is ignored",
     ]
+    # what send remembers a warning by (sending.ToldOnce), as data beside the words
+    assert [(w.topic, w.entry, w.kind) for w in warnings] == [
+        ("t", "Reflected Diffusion Model", "unknown"), ("t", "Tax Law Survey 2031", "unknown")]
 
 
 def test_a_liked_older_paper_is_known_once_a_run_has_read_it(tmp_path):
@@ -712,14 +722,14 @@ def test_a_liked_older_paper_is_known_once_a_run_has_read_it(tmp_path):
                   arxiv_id="2102.09844")
     interest = Interest("t", about="Graph neural networks for molecules.", like=("2102.09844",))
     warnings: list[str] = []
-    Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)
+    Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=said(warnings)).ranking(interest)
     assert warnings == [
         "topics.t.like[0]: '2102.09844' matches no known paper (no paper the sources list now, or listed on an "
         "earlier day, has that id, and no arxiv source (the API kind) is there to look it up at: add one, or see "
         "README \"Liking an older paper\"); it is ignored"]
-    Ranker([*today, liked], Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)  # the run
+    Ranker([*today, liked], Embedder(tmp_path / "emb.sqlite3"), warn=said(warnings)).ranking(interest)  # the run
     warnings.clear()
-    ranked = Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)
+    ranked = Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=said(warnings)).ranking(interest)
     assert warnings == [] and "2411.00001" in ranked.found  # known now, from the cache: no warning
 
 
@@ -818,6 +828,27 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
     """))
     v = run_in_process("validate", cwd=workdir)
     assert v.code == 0 and "topics.generative.about" not in v.err, v.err
+
+
+def test_a_one_word_about_beside_liked_papers_is_advised_on_too(workdir):
+    """`about: transformers` with a liked transformer paper validated silently
+    (the advice was for a word alone), and the digest still took papers on
+    "transformation"-based control laws as "close to your interest:
+    transformers".  The advice says the liked papers do not make up for it;
+    a rule beside the word (which filters) still silences it."""
+    one_word = ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: transformers
+    like: ["Transformers as Support Vector Machines"]""")
+    write_config(workdir, one_word)
+    v = run_in_process("validate", cwd=workdir)
+    assert v.code == 0 and v.err.splitlines()[0] == (
+        "warning: config.yaml:7: topics.generative.about: 'transformers' is one word; a sentence or two in the "
+        "words papers use ranks far better (one word, an acronym above all, also brings papers that merely sound "
+        "like it); the liked papers beside it do not make up for it"), v.err
+    write_config(workdir, one_word.replace("    about: transformers\n", "    about: transformers\n    any: [transformer*]\n"))
+    v = run_in_process("validate", cwd=workdir)
+    assert v.code == 0 and "one word" not in v.err, v.err
 
 
 @pytest.mark.parametrize(("about", "named"), [
@@ -1489,7 +1520,7 @@ def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, wo
     and "an arXiv id or the title" alone did not say why it was not found."""
     papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s")]
     warnings: list[str] = []
-    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(
+    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=said(warnings)).ranking(
         Interest("t", about="Diffusion models.", like=("https://doi.org/10.1038/s41586-021-03819-2",)))
     assert warnings == [
         "topics.t.like[0]: 'https://doi.org/10.1038/s41586-021-03819-2' matches no known paper (a DOI other than "

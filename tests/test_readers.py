@@ -66,6 +66,35 @@ def test_compact_layout_strips_subscribe_from_first_title():
     assert all(len(p.abstract) > 200 for p in papers)
 
 
+def test_a_title_wrapped_over_two_lines_in_the_compact_layout_is_one_title():
+    """A copy without blank lines whose long titles are wrapped (an editor's
+    or a saved page's wrapping) after a word no title ends with: the second
+    line was refused as "another title", or as an abstract too short.  Each
+    such title is one title; a title that ends whole, then a line without
+    an abstract, is still refused."""
+    whole = parse("hf-papers-compact.txt")
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    wrapped = 0
+    for n, line in enumerate(lines):
+        words = line.removeprefix("Subscribe").split()
+        if any(line.removeprefix("Subscribe") == p.title for p in whole) and len(words) > 4:
+            cut = next((i for i in range(len(words) - 2, 1, -1) if words[i].casefold() in ("with", "of", "for", "via")), None)
+            if cut is not None:
+                lines[n] = " ".join(words[:cut + 1]) + "\n" + " ".join(words[cut + 1:])
+                lines[n] = ("Subscribe" if line.startswith("Subscribe") else "") + lines[n]
+                wrapped += 1
+    assert wrapped > 20
+    papers = parse_hf_papers_text("\n".join(lines).encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in whole]
+    abstract = whole[0].abstract
+    text = (f"Get trending papers in your email inbox!\nSubscribeTabReason: A Self-\nSupervised Benchmark\n{abstract}\n"
+            f"Faster Diffusion Training\nLearned Noise Schedules\n{abstract}\n")
+    with pytest.raises(InputError, match=r"^y\.txt:5: title 'Faster Diffusion Training' has no abstract \(line 6, "):
+        parse_hf_papers_text(text.encode(), "y.txt")
+    text = text.replace("Training\n", "Training with\n")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), "y.txt")] == [
+        "TabReason: A Self-Supervised Benchmark", "Faster Diffusion Training with Learned Noise Schedules"]
+
 def test_unicode_titles_survive():
     titles = {p.title for p in parse("hf-papers-compact.txt")}
     assert "σ-GPTs: A New Approach to Autoregressive Models" in titles
@@ -182,6 +211,34 @@ def test_an_abstract_of_two_paragraphs_is_one_abstract():
                         r"than any abstract \(arXiv takes 1,920\): is another copy glued to it without a blank line\?",
                         str(info.value)), str(info.value)
 
+
+def test_an_abstract_whose_second_paragraph_is_one_short_sentence_is_one_abstract():
+    """A blank line inside an abstract before a last short sentence ("Code is
+    at ..."): the sentence was read as a title, the next paper's title as its
+    abstract, and the error blamed that title as "too short to be its
+    abstract".  It is the abstract's; the papers after it are read as before."""
+    whole = parse("hf-papers-blank-lines.txt")
+    paragraphs = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").split("\n\n")
+    at = next(i for i, p in enumerate(paragraphs) if i > 10 and len(p) > 600)
+    cut = paragraphs[at].rfind(". ", 0, len(paragraphs[at]) - 60) + 1
+    second = paragraphs[at][cut + 1:]
+    assert 8 <= len(second.split()) and len(second) < 300 and second.endswith(".")  # one sentence or two, short
+    paragraphs[at] = paragraphs[at][:cut] + "\n\n" + second
+    split = parse_hf_papers_text("\n\n".join(paragraphs).encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in split] == [(p.title, p.abstract) for p in whole]
+    header = "Daily Papers\n\nSep 4\n\n"
+    first = "Faster Diffusion Training\n\nWe train diffusion models faster. The schedule is learned with the model.\n\n"
+    last = "Why Do Language Models Hallucinate?\n\n" + "We study hallucination in large models with probes. " * 3 + "\n"
+    text = header + first + "Code and checkpoints are released for all of the experiments.\n\n" + last
+    papers = parse_hf_papers_text(text.encode(), "y.txt")
+    assert [p.abstract for p in papers][0] == ("We train diffusion models faster. The schedule is learned with the model. "
+                                               "Code and checkpoints are released for all of the experiments.")
+    assert [p.title for p in papers] == ["Faster Diffusion Training", "Why Do Language Models Hallucinate?"]
+    # a title in title case, ending with a full stop, without its abstract is still refused: it is no sentence
+    text = header + first + "A Benchmark for Joint Table and Text Reasoning over Many Documents.\n\n" + last
+    with pytest.raises(InputError, match=r"^y\.txt:11: this line, 'Why Do Language Models Hallucinate\?', under the "
+                                         r"title 'A Benchmark for Joint"):
+        parse_hf_papers_text(text.encode(), "y.txt")
 
 def test_a_title_beginning_with_subscribe_is_kept_whole():
     text = (
@@ -319,11 +376,15 @@ def titles(name: str) -> list[str]:
         ("hf-papers-blank-lines.txt", "hf-papers-compact.txt"), ("hf-papers-compact.txt", "hf-papers-blank-lines.txt"),
     ],
 )
-def test_two_exports_saved_into_one_file_read_as_both(first, second):
-    """The second page header is chrome, not papers titled 'new' or 'Get trending papers...'."""
-    text = (DATA / first).read_text(encoding="utf-8") + "\n" + (DATA / second).read_text(encoding="utf-8")
+@pytest.mark.parametrize("between", ["\n", "\n\n"])
+def test_two_exports_saved_into_one_file_read_as_both(first, second, between):
+    """The second page header is chrome, not papers titled 'new' or 'Get
+    trending papers...'.  Joined by `cat` (a line break, no blank line), the
+    second export's "new" above its header was glued to the first's last
+    abstract ("... theoretical insights. new"), without a word."""
+    text = (DATA / first).read_text(encoding="utf-8") + between + (DATA / second).read_text(encoding="utf-8")
     papers = parse_hf_papers_text(text.encode(), "both.txt")
-    assert [p.title for p in papers] == titles(first) + titles(second)
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(first) + parse(second)]
     assert all(100 < len(p.abstract) < 5000 for p in papers)
 
 
@@ -544,6 +605,19 @@ def test_a_site_footer_one_item_a_line_after_the_papers_is_chrome(name):
         data = f"{text}{sep}{footer}\n".encode()
         assert [p.title for p in parse_hf_papers_text(data, name)] == titles(name)
 
+
+@pytest.mark.parametrize("footer", ["Previous\nNext", "Load more", "1\n2\n3\nNext", "System theme\nCompany\nTOS\nPrivacy",
+                                    "See all papers"])
+def test_a_footer_glued_under_the_last_abstract_is_chrome_and_that_paper_is_read(footer):
+    """A copy with blank lines whose footer came under the last abstract
+    without one ("... theoretical insights.", "Previous", "Next"): the footer
+    was read as the abstract's end, and that paper dropped as "cut off"."""
+    whole = parse("hf-papers-blank-lines.txt")
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n") + f"\n{footer}\n"
+    said: list[str] = []
+    papers = parse_hf_papers_text(text.encode(), "x.txt", warn=said.append)
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in whole]
+    assert said == []
 
 @pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
 def test_the_logos_text_above_the_sites_menu_is_chrome(name):
@@ -1518,6 +1592,8 @@ def test_a_markdown_list_of_linked_titles_is_read_with_their_ids(mark):
         ("Weekly Papers", ["Monday", "Tuesday", "Wednesday"]),
         ("Monthly Papers\n\nSeptember 2024", ["Sep 2, 2024", "2024-09-03", "4 September 2024"]),
         ("Daily Papers", ["Sep 2 · 3 papers", "Sep 3 (3 papers)", "Sep 4 · 3 papers"]),
+        ("Papers of the week\n\nSep 2 - Sep 8, 2024", ["Sep 2", "Sep 3", "Sep 4"]),
+        ("Papers of the month\n\nSeptember 2024", ["Sep 2, 2024", "Sep 3, 2024", "Sep 4, 2024"]),
     ],
 )
 def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, headings, layout):
@@ -1535,6 +1611,64 @@ def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, 
         text = text.replace("\n\n", "\n")
     papers = parse_hf_papers_text(text.encode(), "week.txt")
     assert [(p.title, p.abstract) for p in papers] == expected
+
+
+def test_a_week_listing_copied_whole_in_firefox_or_chrome_reads_every_paper():
+    """A week's listing copied whole (its menu, "Papers of the week" over
+    its date range, each card's submitter, authors, date and upvotes, "Load
+    more" and the footer): its heading was read as a title, refused as
+    "title 'Papers of the week' has no abstract".  Chrome's copy of the
+    same page has no blank lines; it reads the same."""
+    firefox = (DATA / "week-listing-firefox.txt").read_text(encoding="utf-8")
+    chrome = re.sub(r"\n\n+", "\n", firefox)
+    for text in (firefox, chrome):
+        papers = parse_hf_papers_text(text.encode(), "week.txt")
+        assert [(p.title, p.published, p.upvotes) for p in papers] == [
+            ("Faster Diffusion Training with Learned Noise Schedules", datetime(2025, 12, 2, tzinfo=UTC), 42),
+            ("Why Do Language Models Hallucinate?", datetime(2025, 12, 3, tzinfo=UTC), 17),
+            ("TabReason: A Benchmark for Joint Table and Text Reasoning.", datetime(2025, 12, 4, tzinfo=UTC), 3),
+        ]
+        assert papers[0].authors == ("Jane Doe",)
+        assert papers[1].abstract.startswith("Large language models hallucinate. We study why")
+
+
+@pytest.mark.parametrize("alt", ["akhaliq's avatar", "Avatar of akhaliq", "avatar"])
+@pytest.mark.parametrize("where", ["over Submitted by", "under Submitted by"])
+def test_an_avatars_alternative_text_on_a_card_is_not_text(alt, where):
+    """A page saved as text keeps each avatar's alternative text ("akhaliq's
+    avatar") on a line of its own: under "Submitted by" it was taken for the
+    name, and the name read as a title without an abstract."""
+    firefox = (DATA / "week-listing-firefox.txt").read_text(encoding="utf-8")
+    expected = [(p.title, p.abstract, p.upvotes) for p in parse_hf_papers_text(firefox.encode(), "week.txt")]
+    card = "Submitted by\nakhaliq\n"
+    with_alt = f"{alt}\n{card}" if where == "over Submitted by" else card.replace("\n", f"\n{alt}\n", 1)
+    text = firefox.replace(card, with_alt)
+    assert text != firefox
+    for copy in (text, re.sub(r"\n\n+", "\n", text)):
+        assert [(p.title, p.abstract, p.upvotes) for p in parse_hf_papers_text(copy.encode(), "week.txt")] == expected
+    # a title that names an avatar is still a title
+    titled = firefox.replace("Why Do Language Models Hallucinate?", "Avatar Diffusion for Everyone's Avatar")
+    assert parse_hf_papers_text(titled.encode(), "week.txt")[1].title == "Avatar Diffusion for Everyone's Avatar"
+
+
+def test_a_cards_authors_split_from_their_count_by_a_separator_line_are_its_authors():
+    """A page saved as text puts each part of a card's authors line on one
+    of its own ("Jane Doe, Li Wei", "·", "5 authors"): the names were kept
+    between the title and the abstract, and the paper refused as "too short
+    to be its abstract".  They are the card's authors, as on one line."""
+    papers = parse("week-listing-saved.txt")
+    assert [(p.title, p.authors, p.upvotes) for p in papers] == [
+        ("Faster Diffusion Training with Learned Noise Schedules", ("Jane Doe", "Li Wei"), 42),
+        ("Why Do Language Models Hallucinate?", ("Ann Lee",), 17),
+        ("TabReason: A Benchmark for Joint Table and Text Reasoning.", (), 3),
+    ]
+    firefox = parse("week-listing-firefox.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in firefox]
+    # a name with no count after its separator is still no card line: refused at it
+    text = (DATA / "week-listing-saved.txt").read_text(encoding="utf-8").replace("·\n\n5 authors", "·\n\nSep 4")
+    with pytest.raises(InputError, match=r"^week.txt:29: title 'Faster Diffusion .* \(line 31, 'Jane Doe, Li Wei', "
+                                         r"looks like a list of author names"):
+        parse_hf_papers_text(text.encode(), "week.txt")
 
 
 @pytest.mark.parametrize("layout", ["blank lines", "one line each"])

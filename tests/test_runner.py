@@ -473,6 +473,24 @@ def _peek(proc: subprocess.Popen) -> str:
     return _seen_output[proc.pid]
 
 
+def test_run_beside_a_config_in_a_folder_it_cannot_write_says_so_as_send_does(tmp_path, cli, smtp_server):
+    """A config in a folder this user cannot write: `send` and `validate`
+    named the state's folder, and `run` stopped at its lock file beside the
+    state with the bare `...newsletter-state.sqlite3.run.lock: Permission
+    denied`.  It says what `send` says, with the folder's whole path (it was
+    '.', of a config named from its own folder); nothing is sent."""
+    from conftest import unwritable
+
+    setup(tmp_path, smtp(smtp_server.port), extra="schedule: daily at 08:00")
+    with unwritable(tmp_path):
+        r = cli("run")
+    assert r.code == 2 and r.err.splitlines() == [
+        f"newsletter-state.sqlite3: the state's folder {str(tmp_path.resolve())!r} is not writable for this user: "
+        "SQLite keeps its journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`"
+    ], r.err
+    assert smtp_server.mailbox.messages == [] and not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
 def test_run_refuses_subscribers_without_a_schedule_unless_there_is_a_default(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED + "  - email: dan@example.org\n    topics: [optim]\n")
     r = cli("run")

@@ -308,6 +308,25 @@ def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
 @pytest.mark.parametrize(
     "text, form",
     [
+        ("weekly at 08:00", "weekly on <weekday> at 08:00"),
+        ("Weekly at 8am", "weekly on <weekday> at 08:00"),
+        ("once a week at 7", "weekly on <weekday> at 07:00"),
+        ("weekly on at 18:30", "weekly on <weekday> at 18:30"),
+    ],
+)
+def test_a_weekly_schedule_with_a_time_but_no_day_says_the_day_is_missing(text, form):
+    """`schedule: weekly at 08:00`, as a newcomer writes it, got only the list
+    of forms, where `schedule: weekly` said what was missing.  No day is guessed."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"; it names no day of the week: write {form!r} with the day; valid forms: " in str(info.value), info.value
+    assert "did you mean" not in str(info.value)
+    parse_schedule(form.replace("<weekday>", "monday"))
+
+
+@pytest.mark.parametrize(
+    "text, form",
+    [
         ("every monday", "weekly on monday at HH:MM"),
         ("weekly on mon, thu", "weekly on monday, thursday at HH:MM"),
         ("weekdays", "weekly on monday, tuesday, wednesday, thursday, friday at HH:MM"),

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import (
@@ -30,6 +30,7 @@ from conftest import (
     command_env,
     feed_config,
     query,
+    run_in_process,
     run_newsletter,
     start_newsletter,
     stderr_until,
@@ -2061,6 +2062,27 @@ def test_an_outbox_folder_no_one_can_write_is_a_config_error_before_anything_is_
     assert r.code == 0 and len(list((tmp_path / "out").glob("*.eml"))) == 2, r.out + r.err
 
 
+def test_a_send_beside_a_config_in_a_folder_it_cannot_write_names_the_outbox_and_the_state_together(tmp_path, cli):
+    """A config in a folder this user cannot write (a colleague's): `send`
+    named the outbox, and once that was moved the next send named the state
+    (`validate` named both).  Both at once, exit 2, nothing made; a dry run,
+    which writes neither, still runs."""
+    from conftest import unwritable
+
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    with unwritable(tmp_path):
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and "Traceback" not in r.err, r.out + r.err
+        assert r.err.splitlines() == [
+            f"config.yaml:23: delivery.path: the outbox 'out' cannot be made: {str(tmp_path.resolve())!r} is not writable",
+            f"newsletter-state.sqlite3: the state's folder {str(tmp_path.resolve())!r} is not writable for this user: "
+            "SQLite keeps its journal files (-wal, -shm) beside the state file; make the folder writable or move "
+            "`state:`",
+        ], r.err
+        assert cli("send", "--dry-run", "--now", NOW).code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+
+
 def test_an_outbox_clears_what_a_killed_send_was_writing(tmp_path, cli):
     """`kill -9` while a message was being written left its temporary file
     (`.NAME.eml.XXXX.tmp`) in the outbox for ever, a few per killed run.  A
@@ -2106,9 +2128,10 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert r.code == 0, r.err
     assert "would send  ada@example.org: 4 papers" in r.out and "would send  bob@example.org: 3 papers" in r.out
     assert r.out.strip().endswith("dry run: would send 2, empty 0, not due 0 (nothing sent or recorded)")
-    # only the cache: the templates' and the patterns' compiled code, as any command that renders keeps it
+    # only the cache: the config as read, the templates' and the patterns' compiled code, as any command that
+    # renders keeps them
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
-    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["config", "patterns", "templates"]
     assert cli("match").code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
     assert not state.exists()
@@ -3120,6 +3143,69 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
         assert smtp_server.mailbox.messages == []
 
 
+def test_a_state_url_leaving_host_port_user_and_password_to_the_environment_works_and_names_where_it_tried(
+    tmp_path, cli, pg_server, smtp_server
+):
+    """README's `state: postgresql:///db` takes host, port and user from
+    PGHOST, PGPORT and PGUSER and the password from PGPASSWORD: a user and a
+    password with URL-special characters are read as they are, and a database
+    name with a space is written URL-encoded.  A server down at start was
+    named by the URL alone, "postgresql:///db: cannot reach PostgreSQL:
+    Connection refused (... the URL's host and port right?)", though the URL
+    names neither: the line now says where it tried and which variables
+    chose it.  The password is in no output, whichever way the send ends."""
+    database = pg_server.create_database().rsplit("/", 1)[1]
+    user, password = f"ops@{database}", "p@ss:w/rd %20#?&'\"\\;=x"
+    spaced = f"paper digest {database}"
+    quoted = password.replace("'", "''")
+    pg_server.admin(f'CREATE ROLE "{user}" LOGIN PASSWORD \'{quoted}\'')
+    pg_server.admin(f'CREATE DATABASE "{spaced}" OWNER "{user}"')
+    url = f"postgresql:///paper%20digest%20{database}"
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(pg_server.port), "PGUSER": user, "PGPASSWORD": password,
+           "PGPASSFILE": str(tmp_path / "no-pgpass")}
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert sorted(smtp_server.mailbox.recipients()) == ["ada@example.org", "bob@example.org"]
+    assert password not in r.out + r.err
+    assert {status for _, status, *_ in digests(pg_server.url(spaced).replace(" ", "%20"))} == {"sent"}
+
+    down = free_port()
+    r = cli("send", "--now", NOW, env={**env, "PGPORT": str(down)})
+    assert r.code == 2 and "Traceback" not in r.err and password not in r.out + r.err, r.err
+    assert r.err.strip() == (
+        f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {down}, named by PGHOST and "
+        "PGPORT: is PostgreSQL running there, and is that right?)"), r.err
+    for wrong in (password[:-1], password + "\n"):  # a wrong one, or the right one pasted with its line break
+        r = cli("send", "--now", NOW, env={**env, "PGPASSWORD": wrong})
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+        assert r.err.startswith(f"{url}: PostgreSQL refused the login for user {user!r} ("), r.err
+        assert password[:-1] not in r.out + r.err and "Traceback" not in r.err
+    assert len(smtp_server.mailbox.messages) == 2
+
+    # the same user URL-encoded in the URL, its password in a .pgpass (':' and '\\' escaped as libpq reads them)
+    pgpass = tmp_path / "pgpass"
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    pgpass.write_text(f"127.0.0.1:{pg_server.port}:{spaced}:{user}:{escaped}\n")
+    pgpass.chmod(0o600)
+    written = f"postgresql://ops%40{database}@127.0.0.1:{pg_server.port}/paper%20digest%20{database}"
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {written}")
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion models from a second day"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env={"PGPASSFILE": str(pgpass)})
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert password not in r.out + r.err and len(smtp_server.mailbox.messages) == 4
+
+    # a password written into the URL, URL-encoded, is refused at its line and shown neither way
+    encoded = quote(password, safe="")
+    config = setup(tmp_path, smtp(smtp_server.port), extra=f"state: {written.replace('@127', f':{encoded}@127')}")
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if text.startswith("state:"))
+    r = cli("send", "--now", "2024-05-08T09:00:00+00:00", env={"PGPASSFILE": str(pgpass)})
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "has a password in it" in r.err, r.err
+    assert r.err.startswith(f"config.yaml:{line}: state: {written!r} has a password in it"), r.err
+    assert encoded not in r.out + r.err and password not in r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 4
+
+
 def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_grant(tmp_path, cli, pg_server):
     """The tables belong to the user whose first send made them; a worker with
     another user read only 'PostgreSQL: permission denied for table
@@ -4065,6 +4151,143 @@ def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_wor
     assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", out + err
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0"
+
+
+def test_a_delivered_digests_record_cancelled_at_the_workers_statement_limit_is_made_without_the_held_row(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """Another session (a psql session left in a transaction) held a
+    subscriber's row past the worker's own statement limit (110 s; here the
+    server's statement_timeout is set to 1.5 s through ANSWER_WITHIN): the
+    record of that subscriber's delivered digest was cancelled, the send
+    stopped (exit 2, the digest after it not attempted) and the next send
+    sent the delivered digest again, so it arrived twice.  Now the digest
+    is recorded sent without the held row (its subscriber's send time alone
+    is left, named in one warning), the send goes on (exit 0), and the next
+    send sends nothing again."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:  # (seen before: the claim writes no subscriber row)
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(3)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    with psycopg.connect(pg_url) as holder:  # held for the whole send: no wait in the test but the server's own
+        holder.execute("SELECT 1 FROM subscribers WHERE email = 'user01@example.org' FOR UPDATE")
+        r = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+        holder.rollback()
+    assert r.code == 0 and "Traceback" not in r.err, r.out + r.err
+    assert r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    # (user01's record may have been grouped with user00's: "the digests are")
+    assert re.search(r' in relation "subscribers": a lock another session holds \(pg_stat_activity and pg_locks show '
+                     r"which\), or an overloaded server\); the (digest is|digests are) recorded sent all the same "
+                     r"\(none goes again\), but not the send time of user01@example\.org, whose row another session "
+                     r"holds: it may be due again before its schedule says \(with only papers not yet sent\)$", said), said
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and "being sent when an earlier run" not in again.err, again.err
+    assert again.out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0", again.out
+    assert len(smtp_server.mailbox.messages) == 3
+
+
+def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_said_to_go_again(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """The limit of what the record without a held row can do: where the
+    delivered digest's own row is the one another session holds, nothing
+    of it can be recorded.  The send stopped saying only that a statement
+    was cancelled; it now says which delivered digest could not be recorded
+    and that the next send sends it again, with the same Message-ID, as it
+    does."""
+    import threading
+
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    box = smtp_server.mailbox
+    box.block_at = 2  # the second message's reply is held while its digest's row is taken
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {pg_url}")
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    done: list = []
+    sending = threading.Thread(target=lambda: done.append(run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)))
+    sending.start()
+    try:
+        assert box.blocked.wait(60), "the second message never arrived"
+        [held] = box.messages[1].rcpt_tos
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("SELECT 1 FROM digests WHERE subscriber = %s FOR UPDATE", (held,))
+            box.release.set()
+            sending.join(60)
+            holder.rollback()
+    finally:
+        box.release.set()
+        sending.join(60)
+    [r] = done
+    assert r.code == 2 and "Traceback" not in r.err, r.out + r.err
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    assert said.endswith(f' in relation "digests": a lock another session holds (pg_stat_activity and pg_locks show '
+                         f"which), or an overloaded server); this delivered digest could not be recorded as sent "
+                         f"({held}): the next send sends it again, with the same Message-ID"), said
+    first = box.messages[1].message_id
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and "Traceback" not in again.err, again.out + again.err
+    assert [m.message_id for m in box.messages if m.rcpt_tos == [held]] == [first, first]
+    assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(3)]
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+
+
+def test_a_claim_cancelled_at_the_workers_statement_limit_says_nothing_of_its_batch_was_recorded_or_sent(
+    tmp_path, smtp_server, pg_url, monkeypatch
+):
+    """A batch's claim waited on a digest's row another session held (a psql
+    session left in a transaction) past the worker's statement limit (here
+    1.5 s through ANSWER_WITHIN): the send stopped saying only that the
+    statement was cancelled.  It now says the claim was rolled back, that
+    nothing of the batch was recorded or sent, and that the next send claims
+    it again, which it does: each digest once, the owed one with its
+    Message-ID."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout for the worker: 1.5 s
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(8)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    query(pg_url, "INSERT INTO digests (subscriber, status, message_id, created) "  # owed from an earlier run
+                  "VALUES ('user03@example.org', 'pending', '<owed@example.org>', now()) RETURNING id")
+    env = {"PGPASSFILE": os.environ["PGPASSFILE"]}
+    with psycopg.connect(pg_url) as holder:  # held for the whole send: no wait in the test but the server's own
+        holder.execute("SELECT 1 FROM digests WHERE subscriber = 'user03@example.org' FOR UPDATE")
+        r = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+        holder.rollback()
+    assert r.code == 2 and "Traceback" not in r.err and r.out == "", r.out + r.err
+    [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
+    assert said.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result within "
+                           "the worker's 1.5 s, while updating tuple "), said
+    assert said.endswith(' in relation "digests": a lock another session holds (pg_stat_activity and pg_locks show '
+                         "which), or an overloaded server); the claim of a batch of 8 subscribers waited on it and was "
+                         "rolled back: nothing of that batch was recorded or sent, and the next send claims it again"
+                         ), said
+    assert smtp_server.mailbox.messages == []
+    assert digests(pg_url) == [("user03@example.org", "pending", "<owed@example.org>", 0, None)]
+
+    again = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)
+    assert again.code == 0 and again.out.strip().splitlines()[-1] == "sent 8, empty 0, failed 0, not due 0", again.out
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(8)]
+    assert "<owed@example.org>" in {m.message_id for m in smtp_server.mailbox.messages}
 
 
 def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):
@@ -5261,13 +5484,13 @@ _RAW_LATEX_EXPORT = (
 @pytest.mark.parametrize("old_state", [
     None,
     ("Diffusion \\eps-Nets with \\Tilde{O}(n) Samples", "diffusion eps nets with tilde o n samples"),
-    # as the version before schema 8 (245afb6) really read it: \eps as written, but $\Tilde{O}$ dropped to
+    # as the previous version (245afb6) really read it: \eps as written, but $\Tilde{O}$ dropped to
     # "O": neither this code's key nor the key as written, so it went out again after the upgrade
     ("Diffusion \\eps-Nets with O(n) Samples", "diffusion eps nets with o n samples"),
-], ids=["twice", "state of the code before", "state of the version before schema 8"])
+], ids=["twice", "state of the code before", "state of the previous version"])
 def test_a_title_with_latex_converted_another_way_is_not_sent_again(tmp_path, cli, old_state):
-    """A paper without an arXiv id is known by its title's key.  The version
-    before schema 8 left ``$\\eps$`` as written and dropped ``$\\Tilde{O}$``'s
+    """A paper without an arXiv id is known by its title's key.  The previous
+    version (245afb6) left ``$\\eps$`` as written and dropped ``$\\Tilde{O}$``'s
     accent (key "diffusion eps nets with o n samples"); this one shows "ε-Nets
     ... Õ(n)", a new key, and the paper went out again after the upgrade.  The
     key of the title as the source wrote it, and as that version read it, are

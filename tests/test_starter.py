@@ -39,8 +39,8 @@ def test_init_then_validate_passes_without_fetching(tmp_path, cli):
     v = cli("validate")
     assert v.code == 0, v.err
     assert v.out.startswith("config.yaml: OK: 2 sources (0 papers, 2 remote not fetched)")
-    # nothing fetched: the templates' and the patterns' compiled code only
-    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
+    # nothing fetched: the config as read and the templates' and the patterns' compiled code only
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["config", "patterns", "templates"]
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
@@ -88,6 +88,25 @@ def test_init_where_no_file_can_be_written_is_one_line(tmp_path, cli):
     r = cli("init", "notes.txt/config.yaml")
     assert r.code == 2
     assert r.err.strip() == "notes.txt/config.yaml: cannot write: notes.txt is a file, not a folder"
+
+
+def test_init_in_a_folder_this_user_cannot_write_names_it_and_says_where_to_go(tmp_path, cli):
+    """`newsletter init` run in a folder not the user's (/, a colleague's
+    checkout, /srv) said the bare `config.yaml: cannot write: Permission
+    denied`.  It names the folder and the way out, README's own folder."""
+    import os
+
+    from conftest import unwritable
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with unwritable(shared):
+        said = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"  # chmod, or chattr +i
+        r = cli("init", "shared")
+    assert r.code == 2 and r.err.splitlines() == [
+        f"shared/config.yaml: cannot write: {said} (its folder {str(shared.resolve())!r} is not writable for this user): give "
+        "init a folder of your own, `newsletter init ~/digest`"], r.err
+    assert list(shared.iterdir()) == []
 
 
 def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):

@@ -1373,6 +1373,40 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
         assert ro.plan(["a@example.org"])["a@example.org"].open is None
 
 
+def test_a_url_naming_no_host_says_which_socket_it_tried_and_what_chose_it(tmp_path, monkeypatch):
+    """`postgresql:///db` with no PGHOST goes to libpq's default socket; a
+    server not there read "cannot reach PostgreSQL: No such file or
+    directory", naming no place at all.  PGHOST naming a socket folder is
+    named so too.  (An empty folder: nothing listens in it.)"""
+    from pg_server import free_port
+
+    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    url = f"postgresql://:{port}/digest"
+    with pytest.raises(StateError) as err:
+        open_state(url)
+    assert str(err.value).startswith(f"{url}: cannot reach PostgreSQL: "), str(err.value)
+    # (the default folder is libpq's build's: /var/run/postgresql on Debian, /tmp elsewhere)
+    assert re.search(rf" \(tried the socket /\S+/\.s\.PGSQL\.{port}, libpq's default, as neither the URL nor PGHOST "
+                     r"names a host: write the host in the URL or set PGHOST\)$", str(err.value)), str(err.value)
+    monkeypatch.setenv("PGHOST", str(tmp_path))
+    monkeypatch.setenv("PGPORT", str(port))
+    with pytest.raises(StateError) as err:
+        open_state("postgresql:///digest")
+    assert str(err.value) == (
+        f"postgresql:///digest: cannot reach PostgreSQL: No such file or directory (tried the socket "
+        f"{tmp_path}/.s.PGSQL.{port}, named by PGHOST and PGPORT: is PostgreSQL running there, and is that right?)")
+    # a host from a connection service file (no PGHOST): named as tried, not as libpq's default socket
+    monkeypatch.delenv("PGHOST")
+    monkeypatch.delenv("PGPORT")
+    (tmp_path / "services").write_text(f"[digest]\nhost=127.0.0.1\nport={port}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
+    with pytest.raises(StateError) as err:
+        open_state("postgresql:///digest?service=digest")
+    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}: is PostgreSQL running there?)"), str(err.value)
+
+
 def test_no_password_found_says_why_the_password_file_gave_none(pg_server, monkeypatch, tmp_path):
     """libpq skips a password file others may read, and takes a line only for
     the host as written: both said "add it to ~/.pgpass" of a file that had it."""

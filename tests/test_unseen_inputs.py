@@ -235,6 +235,27 @@ def test_a_saved_arxiv_api_answer_holding_one_page_of_its_results_says_the_rest_
 
 
 
+@pytest.mark.parametrize("kind", ["arxiv", "feed"])
+def test_a_saved_arxiv_api_answer_of_a_query_with_no_results_says_so(tmp_path, cli, kind):
+    """A saved arXiv API answer of a query that matches nothing at all
+    (``opensearch:totalResults`` 0: a misspelt author) read as a quiet day:
+    no papers and not a word, where the same answer fetched is said.  It is
+    said in one located line; an answer with results says nothing of it."""
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-api-none.xml").read_bytes())
+    write_config(tmp_path, _feed_source("", "").replace("type: feed", f"type: {kind}").replace("url: ", "path: api.xml"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == []
+    assert [line for line in r.err.splitlines() if "saved arXiv API answer" in line] == [
+        "warning: api.xml:1: source 'blog': this saved arXiv API answer holds no results: its query matches no "
+        "paper at all (opensearch:totalResults 0), not just nothing new; check the query that saved it (field "
+        "prefixes such as ti:, abs:, au:, cat:, and quoting)"]
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    r = cli("papers", "--json")
+    assert r.code == 0 and len(json.loads(r.out)) == 5, r.err
+    assert "no results" not in r.err
+
+
 def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as_their_characters(
         http_server, tmp_path, cli):
     """A JSON or CSV export whose generator escaped its text as HTML, once or

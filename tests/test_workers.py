@@ -15,6 +15,7 @@ worker each one strikes is drawn from a seeded random generator.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import socket
 import struct
@@ -211,3 +212,87 @@ def test_the_tests_proxy_passes_a_servers_reset_on_to_its_client():
     finally:
         proxy.stop()
         server.close()
+
+
+def test_one_of_three_workers_whose_session_an_administrator_ends_mid_send_stops_in_one_line_and_none_goes_twice(
+    tmp_path, cli, smtp_server, pg_url  # noqa: F811
+):
+    """Three `send` workers on one database, and an administrator ends one
+    worker's session (`pg_terminate_backend`) in the middle of the send, on
+    a server that did not restart: that worker says so in one line, hands
+    over nothing more and exits 1 with the rest of its claims pending; the
+    other two finish (exit 0) and take none of its claims (a running send
+    takes none back); the next `send` takes them back and sends them.  Each
+    subscriber gets one digest, recorded sent with the Message-ID that
+    arrived; only the message the worker had in flight at that moment may
+    arrive twice, and then it is recorded uncertain."""
+    subscribers, pause = 300, 45
+    box = smtp_server.mailbox
+    box.gather_sessions = 3  # every worker has a message in hand before any is answered
+    box.pause_at = [pause]
+    delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
+    everyone = [f"user{i:03}@example.org" for i in range(subscribers)]
+    many_ = "".join(f"\n  - email: {a}\n    topics: [diffusion]" for a in everyone)
+    workers: list[subprocess.Popen] = []
+    try:
+        for i in range(3):
+            folder = tmp_path / f"worker{i}"
+            folder.mkdir()
+            setup(folder, delivery, subscribers=many_, extra=f"state: {pg_url}")
+            logs = (folder / "out").open("w"), (folder / "err").open("w")  # files: never wait for the test to read
+            workers.append(start_newsletter("send", "--now", NOW, cwd=folder, stdout=logs[0], stderr=logs[1]))
+        box.wait_paused()
+        victim_pid = _pid(box.messages[pause - 1])  # the worker whose message the server holds
+        [victim] = [i for i, w in enumerate(workers) if w.pid == victim_pid]
+        in_flight = box.messages[pause - 1].message_id
+        # its session: the one holding the lock keyed by its row in `workers` (owner "PID@HOST")
+        ended = query(pg_url, "SELECT pg_terminate_backend(l.pid, 10000) FROM pg_locks l JOIN workers w "
+                              "ON l.locktype = 'advisory' AND l.objsubid = 1 "
+                              "AND l.classid::bigint = ((w.worker >> 32) & 4294967295) "
+                              "AND l.objid::bigint = (w.worker & 4294967295) "
+                              f"WHERE split_part(w.owner, '@', 1) = '{victim_pid}'")
+        assert ended == [(True,)], ended
+        box.resume()
+        codes = [_finished(w, 120) for w in workers]
+    finally:
+        box.release.set()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    for i, code in enumerate(codes):
+        out, err = ((tmp_path / f"worker{i}" / name).read_text() for name in ("out", "err"))
+        assert "Traceback" not in err, err
+        if i != victim:
+            assert code == 0 and "session ended" not in err, (i, code, out[-300:], err)
+            continue
+        assert code == 1, (code, out[-300:], err)
+        said = [line for line in err.splitlines() if "session ended" in line]
+        assert said == [
+            "the PostgreSQL session ended (terminating connection due to administrator command): this worker's "
+            "claimed digests are any worker's to send now, so it sends no more of them"], err
+        last = out.strip().splitlines()[-1]
+        pending = re.search(r", left pending (\d+)", last)
+        assert last.startswith("sent "), last
+        left = int(pending[1]) if pending else 0  # (none, had its planner been claiming when it noticed)
+
+    setup(tmp_path, delivery, subscribers=many_, extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and "Traceback" not in r.err, r.err[-500:]
+    # what the stopped worker left pending and the other two did not pick up meanwhile (pending
+    # digests are any planner's), and nothing else, goes now
+    sent_now = re.match(r"sent (\d+), empty (\d+), failed 0, not due 0$", r.out.strip().splitlines()[-1])
+    assert sent_now and int(sent_now[1]) <= left and int(sent_now[1]) + int(sent_now[2]) == subscribers, r.out[-300:]
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == f"sent 0, empty {subscribers}, failed 0, not due 0", r.out
+
+    sent_ids: dict[str, list[str]] = defaultdict(list)
+    for m in box.messages:
+        [to] = m.rcpt_tos
+        sent_ids[to].append(m.message_id)
+    rows = query(pg_url, "SELECT subscriber, status, message_id, uncertain FROM digests")
+    assert sorted(r[0] for r in rows) == everyone  # one digest each
+    for subscriber, status, message_id, uncertain in rows:
+        ids = sent_ids[subscriber]
+        assert status == "sent" and set(ids) == {message_id}, (subscriber, status, message_id, ids)
+        if len(ids) > 1:
+            assert message_id == in_flight and len(ids) == 2 and uncertain, (subscriber, ids, uncertain)

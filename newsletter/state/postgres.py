@@ -178,6 +178,13 @@ class NoAnswer(psycopg.OperationalError):
     """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
 
 
+class _TimedOut(StateError):
+    """A statement of a worker's the server cancelled at its
+    ``statement_timeout`` (:func:`statement_limit`): mostly one waiting on a
+    row lock another session held all that time (see
+    :meth:`PostgresState.mark_sent_many`)."""
+
+
 class _Connection(psycopg.Connection):
     """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s,
     or :data:`STOPPING_ANSWER_WITHIN` once ``stopping()`` (set by its state)
@@ -478,7 +485,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
-        if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
+        if tried := _tried(text, params):
+            reason += f" (tried {tried})"
+        elif reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
         if "server does not support ssl" in lowered:  # (libpq's words name no setting of either side)
             reason += (f" (the URL asks for TLS, sslmode={params.get('sslmode') or os.environ.get('PGSSLMODE')}, and "
@@ -496,6 +505,29 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                        "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+_SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
+
+
+def _tried(text: str, params: dict[str, Any]) -> str | None:
+    """Where libpq tried to connect and what chose it, when the URL names no
+    host: ``postgresql:///db`` leaves host and port to PGHOST and PGPORT (or
+    libpq's default socket), and a server that was down was named by the URL
+    alone, "postgresql:///db: cannot reach PostgreSQL: Connection refused (...
+    the URL's host and port right?)": neither the place tried nor the
+    variables that chose it.  None where the URL names its host (the line
+    names it already)."""
+    if params.get("host") or params.get("hostaddr") or not (found := _SERVER_TRIED.search(text)):
+        return None
+    where = f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}"
+    if not (os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR")):
+        if not found[3]:  # (a host from elsewhere: a service file's, PGSERVICE)
+            return f"{where}: is PostgreSQL running there?"
+        return (f"{where}, libpq's default, as neither the URL nor PGHOST names a host: write the host in the URL "
+                "or set PGHOST")
+    port = " and the URL's port" if params.get("port") else " and PGPORT" if os.environ.get("PGPORT") else ""
+    return f"{where}, named by PGHOST{port}: is PostgreSQL running there, and is that right?"
 
 
 def _no_password_hint(params: dict[str, Any]) -> str:
@@ -930,6 +962,8 @@ class PostgresState(State):
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
+            elif isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
+                raise _TimedOut(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
@@ -1239,18 +1273,26 @@ class PostgresState(State):
             raise StateError(Problem("internal error: claiming outside the thread that opened the state", self.name))
         keys = sorted({_key(e) for e in emails})
         unconfirmed, self._unconfirmed = self._unconfirmed, frozenset(keys)
-        with self._con() as con, con.transaction():
-            held = {
-                r[0]
-                for r in con.execute(
-                    "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
-                    (keys,),
-                )
-            }
-            if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
-                self._claim_again(con, again)
-            mine = [e for e in emails if _key(e) in held]
-            yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        try:
+            with self._con() as con, con.transaction():
+                held = {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
+                        (keys,),
+                    )
+                }
+                if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
+                    self._claim_again(con, again)
+                mine = [e for e in emails if _key(e) in held]
+                yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        except _TimedOut as exc:
+            # A claim waiting past the worker's statement limit on a row another session
+            # holds (a digest's, a psql session left in a transaction) said only that.
+            raise StateError(Problem(
+                f"{exc.problems[0].message}; the claim of a batch of {counted(len(keys), 'subscriber')} waited on it "
+                "and was rolled back: nothing of that batch was recorded or sent, and the next send claims it again",
+                self.name)) from None
         self._unconfirmed = frozenset()  # the COMMIT answered
 
     def _claim_again(self, con: psycopg.Connection, keys: Sequence[str]) -> None:
@@ -1584,27 +1626,75 @@ class PostgresState(State):
             return _execute(con, sql, params, rows, used, alone)
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
-        self._mark(
-            "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
-            "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-            "WHERE email = %(email)s",
-            {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
-        )
+        params = {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)}
+        try:
+            self._mark(
+                "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
+                "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email = %(email)s",
+                params,
+            )
+        except _TimedOut as exc:
+            self._mark_sent_past_locked_subscribers([(digest_id, email, tries)], now, exc)
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
         """One statement for any number of deliveries."""
         self._write()
         if not items:
             return
-        self._mark(
-            "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
-            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
-            "WHERE d.id = v.id RETURNING d.subscriber) "
-            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-            "WHERE email IN (SELECT subscriber FROM d)",
-            {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
-        )
+        try:
+            self._mark(
+                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
+                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber) "
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email IN (SELECT subscriber FROM d)",
+                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+            )
+        except _TimedOut as exc:
+            self._mark_sent_past_locked_subscribers(items, now, exc)
+
+    def _mark_sent_past_locked_subscribers(self, items: Sequence[tuple[int, str, int]], now: datetime,
+                                           exc: _TimedOut) -> None:
+        """Delivered digests' marks the server cancelled at the worker's
+        statement limit: another session (a ``psql`` session left in a
+        transaction, a hand-run ``UPDATE``) held a subscriber's row all that
+        time.  The send stopped on it (exit 2) with the delivered digests
+        unrecorded, and the next send sent them again, though the mail server
+        had accepted them.  Now each digest is recorded ``sent`` (its own row
+        is not the one held), and the send times of the subscribers whose
+        rows are free with it, in one statement that passes over the held
+        rows (``SKIP LOCKED``); a held subscriber keeps its older send time,
+        named in one warning.  Where a digest's own row is held, nothing can
+        be recorded: that stops the send, saying that what was delivered goes
+        again with the next send (it said only that a statement was cancelled)."""
+        try:
+            left = self._once_more(
+                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
+                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
+                "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
+                "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email IN (SELECT email FROM free) RETURNING email) "
+                "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
+                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+                rows=True,
+            )
+        except _TimedOut as again:
+            emails = sorted(email for _, email, _ in items)
+            who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
+            raise StateError(Problem(
+                f"{again.problems[0].message}; {'this delivered digest' if len(items) == 1 else 'these delivered digests'}"
+                f" could not be recorded as sent ({who}): the next send sends "
+                f"{'it' if len(items) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
+        held = [email for email, in left]
+        if held:
+            log.warning(
+                "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
+                "another session holds: %s due again before %s schedule says (with only papers not yet sent)",
+                exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
+                "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
 
     def mark_unsent(
         self,

@@ -466,7 +466,8 @@ def unwritable(path: Path) -> str | None:
         return ("the state file is read-only for this user: `send` records there what it sends; "
                 "make it writable (`chmod u+w`) or run as its owner")
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-        return (f"the state's folder {str(folder)!r} is not writable for this user: SQLite keeps its "
+        # its whole path: a state beside a config named from its own folder said "folder '.'"
+        return (f"the state's folder {os.path.abspath(folder)!r} is not writable for this user: SQLite keeps its "
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
     return None
 
