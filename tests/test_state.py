@@ -2081,3 +2081,45 @@ def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_an
     assert state_module._STATUS_CHECK_IN in sql and _ephemeral_tables_a_status_write_builds(path) == 1
     with State.open(path) as st:  # version 8 as it is: nothing more to do
         assert st.open_digest("u1@example.org").status == "pending"
+
+
+def _two_claimed(url: str, now: datetime) -> tuple[State, list[int]]:
+    """A worker's state with digests claimed for a@ and b@ (ids in that order)."""
+    st = open_state(url)
+    emails = ["a@example.org", "b@example.org"]
+    st.see_subscribers(emails, now)
+    with st.claiming(emails, now) as batch:
+        ids = batch.claim([(None, e, f"<{e}>", []) for e in emails])
+    return st, ids
+
+
+def test_a_held_digest_row_past_the_statement_limit_leaves_only_that_digest_unrecorded(pg_url, monkeypatch):
+    """The record past the statement limit passed over held subscriber rows
+    but still waited on every digest row of the group: one digest row held
+    by another session failed the whole group, and every digest of it went
+    out again with the next send.  Now the digests whose rows are free are
+    recorded sent, and only the held one is named (and recovered)."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout: 1.5 s
+    now = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    st, ids = _two_claimed(pg_url, now)
+    try:
+        with psycopg.connect(pg_url) as holder:  # the server waits, not the test
+            holder.execute("SELECT 1 FROM digests WHERE subscriber = 'a@example.org' FOR UPDATE")
+            with pytest.raises(StateError) as err:
+                st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], now)
+            holder.rollback()
+    finally:
+        st.close()
+    said = str(err.value)
+    assert said.endswith("; this delivered digest could not be recorded as sent (a@example.org) (1 other digest of "
+                         "its group recorded sent): the next send sends it again, with the same Message-ID"), said
+    assert "b@example.org" not in said
+    statuses = query(pg_url, "SELECT subscriber, status FROM digests ORDER BY subscriber")
+    assert statuses == [("a@example.org", "sending"), ("b@example.org", "sent")], statuses
+    assert query(pg_url, "SELECT email FROM subscribers WHERE last_sent IS NOT NULL") == [("b@example.org",)]
+    with open_state(pg_url) as nxt:
+        assert [email for _, email, *_ in nxt.recover()] == ["a@example.org"]

@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self, cast
+from typing import Any, NoReturn, Self, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -1659,42 +1659,55 @@ class PostgresState(State):
                                            exc: _TimedOut) -> None:
         """Delivered digests' marks the server cancelled at the worker's
         statement limit: another session (a ``psql`` session left in a
-        transaction, a hand-run ``UPDATE``) held a subscriber's row all that
-        time.  The send stopped on it (exit 2) with the delivered digests
-        unrecorded, and the next send sent them again, though the mail server
-        had accepted them.  Now each digest is recorded ``sent`` (its own row
-        is not the one held), and the send times of the subscribers whose
-        rows are free with it, in one statement that passes over the held
-        rows (``SKIP LOCKED``); a held subscriber keeps its older send time,
-        named in one warning.  Where a digest's own row is held, nothing can
-        be recorded: that stops the send, saying that what was delivered goes
-        again with the next send (it said only that a statement was cancelled)."""
+        transaction, a hand-run ``UPDATE``) held a subscriber's row or a
+        digest's all that time.  The send stopped on it (exit 2) with the
+        delivered digests unrecorded, and the next send sent them again,
+        though the mail server had accepted them.  Now every digest whose own
+        row is free is recorded ``sent``, with the send times of the
+        subscribers whose rows are free, in one statement that passes over
+        the held rows of both tables (``SKIP LOCKED``): a held subscriber
+        keeps its older send time, named in one warning.  A digest whose own
+        row is held cannot be recorded: only those stop the send, named, as
+        going again with the next send.  (Waiting on the digests' rows, one
+        held digest row failed its whole group, and every digest of it went
+        out again.)"""
         try:
             left = self._once_more(
-                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "WITH t AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED), "
+                "d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
                 "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
-                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
+                "AS v(id, tries) WHERE d.id = v.id AND d.id IN (SELECT id FROM t) RETURNING d.subscriber), "
                 "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
                 "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
                 "WHERE email IN (SELECT email FROM free) RETURNING email) "
-                "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
+                "SELECT NULL::bigint, subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) "
+                "UNION ALL SELECT id, NULL FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM t)",
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
                 rows=True,
             )
         except _TimedOut as again:
-            emails = sorted(email for _, email, _ in items)
-            who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
-            raise StateError(Problem(
-                f"{again.problems[0].message}; {'this delivered digest' if len(items) == 1 else 'these delivered digests'}"
-                f" could not be recorded as sent ({who}): the next send sends "
-                f"{'it' if len(items) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
-        held = [email for email, in left]
+            self._not_recorded(again.problems[0].message, [email for _, email, _ in items])
+        held = sorted(email for digest, email in left if digest is None)
         if held:
             log.warning(
                 "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
                 "another session holds: %s due again before %s schedule says (with only papers not yet sent)",
                 exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
                 "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
+        if unrecorded := {digest for digest, _ in left if digest is not None}:
+            self._not_recorded(exc.problems[0].message, [email for i, email, _ in items if i in unrecorded],
+                               len(items) - len(unrecorded))
+
+    def _not_recorded(self, why: str, emails: Sequence[str], recorded: int = 0) -> NoReturn:
+        """Stop the send on delivered digests whose records could not be made
+        (their own rows held): named, as going again with the next send."""
+        emails = sorted(emails)
+        who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
+        others = f" ({counted(recorded, 'other digest')} of its group recorded sent)" if recorded else ""
+        raise StateError(Problem(
+            f"{why}; {'this delivered digest' if len(emails) == 1 else 'these delivered digests'}"
+            f" could not be recorded as sent ({who}){others}: the next send sends "
+            f"{'it' if len(emails) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
 
     def mark_unsent(
         self,
