@@ -2123,3 +2123,27 @@ def test_a_held_digest_row_past_the_statement_limit_leaves_only_that_digest_unre
     assert query(pg_url, "SELECT email FROM subscribers WHERE last_sent IS NOT NULL") == [("b@example.org",)]
     with open_state(pg_url) as nxt:
         assert [email for _, email, *_ in nxt.recover()] == ["a@example.org"]
+
+
+def test_a_statement_the_server_cancelled_is_told_by_its_sqlstate_not_its_words(pg_url):
+    """The record past the statement limit (and the line saying why) were
+    chosen by the English words "statement timeout": a server whose
+    lc_messages is another language says them in it, and the fallback never
+    ran there.  It is told by the SQLSTATE (57014) of a real cancelled
+    statement (the server waits, not the test); words are only a tiebreak."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("SET statement_timeout = 1")
+        with pytest.raises(psycopg.errors.QueryCanceled) as err:
+            con.execute("SELECT pg_sleep(1)")
+    assert err.value.sqlstate == "57014"
+    assert postgres_state._timed_out(err.value)
+    # the same cancellation in German (lc_messages = 'de_DE.UTF-8'), as psycopg gives it
+    translated = type(err.value)("storniere Anfrage wegen Zeitüberschreitung der Anweisung")
+    assert postgres_state._timed_out(translated)
+    assert postgres_state.describe(translated, {}).startswith(
+        "PostgreSQL: storniere Anfrage wegen Zeitüberschreitung der Anweisung (no result within the worker's ")
+    assert not postgres_state._timed_out(psycopg.errors.UniqueViolation("doppelter Schlüsselwert"))

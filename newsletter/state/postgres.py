@@ -465,7 +465,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
         return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
                 "default_transaction_read_only set for the user or database): point state: at the primary")
-    if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in lowered:
+    if _timed_out(exc):
         diag = getattr(exc, "diag", None)
         where = ((diag.context if diag is not None else None) or "").strip().splitlines()
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
@@ -505,6 +505,19 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                        "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+def _timed_out(exc: psycopg.Error) -> bool:
+    """Whether the server cancelled a statement (SQLSTATE 57014,
+    ``query_canceled``): told by its code, not its words, which a server
+    with ``lc_messages`` set to another language translates ("Anweisung
+    wegen Zeitüberschreitung abgebrochen"), and the record of delivered
+    digests without held rows never ran there (the send stopped, exit 2,
+    and sent them again).  The worker's ``statement_timeout`` is the one
+    such limit a worker's statements run under (``lock_timeout`` is off:
+    :func:`_stay_open`); an administrator's ``pg_cancel_backend`` has the
+    same code, and is told apart only where its words are English."""
+    return isinstance(exc, pg_errors.QueryCanceled) and "due to user request" not in str(exc)
 
 
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
@@ -962,7 +975,7 @@ class PostgresState(State):
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
-            elif isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
+            elif _timed_out(exc):
                 raise _TimedOut(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
