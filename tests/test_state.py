@@ -2147,3 +2147,34 @@ def test_a_statement_the_server_cancelled_is_told_by_its_sqlstate_not_its_words(
     assert postgres_state.describe(translated, {}).startswith(
         "PostgreSQL: storniere Anfrage wegen Zeitüberschreitung der Anweisung (no result within the worker's ")
     assert not postgres_state._timed_out(psycopg.errors.UniqueViolation("doppelter Schlüsselwert"))
+
+
+def test_a_held_subscriber_row_past_the_record_does_not_stall_the_rounds_other_workers(pg_url, monkeypatch):
+    """The record of a delivered digest passes over a subscriber row another
+    session holds; that subscriber is then due again for the round's other
+    workers, which find nothing left to send and settle its slot.  That
+    settle waited on the same held row for the whole statement limit and
+    stopped the worker (exit 2).  Now it passes over the held row, leaving
+    the subscriber due (settled by a later send), and waits on nothing."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout: 1.5 s
+    now = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    st, ids = _two_claimed(pg_url, now)
+    try:
+        with psycopg.connect(pg_url) as holder:  # the server waits, not the test
+            holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
+            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], now)
+            with open_state(pg_url) as other:  # a second worker of the same round
+                with other.claiming(["a@example.org", "b@example.org"], now) as batch:
+                    batch.served(["a@example.org", "b@example.org"])
+                other.served(["a@example.org"], now)
+                waiting = query(pg_url, "SELECT count(*) FROM pg_locks WHERE NOT granted")
+            holder.rollback()
+    finally:
+        st.close()
+    assert waiting == [(0,)]
+    served = query(pg_url, "SELECT email, last_served IS NOT NULL, last_sent IS NOT NULL FROM subscribers ORDER BY email")
+    assert served == [("a@example.org", False, False), ("b@example.org", True, True)], served

@@ -1704,7 +1704,8 @@ class PostgresState(State):
         if held:
             log.warning(
                 "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
-                "another session holds: %s due again before %s schedule says (with only papers not yet sent)",
+                "another session holds: %s due again before %s schedule says (with only papers not yet sent; "
+                "a worker finding it due with nothing left passes over the held row, leaving it due, not waiting on it)",
                 exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
                 "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
         if unrecorded := {digest for digest, _ in left if digest is not None}:
@@ -1842,9 +1843,17 @@ def _drop(con: psycopg.Connection, digest_id: int) -> None:
 
 
 def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> None:
-    """Due subscribers with nothing to send: their slot is settled."""
+    """Due subscribers with nothing to send: their slot is settled, passing
+    over a row another session holds (``SKIP LOCKED``).  The row a
+    delivered digest's record was made without (see
+    :meth:`PostgresState._mark_sent_past_locked_subscribers`) is still held
+    when the round's other workers find that subscriber due with nothing
+    left: each waited on it for its whole statement limit and stopped (exit
+    2).  A settle passed over leaves the subscriber due, which the next
+    send settles (nothing to send is lost)."""
     con.execute(
-        "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
+        "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email IN "
+        "(SELECT email FROM subscribers WHERE email = ANY(%s) FOR UPDATE SKIP LOCKED)",
         (_aware(now), sorted({_key(e) for e in emails})),
     )
 
