@@ -1404,7 +1404,54 @@ def test_a_url_naming_no_host_says_which_socket_it_tried_and_what_chose_it(tmp_p
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
     with pytest.raises(StateError) as err:
         open_state("postgresql:///digest?service=digest")
-    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}: is PostgreSQL running there?)"), str(err.value)
+    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}, named by the connection service 'digest' "
+                                   f"({tmp_path / 'services'}): is PostgreSQL running there, and is that right?)"
+                                   ), str(err.value)
+
+
+def test_where_a_host_less_url_tried_names_each_place_and_only_what_chose_it(tmp_path, monkeypatch):
+    """The "tried" line named the wrong cause: PGHOSTADDR alone was said to be
+    "named by PGHOST and PGPORT", a connection service's host and port were
+    not said to be the service's, and PGHOST=h1,h2 named only one host.  It
+    names every place tried and only what is set; no password, from
+    PGPASSWORD or the service file, is printed.  (Nothing listens on the
+    port.)"""
+    from pg_server import free_port
+
+    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE", "PGSERVICEFILE"):
+        monkeypatch.delenv(name, raising=False)
+    port, secret = free_port(), "S3cret-never-shown"
+    monkeypatch.setenv("PGPASSWORD", secret)
+    url = "postgresql:///digest"
+
+    def said(url: str = url) -> str:
+        with pytest.raises(StateError) as err:
+            open_state(url)
+        text = str(err.value)
+        assert secret not in text and "Traceback" not in text and "\n" not in text, text
+        return text
+
+    monkeypatch.setenv("PGHOSTADDR", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(port))
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+                      "PGHOSTADDR and PGPORT: is PostgreSQL running there, and is that right?)")
+    monkeypatch.delenv("PGHOSTADDR")
+    monkeypatch.setenv("PGHOST", "127.0.0.1,127.0.0.2")  # libpq tries each in turn
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port} and "
+                      f"127.0.0.2 port {port}, named by PGHOST and PGPORT: is PostgreSQL running there, and is that "
+                      "right?)")
+    monkeypatch.delenv("PGHOST")
+    monkeypatch.delenv("PGPORT")
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[digest]\nhost=127.0.0.1\nport={port}\nuser=bob\npassword={secret}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    assert said(f"{url}?service=digest") == (
+        f"{url}?service=digest: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+        f"the connection service 'digest' ({services}): is PostgreSQL running there, and is that right?)")
+    monkeypatch.setenv("PGSERVICE", "digest")
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+                      f"the connection service 'digest' (PGSERVICE, {services}): is PostgreSQL running there, and is "
+                      "that right?)")
 
 
 def test_no_password_found_says_why_the_password_file_gave_none(pg_server, monkeypatch, tmp_path):

@@ -485,7 +485,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
-        if tried := _tried(text, params):
+        if tried := _tried(str(exc), params):
             reason += f" (tried {tried})"
         elif reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
@@ -525,22 +525,41 @@ _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?
 
 def _tried(text: str, params: dict[str, Any]) -> str | None:
     """Where libpq tried to connect and what chose it, when the URL names no
-    host: ``postgresql:///db`` leaves host and port to PGHOST and PGPORT (or
-    libpq's default socket), and a server that was down was named by the URL
-    alone, "postgresql:///db: cannot reach PostgreSQL: Connection refused (...
-    the URL's host and port right?)": neither the place tried nor the
-    variables that chose it.  None where the URL names its host (the line
-    names it already)."""
-    if params.get("host") or params.get("hostaddr") or not (found := _SERVER_TRIED.search(text)):
+    host: ``postgresql:///db`` leaves host and port to PGHOST, PGHOSTADDR and
+    PGPORT, a connection service (``service=`` or PGSERVICE, from its file),
+    or libpq's default socket, and a server that was down was named by the
+    URL alone, "postgresql:///db: cannot reach PostgreSQL: Connection
+    refused (... the URL's host and port right?)": neither the place tried
+    nor what chose it.  Every place tried is named (PGHOST=h1,h2 tries each),
+    and only what is set: PGHOSTADDR alone was said to be PGHOST and PGPORT,
+    a service's host libpq's default.  ``text`` is the whole message (each
+    host's attempt on a line of its own).  None where the URL names its host
+    (the line names it already)."""
+    if params.get("host") or params.get("hostaddr"):
         return None
-    where = f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}"
-    if not (os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR")):
-        if not found[3]:  # (a host from elsewhere: a service file's, PGSERVICE)
+    attempts = re.findall(r"^- host: '([^']*)', port: '([^']*)'", text, re.M)  # (psycopg's, one per host)
+    places = [f"the socket {h}/.s.PGSQL.{p}" if h.startswith("/") else f"{h} port {p}" for h, p in attempts] or [
+        f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}" for found in _SERVER_TRIED.finditer(text)]
+    if not places:
+        return None
+    where = _and(list(dict.fromkeys(places)))
+    chosen = [name for name in ("PGHOST", "PGHOSTADDR") if os.environ.get(name)]
+    if service := params.get("service") or os.environ.get("PGSERVICE"):
+        file = os.environ.get("PGSERVICEFILE") or "~/.pg_service.conf or the system's pg_service.conf"
+        named = "" if params.get("service") else "PGSERVICE, "
+        chosen.insert(0, f"the connection service {service!r} ({named}{file})")
+    if not chosen:
+        if not places[0].startswith("the socket "):  # (a host from elsewhere: PGSYSCONFDIR's defaults)
             return f"{where}: is PostgreSQL running there?"
         return (f"{where}, libpq's default, as neither the URL nor PGHOST names a host: write the host in the URL "
                 "or set PGHOST")
-    port = " and the URL's port" if params.get("port") else " and PGPORT" if os.environ.get("PGPORT") else ""
-    return f"{where}, named by PGHOST{port}: is PostgreSQL running there, and is that right?"
+    chosen += ["the URL's port"] if params.get("port") else ["PGPORT"] if os.environ.get("PGPORT") else []
+    return f"{where}, named by {_and(chosen)}: is PostgreSQL running there, and is that right?"
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
 
 def _no_password_hint(params: dict[str, Any]) -> str:
