@@ -7,6 +7,8 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -2130,14 +2132,30 @@ def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_an
         assert st.open_digest("u1@example.org").status == "pending"
 
 
-def _two_claimed(url: str, now: datetime) -> tuple[State, list[int]]:
-    """A worker's state with digests claimed for a@ and b@ (ids in that order)."""
-    st = open_state(url)
+T_HELD = datetime(2024, 5, 6, 9, tzinfo=UTC)
+
+
+@contextmanager
+def _two_claimed_a_row_held(url: str, monkeypatch, table: str) -> Iterator[tuple[State, list[int]]]:
+    """A worker's state with digests claimed for a@ and b@ (ids in that
+    order), a@'s row of ``table`` held by another session meanwhile (a psql
+    session left in a transaction), and the worker's statement limit 1.5 s
+    (through ANSWER_WITHIN): the server waits, not the test."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)
     emails = ["a@example.org", "b@example.org"]
-    st.see_subscribers(emails, now)
-    with st.claiming(emails, now) as batch:
-        ids = batch.claim([(None, e, f"<{e}>", []) for e in emails])
-    return st, ids
+    column = "subscriber" if table == "digests" else "email"
+    with open_state(url) as st:
+        st.see_subscribers(emails, T_HELD)
+        with st.claiming(emails, T_HELD) as batch:
+            ids = batch.claim([(None, e, f"<{e}>", []) for e in emails])
+        with psycopg.connect(url) as holder:
+            holder.execute(f"SELECT 1 FROM {table} WHERE {column} = 'a@example.org' FOR UPDATE")
+            yield st, ids
+            holder.rollback()
 
 
 def test_a_held_digest_row_past_the_statement_limit_leaves_only_that_digest_unrecorded(pg_url, monkeypatch):
@@ -2146,21 +2164,9 @@ def test_a_held_digest_row_past_the_statement_limit_leaves_only_that_digest_unre
     by another session failed the whole group, and every digest of it went
     out again with the next send.  Now the digests whose rows are free are
     recorded sent, and only the held one is named (and recovered)."""
-    import psycopg
-
-    from newsletter.state import postgres as postgres_state
-
-    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout: 1.5 s
-    now = datetime(2024, 5, 6, 9, tzinfo=UTC)
-    st, ids = _two_claimed(pg_url, now)
-    try:
-        with psycopg.connect(pg_url) as holder:  # the server waits, not the test
-            holder.execute("SELECT 1 FROM digests WHERE subscriber = 'a@example.org' FOR UPDATE")
-            with pytest.raises(StateError) as err:
-                st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], now)
-            holder.rollback()
-    finally:
-        st.close()
+    with _two_claimed_a_row_held(pg_url, monkeypatch, "digests") as (st, ids):
+        with pytest.raises(StateError) as err:
+            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
     said = str(err.value)
     assert said.endswith("; this delivered digest could not be recorded as sent (a@example.org) (1 other digest of "
                          "its group recorded sent): the next send sends it again, with the same Message-ID"), said
@@ -2203,25 +2209,13 @@ def test_a_held_subscriber_row_past_the_record_does_not_stall_the_rounds_other_w
     settle waited on the same held row for the whole statement limit and
     stopped the worker (exit 2).  Now it passes over the held row, leaving
     the subscriber due (settled by a later send), and waits on nothing."""
-    import psycopg
-
-    from newsletter.state import postgres as postgres_state
-
-    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)  # the server's statement_timeout: 1.5 s
-    now = datetime(2024, 5, 6, 9, tzinfo=UTC)
-    st, ids = _two_claimed(pg_url, now)
-    try:
-        with psycopg.connect(pg_url) as holder:  # the server waits, not the test
-            holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
-            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], now)
-            with open_state(pg_url) as other:  # a second worker of the same round
-                with other.claiming(["a@example.org", "b@example.org"], now) as batch:
-                    batch.served(["a@example.org", "b@example.org"])
-                other.served(["a@example.org"], now)
-                waiting = query(pg_url, "SELECT count(*) FROM pg_locks WHERE NOT granted")
-            holder.rollback()
-    finally:
-        st.close()
+    with _two_claimed_a_row_held(pg_url, monkeypatch, "subscribers") as (st, ids):
+        st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+        with open_state(pg_url) as other:  # a second worker of the same round
+            with other.claiming(["a@example.org", "b@example.org"], T_HELD) as batch:
+                batch.served(["a@example.org", "b@example.org"])
+            other.served(["a@example.org"], T_HELD)
+            waiting = query(pg_url, "SELECT count(*) FROM pg_locks WHERE NOT granted")
     assert waiting == [(0,)]
     served = query(pg_url, "SELECT email, last_served IS NOT NULL, last_sent IS NOT NULL FROM subscribers ORDER BY email")
     assert served == [("a@example.org", False, False), ("b@example.org", True, True)], served
