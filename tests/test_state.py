@@ -4,6 +4,7 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -2195,10 +2196,10 @@ def test_a_statement_the_server_cancelled_is_told_by_its_sqlstate_not_its_words(
     assert err.value.sqlstate == "57014"
     assert postgres_state._timed_out(err.value)
     # the same cancellation in German (lc_messages = 'de_DE.UTF-8'), as psycopg gives it
-    translated = type(err.value)("storniere Anfrage wegen Zeitüberschreitung der Anweisung")
+    translated = type(err.value)("storniere Anfrage wegen Zeitüberschreitung der Anfrage")
     assert postgres_state._timed_out(translated)
     assert postgres_state.describe(translated, {}).startswith(
-        "PostgreSQL: storniere Anfrage wegen Zeitüberschreitung der Anweisung (no result within the worker's ")
+        "PostgreSQL: storniere Anfrage wegen Zeitüberschreitung der Anfrage (no result within the worker's ")
     assert not postgres_state._timed_out(psycopg.errors.UniqueViolation("doppelter Schlüsselwert"))
 
 
@@ -2219,3 +2220,51 @@ def test_a_held_subscriber_row_past_the_record_does_not_stall_the_rounds_other_w
     assert waiting == [(0,)]
     served = query(pg_url, "SELECT email, last_served IS NOT NULL, last_sent IS NOT NULL FROM subscribers ORDER BY email")
     assert served == [("a@example.org", False, False), ("b@example.org", True, True)], served
+
+
+def test_the_record_past_the_statement_limit_runs_on_a_server_speaking_german(pg_server, monkeypatch, caplog):
+    """A server whose lc_messages is German cancels a statement in German
+    ("storniere Anfrage wegen Zeitüberschreitung der Anfrage"), and the
+    record without the held subscriber row, chosen by the English words,
+    never ran there: the send stopped (exit 2) and sent the delivered
+    digests again.  A server of its own, with a German locale built for it
+    (skipped where this machine cannot build one or PostgreSQL has no German
+    messages)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+    from pg_server import PostgresServer
+
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        pytest.skip("no localedef to build a German locale with")
+    locales = Path(tempfile.mkdtemp(prefix="digest-locale-"))  # (readable by the server's user)
+    locales.chmod(0o755)
+    server = None
+    try:
+        built = subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", str(locales / "de_DE.UTF-8")],
+                               capture_output=True, timeout=120)
+        if built.returncode not in (0, 1) or not (locales / "de_DE.UTF-8").exists():  # (1: warnings only)
+            pytest.skip(f"this machine cannot build de_DE.UTF-8: {built.stderr[-200:]!r}")
+        monkeypatch.setenv("PGPASSFILE", os.environ["PGPASSFILE"])  # (a server writes its own; the session's comes back)
+        server = PostgresServer(pg_server.bindir, "-c lc_messages=de_DE.UTF-8", env={"LOCPATH": str(locales)})
+        url = server.create_database()
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("SET statement_timeout = 1")
+            with pytest.raises(psycopg.errors.QueryCanceled) as err:
+                con.execute("SELECT pg_sleep(1)")  # (the server waits, not the test)
+        if "statement timeout" in str(err.value):
+            pytest.skip("this PostgreSQL has no German messages")
+        with caplog.at_level(logging.WARNING), _two_claimed_a_row_held(url, monkeypatch, "subscribers") as (st, ids):
+            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+        assert query(url, "SELECT subscriber, status FROM digests ORDER BY subscriber") == [
+            ("a@example.org", "sent"), ("b@example.org", "sent")]
+        [said] = [r.getMessage() for r in caplog.records if "recorded sent all the same" in r.getMessage()]
+        assert str(err.value) in said and "not the send time of a@example.org" in said, said
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(locales, ignore_errors=True)
