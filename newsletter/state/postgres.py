@@ -510,8 +510,8 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
 def _timed_out(exc: psycopg.Error) -> bool:
     """Whether the server cancelled a statement (SQLSTATE 57014,
     ``query_canceled``): told by its code, not its words, which a server
-    with ``lc_messages`` set to another language translates ("Anweisung
-    wegen Zeitüberschreitung abgebrochen"), and the record of delivered
+    with ``lc_messages`` set to another language translates ("storniere
+    Anfrage wegen Zeitüberschreitung der Anfrage"), and the record of delivered
     digests without held rows never ran there (the send stopped, exit 2,
     and sent them again).  The worker's ``statement_timeout`` is the one
     such limit a worker's statements run under (``lock_timeout`` is off:
