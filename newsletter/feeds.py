@@ -354,6 +354,19 @@ class _FeedLinks(HTMLParser):
             self.hrefs.append(a["href"].strip())
 
 
+#: The longest address a page names that a message shows (a longer one is no address to give as url:).
+_SHOWN_ADDRESS_MOST = 300
+
+
+def _shows_as_is(address: str) -> bool:
+    """Whether an address a page names may be printed as it is: every character
+    printable (no backspace, escape, CSI or bell rewriting the terminal's line,
+    no bidi override or isolate, U+202A-U+202E and U+2066-U+2069, reversing
+    it) and no longer than :data:`_SHOWN_ADDRESS_MOST`; a hostile page's
+    target reached the terminal raw."""
+    return address.isprintable() and len(address) <= _SHOWN_ADDRESS_MOST
+
+
 def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page") -> InputError:
     """The error for an HTML page where a feed goes: a site's page given for
     its feed (naming the feed the page links to, when ``feed_link``), an
@@ -365,9 +378,11 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
         except AssertionError:  # html.parser gives up on a malformed marked section: no link then
             pass
     base = name if name.startswith(("http://", "https://")) else ""
-    hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
+    hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))
+             and _shows_as_is(h)]
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     refresh = urljoin(base, found.refresh) if found.refresh else ""
+    refresh = refresh if _shows_as_is(refresh) else ""
     if refresh.startswith(("http://", "https://")) and _FEED_LIKE.search(urlsplit(refresh).path):
         said = (f"; the page sends browsers on to {refresh} (a refresh in the page, which a feed reader does not "
                 "follow as it follows an HTTP redirect): give that as url:")

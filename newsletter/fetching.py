@@ -673,12 +673,43 @@ _SECRET_PARAMS = frozenset(
     "token access_token auth_token private_token api_key apikey key secret password passwd pass auth sig signature"
     .split()
 )
+#: How the names of other secret parameters end: a presigned S3 or Google Cloud
+#: Storage URL's ``X-Amz-Signature``, ``X-Amz-Security-Token``, ``X-Goog-Credential``
+#: (names lowered, ``-`` as ``_``), an API's ``sessiontoken``, a CDN's ``hdnts_sig``.
+_SECRET_ENDINGS = ("signature", "token", "credential", "sig")
+#: Names so ending that are no secret: OAI-PMH's paging cursor, shown to say which page failed.
+_NOT_SECRET = frozenset({"resumptiontoken"})
+
+
+def _secret_param(name: str) -> bool:
+    """Whether a query parameter named ``name`` carries a secret."""
+    name = name.strip().lower().replace("-", "_")
+    return name in _SECRET_PARAMS or (name.endswith(_SECRET_ENDINGS) and name not in _NOT_SECRET)
+
+
+#: The least length of a secret's other forms looked for (decoded, encoded again): a
+#: value of a character or two, masked in each of its forms, would mask half a message.
+_SECRET_FORM_LEAST = 4
+
+
+def _secret_forms(value: str) -> list[str]:
+    """``value`` as written and, unless short, as a server may echo it: decoded
+    (``+`` a space or not), encoded once and twice (a login page's ``?next=``
+    holding the whole address encodes what the address had encoded)."""
+    from urllib.parse import quote, unquote, unquote_plus
+
+    forms = [value]
+    for plain in dict.fromkeys((unquote(value), unquote_plus(value))):
+        forms += [plain, quote(plain, safe=""), quote(quote(plain, safe=""), safe="")]
+    forms.append(quote(value, safe=""))
+    return [value] + [f for f in dict.fromkeys(forms[1:]) if f != value and len(f) >= _SECRET_FORM_LEAST]
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secrets a URL carries, as written in it: the password of
+    """The secrets a URL carries: the password of
     ``https://user:PASSWORD@host/...`` and the values of ``?token=``,
-    ``?key=`` and the like."""
+    ``?key=`` and the like, each as written and in the forms a server
+    echoes it in (see :func:`_secret_forms`)."""
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -687,9 +718,9 @@ def url_secrets(url: str) -> list[str]:
     found = [password] if password else []
     for pair in parts.query.split("&"):
         name, _, value = pair.partition("=")
-        if value and name.strip().lower().replace("-", "_") in _SECRET_PARAMS:
+        if value and _secret_param(name):
             found.append(value)
-    return found
+    return list(dict.fromkeys(form for value in found for form in _secret_forms(value)))
 
 
 def shown_url(url: str, secrets: list[str] | None = None) -> str:
@@ -698,6 +729,19 @@ def shown_url(url: str, secrets: list[str] | None = None) -> str:
     for secret in sorted(url_secrets(url) if secrets is None else secrets, key=len, reverse=True):
         url = url.replace(secret, "***")
     return url
+
+
+def hide_secrets(exc: InputError, secrets: list[str]) -> InputError:
+    """``exc`` with ``secrets`` (a configured URL's, see :func:`url_secrets`)
+    as ``***`` in each of its problems' messages and files, in place: what a
+    server echoes of the URL (a login page's ``?continue=`` holding the whole
+    address) is masked with the secrets the user gave, not only with those
+    the echoing URL carries in its own parameters."""
+    if secrets:
+        exc.problems = tuple(replace(p, message=shown_url(p.message, secrets),
+                                     file=p.file and shown_url(p.file, secrets)) for p in exc.problems)
+        exc.args = ("\n".join(str(p) for p in exc.problems),)
+    return exc
 
 
 def _proxy(url) -> tuple[str, str] | None:
@@ -789,21 +833,79 @@ def _unframed(response: httpx.Response) -> bool:
                 or not response.http_version.startswith("HTTP/1"))
 
 
+#: What may follow a whole document in a body and say nothing of a cut: white space,
+#: NUL padding, a DOS end-of-file mark (``\x1a``).
+_TRAILERS = b" \t\r\n\x0b\x0c\x00\x1a"
+#: The charsets a body's end is judged in (another's bytes, UTF-16's NULs, end otherwise).
+_JUDGED_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+#: expat's errors that only the end of the input gives: a document stopped short.
+_CUT_XML = frozenset({"no element found", "unclosed token", "partial character", "unclosed CDATA section"})
+#: An XML declaration's encoding.
+_DECLARED_ENCODING = lazy(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([^"']{0,40})["']""")
+
+
 def _cut_unframed(response: httpx.Response, body: bytes) -> str | None:
     """Why ``body`` was cut off, or None: an HTTP/1 answer with neither a
     Content-Length nor chunks ends where the server closes the connection,
     so a server (or a proxy) that dropped it halfway gave half a feed that
     looked whole to the client: it failed as 'not a well-formed feed (no
     element found); truncated or not XML?' and was never asked again,
-    though the next request brought it all.  A document that starts as XML
-    or JSON and does not end as one is taken as cut off."""
+    though the next request brought it all.  A UTF-8 or ASCII document is
+    cut off when parsing it fails as only its end stopping short fails;
+    a mere look at its last byte took whole feeds followed by NULs or by
+    a PHP notice, in UTF-16, and login pages that close no tags, as cut
+    off, and failed them as such (see :func:`_stops_short`)."""
     if not _unframed(response):
         return None
-    text = body.removeprefix(b"\xef\xbb\xbf").strip()
-    ends = {b"<": (b">",), b"{": (b"}",), b"[": (b"]", b"}")}.get(text[:1])
-    if ends is None or text.endswith(ends):
+    if (response.charset_encoding or "utf-8").lower() not in _JUDGED_CHARSETS:
+        return None
+    text = body.removeprefix(b"\xef\xbb\xbf").strip(_TRAILERS)
+    if not text or b"\x00" in text[:4] or _HTML_START.match(text[:65536]) is not None:  # UTF-16, UTF-32; a page
+        return None
+    if not _stops_short(text):
         return None
     return f"received {len(body):,} bytes with no length said, ending mid-document"
+
+
+def _stops_short(text: bytes) -> bool:
+    """Whether ``text``, XML or JSON in UTF-8, fails to parse as a document cut
+    off fails: expat's errors that only the end of the input gives, a JSON
+    value or string the input ends in, a character split by the end."""
+    import json
+    import xml.parsers.expat
+
+    if text[:1] == b"<":
+        declared = _DECLARED_ENCODING.match(text[:1024])
+        if declared is not None and declared[1].decode("ascii", "replace").lower() not in _JUDGED_CHARSETS:
+            return False
+        parser = xml.parsers.expat.ParserCreate()
+
+        def declared_entity(*_: object) -> None:  # nothing expanded: the real parse refuses them
+            raise ValueError
+
+        parser.EntityDeclHandler = declared_entity
+        try:
+            parser.Parse(text, True)
+        except ValueError:
+            return False
+        except xml.parsers.expat.ExpatError as exc:
+            return xml.parsers.expat.ErrorString(exc.code) in _CUT_XML
+        return False
+    if text[:1] not in (b"{", b"["):
+        return False
+    try:
+        document = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(text) - 3 and exc.reason == "unexpected end of data"
+    try:
+        json.loads(document)
+    except json.JSONDecodeError as exc:
+        rest = document[exc.pos:]  # a literal the end split ('fa' of false), or nothing
+        return exc.msg.startswith("Unterminated string") or any(word.startswith(rest) for word in ("true", "false",
+                                                                                                   "null", "-"))
+    except RecursionError:
+        return False
+    return False
 
 
 class _RedirectLoop(Exception):
@@ -814,13 +916,15 @@ class _RedirectLoop(Exception):
         self.asked = asked
 
 
-def _loop_said(asked: list[str]) -> str:
+def _loop_said(asked: list[str], secrets: list[str]) -> str:
     """Where redirects went round: ``a redirect loop: URL -> URL -> URL``
     from the first address asked again back to it (an http:// and https://
     pair of a proxy in front of the site, a login page sending back to the
     feed), or the first and last of a chain that never came back; "a
-    redirect loop?" alone left the user to follow 21 redirects by hand."""
-    shown = [shown_url(u) for u in asked]
+    redirect loop?" alone left the user to follow 21 redirects by hand.
+    ``secrets`` are the configured URL's: an address a login page sends
+    back to may hold the feed's, encoded again (see :func:`url_secrets`)."""
+    shown = [shown_url(u, url_secrets(u) + secrets) for u in asked]
     for j, url in enumerate(shown):
         if url in shown[:j]:
             return "a redirect loop: " + " -> ".join(shown[shown.index(url): j + 1])
@@ -980,11 +1084,7 @@ class Fetcher:
         try:
             return self._get(url, params, source=source, min_interval=min_interval, refresh=refresh)
         except InputError as exc:
-            secrets = url_secrets(url)
-            if secrets:
-                exc.problems = tuple(replace(p, message=shown_url(p.message, secrets),
-                                             file=p.file and shown_url(p.file, secrets)) for p in exc.problems)
-                exc.args = ("\n".join(str(p) for p in exc.problems),)
+            hide_secrets(exc, url_secrets(url))
             raise
 
     def _get(
@@ -1113,7 +1213,7 @@ class Fetcher:
             except _RedirectLoop as exc:
                 raise InputError(
                     Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}): "
-                            f"{_loop_said(exc.asked)}", key)
+                            f"{_loop_said(exc.asked, url_secrets(url))}", key)
                 ) from None
             except httpx.InvalidURL as exc:  # the configured URL parsed above: a redirect's Location did not
                 raise InputError(

@@ -32,7 +32,18 @@ from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import UNKNOWN_PAGE, InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
-from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, html_page_said, shown_url, unpacking
+from .fetching import (
+    UNPACKERS,
+    Fetched,
+    Fetcher,
+    HTTPStatusFailure,
+    Truncated,
+    hide_secrets,
+    html_page_said,
+    shown_url,
+    unpacking,
+    url_secrets,
+)
 from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
@@ -2290,8 +2301,9 @@ def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *ar
         context.fetcher.forget(fetched.url)
         unknown = exc.problems[0].message if len(exc.problems) == 1 else ""
         if unknown.endswith(UNKNOWN_PAGE) and (said := html_page_said(fetched)):  # whose page: a Wi-Fi's login
-            raise InputError(replace(exc.problems[0], message=unknown + said)) from None
-        raise
+            exc = InputError(replace(exc.problems[0], message=unknown + said))
+        # a page (a redirect's address, a refresh's target) may echo the configured URL, token and all
+        raise hide_secrets(exc, url_secrets(fetched.url)) from None
 
 
 def _unpacked_body(context: ReadContext, fetched: Fetched) -> bytes:
