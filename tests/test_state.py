@@ -1194,16 +1194,19 @@ def test_postgres_a_statement_waiting_on_a_lock_is_named_as_such_not_as_a_silent
     monkeypatch.setattr(postgres, "ANSWER_WITHIN", 4.0)  # the server's limit: 2 s
     with open_state(pg_url) as st:
         st.see_subscribers(["a@example.org"], T0)
+        with st.claiming(["a@example.org"], T0) as batch:
+            [digest] = batch.claim([(None, "a@example.org", "<a@example.org>", [])])
         with psycopg.connect(pg_url) as holder:  # (a transaction left open)
-            holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
+            holder.execute("SELECT 1 FROM digests WHERE id = %s FOR UPDATE", (digest,))
             with pytest.raises(StateError) as err:
-                st.served(["a@example.org"], T0)
+                st.drop(digest)  # (a settle of a due subscriber passes over a held row: it waits on none)
         message = str(err.value)
         assert message.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result "
-                                  "within the worker's 2 s, while updating tuple "), message
-        assert message.endswith(' in relation "subscribers": a lock another session holds (pg_stat_activity and '
+                                  "within the worker's 2 s, while deleting tuple "), message
+        assert message.endswith(' in relation "digests": a lock another session holds (pg_stat_activity and '
                                 "pg_locks show which), or an overloaded server)"), message
-        st.served(["a@example.org"], T0)  # the server answered all along: the state goes on
+        st.drop(digest)  # the server answered all along: the state goes on
+        assert query(pg_url, "SELECT count(*) FROM digests") == [(0,)]
 
 
 def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full(pg_server, pg_url):
