@@ -197,8 +197,10 @@ class _Verbatim(str):
 #: The text part's parameter saying its lines that end in a space are soft
 #: breaks (RFC 3676): the default ``digest.txt`` wraps its paragraphs at 72
 #: characters (``rendering.flowed``), and a mail app that knows the format
-#: joins them and wraps them to its screen again; a line without a trailing
-#: space (a template of one's own, unwrapped) is shown as it is.
+#: joins them and wraps them to its screen again.  The text given is the
+#: composer's finished part (``rendering.flowed_text``): no trailing space
+#: but the filter's soft breaks, indents in no-break spaces, ">" and "From "
+#: stuffed, so a template of one's own, unwrapped, is shown as it is.
 FLOWED = "; format=flowed"
 
 

@@ -175,7 +175,7 @@ def said(reasons: Sequence[Reason | None]) -> str:
 
 
 def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str] | None = None,
-               topics: Sequence[str] = ()) -> str:
+               topics: Sequence[str] = (), *, here: bool = False) -> str:
     """The reason the email gives under a paper, in a sentence: "close to
     your interest in score matching and SDEs", a liked paper as "similar to
     a paper you liked, “<title>”" (not the config's ``like:``).  A paper two
@@ -189,17 +189,21 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     and a ranked topic that also found it says so after "also in"
     (:func:`found_words`); "Close to your interest: diffusion models" under
     the heading "Diffusion models", then "also in Generative modelling", gave
-    the one topic's reason as the other's.  A reason with nothing to name,
-    the card's topic's alone, points at the heading above the card: "close
-    in meaning to this topic" ("Why: Close in meaning to your interest"
-    stopped short, and "... to your interest in ML for molecules" under the
-    heading "ML for molecules" said its name again on each card)."""
+    the one topic's reason as the other's.  A reason with nothing to name
+    names its topic: "close in meaning to your interest in Generative
+    modelling" ("Why: Close in meaning to your interest" stopped short); said
+    ``here``, under the heading of the card's topic, which names it, the
+    card's topic's alone points at the heading instead: "close in meaning to
+    this topic" ("... to your interest in ML for molecules" under the heading
+    "ML for molecules" said its name again on each card), while a flat list
+    of papers (a template of one's own over ``all_papers``) keeps the name."""
     if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
-    if topics and len(given) == 1 and given[0][1].in_meaning_only:
+    alone_in_meaning = len(given) == 1 and given[0][1].in_meaning_only
+    if here and topics and alone_in_meaning:
         return CLOSE_IN_MEANING_HERE
-    if topic_name is not None and len(given) > 1:
+    if topic_name is not None and (len(given) > 1 or alone_in_meaning):
         return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
 

@@ -146,10 +146,12 @@ class Standby:
 class PostgresServer:
     """One server for the test session; :meth:`create_database` gives each test its own."""
 
-    def __init__(self, bindir: Path, settings: str = "") -> None:
-        """``settings``: more ``-c name=value`` options for the server (a test's own server)."""
+    def __init__(self, bindir: Path, settings: str = "", env: dict[str, str] | None = None) -> None:
+        """``settings``: more ``-c name=value`` options for the server (a test's own server);
+        ``env``: more environment for its commands (``LOCPATH`` for a locale built by a test)."""
         self.bindir = bindir
         self.settings = settings
+        self.env = env or {}
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="digest-pg-"))
         self.data = self.root / "data"
@@ -173,7 +175,8 @@ class PostgresServer:
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             args, capture_output=True, text=True, timeout=120, check=True, cwd=self.root,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root), **(env or {})},
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root), **self.env,
+                 **(env or {})},
             **kwargs,
         )
 

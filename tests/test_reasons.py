@@ -61,7 +61,8 @@ def test_the_email_says_a_ranked_reason_as_a_sentence():
                                         "similar to a paper you liked, \u201cT\u201d")
     assert both.reason == "close to your interest: score matching, SDEs; similar to a paper you liked, \u201cT\u201d"
     alone = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(),))
-    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING_HERE  # the heading above says which
+    assert reason_text(alone, NAMES, here=True) == CLOSE_IN_MEANING_HERE  # the heading above says which
+    assert reason_text(alone, NAMES) == f"{CLOSE_IN_MEANING} in {NAMES('gen')}"  # a flat list: no heading
 
 
 def test_a_card_under_a_keyword_topic_names_a_ranked_topic_with_its_phrases_after_also_in():
@@ -98,11 +99,13 @@ def test_a_reason_close_in_meaning_only_points_at_its_topics_heading():
     of saying which, and "... your interest in Generative modelling" under the
     heading "Generative modelling" said it again on each card: the card's own
     topic is "this topic"; two topics are named, as a card names no heading
-    but its own."""
+    but its own.  Said not under its heading (``all_papers``, a flat list,
+    in a template of one's own), it names the topic as before."""
     from newsletter.reasons import for_reader, ranked
 
     names = {"gen": "Generative modelling", "opt": "Optimisation"}.__getitem__
-    assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to this topic"
+    assert for_reader((ranked(),), names, ("gen",), here=True) == "close in meaning to this topic"
+    assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to your interest in Generative modelling"
     assert for_reader((ranked(), ranked()), names, ("gen", "opt")) == \
         "close in meaning to your interests in Generative modelling and Optimisation"
     assert for_reader((ranked(["score matching"]),), names, ("gen",)) == "close to your interest in score matching"

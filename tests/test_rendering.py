@@ -562,7 +562,7 @@ def test_a_width_too_large_for_any_email_is_refused_at_its_line(tmp_path, cli, b
     assert cli("validate").code == 0
     assert cli("preview", "--out", str(tmp_path / "pv")).code == 0
     texts = [p.read_text() for p in (tmp_path / "pv").glob("*.txt")]
-    assert texts and all("    x      2.2  7y |" in text for text in texts)
+    assert texts and all("\u00a0" * 4 + "x      2.2  7y |" in text for text in texts)  # an indent: no-break spaces
 
 
 def test_lipsum_in_a_template_is_bounded_like_range(tmp_path, cli):
@@ -828,6 +828,36 @@ def test_a_template_that_transforms_the_name_renders_every_email_whole(tmp_path)
         name = sub.name or sub.email
         assert text.startswith(f"Dear {name.upper()} ({len(name)}):"), text
     assert composer.share_bodies is False
+
+
+def test_a_name_the_flowed_filter_wraps_renders_each_email_whole(tmp_path):
+    """A shared body wrapped ``{% filter flowed %}Hello {{ name }}, ...`` around
+    the name's 22-character stand-in, and each subscriber's name was put in
+    after: "Cy" left a short line.  Only the first few bodies are checked
+    against a whole render, and names of 22 to 27 characters wrap this
+    greeting as the stand-in does, so the check passed them.  A stand-in
+    the filter wraps makes each digest rendered whole."""
+    from newsletter.rendering import greeting_name
+
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(
+        "{% filter flowed %}Hello {{ name }}, here are the papers of today on the topics you follow, best first, "
+        "each with its abstract and the links to read it whole.{% endfilter %}\n\n{{ count }} papers\n")
+    names = ["Augusta Ada King Byron", "Augusta Ada King Lovelace", "Augusta Ada King-Noel Love", "Cy"]
+    text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + "".join(
+        f"  - email: s{i}@example.org\n    name: {name}\n    topics: [diffusion]\n" for i, name in enumerate(names))
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    cases = digests(config)
+    assert [len(s.name) for s, _ in cases] == [22, 25, 26, 2]
+    for sub, matches in cases:
+        sent = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>").text
+        assert sent == whole.render(sub, matches, NOW)[2], sub.email
+        assert all(len(line) <= 72 for line in sent.split("\n")), sent
+        assert unwrapped(sent).startswith(f"Hello {greeting_name(sub)}, here are the papers")
+    assert shared.share_bodies is False
 
 
 def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_path, cli):
@@ -1130,6 +1160,93 @@ def test_flowed_breaks_at_spaces_only_and_indents_a_list_items_next_lines():
     assert flowed("a" * 68 + " Fromage") == "a" * 68 + " \nFromage"
 
 
+def flowed_lines(text: str) -> list[str]:
+    """A format=flowed (RFC 3676, DelSp=no) text as a reader that knows the
+    format shows it: each line unstuffed (one leading space taken off), and
+    each soft break (a line ending in a space, but the signature's "-- ")
+    joined to the next line."""
+    out: list[str] = []
+    soft = False
+    for line in text.replace("\r\n", "\n").rstrip("\n").split("\n"):
+        line = line[1:] if line.startswith(" ") else line
+        if soft:
+            out[-1] += line
+        else:
+            out.append(line)
+        soft = line.endswith(" ") and line != "-- "
+    return out
+
+
+def _sent_text(composed) -> str:
+    from email import message_from_bytes
+    from email.policy import default
+
+    part = message_from_bytes(composed.data, policy=default).get_body(("plain",))
+    assert part["Content-Type"].params == {"charset": "utf-8", "format": "flowed"}
+    return part.get_content().replace("\r\n", "\n")
+
+
+def test_a_digest_txt_of_ones_own_without_flowed_is_sent_as_its_lines_are(tmp_path):
+    """The text part is declared format=flowed whatever its template: the
+    previous default digest.txt (no ``flowed`` filter) as a template of one's
+    own sent its contents lines starting with spaces, unstuffed (a flowed
+    reader took one off).  Each line is now shown as the template wrote it
+    (its indent in no-break spaces), none joined to the next."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    shutil.copy(DATA / "digest-before-flowed.txt", tpl / "digest.txt")
+    config, matches, composed = reader_digest(tmp_path, READER_CONFIG + "templates: tpl\n")
+    text = _sent_text(composed)
+    lines = text.split("\n")
+    assert any(line.startswith("\u00a0\u00a0[1] ") for line in lines)  # the contents, indented as written
+    for line in lines:
+        assert not line.startswith(" ") or line.startswith((" >", " From ")), line  # a plain space: unstuffed
+        assert not line.endswith(" ") or line == "-- ", line  # no soft break the template did not make
+    composer = Composer(config)
+    raw = composer._render_part(composer.text_template, composer.context(config.subscribers[0], matches, NOW))
+    assert raw != text and "\n  [1] " in raw
+    shown = [re.sub("^\u00a0+", lambda m: " " * len(m[0]), line) for line in flowed_lines(text)]  # indents
+    assert shown == [line if line == "-- " else line.rstrip(" ") for line in raw.rstrip("\n").split("\n")]
+
+
+def test_a_line_the_default_digest_txt_starts_with_a_topics_name_or_title_is_space_stuffed(tmp_path):
+    """A topic named "From SGD to Adam" started a contents line "From SGD
+    ...", unstuffed in a format=flowed part (RFC 3676: a flowed reader takes
+    one space off a stuffed line, and a relay may write ">From"); a name or
+    a title starting with ">" showed as a quote."""
+    named = READER_CONFIG.replace("name: Optimization", "name: From SGD to Adam").replace(
+        "name: Schrödinger bridges", 'name: ">quoted bridges"') + 'email:\n  title: ">From the lab"\n'
+    _, _, composed = reader_digest(tmp_path, named)
+    text = _sent_text(composed)
+    lines = text.split("\n")
+    assert lines[0].startswith(" >From the lab - ")
+    assert any(re.fullmatch(r" From SGD to Adam \(\d+\)", line) for line in lines), text[:1000]
+    assert any(re.fullmatch(r" >quoted bridges \(\d+\)", line) for line in lines)
+    assert not any(line.startswith((">", "From ")) for line in lines)
+    shown = flowed_lines(text)
+    assert shown[0].startswith(">From the lab - ")
+    assert any(re.fullmatch(r"From SGD to Adam \(\d+\)", line) for line in shown)
+    assert any(re.fullmatch(r">quoted bridges \(\d+\)", line) for line in shown)
+    assert "You receive this digest for: From SGD to Adam, >quoted bridges." in shown
+
+
+def test_the_finished_text_part_makes_only_the_filters_breaks_soft():
+    """One pass over the rendered text part: stray trailing spaces off (a
+    flowed reader joined such a line to the next), the filter's soft breaks
+    spaces, indents in no-break spaces, ">" and "From " stuffed, the
+    signature separator kept."""
+    from newsletter.rendering import _flowed_marked, flowed_text
+
+    marked = _flowed_marked("word " * 20 + "From here on")
+    raw = "Title \n  indented  \n>quote\nFrom me\nFromage\n" + marked + "\n-- \nbye \n"
+    out = flowed_text(raw)
+    assert out == ("Title\n\u00a0\u00a0indented\n >quote\n From me\nFromage\n" + "word " * 14 + "\n"
+                   + "word " * 6 + "From here on\n-- \nbye\n")
+    assert flowed_lines(out) == ["Title", "\u00a0\u00a0indented", ">quote", "From me", "Fromage",
+                                 "word " * 20 + "From here on", "-- ", "bye"]
+    assert flowed_text("-- \r\n   \r\n >x  \r\n--  \n --  ") == "-- \n\n\u00a0>x\n--\n\u00a0--"  # no final break
+
+
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
     """30 papers with full 600-character abstracts, contents list and every link: under 100 KB."""
     for f in DATA.glob("hf-papers-*.txt"):
@@ -1408,6 +1525,33 @@ def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
     assert "Why: Close in meaning to this topic · diffusion models\n" in text
 
 
+def test_a_template_listing_all_papers_names_the_topic_each_is_close_in_meaning_to(tmp_path):
+    """A card close in meaning to its topic alone says "close in meaning to
+    this topic" under that topic's heading (``p.reason_here``, the default
+    templates); ``p.reason`` said so too, and a template of one's own listing
+    ``all_papers`` (a flat list, no headings) lost which topic each paper was
+    for.  It names the topic, as before."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{% for p in all_papers %}{{ p.title }}: {{ p.reason }}\n{% endfor %}")
+    config = load(tmp_path, extra="templates: tpl\n")
+    sub = next(s for s in config.subscribers if len(s.topics) == 2)
+    first, second = (config.topic_name(t) for t in sub.topics)
+    matches = [PaperMatch(Paper(f"Paper {i}", "An abstract.", "s"), 0.9 - i / 10, (t,), (), (), topic_reasons=(ranked(),))
+               for i, t in enumerate(sub.topics)]
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert composed.text == (f"Paper 0: close in meaning to your interest in {first}\n"
+                             f"Paper 1: close in meaning to your interest in {second}\n")
+    (tmp_path / "default").mkdir()
+    default = Composer(load(tmp_path / "default")).compose(sub, matches, now=NOW)  # the headings name them
+    assert unwrapped(default.text).count("Why: Close in meaning to this topic\n") == 2
+    assert "your interest in" not in default.text and "Why: Close in meaning to this topic</p>" in default.html
+
+
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
     ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
     ("social biases", "A social bias, and social biases.", ["social bias", "social biases"]),  # was "biase"
@@ -1642,7 +1786,7 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
 
 
 CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
-               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also, liked")
+               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, reason_here, also, liked")
 
 
 @pytest.mark.parametrize(
@@ -2018,7 +2162,7 @@ def test_a_value_a_subscriber_lacks_prints_nothing_and_a_date_reads_as_a_date(tm
     (tmp_path / "tpl" / "digest.txt").write_text("Hello {{ subscriber.name }}\n{{ date }}\n")
     config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
     (sub, matches), *_ = [d for d in digests(config) if d[0].name is None]
-    assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello \nWednesday 1 May 2024\n")
+    assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello\nWednesday 1 May 2024\n")  # no trailing space: not a soft break
 
 
 def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
@@ -2498,7 +2642,7 @@ def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, mo
 
     config = arxiv_config(tmp_path)
     (_, (sub, matches)) = digests(config)  # bob's digest: no pinned author's reason
-    watched = ("reason", "reasons", "date_text", "category", "pdf_url")
+    watched = ("reason", "reason_here", "reasons", "date_text", "category", "pdf_url")
     reads: dict[tuple[str, str], int] = {}
     original = _Sandbox.getattr
 
@@ -2516,5 +2660,6 @@ def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, mo
     assert len(cards) >= 4 and all(c.date_text and c.category and c.pdf_url for c in cards)  # every value shown
     for what in ("reason", "reasons"):
         assert reads[("section", what)] == 2 * len(ctx["sections"])  # the HTML and the text template
-    for what in watched:
+    for what in watched[1:]:  # a card's reason as said under its heading (p.reason_here)
         assert reads[("card", what)] == 2 * len(cards), what
+    assert ("card", "reason") not in reads

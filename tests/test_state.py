@@ -4,9 +4,12 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -1191,16 +1194,19 @@ def test_postgres_a_statement_waiting_on_a_lock_is_named_as_such_not_as_a_silent
     monkeypatch.setattr(postgres, "ANSWER_WITHIN", 4.0)  # the server's limit: 2 s
     with open_state(pg_url) as st:
         st.see_subscribers(["a@example.org"], T0)
+        with st.claiming(["a@example.org"], T0) as batch:
+            [digest] = batch.claim([(None, "a@example.org", "<a@example.org>", [])])
         with psycopg.connect(pg_url) as holder:  # (a transaction left open)
-            holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
+            holder.execute("SELECT 1 FROM digests WHERE id = %s FOR UPDATE", (digest,))
             with pytest.raises(StateError) as err:
-                st.served(["a@example.org"], T0)
+                st.drop(digest)  # (a settle of a due subscriber passes over a held row: it waits on none)
         message = str(err.value)
         assert message.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result "
-                                  "within the worker's 2 s, while updating tuple "), message
-        assert message.endswith(' in relation "subscribers": a lock another session holds (pg_stat_activity and '
+                                  "within the worker's 2 s, while deleting tuple "), message
+        assert message.endswith(' in relation "digests": a lock another session holds (pg_stat_activity and '
                                 "pg_locks show which), or an overloaded server)"), message
-        st.served(["a@example.org"], T0)  # the server answered all along: the state goes on
+        st.drop(digest)  # the server answered all along: the state goes on
+        assert query(pg_url, "SELECT count(*) FROM digests") == [(0,)]
 
 
 def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full(pg_server, pg_url):
@@ -1404,7 +1410,54 @@ def test_a_url_naming_no_host_says_which_socket_it_tried_and_what_chose_it(tmp_p
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
     with pytest.raises(StateError) as err:
         open_state("postgresql:///digest?service=digest")
-    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}: is PostgreSQL running there?)"), str(err.value)
+    assert str(err.value).endswith(f" (tried 127.0.0.1 port {port}, named by the connection service 'digest' "
+                                   f"({tmp_path / 'services'}): is PostgreSQL running there, and is that right?)"
+                                   ), str(err.value)
+
+
+def test_where_a_host_less_url_tried_names_each_place_and_only_what_chose_it(tmp_path, monkeypatch):
+    """The "tried" line named the wrong cause: PGHOSTADDR alone was said to be
+    "named by PGHOST and PGPORT", a connection service's host and port were
+    not said to be the service's, and PGHOST=h1,h2 named only one host.  It
+    names every place tried and only what is set; no password, from
+    PGPASSWORD or the service file, is printed.  (Nothing listens on the
+    port.)"""
+    from pg_server import free_port
+
+    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE", "PGSERVICEFILE"):
+        monkeypatch.delenv(name, raising=False)
+    port, secret = free_port(), "S3cret-never-shown"
+    monkeypatch.setenv("PGPASSWORD", secret)
+    url = "postgresql:///digest"
+
+    def said(url: str = url) -> str:
+        with pytest.raises(StateError) as err:
+            open_state(url)
+        text = str(err.value)
+        assert secret not in text and "Traceback" not in text and "\n" not in text, text
+        return text
+
+    monkeypatch.setenv("PGHOSTADDR", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(port))
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+                      "PGHOSTADDR and PGPORT: is PostgreSQL running there, and is that right?)")
+    monkeypatch.delenv("PGHOSTADDR")
+    monkeypatch.setenv("PGHOST", "127.0.0.1,127.0.0.2")  # libpq tries each in turn
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port} and "
+                      f"127.0.0.2 port {port}, named by PGHOST and PGPORT: is PostgreSQL running there, and is that "
+                      "right?)")
+    monkeypatch.delenv("PGHOST")
+    monkeypatch.delenv("PGPORT")
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[digest]\nhost=127.0.0.1\nport={port}\nuser=bob\npassword={secret}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    assert said(f"{url}?service=digest") == (
+        f"{url}?service=digest: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+        f"the connection service 'digest' ({services}): is PostgreSQL running there, and is that right?)")
+    monkeypatch.setenv("PGSERVICE", "digest")
+    assert said() == (f"{url}: cannot reach PostgreSQL: Connection refused (tried 127.0.0.1 port {port}, named by "
+                      f"the connection service 'digest' (PGSERVICE, {services}): is PostgreSQL running there, and is "
+                      "that right?)")
 
 
 def test_no_password_found_says_why_the_password_file_gave_none(pg_server, monkeypatch, tmp_path):
@@ -2081,3 +2134,140 @@ def test_schema_8_where_the_schema_edit_is_refused_leaves_the_check_as_it_was_an
     assert state_module._STATUS_CHECK_IN in sql and _ephemeral_tables_a_status_write_builds(path) == 1
     with State.open(path) as st:  # version 8 as it is: nothing more to do
         assert st.open_digest("u1@example.org").status == "pending"
+
+
+T_HELD = datetime(2024, 5, 6, 9, tzinfo=UTC)
+
+
+@contextmanager
+def _two_claimed_a_row_held(url: str, monkeypatch, table: str) -> Iterator[tuple[State, list[int]]]:
+    """A worker's state with digests claimed for a@ and b@ (ids in that
+    order), a@'s row of ``table`` held by another session meanwhile (a psql
+    session left in a transaction), and the worker's statement limit 1.5 s
+    (through ANSWER_WITHIN): the server waits, not the test."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 3.0)
+    emails = ["a@example.org", "b@example.org"]
+    column = "subscriber" if table == "digests" else "email"
+    with open_state(url) as st:
+        st.see_subscribers(emails, T_HELD)
+        with st.claiming(emails, T_HELD) as batch:
+            ids = batch.claim([(None, e, f"<{e}>", []) for e in emails])
+        with psycopg.connect(url) as holder:
+            holder.execute(f"SELECT 1 FROM {table} WHERE {column} = 'a@example.org' FOR UPDATE")
+            yield st, ids
+            holder.rollback()
+
+
+def test_a_held_digest_row_past_the_statement_limit_leaves_only_that_digest_unrecorded(pg_url, monkeypatch):
+    """The record past the statement limit passed over held subscriber rows
+    but still waited on every digest row of the group: one digest row held
+    by another session failed the whole group, and every digest of it went
+    out again with the next send.  Now the digests whose rows are free are
+    recorded sent, and only the held one is named (and recovered)."""
+    with _two_claimed_a_row_held(pg_url, monkeypatch, "digests") as (st, ids):
+        with pytest.raises(StateError) as err:
+            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+    said = str(err.value)
+    assert said.endswith("; this delivered digest could not be recorded as sent (a@example.org) (1 other digest of "
+                         "its group recorded sent): the next send sends it again, with the same Message-ID"), said
+    assert "b@example.org" not in said
+    statuses = query(pg_url, "SELECT subscriber, status FROM digests ORDER BY subscriber")
+    assert statuses == [("a@example.org", "sending"), ("b@example.org", "sent")], statuses
+    assert query(pg_url, "SELECT email FROM subscribers WHERE last_sent IS NOT NULL") == [("b@example.org",)]
+    with open_state(pg_url) as nxt:
+        assert [email for _, email, *_ in nxt.recover()] == ["a@example.org"]
+
+
+def test_a_statement_the_server_cancelled_is_told_by_its_sqlstate_not_its_words(pg_url):
+    """The record past the statement limit (and the line saying why) were
+    chosen by the English words "statement timeout": a server whose
+    lc_messages is another language says them in it, and the fallback never
+    ran there.  It is told by the SQLSTATE (57014) of a real cancelled
+    statement (the server waits, not the test); words are only a tiebreak."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("SET statement_timeout = 1")
+        with pytest.raises(psycopg.errors.QueryCanceled) as err:
+            con.execute("SELECT pg_sleep(1)")
+    assert err.value.sqlstate == "57014"
+    assert postgres_state._timed_out(err.value)
+    # the same cancellation in German (lc_messages = 'de_DE.UTF-8'), as psycopg gives it
+    translated = type(err.value)("storniere Anfrage wegen Zeitüberschreitung der Anfrage")
+    assert postgres_state._timed_out(translated)
+    assert postgres_state.describe(translated, {}).startswith(
+        "PostgreSQL: storniere Anfrage wegen Zeitüberschreitung der Anfrage (no result within the worker's ")
+    assert not postgres_state._timed_out(psycopg.errors.UniqueViolation("doppelter Schlüsselwert"))
+
+
+def test_a_held_subscriber_row_past_the_record_does_not_stall_the_rounds_other_workers(pg_url, monkeypatch):
+    """The record of a delivered digest passes over a subscriber row another
+    session holds; that subscriber is then due again for the round's other
+    workers, which find nothing left to send and settle its slot.  That
+    settle waited on the same held row for the whole statement limit and
+    stopped the worker (exit 2).  Now it passes over the held row, leaving
+    the subscriber due (settled by a later send), and waits on nothing."""
+    with _two_claimed_a_row_held(pg_url, monkeypatch, "subscribers") as (st, ids):
+        st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+        with open_state(pg_url) as other:  # a second worker of the same round
+            with other.claiming(["a@example.org", "b@example.org"], T_HELD) as batch:
+                batch.served(["a@example.org", "b@example.org"])
+            other.served(["a@example.org"], T_HELD)
+            waiting = query(pg_url, "SELECT count(*) FROM pg_locks WHERE NOT granted")
+    assert waiting == [(0,)]
+    served = query(pg_url, "SELECT email, last_served IS NOT NULL, last_sent IS NOT NULL FROM subscribers ORDER BY email")
+    assert served == [("a@example.org", False, False), ("b@example.org", True, True)], served
+
+
+def test_the_record_past_the_statement_limit_runs_on_a_server_speaking_german(pg_server, monkeypatch, caplog):
+    """A server whose lc_messages is German cancels a statement in German
+    ("storniere Anfrage wegen Zeitüberschreitung der Anfrage"), and the
+    record without the held subscriber row, chosen by the English words,
+    never ran there: the send stopped (exit 2) and sent the delivered
+    digests again.  A server of its own, with a German locale built for it
+    (skipped where this machine cannot build one or PostgreSQL has no German
+    messages)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+    from pg_server import PostgresServer
+
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        pytest.skip("no localedef to build a German locale with")
+    locales = Path(tempfile.mkdtemp(prefix="digest-locale-"))  # (readable by the server's user)
+    locales.chmod(0o755)
+    server = None
+    try:
+        built = subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", str(locales / "de_DE.UTF-8")],
+                               capture_output=True, timeout=120)
+        if built.returncode not in (0, 1) or not (locales / "de_DE.UTF-8").exists():  # (1: warnings only)
+            pytest.skip(f"this machine cannot build de_DE.UTF-8: {built.stderr[-200:]!r}")
+        monkeypatch.setenv("PGPASSFILE", os.environ["PGPASSFILE"])  # (a server writes its own; the session's comes back)
+        server = PostgresServer(pg_server.bindir, "-c lc_messages=de_DE.UTF-8", env={"LOCPATH": str(locales)})
+        url = server.create_database()
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("SET statement_timeout = 1")
+            with pytest.raises(psycopg.errors.QueryCanceled) as err:
+                con.execute("SELECT pg_sleep(1)")  # (the server waits, not the test)
+        if "statement timeout" in str(err.value):
+            pytest.skip("this PostgreSQL has no German messages")
+        with caplog.at_level(logging.WARNING), _two_claimed_a_row_held(url, monkeypatch, "subscribers") as (st, ids):
+            st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+        assert query(url, "SELECT subscriber, status FROM digests ORDER BY subscriber") == [
+            ("a@example.org", "sent"), ("b@example.org", "sent")]
+        [said] = [r.getMessage() for r in caplog.records if "recorded sent all the same" in r.getMessage()]
+        assert str(err.value) in said and "not the send time of a@example.org" in said, said
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(locales, ignore_errors=True)

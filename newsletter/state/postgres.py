@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self, cast
+from typing import Any, NoReturn, Self, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -465,7 +465,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
         return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
                 "default_transaction_read_only set for the user or database): point state: at the primary")
-    if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in lowered:
+    if _timed_out(exc):
         diag = getattr(exc, "diag", None)
         where = ((diag.context if diag is not None else None) or "").strip().splitlines()
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
@@ -485,7 +485,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
-        if tried := _tried(text, params):
+        if tried := _tried(str(exc), params):
             reason += f" (tried {tried})"
         elif reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
@@ -507,27 +507,59 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     return f"PostgreSQL: {text}"
 
 
+def _timed_out(exc: psycopg.Error) -> bool:
+    """Whether the server cancelled a statement (SQLSTATE 57014,
+    ``query_canceled``): told by its code, not its words, which a server
+    with ``lc_messages`` set to another language translates ("storniere
+    Anfrage wegen Zeitüberschreitung der Anfrage"), and the record of delivered
+    digests without held rows never ran there (the send stopped, exit 2,
+    and sent them again).  The worker's ``statement_timeout`` is the one
+    such limit a worker's statements run under (``lock_timeout`` is off:
+    :func:`_stay_open`); an administrator's ``pg_cancel_backend`` has the
+    same code, and is told apart only where its words are English."""
+    return isinstance(exc, pg_errors.QueryCanceled) and "due to user request" not in str(exc)
+
+
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
 
 
 def _tried(text: str, params: dict[str, Any]) -> str | None:
     """Where libpq tried to connect and what chose it, when the URL names no
-    host: ``postgresql:///db`` leaves host and port to PGHOST and PGPORT (or
-    libpq's default socket), and a server that was down was named by the URL
-    alone, "postgresql:///db: cannot reach PostgreSQL: Connection refused (...
-    the URL's host and port right?)": neither the place tried nor the
-    variables that chose it.  None where the URL names its host (the line
-    names it already)."""
-    if params.get("host") or params.get("hostaddr") or not (found := _SERVER_TRIED.search(text)):
+    host: ``postgresql:///db`` leaves host and port to PGHOST, PGHOSTADDR and
+    PGPORT, a connection service (``service=`` or PGSERVICE, from its file),
+    or libpq's default socket, and a server that was down was named by the
+    URL alone, "postgresql:///db: cannot reach PostgreSQL: Connection
+    refused (... the URL's host and port right?)": neither the place tried
+    nor what chose it.  Every place tried is named (PGHOST=h1,h2 tries each),
+    and only what is set: PGHOSTADDR alone was said to be PGHOST and PGPORT,
+    a service's host libpq's default.  ``text`` is the whole message (each
+    host's attempt on a line of its own).  None where the URL names its host
+    (the line names it already)."""
+    if params.get("host") or params.get("hostaddr"):
         return None
-    where = f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}"
-    if not (os.environ.get("PGHOST") or os.environ.get("PGHOSTADDR")):
-        if not found[3]:  # (a host from elsewhere: a service file's, PGSERVICE)
+    attempts = re.findall(r"^- host: '([^']*)', port: '([^']*)'", text, re.M)  # (psycopg's, one per host)
+    places = [f"the socket {h}/.s.PGSQL.{p}" if h.startswith("/") else f"{h} port {p}" for h, p in attempts] or [
+        f"the socket {found[3]}" if found[3] else f"{found[1]} port {found[2]}" for found in _SERVER_TRIED.finditer(text)]
+    if not places:
+        return None
+    where = _and(list(dict.fromkeys(places)))
+    chosen = [name for name in ("PGHOST", "PGHOSTADDR") if os.environ.get(name)]
+    if service := params.get("service") or os.environ.get("PGSERVICE"):
+        file = os.environ.get("PGSERVICEFILE") or "~/.pg_service.conf or the system's pg_service.conf"
+        named = "" if params.get("service") else "PGSERVICE, "
+        chosen.insert(0, f"the connection service {service!r} ({named}{file})")
+    if not chosen:
+        if not places[0].startswith("the socket "):  # (a host from elsewhere: PGSYSCONFDIR's defaults)
             return f"{where}: is PostgreSQL running there?"
         return (f"{where}, libpq's default, as neither the URL nor PGHOST names a host: write the host in the URL "
                 "or set PGHOST")
-    port = " and the URL's port" if params.get("port") else " and PGPORT" if os.environ.get("PGPORT") else ""
-    return f"{where}, named by PGHOST{port}: is PostgreSQL running there, and is that right?"
+    chosen += ["the URL's port"] if params.get("port") else ["PGPORT"] if os.environ.get("PGPORT") else []
+    return f"{where}, named by {_and(chosen)}: is PostgreSQL running there, and is that right?"
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
 
 def _no_password_hint(params: dict[str, Any]) -> str:
@@ -962,7 +994,7 @@ class PostgresState(State):
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
-            elif isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc).lower():
+            elif _timed_out(exc):
                 raise _TimedOut(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
@@ -1659,42 +1691,56 @@ class PostgresState(State):
                                            exc: _TimedOut) -> None:
         """Delivered digests' marks the server cancelled at the worker's
         statement limit: another session (a ``psql`` session left in a
-        transaction, a hand-run ``UPDATE``) held a subscriber's row all that
-        time.  The send stopped on it (exit 2) with the delivered digests
-        unrecorded, and the next send sent them again, though the mail server
-        had accepted them.  Now each digest is recorded ``sent`` (its own row
-        is not the one held), and the send times of the subscribers whose
-        rows are free with it, in one statement that passes over the held
-        rows (``SKIP LOCKED``); a held subscriber keeps its older send time,
-        named in one warning.  Where a digest's own row is held, nothing can
-        be recorded: that stops the send, saying that what was delivered goes
-        again with the next send (it said only that a statement was cancelled)."""
+        transaction, a hand-run ``UPDATE``) held a subscriber's row or a
+        digest's all that time.  The send stopped on it (exit 2) with the
+        delivered digests unrecorded, and the next send sent them again,
+        though the mail server had accepted them.  Now every digest whose own
+        row is free is recorded ``sent``, with the send times of the
+        subscribers whose rows are free, in one statement that passes over
+        the held rows of both tables (``SKIP LOCKED``): a held subscriber
+        keeps its older send time, named in one warning.  A digest whose own
+        row is held cannot be recorded: only those stop the send, named, as
+        going again with the next send.  (Waiting on the digests' rows, one
+        held digest row failed its whole group, and every digest of it went
+        out again.)"""
         try:
             left = self._once_more(
-                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "WITH t AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED), "
+                "d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
                 "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
-                "AS v(id, tries) WHERE d.id = v.id RETURNING d.subscriber), "
+                "AS v(id, tries) WHERE d.id = v.id AND d.id IN (SELECT id FROM t) RETURNING d.subscriber), "
                 "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
                 "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
                 "WHERE email IN (SELECT email FROM free) RETURNING email) "
-                "SELECT subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) ORDER BY subscriber",
+                "SELECT NULL::bigint, subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) "
+                "UNION ALL SELECT id, NULL FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM t)",
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
                 rows=True,
             )
         except _TimedOut as again:
-            emails = sorted(email for _, email, _ in items)
-            who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
-            raise StateError(Problem(
-                f"{again.problems[0].message}; {'this delivered digest' if len(items) == 1 else 'these delivered digests'}"
-                f" could not be recorded as sent ({who}): the next send sends "
-                f"{'it' if len(items) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
-        held = [email for email, in left]
+            self._not_recorded(again.problems[0].message, [email for _, email, _ in items])
+        held = sorted(email for digest, email in left if digest is None)
         if held:
             log.warning(
                 "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
-                "another session holds: %s due again before %s schedule says (with only papers not yet sent)",
+                "another session holds: %s due again before %s schedule says (with only papers not yet sent; "
+                "a worker finding it due with nothing left passes over the held row, leaving it due, not waiting on it)",
                 exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
                 "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
+        if unrecorded := {digest for digest, _ in left if digest is not None}:
+            self._not_recorded(exc.problems[0].message, [email for i, email, _ in items if i in unrecorded],
+                               len(items) - len(unrecorded))
+
+    def _not_recorded(self, why: str, emails: Sequence[str], recorded: int = 0) -> NoReturn:
+        """Stop the send on delivered digests whose records could not be made
+        (their own rows held): named, as going again with the next send."""
+        emails = sorted(emails)
+        who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
+        others = f" ({counted(recorded, 'other digest')} of its group recorded sent)" if recorded else ""
+        raise StateError(Problem(
+            f"{why}; {'this delivered digest' if len(emails) == 1 else 'these delivered digests'}"
+            f" could not be recorded as sent ({who}){others}: the next send sends "
+            f"{'it' if len(emails) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
 
     def mark_unsent(
         self,
@@ -1816,9 +1862,17 @@ def _drop(con: psycopg.Connection, digest_id: int) -> None:
 
 
 def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> None:
-    """Due subscribers with nothing to send: their slot is settled."""
+    """Due subscribers with nothing to send: their slot is settled, passing
+    over a row another session holds (``SKIP LOCKED``).  The row a
+    delivered digest's record was made without (see
+    :meth:`PostgresState._mark_sent_past_locked_subscribers`) is still held
+    when the round's other workers find that subscriber due with nothing
+    left: each waited on it for its whole statement limit and stopped (exit
+    2).  A settle passed over leaves the subscriber due, which the next
+    send settles (nothing to send is lost)."""
     con.execute(
-        "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
+        "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email IN "
+        "(SELECT email FROM subscribers WHERE email = ANY(%s) FOR UPDATE SKIP LOCKED)",
         (_aware(now), sorted({_key(e) for e in emails})),
     )
 
