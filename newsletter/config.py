@@ -2304,10 +2304,13 @@ class _KeptRead:
             with open(self.file, "rb") as file:
                 if not own_private(os.fstat(file.fileno())):
                     return None
-                key, digest, payload = marshal.loads(file.read())
-            if key != self.key or hashlib.sha1(payload).digest() != digest:
+                kept = file.read()
+            # The key and the payload's digest are plain bytes before it, compared as bytes: marshal is not
+            # safe on crafted data (five bytes stalled it 8.5 s), so it is given only a payload that checks.
+            head = len(self.key) + _KEPT_DIGEST_SIZE
+            if kept[:len(self.key)] != self.key or _kept_digest(kept[head:]) != kept[len(self.key):head]:
                 return None
-            data, lines = marshal.loads(payload)
+            data, lines = marshal.loads(kept[head:])
         except Exception:  # noqa: BLE001 -- missing, unreadable, damaged (marshal raises many kinds): read
             return None
         if not isinstance(data, dict) or not isinstance(lines, dict):
@@ -2327,10 +2330,18 @@ class _KeptRead:
             return
         try:
             self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            digest = hashlib.sha1(self.payload).digest()
-            write_atomic(self.file, marshal.dumps((self.key, digest, self.payload)), mode=0o600)
+            write_atomic(self.file, self.key + _kept_digest(self.payload) + self.payload, mode=0o600)
         except OSError:
             pass  # nothing kept this run: the next reads the text again
+
+
+#: The bytes of a kept read's payload digest (see :func:`_kept_digest`), after its key.
+_KEPT_DIGEST_SIZE = hashlib.sha256().digest_size
+
+
+def _kept_digest(payload: bytes) -> bytes:
+    """A kept read's payload checksum, checked before ``marshal`` reads the payload."""
+    return hashlib.sha256(payload).digest()
 
 
 @functools.cache

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from .errors import UNKNOWN_PAGE, InputError, Problem, counted, line_of, parsed_xml
 from .fetching import storage_error
@@ -851,6 +851,7 @@ class ArxivListing:
     total: int | None  # opensearch:totalResults of an API response; None for the announcement feed
     entries: int  # entries in the document, kept or not
     start: int = 0  # opensearch:startIndex of an API response: the results before it are on other pages
+    dated: bool = False  # the API answer's query has a date range (submittedDate, lastUpdatedDate)
 
     @classmethod
     def joined(cls, listings: Sequence[ArxivListing], papers: list[Paper] | None = None) -> ArxivListing:
@@ -861,7 +862,8 @@ class ArxivListing:
         totals = [listing.total for listing in listings if listing.total is not None]
         return cls([p for listing in listings for p in listing.papers] if papers is None else papers,
                    max(totals) if totals else None, sum(listing.entries for listing in listings),
-                   min((listing.start for listing in listings if listing.total is not None), default=0))
+                   min((listing.start for listing in listings if listing.total is not None), default=0),
+                   any(listing.dated for listing in listings))
 
     def rest_said(self, name: str, source: str) -> str | None:
         """What a saved API answer that holds one page of its query's
@@ -870,8 +872,10 @@ class ArxivListing:
         it holds them all.  One that holds none of a query that has none
         (``opensearch:totalResults`` 0) says so too: it read as a quiet day,
         as the same answer fetched no longer does (a misspelt field or
-        author matches nothing, over all time)."""
-        if self.total == 0 and not self.entries:
+        author matches nothing, over all time).  A query over a date range
+        (``submittedDate:[... TO ...]``) that holds none is a quiet day, not
+        a query that matches nothing at all: nothing is said of it."""
+        if self.total == 0 and not self.entries and not self.dated:
             return (f"{name}:1: source {source!r}: this saved arXiv API answer holds no results: its query matches no "
                     "paper at all (opensearch:totalResults 0), not just nothing new; check the query that saved it "
                     "(field prefixes such as ti:, abs:, au:, cat:, and quoting)")
@@ -1090,9 +1094,10 @@ def parse_arxiv(
     return ArxivListing(papers, *_opensearch(parsed))
 
 
-def _opensearch(parsed) -> tuple[int | None, int, int]:
+def _opensearch(parsed) -> tuple[int | None, int, int, bool]:
     """An API answer's ``opensearch:totalResults`` (None when it has none),
-    its entries and its ``opensearch:startIndex``, as an
+    its entries, its ``opensearch:startIndex`` and whether its query (in
+    its title or its own link) has a date range, as an
     :class:`ArxivListing` counts them."""
     total = parsed.feed.get("opensearch_totalresults")
     try:
@@ -1103,7 +1108,13 @@ def _opensearch(parsed) -> tuple[int | None, int, int]:
         start = int(parsed.feed.get("opensearch_startindex") or 0)
     except ValueError:
         start = 0
-    return total, len(parsed.entries), max(start, 0)
+    asked = " ".join(str(parsed.feed.get(key) or "") for key in ("title", "id", "link"))
+    asked += " ".join(str(link.get("href") or "") for link in parsed.feed.get("links") or ())
+    return total, len(parsed.entries), max(start, 0), bool(_DATE_RANGE_FIELD.search(unquote(asked)))
+
+
+#: A date range in an arXiv API query: an answer of one with no results is a quiet day.
+_DATE_RANGE_FIELD = re.compile(r"\b(?:submitted|lastupdated)date\s*:", re.IGNORECASE)
 
 
 #: An arXiv API answer's own id or link (``http://arxiv.org/api/...``): other

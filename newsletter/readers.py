@@ -424,8 +424,9 @@ _COUNT = r"\d[\d.,]*\s?[km]?"
 _SUBMITTER_NAME = r"@?[\w.-]{1,40}|[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){1,3}"
 #: An avatar's alternative text, which a page saved as text and some copies keep
 #: beside a submitter's or author's name: "akhaliq's avatar", "Avatar of akhaliq".
-_AVATAR_ALT = r"avatar|@?[\w.-]{1,40}['’]s\s+avatar|avatar\s+(?:of|for)\s+@?[\w.-]{1,40}"
-_AVATAR = lazy(_AVATAR_ALT, re.IGNORECASE)
+#: Only beside such a line (:func:`_avatar_beside`): titles "Avatar" and
+#: "Everybody's Avatar" were dropped, and the error blamed the abstract under them.
+_AVATAR = lazy(r"@?[\w.-]{1,40}['’]s\s+avatar|avatar\s+(?:of|for)\s+@?[\w.-]{1,40}", re.IGNORECASE)
 #: The lines of a paper's card that are neither its title nor its abstract:
 #: vote, comment, star and author counts, who submitted it and when it was
 #: published.  Copies of the trending, weekly and monthly pages, and of the
@@ -441,7 +442,6 @@ _PAPER_META = lazy(
     rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
     r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
-    rf"|{_AVATAR_ALT}"
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
     r")",
     re.IGNORECASE,
@@ -471,8 +471,21 @@ def _is_paper_meta(text: str) -> bool:
     if len(parts) < 2:  # (most lines: the one part was just tried whole)
         return False
     # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
+    # and so is an avatar's alternative text ("akhaliq's avatar · Submitted by akhaliq")
     meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
-    return any(meta) and all(m or _date_line(part) for m, part in zip(meta, parts, strict=True))
+    return any(meta) and all(m or _date_line(part) or _AVATAR.fullmatch(part)
+                             for m, part in zip(meta, parts, strict=True))
+
+
+def _avatar_beside(lines: Sequence[str], k: int) -> bool:
+    """Whether line ``k`` is an avatar's alternative text (:data:`_AVATAR`)
+    beside a ``Submitted by`` line or a line of names, as a card has it: a
+    title such as "Everybody's Avatar" is between abstracts."""
+    if not _AVATAR.fullmatch(lines[k].strip()):
+        return False
+    near = [lines[i].strip() for i in (k - 1, k + 1) if 0 <= i < len(lines)]
+    return any(t.casefold().startswith("submitted by") or (_is_name_line(t) and not _is_page_chrome(t))
+               or (" " not in t and _SUBMITTER.fullmatch(t) is not None) for t in near if t)
 
 
 #: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
@@ -646,7 +659,7 @@ def _without_paper_meta(
             if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
                 dropped.add(k + 1)
             continue
-        if _AVATAR.fullmatch(text.strip()):
+        if _avatar_beside([t for _, t in blocks], k):
             # (between "Submitted by" and the name too: it was taken for the name, and the name for a title)
             meta_at_end = True
             continue
@@ -854,14 +867,16 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     alone: set[int] = set()  # indexes of those
     links: dict[int, list[tuple[int, str]]] = {}  # a card's link lines, by its paragraph's index
     current: list[tuple[int, str]] = []
-    for n, t in content:
+    texts = [t for _, t in content]
+    for i, (n, t) in enumerate(content):
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             alone.add(len(paragraphs))
             paragraphs.append([(n, t)])
         elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
             links.setdefault(len(paragraphs), []).append((n, t))
-        elif t and (_is_paper_meta(t) or _folds_to(t, _AI_SUMMARY, colons=True) or (not current and _card_line(t))
+        elif t and (_is_paper_meta(t) or _avatar_beside(texts, i) or _folds_to(t, _AI_SUMMARY, colons=True)
+                    or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
             t and not current and paragraphs and _folds_to(paragraphs[-1][0][1], "submitted by")
             and _SUBMITTER.fullmatch(t)
@@ -1174,7 +1189,7 @@ def parse_hf_papers_text(
     k = 0
     while k < len(body):
         t_line, title = body[k]
-        if _is_page_chrome(title):
+        if _is_page_chrome(title) and not _titled_like_a_heading(body, k):
             # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
             continue
@@ -1220,12 +1235,17 @@ def parse_hf_papers_text(
             # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
             # abstract, the abstract the next title, and the error named the wrong paper
             step, (a_line, abstract) = 3, body[k + 2]
-        if step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1]):
+        wrapped = step == 2 and k + 2 < len(body) and _wrapped_title(title, abstract, body[k + 2][1])
+        if wrapped and a_line == t_line + 1 and _cannot_stand_alone(title, abstract):
             # a title wrapped over two lines (an editor's or a saved page's wrapping, in the layout without
-            # blank lines): its second line was refused as another title, or as too short an abstract
+            # blank lines): its second line was refused as another title, or as too short an abstract.
+            # Only a second line no title is ("Self-" over "Supervised ...", or one in lower case): a title
+            # really ending "...Looking At" or "Be Careful What You Wish For" with no abstract took the next
+            # paper's title into its own, silently
             body[k + 1] = (t_line, _joined_title(title, abstract))
             k += 1
             continue
+        join = f"; if line {a_line} continues the title, join the two lines" if wrapped else ""
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
@@ -1248,7 +1268,7 @@ def parse_hf_papers_text(
                    "paper's abstract under its title" if listing else "")
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line}, {_short(abstract)!r}, reads as "
-                        f"another title: no sentence in it{why})", name, t_line)
+                        f"another title: no sentence in it{why}{join})", name, t_line)
             )
         if _looks_like_names(abstract):
             # Title, authors, abstract: taken in pairs, every paper after this one would be shifted.
@@ -1265,7 +1285,7 @@ def parse_hf_papers_text(
                 Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
                         f"short to be its abstract, and line {body[k + step][0]} after it reads as one: a line between "
                         "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
-                        "it to the abstract's line if it is the abstract's)", name, a_line)
+                        f"it to the abstract's line if it is the abstract's){join}", name, a_line)
             )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
@@ -1324,10 +1344,24 @@ def _wrapped_title(first: str, rest: str, after: str) -> bool:
     return open_end and (_abstract_goes_on(after) or len(after) > MAX_TITLE_CHARS) and not _abstract_goes_on(rest)
 
 
+def _cannot_stand_alone(first: str, rest: str) -> bool:
+    """Whether ``rest``, the line under a title line ending open, can be
+    no title of its own: the first line ends inside a word ("Self-"), or
+    ``rest`` begins in lower case.  A title in title case can stand alone,
+    and a paper without its abstract is refused, not merged with the next
+    one's title (the error says to join the lines if they are one title)."""
+    return _hyphen_cut(first.rstrip()) or rest.strip()[:1].islower()
+
+
+def _hyphen_cut(line: str) -> bool:
+    """Whether ``line`` ends inside a hyphenated word: "TabReason: A Self-"."""
+    return line.endswith("-") and line[-2:-1].isalpha()
+
+
 def _joined_title(first: str, rest: str) -> str:
     """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
     first, rest = first.rstrip(), rest.strip()
-    return f"{first}{rest}" if first.endswith("-") and first[-2:-1].isalpha() else f"{first} {rest}"
+    return f"{first}{rest}" if _hyphen_cut(first) else f"{first} {rest}"
 
 
 #: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).
@@ -1350,7 +1384,13 @@ def _second_paragraph(body: list[tuple[int, str]], k: int) -> bool:
         return False
     if sum(w[0].isupper() for w in words) > len(words) // 3:
         return False
-    return (k + 2 < len(body) and len(body[k + 1][1]) < _MIN_ABSTRACT_CHARS
+    # The short line after it must read as a title too: a sentence-case title ending in "?" or "." over
+    # an author list, a venue ("ICLR 2026 (oral)"), a code link or a line of chrome was glued to the
+    # abstract before it and that short line read as a paper, where it was a located error.  (A title
+    # may end with a question mark: "Why Do Language Models Hallucinate?".)
+    short = body[k + 1][1].rstrip() if k + 1 < len(body) else ""
+    return (k + 2 < len(body) and len(short) < _MIN_ABSTRACT_CHARS
+            and _reads_as_title(short.removesuffix("?")) and not _looks_like_names(short) and not _is_page_chrome(short)
             and len(body[k + 2][1]) <= _MAX_ABSTRACT_CHARS and _abstract_goes_on(body[k + 2][1]))
 
 
@@ -1646,6 +1686,19 @@ def _nav_lines(blocks: list[tuple[int, str]]) -> int:
     return 0
 
 
+#: The headings a week's or a month's listing titles itself with, over its date range: a
+#: header line only with the range under it ("Papers of the week" is a paper's title too).
+_RANGE_HEADINGS = frozenset(map(_key, ("Papers of the week", "Papers of the month")))
+
+
+def _titled_like_a_heading(blocks: list[tuple[int, str]], k: int) -> bool:
+    """Whether block ``k`` reads "Papers of the week" (or month) with no date
+    range under it: a paper's title, dropped as the header, and the error
+    blamed its abstract as a title without one."""
+    return (_may_be_key(blocks[k][1]) and _key(blocks[k][1]) in _RANGE_HEADINGS
+            and not (k + 1 < len(blocks) and _date_line(_spaced(blocks[k + 1][1]))))
+
+
 def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
     """Past the page header that starts at ``blocks[i]``: the index of the first
     title and whether there was a header.  Layout (b)'s ``Subscribe`` glued to
@@ -1653,6 +1706,8 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
     header, subscribe_seen = False, False
     while i < len(blocks):
         line, block = blocks[i]
+        if _titled_like_a_heading(blocks, i):
+            break
         if _is_page_chrome(block):
             subscribe_seen = subscribe_seen or _folds_to(block, _SUBSCRIBE)
             header = header or _is_header(block)

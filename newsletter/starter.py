@@ -185,7 +185,9 @@ def write_starter(path: str | os.PathLike, *, force: bool = False, zone: str | N
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             # `init` run where the user cannot write (/, a colleague's checkout, /srv as oneself):
             # the bare "Permission denied" named neither the folder nor where a config should go
-            said += (f" (its folder {os.path.abspath(target.parent)!r} is not writable for this user): give init a "
+            # the folder it could not make is not there: the nearest one that is, is what is not writable
+            folder = next((p for p in (target.parent, *target.parent.parents) if p.exists()), target.parent)
+            said += (f" (its folder {os.path.abspath(folder)!r} is not writable for this user): give init a "
                      "folder of your own, `newsletter init ~/digest`")
         raise ConfigError(Problem(f"cannot write: {said}", str(target))) from None
     return target

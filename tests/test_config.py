@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
+import marshal
 import os
 import re
 import shutil
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import BASIC_CONFIG, ROOT, write_config
@@ -2904,6 +2907,36 @@ def test_a_kept_read_damaged_foreign_or_writable_by_others_is_not_used(workdir, 
     assert len(reads) == 2  # read anew
     assert again.model_dump() == first.model_dump()
     assert [s.email for s in again.subscribers] == ["ada@example.org", "bob@example.org"]
+
+
+@pytest.mark.parametrize("craft", ["five bytes", "this text's key, a wrong digest", "old layout"])
+def test_a_crafted_kept_read_is_never_given_to_marshal(workdir, reads, monkeypatch, craft):
+    """``marshal`` is not safe on crafted data: five bytes (a tuple of two
+    thousand million items) stalled every command 8.5 s, as the whole file
+    was given to it before its checksum was looked at.  The key and the
+    digest are plain bytes, compared first: a file that fails them is read
+    anew and replaced, and marshal never sees it."""
+    path = write_config(workdir, BASIC_CONFIG)
+    first = load_config(path)
+    file, = (workdir / KEPT_READS).iterdir()
+    good = file.read_bytes()
+    key = good[:20]
+    file.write_bytes({"five bytes": b"(\xff\xff\xff\x7f", "this text's key, a wrong digest": key + bytes(32) + good[52:],
+                      "old layout": marshal.dumps((key, hashlib.sha1(good[52:]).digest(), good[52:]))}[craft])
+    file.chmod(0o600)
+
+    given: list[bytes] = []
+
+    def never(data):  # (an error here would be taken as a damaged file: what it was given is what tells)
+        given.append(data)
+        raise ValueError("not to be read")
+
+    monkeypatch.setattr(config_module, "marshal", SimpleNamespace(loads=never, dumps=marshal.dumps))
+    again = load_config(path)
+    assert given == []
+    assert len(reads) == 2 and again.model_dump() == first.model_dump()  # read anew
+    kept = file.read_bytes()  # and the crafted file replaced by this text's read
+    assert kept[:20] == key and hashlib.sha256(kept[52:]).digest() == kept[20:52] and len(kept) > 52
 
 
 @pytest.mark.parametrize("case", ["a date", "cache: elsewhere", "anchors", "a problem"])

@@ -107,6 +107,13 @@ def test_init_in_a_folder_this_user_cannot_write_names_it_and_says_where_to_go(t
         f"shared/config.yaml: cannot write: {said} (its folder {str(shared.resolve())!r} is not writable for this user): give "
         "init a folder of your own, `newsletter init ~/digest`"], r.err
     assert list(shared.iterdir()) == []
+    # under it, a folder not there yet: the one named is the nearest that is (`shared/digest` was named)
+    with unwritable(shared):
+        r = cli("init", "shared/digest/config.yaml")
+    assert r.code == 2 and r.err.splitlines() == [
+        f"shared/digest/config.yaml: cannot write: {said} (its folder {str(shared.resolve())!r} is not writable for "
+        "this user): give init a folder of your own, `newsletter init ~/digest`"], r.err
+    assert list(shared.iterdir()) == []
 
 
 def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):

@@ -6,6 +6,7 @@ nothing lost or sent twice.  Sources are served by a real HTTP server on
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -254,6 +255,15 @@ def test_a_saved_arxiv_api_answer_of_a_query_with_no_results_says_so(tmp_path, c
     r = cli("papers", "--json")
     assert r.code == 0 and len(json.loads(r.out)) == 5, r.err
     assert "no results" not in r.err
+    # a query over a date range (submittedDate:[... TO ...]) with none is a quiet day, not a query
+    # that "matches no paper at all"
+    quiet = (DATA / "arxiv-api-quiet-day.xml").read_bytes()
+    assert b"submittedDate" in quiet and b">0</opensearch:totalResults>" in quiet
+    for day in (quiet, re.sub(rb"<title[^>]*>.*?</title>", b"", quiet)):  # in its own link alone too
+        (tmp_path / "api.xml").write_bytes(day)
+        r = cli("papers", "--json")
+        assert r.code == 0 and json.loads(r.out) == [], r.err
+        assert "no results" not in r.err and "matches no paper" not in r.err, r.err
 
 
 def test_html_entities_escaped_once_or_twice_in_json_and_csv_exports_are_read_as_their_characters(
