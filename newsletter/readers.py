@@ -640,6 +640,7 @@ def _without_paper_meta(
     after_submitted_by = meta_at_end = False
     dropped: set[int] = set()  # an AI summary with the paper's abstract under it
     cards: dict[int, CardLine] = {}
+    texts = [t for _, t in blocks]  # (once: made for each block, a big export's read was quadratic)
     for k, (line, text) in enumerate(blocks):
         if k in dropped:
             continue
@@ -659,7 +660,7 @@ def _without_paper_meta(
             if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
                 dropped.add(k + 1)
             continue
-        if _avatar_beside([t for _, t in blocks], k):
+        if _avatar_beside(texts, k):
             # (between "Submitted by" and the name too: it was taken for the name, and the name for a title)
             meta_at_end = True
             continue
