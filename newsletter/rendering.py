@@ -1996,7 +1996,9 @@ def _cut(ctx: dict, shown: int) -> dict:
     ``more_sections`` (by topic, as the cards are: a list of titles whose
     topics alternate read as a jumble).  A section's reason said once under
     its heading is said again of the cards it keeps: over one card it is
-    that card's own ("Why, for every paper below:" stayed over a lone card)."""
+    that card's own ("Why, for every paper below:" stayed over a lone card);
+    so is the one the papers listed in brief share, said over them once
+    ("Why: guarantees" ended each of 86 lines alike)."""
     papers = ctx["all_papers"]
     kept = {id(card) for card in papers[:shown]}
     sections, more = [], []
@@ -2006,7 +2008,7 @@ def _cut(ctx: dict, shown: int) -> dict:
         if cards:
             sections.append({**section, "papers": cards, "count": len(cards), **_shared_reasons(cards)})
         if rest:
-            more.append({**section, "papers": rest, "count": len(rest)})
+            more.append({**section, "papers": rest, "count": len(rest), **_shared_reasons(rest)})
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}
 
 

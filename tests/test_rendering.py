@@ -1366,6 +1366,34 @@ def test_a_digest_over_gmails_clip_lists_its_last_papers_in_brief(tmp_path):
             "full, lower max_papers") in warning
 
 
+def test_papers_listed_in_brief_say_the_reason_they_all_give_once_over_them(tmp_path):
+    """A clipped digest listed its last papers in brief each with its "Why:",
+    and where a topic of one term found them all, 86 lines in a row ended
+    "Why: guarantees": the reason they share is said once, under their
+    topic's name, as over the cards; a paper keeps what only it has (its
+    other topics), and the bytes saved make room for more cards."""
+    for f in DATA.glob("hf-papers-*.txt"):
+        (tmp_path / "papers").mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    text = READER_CONFIG.replace("sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/*.txt\n")
+    text = text.replace('any: ["Schrödinger", "diffusion model*"]', 'any: ["the"]').replace("max_papers: 30", "max_papers: 60")
+    config, matches, composed = reader_digest(tmp_path, text)
+    html = composed.html
+    more = html[html.index('<a name="more">'):html.index('class="footer"')]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
+    assert "In brief, without their abstracts" in visible
+    listed = [m for m in matches if m.topics[0] == "bridges" and anchor_for(m.paper.id) not in html]
+    assert len(listed) >= 5
+    assert visible.count("Why, for every paper below: the") == 1 and "Why: the" not in visible
+    after = more[more.index("Why, for every paper below: the"):]
+    entries = [html_lib.unescape(re.sub(r"<[^>]+>", "", e)) for e in re.findall(r'<p class="contents-item".*?</p>', after, re.S)]
+    assert len(entries) == len(listed)
+    for m, entry in zip(listed, entries):  # none says "Why:"; each says its other topic
+        assert "Why:" not in entry and m.paper.title[:20] in entry
+        assert ("Also in Optimization" in entry) == (len(m.topics) > 1), entry
+    assert any(len(m.topics) > 1 for m in listed)
+
+
 def test_a_digest_too_big_even_in_brief_lists_its_last_papers_by_title(tmp_path):
     """Where even the papers in brief would not fit, the rest are listed by
     title only, as before, rather than the whole digest sent over the clip."""
