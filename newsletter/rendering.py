@@ -465,10 +465,12 @@ def isolated(name: str) -> str:
 
 def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
     """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names;
-    each right-to-left name isolated (:func:`isolated`)."""
+    each right-to-left name isolated (:func:`isolated`).  "… and 9 more" is
+    held together by no-break spaces: on a phone it broke as "… and 9" at a
+    line's end and "more" alone on the next (and so in the text part)."""
     if len(authors) <= most:
         return ", ".join(map(isolated, authors))
-    return ", ".join(map(isolated, authors[:keep])) + f", … and {len(authors) - keep} more"
+    return ", ".join(map(isolated, authors[:keep])) + f", …\u00a0and\u00a0{len(authors) - keep}\u00a0more"
 
 
 def anchor_for(paper_id: str, kind: str = "paper") -> str:

@@ -1052,7 +1052,7 @@ def test_card_shows_what_the_sources_know(tmp_path):
     assert 'href="https://arxiv.org/abs/2406.05112"' in eps and 'href="https://arxiv.org/pdf/2406.05112v1"' in eps
     assert 'href="https://github.com/example-lab/eps-stationary"' in eps and "Code (GitHub)" in eps  # from the comment
     shapley = card("Shapley")
-    assert "Ngozi Eze, Lars Mikkelsen, Yuki Sato, … and 11 more" in shapley and "Pedro Alves" not in shapley
+    assert "Ngozi Eze, Lars Mikkelsen, Yuki Sato, …&nbsp;and&nbsp;11&nbsp;more" in shapley and "Pedro Alves" not in shapley
     assert 'href="https://gitlab.com/example-lab/optimizer-shapley"' in shapley
     bridges = card("Unpaired Image Translation")
     assert 'href="https://huggingface.co/example-lab/sb-translate"' in bridges  # named in the abstract
@@ -1068,7 +1068,7 @@ def test_helpers_for_authors_and_code():
     from newsletter.rendering import code_link, short_authors
 
     assert short_authors(["A", "B", "C", "D"]) == "A, B, C, D"
-    assert short_authors(["A", "B", "C", "D", "E", "F"]) == "A, B, C, … and 3 more"
+    assert short_authors(["A", "B", "C", "D", "E", "F"]) == "A, B, C, …\xa0and\xa03\xa0more"
 
     def paper(**kw):
         return Paper(title="t", abstract=kw.pop("abstract", ""), source="s", **kw)
