@@ -175,14 +175,15 @@ def trim(text: str, limit: int) -> str:
     sentence where one ends in the last part of them, else at a word, with
     "…" after it: an abstract cut at its 600th character ended mid-clause,
     "… based on two simple modifications to…", where the sentence before
-    it made a whole thought."""
+    it made a whole thought.  The "…" after a sentence follows a no-break
+    space: a card on a phone showed it alone on the abstract's last line."""
     text = " ".join(text.split())
     if not limit or len(text) <= limit:
         return text
     head = text[:limit]
     for end in reversed(list(_SENTENCE_END.finditer(head, int(limit * SENTENCE_KEEPS)))):
         if _ends_sentence(head, end):
-            return head[:end.end()] + ("…" if end.group() in "。！？" else " …")
+            return head[:end.end()] + ("…" if end.group() in "。！？" else "\u00a0…")
     cut = head.rsplit(" ", 1)[0].rstrip(",;:.")
     return cut + "…"
 

@@ -506,6 +506,45 @@ def test_and_n_more_authors_stays_on_one_line_at_every_phone_width(tmp_path):
     assert not split, f'"and 7 more" broken over two lines at {split} px'
 
 
+#: For each width of the frame, from 280 to 520 px: on how many lines the abstract's last word and its "…" stand.
+ELLIPSIS_PROBE = (
+    "<script>function probe(f){var out=[];for(var w=280;w<=520;w+=2){f.style.width=w+'px';"
+    "var d=f.contentDocument,p=d.querySelector('p.abstract'),t=p.lastChild,at=t.data.lastIndexOf(' ',t.data.length-3)+1,"
+    "r=d.createRange();r.setStart(t,at);r.setEnd(t,t.data.length);var tops={};"
+    "Array.prototype.forEach.call(r.getClientRects(),function(b){if(b.width>0)tops[Math.round(b.top)]=1});"
+    "out.push(w+':'+Object.keys(tops).length)}"
+    "document.documentElement.setAttribute('data-probe',out.join(','));}</script>"
+)
+
+
+def test_a_trimmed_abstracts_ellipsis_never_stands_alone_on_a_line(tmp_path):
+    """An abstract cut at a sentence's end closes with "…": on a phone it
+    wrapped alone onto the abstract's last line.  Across 280 to 520 px it
+    stays beside the sentence's last word (and so in the text part)."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    abstract = ("We train diffusion models on small data sets and measure what each step of the sampler adds. "
+                "The first steps decide the layout of an image and the last ones its texture. A schedule that "
+                "spends its steps where they matter samples four times faster at equal quality. "
+                "Our code and the trained models are released for everyone to use and extend as they wish. ") * 2
+    paper = Paper(title="A diffusion model paper", abstract=abstract, source="t", url="https://arxiv.org/abs/2411.20002")
+    composed = Composer(config).compose(config.subscribers[0], [PaperMatch(paper, 1, ("diffusion",), (), ())],
+                                        now=datetime(2024, 6, 7, tzinfo=UTC))
+    assert "its texture.\xa0…" in composed.text and "its texture.&nbsp;…</p>" in composed.html
+    proc = probed_at_375(composed.html, ELLIPSIS_PROBE, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    widths = [tuple(map(int, w.split(":"))) for w in found[1].split(",")]
+    assert len(widths) == 121
+    split = [w for w, lines in widths if lines != 1]
+    assert not split, f'the abstract\'s "…" alone on a line at {split} px'
+
+
 # Every element with text of its own: its computed colour against the first
 # background behind it (itself or an ancestor), as WCAG's contrast ratio; the
 # lowest, and the element giving it; then the page's scroll width and the frame's width.
