@@ -600,6 +600,21 @@ class Card:
 PREHEADER_TITLES = 3
 
 
+#: About how much of the preheader an inbox's list shows after the subject (Gmail, Apple Mail: 90 to 140 characters).
+PREHEADER_CHARS = 110
+
+
+def preheader_fill(preheader: str) -> Markup:
+    """Invisible padding after a short preheader, up to :data:`PREHEADER_CHARS`:
+    an inbox fills the rest of its line with the body's first words, and a
+    digest of one paper showed "Reflected Diffusion Models Paper Digest
+    Wednesday 2 December 2026 Hello Ada, here is 1 new paper", the sender's
+    name and the heading said again after the title.  Zero-width non-joiners
+    between no-break spaces (the usual filler: a run of plain spaces is
+    collapsed to one, and the body's words follow it)."""
+    return Markup("\u200c\u00a0" * max(0, PREHEADER_CHARS - len(preheader)))
+
+
 def _preheader(matches: Sequence[PaperMatch]) -> str:
     """The best papers' titles: the inbox shows the preheader after the
     subject, which already gives the count and the topics ("30 new papers:
@@ -1553,6 +1568,7 @@ class Composer:
             "date": local,
             "date_text": _day(local),
             "preheader": preheader,
+            "preheader_fill": preheader_fill(preheader),
             "contents": count >= CONTENTS_MIN,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),

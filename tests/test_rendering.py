@@ -2024,6 +2024,29 @@ def test_the_preheader_names_the_best_papers_not_the_subject_again(tmp_path):
     assert "new paper" not in shown.split(" · and ")[0]
 
 
+def test_a_short_preheader_is_padded_so_the_inbox_shows_no_body_text_after_it(tmp_path):
+    """An inbox fills the line after a short preheader with the body's first
+    words: a digest of one paper read "Score-Based Diffusion Models for
+    Schrödinger Bridge Problems Paper Digest Wednesday 2 December 2026
+    Hello, here is 1 new paper".  Invisible padding follows a preheader
+    shorter than an inbox shows; a long one (three titles) gets none."""
+    from newsletter.rendering import PREHEADER_CHARS
+
+    config, matches, _ = reader_digest(tmp_path)
+    composer = Composer(config)
+    sub = config.subscribers[0]
+
+    def preheader(html: str) -> str:
+        return html_lib.unescape(re.search(r'class="preheader"[^>]*>([^<]*)<', html)[1])
+
+    one = preheader(composer.compose(sub, matches[:1], now=NOW).html)
+    title = matches[0].paper.title
+    assert one.startswith(title) and len(one) >= PREHEADER_CHARS
+    assert set(one[len(title):]) == {"\u200c", "\xa0"}  # nothing a reader sees
+    three = preheader(composer.compose(sub, matches[:3], now=NOW).html)
+    assert len(three) > PREHEADER_CHARS and not set(three) & {"\u200c", "\xa0"}
+
+
 def test_a_card_names_the_other_topics_that_found_it():
     """A paper stands under its first topic only: a reader of the other
     topic was not told it is there.  Topics the reason names already
