@@ -330,6 +330,42 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
 
 
+@pytest.mark.parametrize("args, said", [
+    (("validate", "config.yaml"),
+     "Got unexpected extra argument (config.yaml): the config goes after --config, "
+     "`newsletter --config config.yaml validate`"),
+    (("unsubscribe", "ada@example.org", "digest"),
+     "Got unexpected extra argument (digest): the config goes after --config, "
+     "`newsletter --config digest unsubscribe ada@example.org`"),
+    (("state", "migrate", "--to", "postgresql://db/digest", "digest/config.yaml"),
+     "Got unexpected extra argument (digest/config.yaml): the config goes after --config, "
+     "`newsletter --config digest/config.yaml state migrate --to postgresql://db/digest`"),
+    (("digest", "send", "--dry-run"),
+     "No such command 'digest': the config goes after --config, `newsletter --config digest send --dry-run`"),
+    (("lab.yml",), "No such command 'lab.yml': the config goes after --config, `newsletter --config lab.yml COMMAND`"),
+])
+def test_a_config_given_without_its_option_says_where_it_goes(workdir, cli, args, said):
+    """A newcomer passes the config as other tools take their file,
+    `newsletter validate config.yaml` or `newsletter ~/digest send`: click said
+    only 'Got unexpected extra argument (config.yaml)' or 'No such command'."""
+    write_config(workdir, BASIC_CONFIG)
+    (workdir / "digest").mkdir()
+    write_config(workdir / "digest", BASIC_CONFIG)
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
+def test_an_extra_word_that_names_no_config_is_told_as_click_tells_it(workdir, cli):
+    """Only a YAML name or a folder holding a config.yaml is taken for the config."""
+    write_config(workdir, BASIC_CONFIG)
+    (workdir / "notes").mkdir()
+    for word in ("notes", "papers"):
+        r = cli("validate", word)
+        assert r.code == 2
+        assert r.err.splitlines()[-1] == f"Error: Got unexpected extra argument ({word})", r.err
+
+
 @pytest.mark.parametrize("args", [
     ("init", "#", "writes", "a", "commented", "./config.yaml"),
     ("init", "#"),
