@@ -1326,7 +1326,7 @@ def _schedule_summary(rows: list, fmt: Callable) -> str:
 @pass_state
 def history(state: _State, subscriber: str | None, limit: int, as_json: bool) -> None:
     """The digests sent (or owed), newest first, with their Message-IDs; reads the state only."""
-    email = _check_email(subscriber) if subscriber is not None else None
+    email = _check_email(subscriber, state) if subscriber is not None else None
     found = pipeline.history(state.config, email=email, limit=limit)
     if as_json:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -1402,14 +1402,22 @@ def serve(state: _State, host: str, port: int) -> None:
     )
 
 
-def _check_email(email: str) -> str:
-    """EMAIL as the config holds it (an internationalised domain in its ASCII form)."""
+def _check_email(email: str, state: _State) -> str:
+    """EMAIL as the config holds it (an internationalised domain in its ASCII
+    form); a subscriber's name in its place (`newsletter unsubscribe Kenji`,
+    as `match --subscriber` says it) is told the address, where the config
+    can be read to find it."""
     from .config import check_address
 
     try:
         return check_address(email, in_config=False)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+        try:
+            by_name = state.config.named_so(email)
+        except NewsletterError:  # a broken config is not this command's problem yet
+            by_name = None
+        raise click.BadParameter(f"{email!r} is a name: {by_name}" if by_name else str(exc),
+                                 param_hint="EMAIL") from None
 
 
 @cli.command()
@@ -1418,7 +1426,7 @@ def _check_email(email: str) -> str:
 @pass_state
 def unsubscribe(state: _State, email: str, now: datetime) -> None:
     """Stop sending to EMAIL (as its unsubscribe link does), though it stays in the config."""
-    email = _check_email(email)
+    email = _check_email(email, state)
     if pipeline.unsubscribe(state.config, email, now=now):
         click.echo(f"{email}: unsubscribed; `newsletter resubscribe {email}` undoes it")
     else:
@@ -1434,7 +1442,7 @@ def unsubscribe(state: _State, email: str, now: datetime) -> None:
 @pass_state
 def resubscribe(state: _State, email: str) -> None:
     """Send to EMAIL again after it unsubscribed."""
-    email = _check_email(email)
+    email = _check_email(email, state)
     if pipeline.resubscribe(state.config, email):
         click.echo(f"{email}: subscribed again")
     else:

@@ -1527,11 +1527,23 @@ class Config(_Model):
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
-        named_so = [s for s in self.subscribers if "@" not in email and (s.name or "").casefold() == email.strip().casefold()]
-        if named_so:  # `--subscriber "Ada Lovelace"`: the name under name:, not the address
-            raise ConfigError(Problem(f"no subscriber {email!r} in the config: the subscriber is named by address, "
-                                      f"{named_so[0].email} (whose name: is {named_so[0].name})", str(self._file)))
+        if (by_name := self.named_so(email)) is not None:  # `--subscriber "Ada Lovelace"`: the name, not the address
+            raise ConfigError(Problem(f"no subscriber {email!r} in the config: {by_name}", str(self._file)))
         raise ConfigError(Problem(f"no subscriber {email!r} in the config ({self._known(key)})", str(self._file)))
+
+    def named_so(self, text: str) -> str | None:
+        """What to write for ``text``, a subscriber's name where an address
+        goes (``newsletter unsubscribe Kenji``): the subscriber whose ``name:``
+        it is, or the one whose name holds its every word ("Kenji" of "Kenji
+        Tanaka"), named by address; None for no such one subscriber."""
+        words = text.casefold().split()
+        if "@" in text or not words:
+            return None
+        whole = [s for s in self.subscribers if (s.name or "").casefold().split() == words]
+        some = whole or [s for s in self.subscribers if set(words) <= set((s.name or "").casefold().split())]
+        if len(some) != 1:
+            return None
+        return f"the subscriber is named by address, {some[0].email} (whose name: is {some[0].name})"
 
     def _known(self, key: str) -> str:
         """Which subscribers there are, for an address that is none of them:

@@ -1977,6 +1977,33 @@ def test_a_subscriber_given_by_its_name_is_told_its_address(workdir, cli):
                                   "by address, ada@example.org (whose name: is Ada Lovelace)"], r.err
 
 
+@pytest.mark.parametrize("args, given", [
+    (("unsubscribe", "Ada"), "Ada"),
+    (("resubscribe", "Lovelace"), "Lovelace"),
+    (("history", "--subscriber", "ada lovelace"), "ada lovelace"),
+])
+def test_a_name_where_unsubscribe_or_history_take_an_address_is_told_the_address(workdir, cli, args, given):
+    """`newsletter unsubscribe Ada` (as `match --subscriber Ada` is told the
+    address) said only "'Ada' is not a valid address"; nothing is recorded."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == (f"Error: Invalid value for EMAIL: {given!r} is a name: the subscriber is named "
+                                      "by address, ada@example.org (whose name: is Ada Lovelace)"), r.err
+    shown = cli("schedule", "--json")
+    assert shown.code == 0 and json.loads(shown.out)["subscribers"][0]["unsubscribed"] is None
+
+
+def test_a_word_no_subscriber_is_named_is_still_no_address(workdir, cli):
+    """A word of no name, or of several subscribers' names, is told as before."""
+    write_config(workdir, BASIC_CONFIG.replace("    topics: [optim, diffusion]",
+                                               "    name: Ada Byron\n    topics: [optim, diffusion]"))
+    for word in ("Bob", "Ada"):
+        r = cli("unsubscribe", word)
+        assert r.code == 2
+        assert r.err.splitlines()[-1] == f"Error: Invalid value for EMAIL: {word!r} is not a valid address", r.err
+
+
 def test_readme_env_file_and_cron_line_as_written(tmp_path):
     """README's cron line sources the env file systemd reads: unquoted, a Gmail
     app password with spaces ran `efgh` as a command and left SMTP_PASSWORD
