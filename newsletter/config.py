@@ -2886,6 +2886,30 @@ def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
     return model
 
 
+def _cut_at_comma(path: tuple, data: Any, rows: list[str], lines: dict) -> str | None:
+    """What to write for the unknown key at ``path`` when it is the end of the
+    value before it, cut at a comma inside ``{...}`` (`{email: ..., name:
+    Lovelace, Ada}`: YAML reads `Ada` as a key of its own, with no value), or
+    None.  It was "unknown key 'Ada'; valid keys: ..."."""
+    parent: Any = data
+    for step in path[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if not isinstance(parent, dict) or parent.get(path[-1], "") is not None:
+        return None
+    keys = list(parent)
+    at = keys.index(path[-1])
+    row = _line_for(lines, path)
+    if at == 0 or not isinstance(before := parent[keys[at - 1]], str) or not (0 < row <= len(rows)) \
+            or "{" not in rows[row - 1]:
+        return None
+    whole = f"{before}, {path[-1]}"
+    return (f"a comma inside {{...}} ends a value: YAML read {keys[at - 1]}: {before!r} and a key {path[-1]!r}; "
+            f"put the whole value in quotes, {keys[at - 1]}: {json.dumps(whole, ensure_ascii=False)}")
+
+
 def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
                            anchored: frozenset[str] = frozenset(), rows: list[str] | None = None) -> Problem:
     """One pydantic error as a problem at its line, worded with what to write.
@@ -2909,6 +2933,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                     "indent it as the topics before it (2 spaces), its settings deeper than it")
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
             word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
+        if (cut := _cut_at_comma(path, data, rows or [], lines)) is not None:
+            word = cut
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")

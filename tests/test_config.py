@@ -2979,3 +2979,42 @@ def test_validate_says_the_same_from_a_kept_read(workdir, cli, reads):
     again = cli("validate")
     assert (again.code, again.out, again.err) == (first.code, first.out, first.err)
     assert len(reads) == 1
+
+
+def test_a_value_cut_at_a_comma_inside_braces_says_to_quote_it(workdir):
+    """`{email: ..., name: Lovelace, Ada}` (a name as a directory lists it, on
+    the one line README's "Many subscribers" writes): YAML ends the value at
+    the comma and reads `Ada` as a key of its own; it was "unknown key 'Ada';
+    valid keys: ..."."""
+    said = problems(workdir, """
+        sources:
+          - {type: hf-papers-text, path: papers/}
+        topics:
+          optim: {name: Optimisation, SGD and noise, any: [SGD]}
+        subscribers:
+          - {email: ada@example.org, name: Lovelace, Ada, topics: [optim]}
+        """)
+    assert said == [
+        "config.yaml:4: topics.optim.SGD and noise: unknown key 'SGD and noise': a comma inside {...} ends a value: "
+        "YAML read name: 'Optimisation' and a key 'SGD and noise'; put the whole value in quotes, "
+        'name: "Optimisation, SGD and noise"',
+        "config.yaml:6: subscribers[0].Ada: unknown key 'Ada': a comma inside {...} ends a value: YAML read "
+        "name: 'Lovelace' and a key 'Ada'; put the whole value in quotes, name: \"Lovelace, Ada\"",
+    ]
+
+
+def test_a_key_without_a_value_on_a_line_of_its_own_is_no_comma_cut(workdir):
+    """The comma's reading is for a line in braces only: a stray `Ada:` line is an unknown key as before."""
+    said = problems(workdir, """
+        sources:
+          - {type: hf-papers-text, path: papers/}
+        topics:
+          optim: {any: [SGD]}
+        subscribers:
+          - email: ada@example.org
+            name: Lovelace
+            Ada:
+            topics: [optim]
+        """)
+    assert said == ["config.yaml:8: subscribers[0].Ada: unknown key 'Ada'; valid keys: email, name, topics, schedule, "
+                    "timezone, max_papers, pin, send_empty, mailing_list"]
