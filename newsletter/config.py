@@ -3649,6 +3649,9 @@ def _meant_path(base: Path, pattern: str) -> str:
         return " (the quotes are part of it: write it without them)"
     if "\\" in pattern and expand_paths(base, pattern.replace("\\", "/")):
         return " (write / between folders, not \\)"
+    if os.name != "nt" and re.match(r"[A-Za-z]:[\\/]", pattern):  # a config written on Windows, run here
+        return (f" (a Windows path: this machine has no drive {pattern[:2]}; copy the file here and give its "
+                "path on this machine, relative to the config's folder, with / between folders)")
     p = Path(os.path.expanduser(pattern))
     folder = p.parent if p.is_absolute() else base / p.parent
     if not glob.has_magic(pattern) and folder.is_dir():

@@ -1309,6 +1309,10 @@ def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
         ("hf-papers-text", "'papers/*.txt'", "the quotes are part of it: write it without them"),
         ("hf-papers-text", "papers\\*.txt", "write / between folders, not \\"),
         ("feed", "papers/day-1.TXT", "did you mean 'papers/Day-1.txt'? names are case-sensitive"),
+        # a config written on Windows (a path copied from Explorer), run on Linux or macOS
+        ("hf-papers-text", "C:\\Users\\ada\\papers\\*.txt",
+         "a Windows path: this machine has no drive C:; copy the file here and give its path on this machine, "
+         "relative to the config's folder, with / between folders"),
     ]
     listed = "".join(f"  - {{type: {kind}, path: {json.dumps(path)}}}\n" for kind, path, _ in sources)
     write_config(workdir, BASIC_CONFIG.replace("  - type: hf-papers-text\n    path: papers/\n", listed))
