@@ -3102,6 +3102,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         number, fix = quoted
         key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
         message = f"expected {what}, got the text {value!r}{fix}, {key}{number}"
+    elif kind in ("bool_parsing", "bool_type") and value is not None and not isinstance(value, (dict, list)):
+        message = _not_a_boolean(path, value)
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
@@ -3320,6 +3322,20 @@ def _number_with_unit(text: str, key: str) -> str | None:
     if key == "max_bytes" and unit in _BYTES_IN:
         return f"write the number of bytes alone, {key}: {int(number * _BYTES_IN[unit])}"
     return f"write the number alone, {key}: {m[1]}"
+
+
+#: The words YAML reads as true or false when they are not in quotes.
+_YAML_BOOLEANS = {**dict.fromkeys(("true", "yes", "on", "y"), "true"), **dict.fromkeys(("false", "no", "off", "n"), "false")}
+
+
+def _not_a_boolean(path: tuple, value: Any) -> str:
+    """What to write for a setting that is true or false (``send_empty``,
+    ``mailing_list``) given ``value``: `"true"` in quotes was "expected a
+    valid boolean, got 'true'", which reads as a contradiction."""
+    key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
+    if isinstance(value, str) and (word := _YAML_BOOLEANS.get(value.strip().casefold())):
+        return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+    return f"expected true or false, got {value!r}: write {key}true or {key}false"
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:

@@ -2843,7 +2843,21 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     config = load_config(write_config(workdir, listed))
     assert [s.mailing_list for s in config.subscribers] == [False, True]
     found = problems(workdir, listed.replace("mailing_list: true", 'mailing_list: "sometimes"'))
-    assert found == ["config.yaml:18: subscribers[1].mailing_list: expected a valid boolean, got 'sometimes'"]
+    assert found == ["config.yaml:18: subscribers[1].mailing_list: expected true or false, got 'sometimes': write "
+                     "mailing_list: true or mailing_list: false"]
+
+
+@pytest.mark.parametrize("written, said", [
+    # "expected a valid boolean, got 'true'" read as a contradiction: the quotes made it text
+    ('mailing_list: "true"', "mailing_list: expected true or false, got the text 'true' (in quotes): write it "
+                             "without the quotes, mailing_list: true"),
+    ("send_empty: 'no'", "send_empty: expected true or false, got the text 'no' (in quotes): write it without the "
+                         "quotes, send_empty: false"),
+    ("send_empty: 2", "send_empty: expected true or false, got 2: write send_empty: true or send_empty: false"),
+])
+def test_a_true_or_false_setting_given_otherwise_says_what_to_write(workdir, written, said):
+    listed = BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    {written}\n")
+    assert problems(workdir, listed) == [f"config.yaml:18: subscribers[1].{said}"]
 
 
 # ---------------------------------------------------------------- the config's YAML as read, kept between runs
