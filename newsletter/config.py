@@ -1820,6 +1820,22 @@ def _quote_inside(row: str) -> str | None:
                                                if "'" in inner else ""))
 
 
+#: An alias where a key goes, `{email: ..., *member}` or a line `*member` in a mapping: the merge's `<<:` left out.
+_ALIAS_KEY = lazy(r"(?:^[ ]*(?:-[ ]+)?|[{,][ ]*)(\*[^\s,\]}:]+)[ ]*(?::|(?=[,}])|$)")
+
+
+def _alias_as_key(rows: list[str], start: int, end: int) -> tuple[int, str] | None:
+    """The line from ``start`` to ``end`` (1-based, from the mapping's first)
+    where an alias stands as a key, and what to write: the anchor's keys
+    merged, ``<<: *member``.  PyYAML said "found unhashable key" at the
+    anchor's line, or "could not find expected ':'" past the line."""
+    for n in range(start, min(end, len(rows)) + 1):
+        if (token := _ALIAS_KEY.search(rows[n - 1].split(" #")[0])) is not None:
+            return n, (f"{token[1]} stands where a key goes: to take the keys of the anchor &{token[1][1:]}, "
+                       f"write <<: {token[1]}")
+    return None
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1833,10 +1849,17 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         # `<<: *member` with the anchor missing, or defined only further down the file
         name = token[0][1:]
         later = next((n for n, r in enumerate(rows[line:], line + 1) if f"&{name}" in r), None)
+        keyed = next((n for n, r in enumerate(rows[:line - 1], 1) if re.match(rf"(?:x-)?{re.escape(name)}[ ]*:", r)
+                      and "&" not in r), None)
+        if later is None and keyed is not None:  # `x-member: {...}` then `<<: *x-member`: the key is no anchor
+            key = rows[keyed - 1].split(":")[0]
+            return line, (f"{key} (line {keyed}) is a key, not an anchor: an alias names an &anchor, so write "
+                          f"`{key}: &{name} ...` there")
         return line, (f"the anchor &{name} is defined only below, at line {later}: an anchor comes before its "
                       "aliases, so move it up (top-level `x-` keys are there for that)" if later else
                       f"no anchor &{name} is defined above: write one before this line, e.g. at the top "
-                      f"`x-{name}: &{name} {{max_papers: 10}}` (README \"Many subscribers\")")
+                      f"`{'' if name.startswith('x-') else 'x-'}{name}: &{name} {{max_papers: 10}}` "
+                      "(README \"Many subscribers\")")
     if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])):
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
@@ -2168,6 +2191,12 @@ def _read_text(text: str, shown: str, keeping: _KeptRead | None) -> tuple[Any, d
             what += "; the line is indented with a tab: YAML indents with spaces only"
         elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
             what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
+        elif exc.context_mark and ("found unhashable key" in what or "could not find expected ':'" in what) and (
+                merged := _alias_as_key(rows, exc.context_mark.line + 1, exc.context_mark.line + (
+                    50 if "unhashable" in what else 1))):
+            # `{email: ..., *member}`: the `<<: ` of a merge left out
+            line, hint = merged
+            what += f"; {hint}"
         elif line and line <= len(rows) and (long := _long_key(bad)):
             what = long  # PyYAML's words name another slip
         elif line and line <= len(rows):

@@ -2673,6 +2673,9 @@ _MEMBER = "    max_papers: 5\n"
      "keys are there for that)"),
     ("member: &member {max_papers: 10}\n", "", "config.yaml:1: member: unknown key 'member': keys of your own at the "
      "top (a home for anchors) start with x-: write x-member"),
+    # the key written, its anchor left out: it was told to write `x-member: &member` as if nothing were there
+    ("x-member: {max_papers: 10}\n", "", "config.yaml:19: malformed YAML: found undefined alias; x-member (line 1) is "
+     "a key, not an anchor: an alias names an &anchor, so write `x-member: &member ...` there"),
 ])
 def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, head, tail, said):
     """`<<: *member` with no anchor was told to quote "*member" as text; an
@@ -2682,6 +2685,21 @@ def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, 
     result = cli("validate")
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.splitlines() == [said], result.err
+
+
+@pytest.mark.parametrize("merged, line", [
+    ("  - {email: eve@example.org, *member}\n", 20),
+    ("  - email: eve@example.org\n    *member\n", 21),
+])
+def test_an_alias_written_where_a_key_goes_says_to_merge_it(workdir, cli, merged, line):
+    """`{email: ..., *member}` (the `<<: ` of a merge left out) said "while
+    constructing a mapping found unhashable key" at the anchor's line."""
+    write_config(workdir, "x-member: &member {topics: [optim]}\n" + _basic("", "") + merged)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    (said,) = result.err.splitlines()
+    assert said.startswith(f"config.yaml:{line}: malformed YAML: "), said
+    assert said.endswith("; *member stands where a key goes: to take the keys of the anchor &member, write <<: *member")
 
 
 def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli):
