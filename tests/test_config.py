@@ -3054,3 +3054,15 @@ def test_a_key_without_a_value_on_a_line_of_its_own_is_no_comma_cut(workdir):
         """)
     assert said == ["config.yaml:8: subscribers[0].Ada: unknown key 'Ada'; valid keys: email, name, topics, schedule, "
                     "timezone, max_papers, pin, send_empty, mailing_list"]
+
+
+def test_a_list_inside_a_list_says_to_write_one_list_at_its_own_line(workdir):
+    """`topics: [*mine]` with `x-mine: &mine [optim, diffusion]` (an anchored list
+    in brackets) was "topics[0]: expected a valid string, got a list" at the
+    anchor's line, not the subscriber's."""
+    said = problems(workdir, "x-mine: &mine [optim, diffusion]\n" + _basic(
+        "    topics: [optim, diffusion]\n", "    topics: [*mine]\n"))
+    assert said == ["config.yaml:18: subscribers[1].topics: a list inside the list: write one list, topics: "
+                    "[optim, diffusion] (an anchored list goes in as its alias alone, topics: *NAME, not in brackets)"]
+    assert load_config(write_config(workdir, "x-mine: &mine [optim, diffusion]\n" + _basic(
+        "    topics: [optim, diffusion]\n", "    topics: *mine\n"))).subscribers[1].topics == ["optim", "diffusion"]
