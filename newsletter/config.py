@@ -1824,6 +1824,24 @@ def _quote_inside(row: str) -> str | None:
 _ALIAS_KEY = lazy(r"(?:^[ ]*(?:-[ ]+)?|[{,][ ]*)(\*[^\s,\]}:]+)[ ]*(?::|(?=[,}])|$)")
 
 
+#: A key and its value with the ':' between them left out (`name You`, `- email ada@uni.edu`).
+_KEY_WITHOUT_COLON = lazy(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$")
+
+
+def _colon_left_out(row: str) -> str | None:
+    """What to write when ``row`` is a settings key and its value without the
+    ':' (`- email ada@uni.edu`): the next line's key made YAML read both lines
+    as one key, "mapping values are not allowed in this context" at that
+    line, which is fine.  Only a key the config knows, so a text's line is not
+    taken for one."""
+    m = _KEY_WITHOUT_COLON.match(row.split(" #")[0])
+    known = {*Config.model_fields, *Subscriber.model_fields, *Topic.model_fields, *EmailSettings.model_fields,
+             *Delivery.model_fields, *WebSettings.model_fields}
+    if m is None or m[1] not in known:
+        return None
+    return f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
+
+
 def _alias_as_key(rows: list[str], start: int, end: int) -> tuple[int, str] | None:
     """The line from ``start`` to ``end`` (1-based, from the mapping's first)
     where an alias stands as a key, and what to write: the anchor's keys
@@ -1875,7 +1893,7 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         if (text := _text_read_as_keys(rows, context_line)) is not None:
             return text
         # `name You`: the key's colon left out, noticed only at the next line too
-        m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
+        m = _KEY_WITHOUT_COLON.match(rows[context_line - 1])
         if m:
             return context_line, f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
         return line, ""
@@ -1908,6 +1926,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)
+    if mapping and above is not None and (left := _colon_left_out(rows[above - 1])) is not None:
+        # `- email ada@uni.edu` then `  topics: [...]`: YAML joined the two lines into one key
+        return above, left
     if above is None or here is None:
         return line, ""
     prev = _KEY_LINE.match(rows[above - 1])
@@ -2199,9 +2220,11 @@ def _read_text(text: str, shown: str, keeping: _KeptRead | None) -> tuple[Any, d
             what += f"; {hint}"
         elif line and line <= len(rows) and (long := _long_key(bad)):
             what = long  # PyYAML's words name another slip
-        elif line and line <= len(rows):
+        elif line and rows and (line <= len(rows) or "could not find expected ':'" in what):
+            # (a key's ':' left out on the last line is noticed past the end of the file)
             context_line = exc.context_mark.line + 1 if exc.context_mark else None
-            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
+            line, hint = _yaml_hint(rows, min(line, len(rows)), mark.column if mark and line <= len(rows) else 0,
+                                    exc.problem or "", context_line)
             what += f"; {hint}" if hint else ""
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
@@ -3061,6 +3084,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += _topics_as_list(value)
         if len(path) == 2 and path[0] == "topics" and path[1] in Topic.model_fields and not isinstance(value, dict):
             message = _setting_as_topic(str(path[1]), data)
+        elif len(path) == 2 and path[0] in ("topics", "subscribers") and isinstance(value, str) and (
+                left := _colon_left_out(value)):
+            # `optim:` then `about stochastic gradient methods` alone under it: one text, no setting
+            message = f"expected a mapping, got {_kind_of(value)}: {left}"
         if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
             # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
             message += f": a source is its settings, its type first: write {_source_for_text(value)}"

@@ -3066,3 +3066,25 @@ def test_a_list_inside_a_list_says_to_write_one_list_at_its_own_line(workdir):
                     "[optim, diffusion] (an anchored list goes in as its alias alone, topics: *NAME, not in brackets)"]
     assert load_config(write_config(workdir, "x-mine: &mine [optim, diffusion]\n" + _basic(
         "    topics: [optim, diffusion]\n", "    topics: *mine\n"))).subscribers[1].topics == ["optim", "diffusion"]
+
+
+@pytest.mark.parametrize("old, new, said", [
+    # a topic's one setting: the topic was "expected a mapping, got 'about ...'"
+    ("    name: Optimisation\n    any: [\"SGD\", \"stochastic gradient\", \"optimi*\"]\n",
+     "    about stochastic gradient methods\n",
+     "config.yaml:8: topics.optim: expected a mapping, got 'about stochastic gradient methods': a key and its value "
+     "need a ':' between them ('about: stochastic gradient methods')"),
+    # a subscriber's first key, its other keys under it: "mapping values are not allowed in this context" at the next
+    ("  - email: bob@example.org\n", "  - email bob@example.org\n",
+     "config.yaml:15: malformed YAML: mapping values are not allowed in this context; a key and its value need a "
+     "':' between them ('email: bob@example.org')"),
+    # the file's last line: noticed past its end, without a hint
+    ("    max_papers: 5\n", "    max_papers 5\n",
+     "config.yaml:17: malformed YAML: while scanning a simple key could not find expected ':'; a key and its value "
+     "need a ':' between them ('max_papers: 5')"),
+])
+def test_a_key_whose_colon_is_left_out_says_so_at_its_line(workdir, cli, old, new, said):
+    write_config(workdir, _basic(old, new))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [said], result.err
