@@ -232,7 +232,7 @@ def _config_goes_after_option(message: str, word: str, rest: list[str], ctx: cli
 
 def _command_words(ctx: click.Context) -> list[str]:
     """The command's name as typed after ``newsletter`` (``state migrate``)."""
-    words = []
+    words: list[str] = []
     while ctx.parent is not None:
         words.insert(0, ctx.info_name or "")
         ctx = ctx.parent

@@ -2953,7 +2953,7 @@ def _cut_at_comma(path: tuple, data: Any, rows: list[str], lines: dict) -> str |
         return None
     keys = list(parent)
     at = keys.index(path[-1])
-    row = _line_for(lines, path)
+    row = _line_for(lines, path) or 0
     if at == 0 or not isinstance(before := parent[keys[at - 1]], str) or not (0 < row <= len(rows)) \
             or "{" not in rows[row - 1]:
         return None
@@ -3160,9 +3160,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = f"expected {what}, got the text {value!r}{fix}, {key}{number}"
     elif kind == "string_type" and isinstance(value, list) and path and isinstance(path[-1], int) and len(path) > 1:
         # `topics: [*mine]` with `&mine [a, b]`: the alias of a list in brackets, said at the anchor's line
-        key, items = path[-2], ", ".join(str(v) for v in value if not isinstance(v, (list, dict)))
-        return Problem(f"a list inside the list: write one list, {key}: [{items}] (an anchored list goes in as its "
-                       f"alias alone, {key}: *NAME, not in brackets)", shown, _line_for(lines, path[:-1]),
+        listed = ", ".join(str(v) for v in value if not isinstance(v, (list, dict)))
+        return Problem(f"a list inside the list: write one list, {path[-2]}: [{listed}] (an anchored list goes in "
+                       f"as its alias alone, {path[-2]}: *NAME, not in brackets)", shown, _line_for(lines, path[:-1]),
                        _dotted(path[:-1]))
     elif kind in ("bool_parsing", "bool_type") and value is not None and not isinstance(value, (dict, list)):
         message = _not_a_boolean(path, value)
