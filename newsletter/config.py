@@ -1631,6 +1631,28 @@ def _near_name(path: Path) -> Path | None:
     return path.with_name(near[0]) if near else None
 
 
+def _configs_beside(path: Path) -> list[Path]:
+    """The YAML files beside the missing default ``config.yaml`` that hold a
+    top-level ``subscribers:`` (a config under a name of its own, `--config
+    ~/digest` for ~/digest/lab.yaml), at most three; none for a name given
+    (:func:`_near_name` says those).  A docker-compose.yml or a CI file in
+    the folder holds no subscribers, so it is never offered."""
+    if path.name != "config.yaml":
+        return []
+    found = []
+    try:
+        candidates = sorted(f for f in path.parent.iterdir() if f.suffix.lower() in (".yaml", ".yml") and f.is_file())
+    except OSError:  # a folder we may not list, or none
+        return []
+    for candidate in candidates[:20]:
+        with contextlib.suppress(OSError), open(candidate, "rb") as f:
+            if re.search(rb"(?m)^subscribers[ \t]*:", f.read(1 << 20)):
+                found.append(candidate)
+        if len(found) == 3:
+            break
+    return found
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1666,6 +1688,12 @@ def load_config(path: str | os.PathLike) -> Config:
                 hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or {flag}"
         elif (near := _near_name(path)) is not None:  # --config confg.yaml
             hint = f"did you mean {str(near)!r}? --config {shlex.quote(str(near))}"
+        elif others := _configs_beside(path):  # --config ~/digest, whose config is lab.yaml
+            names = [p.name for p in others]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            folder = os.path.abspath(path.parent)
+            hint = (f"no {path.name} in {folder}, but {listed} there {'holds' if len(names) == 1 else 'hold'} "
+                    f"subscribers: --config {shlex.quote(str(others[0]))}")
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None

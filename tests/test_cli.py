@@ -1874,6 +1874,23 @@ def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
     assert cli("--config", "config.yml", "validate").code == 0
 
 
+def test_a_folder_whose_config_has_a_name_of_its_own_names_it(workdir, cli):
+    """`--config ~/digest` (or `newsletter send` in it) where the config is
+    saved as lab.yaml got "config file not found" and the init hint; a YAML
+    file that holds no subscribers (a CI or compose file) is not offered."""
+    (workdir / "digest").mkdir()
+    write_config(workdir / "digest", BASIC_CONFIG.replace("path: papers/", "path: ../papers/"), name="lab.yaml")
+    write_config(workdir / "digest", "services: {web: {image: nginx}}\n", name="compose.yml")
+    r = cli("--config", "digest", "validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"digest/config.yaml: config file not found (no config.yaml in {workdir / 'digest'}, but lab.yaml there "
+        "holds subscribers: --config digest/lab.yaml)"), r.err
+    assert cli("--config", "digest/lab.yaml", "validate").code == 0
+    (workdir / "digest" / "lab.yaml").unlink()
+    r = cli("--config", "digest", "validate")
+    assert r.code == 2 and "lab.yaml" not in r.err and "compose.yml" not in r.err and "init" in r.err, r.err
+
+
 def test_run_help_says_every_subscriber_needs_a_schedule(cli):
     """run refuses subscribers without a schedule; its --help did not say so."""
     out = " ".join(cli("run", "--help").out.split())
