@@ -238,6 +238,50 @@ _ABBREVIATIONS = {
 #: Where an ambiguous abbreviation's zones are.
 _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerusalem": "Israel",
                 "America/Chicago": "US Central", "Asia/Shanghai": "China"}
+#: A zone as people say it, or a large city without a zone of its own name
+#: (the zone is its neighbour's): the nearest spelling answered 'Pacific Time'
+#: with 'Pacific/Niue', 'Mumbai' with 'Cuba' and 'Eastern' with 'Canada/Eastern'.
+_SPOKEN_ZONES = {
+    **dict.fromkeys(("eastern", "us eastern"), "America/New_York"),
+    **dict.fromkeys(("central", "us central"), "America/Chicago"),
+    **dict.fromkeys(("mountain", "us mountain"), "America/Denver"),
+    **dict.fromkeys(("pacific", "us pacific"), "America/Los_Angeles"),
+    **dict.fromkeys(("central european", "central europe"), "Europe/Berlin"),
+    "western european": "Europe/Lisbon", "eastern european": "Europe/Athens", "british": "Europe/London",
+    "indian": "Asia/Kolkata", "india": "Asia/Kolkata", "china": "Asia/Shanghai",
+    **dict.fromkeys(("boston", "washington", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
+                     "princeton", "baltimore", "cambridge ma"), "America/New_York"),
+    **dict.fromkeys(("houston", "dallas", "austin", "minneapolis", "st louis", "madison"), "America/Chicago"),
+    **dict.fromkeys(("san francisco", "sf", "bay area", "silicon valley", "palo alto", "stanford", "berkeley",
+                     "seattle", "san diego", "portland", "mountain view", "san jose"), "America/Los_Angeles"),
+    **dict.fromkeys(("salt lake city", "boulder"), "America/Denver"),
+    **dict.fromkeys(("montreal", "ottawa", "waterloo"), "America/Toronto"),
+    **dict.fromkeys(("munich", "frankfurt", "hamburg", "cologne", "heidelberg", "tubingen", "tübingen", "stuttgart",
+                     "bonn", "dresden", "leipzig"), "Europe/Berlin"),
+    **dict.fromkeys(("geneva", "lausanne", "basel", "bern"), "Europe/Zurich"),
+    **dict.fromkeys(("barcelona", "valencia", "seville"), "Europe/Madrid"),
+    **dict.fromkeys(("milan", "turin", "florence", "naples", "pisa", "bologna"), "Europe/Rome"),
+    **dict.fromkeys(("edinburgh", "manchester", "oxford", "glasgow", "bristol"), "Europe/London"),
+    **dict.fromkeys(("lyon", "grenoble", "toulouse", "marseille"), "Europe/Paris"),
+    **dict.fromkeys(("delft", "utrecht", "leiden", "eindhoven"), "Europe/Amsterdam"),
+    **dict.fromkeys(("beijing", "peking", "shenzhen", "hangzhou", "nanjing", "guangzhou", "wuhan"), "Asia/Shanghai"),
+    **dict.fromkeys(("delhi", "new delhi", "mumbai", "bombay", "bangalore", "bengaluru", "chennai", "madras",
+                     "hyderabad", "pune", "calcutta"), "Asia/Kolkata"),
+    **dict.fromkeys(("osaka", "kyoto"), "Asia/Tokyo"),
+    **dict.fromkeys(("tel aviv", "haifa"), "Asia/Jerusalem"),
+    **dict.fromkeys(("canberra",), "Australia/Sydney"),
+}
+
+
+def _spoken_zone(value: str) -> str | None:
+    """The zone of ``value`` as people say it ('Pacific Time', 'Central
+    European Time') or of a large city named after no zone ('Mumbai'), or None."""
+    said = " ".join(value.replace("_", " ").replace(".", "").split()).casefold()
+    for tail in (" standard time", " daylight time", " time", " timezone", " time zone"):
+        said = said.removesuffix(tail) if said not in _SPOKEN_ZONES else said
+    return _SPOKEN_ZONES.get(said)
+
+
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
 _OFFSET = lazy(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 #: Zone names of the database that are fixed offsets a reader takes for a place's time.
@@ -342,6 +386,8 @@ def check_timezone(value: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         if isinstance(value, str) and (place := _zone_hint(value)) is not None:
             raise ValueError(f"unknown time zone {value!r} ({place})") from None
+        if isinstance(value, str) and (spoken := _spoken_zone(value)) is not None:
+            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}?)") from None
         names = sorted(zoneinfo.available_timezones())
         folded = str(value).casefold()
         same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'

@@ -3088,3 +3088,24 @@ def test_a_key_whose_colon_is_left_out_says_so_at_its_line(workdir, cli, old, ne
     result = cli("validate")
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.splitlines() == [said], result.err
+
+
+@pytest.mark.parametrize("written, meant", [
+    # the nearest spelling answered these with a zone of another place
+    ("Pacific Time", "America/Los_Angeles"),   # was 'Pacific/Niue'
+    ("Mumbai", "Asia/Kolkata"),                # was 'Cuba'
+    ("Bangalore", "Asia/Kolkata"),             # was 'Singapore'
+    ("Eastern", "America/New_York"),           # was 'Canada/Eastern'
+    # and these with nothing
+    ("Central European Time", "Europe/Berlin"),
+    ("Beijing", "Asia/Shanghai"),
+    ("San Francisco", "America/Los_Angeles"),
+    ("Munich", "Europe/Berlin"),
+])
+def test_a_zone_as_people_say_it_or_a_city_named_by_no_zone_is_told_its_zone(written, meant):
+    from newsletter.config import check_timezone
+
+    with pytest.raises(ValueError) as info:
+        check_timezone(written)
+    assert str(info.value) == f"unknown time zone {written!r} (did you mean {meant!r}?)"
+    assert check_timezone(meant) == meant
