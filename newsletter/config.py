@@ -897,10 +897,18 @@ LikeEntry = Annotated[str, BeforeValidator(_like_entry)]
 
 def liked_reference(entry: str) -> str:
     """A ``like`` entry as the ranker looks it up: the arXiv id when the entry
-    is a link to the paper (or ``arXiv:ID``), else the entry as written (an
-    id or a title)."""
+    is a link to the paper (or ``arXiv:ID``), a title's LaTeX as the papers'
+    titles are read (Unicode), else the entry as written (an id or a title)."""
     found = _PAPER_LINK.fullmatch(entry.strip())
-    return found.group("id") if found else entry
+    if found:
+        return found.group("id")
+    if "$" in entry or "\\" in entry:
+        # a title copied from arXiv as its source writes it ('Finding $\epsilon$-Stationary Points'): the
+        # papers' titles are read with their LaTeX made Unicode, and it matched none of them
+        from .latex import to_unicode
+
+        return to_unicode(entry)
+    return entry
 
 
 class Topic(_Model):

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import BASIC_CONFIG, ROOT, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 
 from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
@@ -3109,3 +3109,27 @@ def test_a_zone_as_people_say_it_or_a_city_named_by_no_zone_is_told_its_zone(wri
         check_timezone(written)
     assert str(info.value) == f"unknown time zone {written!r} (did you mean {meant!r}?)"
     assert check_timezone(meant) == meant
+
+
+def test_a_liked_title_copied_with_its_latex_is_read_as_the_papers_titles_are(tmp_path, cli):
+    """A title copied from arXiv as its source writes it, `Finding
+    $\\epsilon$-Stationary Points ...`, "matched no known paper": the papers'
+    titles are read with their LaTeX made Unicode, the liked one was not."""
+    shutil.copy(DATA / "arxiv-latex.xml", tmp_path / "arxiv.xml")
+    write_config(tmp_path, r"""
+        sources: [{type: arxiv, path: arxiv.xml}]
+        topics:
+          optim:
+            about: nonconvex optimization and gradient queries
+            like:
+              - 'Finding $\epsilon$-Stationary Points in $\mathcal{O}(\sqrt{d}/\epsilon)$ Gradient Queries'
+              - 'Gr\"obner Bases Meet Erd\H{o}s--R\''enyi Graphs: Random Polynomial Systems in Optimization'
+        subscribers: [{email: ada@example.org, topics: [optim]}]
+        """)
+    config = load_config(tmp_path / "config.yaml")
+    assert config.topics["optim"].like == [
+        "Finding ε-Stationary Points in O(√d/ε) Gradient Queries",
+        "Gröbner Bases Meet Erdős–Rényi Graphs: Random Polynomial Systems in Optimization"]
+    result = cli("validate", "--json")
+    assert result.code == 0, result.err
+    assert not [w for w in json.loads(result.out)["warnings"] if "like[" in w], result.out
