@@ -1964,6 +1964,15 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
                       f"write it in quotes, \"{token[0]}\"")
+    if "unknown escape character" in problem or "hexdecimal number" in problem:  # (PyYAML's spelling)
+        # `any: ["/\d+ steps/"]`, a LaTeX title in double quotes: YAML reads a backslash there as an escape
+        opened = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
+        inner = opened[1] if opened else ""
+        written = "'" + inner.replace("'", "''") + "'" if opened else "'...'"
+        shown = written if len(written) <= 60 else written[:56] + " ...'"
+        slash = row.rfind("\\", 0, column + 1)  # ('\U' and '\x' want hex digits: the mark is past them)
+        return line, (f"in double quotes YAML reads a backslash as an escape ('{row[slash:slash + 2]}' is "
+                      f"none here): write the value in single quotes, {shown}, where a backslash is itself")
     if "cannot start any token" in problem and row[column:column + 1] in ("@", "`"):
         word = row[column:].split()[0].rstrip(",]}")
         return line, f"YAML keeps {row[column]} for itself at the start of a value: write it in quotes, \"{word}\""

@@ -3133,3 +3133,18 @@ def test_a_liked_title_copied_with_its_latex_is_read_as_the_papers_titles_are(tm
     result = cli("validate", "--json")
     assert result.code == 0, result.err
     assert not [w for w in json.loads(result.out)["warnings"] if "like[" in w], result.out
+
+
+@pytest.mark.parametrize("value, escape, single", [
+    (r'"/\d+ steps/"', r"\d", r"'/\d+ steps/'"),                                 # a regular expression
+    (r'"C:\Users\ada"', r"\U", r"'C:\Users\ada'"),                               # a Windows path (hex wanted)
+    (r'"the $\mathcal{O}$ bound"', r"\m", r"'the $\mathcal{O}$ bound'"),         # a LaTeX title
+])
+def test_a_backslash_in_double_quotes_says_to_use_single_quotes(workdir, value, escape, single):
+    """YAML reads a backslash in double quotes as an escape: a term like
+    "/\\d+ steps/" was "found unknown escape character" and no more."""
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n', f"    any: [{value}]\n"))
+    assert said == [f"config.yaml:10: malformed YAML: while parsing a quoted scalar "
+                    f"{'did not find expected hexdecimal number' if escape == chr(92) + 'U' else 'found unknown escape character'}"
+                    f"; in double quotes YAML reads a backslash as an escape ('{escape}' is none here): write the "
+                    f"value in single quotes, {single}, where a backslash is itself"]
