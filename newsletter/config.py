@@ -2121,6 +2121,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bo
     data = {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
     if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
         raise ConfigError(*nuls)  # before the checks that stat the paths among them
+    if "\\" in text and _ESCAPE_MEANT_AS_BACKSLASH.search(text):
+        problems = [*problems, *_escape_problems(data, lines, shown)]
 
     config = None
     try:
@@ -2186,6 +2188,40 @@ def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
 _NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
+#: An escape of YAML's double quotes written where a backslash was meant: before a letter,
+#: one that makes a control character no setting wants ('\epsilon', '\beta', '\bword\b',
+#: '\alpha', '\vec', '\frac'), or a tab, line break or return before a LaTeX macro's
+#: rest ('\theta', '\nabla', '\rho').
+_LATEX_AFTER_ESCAPE = r"(?:heta|au|ilde|imes|ext|op|abla|u\b|eq|ho|ight|angle|m\b)"
+_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf"\\[abefv](?=[A-Za-z])|\\[tnr]{_LATEX_AFTER_ESCAPE}")
+_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b](?=[A-Za-z])|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
+_ESCAPES_READ = {"\x07": "a", "\x08": "b", "\x1b": "e", "\x0c": "f", "\x0b": "v", "\t": "t", "\n": "n", "\r": "r"}
+
+
+def _escape_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
+    r"""A problem for every text in which YAML's double quotes read a
+    backslash as an escape where a LaTeX macro or a regular expression's
+    ``\b`` was written (``like: ["$\epsilon$-nets"]``, ``any:
+    ["/\bSGD\b/"]``): the text held an escape character or a backspace,
+    and the title matched no paper, the term nothing, without a word."""
+    found = []
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        at, value = stack.pop()
+        if isinstance(value, str) and (m := _CONTROL_FROM_ESCAPE.search(value)):
+            written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
+            quoted = "'" + written.replace("'", "''") + "'"
+            shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
+            found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
+                                 f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
+                                 "backslash is itself", shown, _line_for(lines, at), _dotted(at)))
+        elif isinstance(value, dict):
+            stack.extend(((*at, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
+
+
 def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
     """A problem for every text holding a NUL character (``"\\u0000"``): no
     path, address or term can, and a path holding one made the first look at
@@ -2201,7 +2237,7 @@ def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
             stack.extend(((*at, key), item) for key, item in value.items())
         elif isinstance(value, list):
             stack.extend(((*at, i), item) for i, item in enumerate(value))
-    return sorted(found, key=lambda p: p.line or 0)
+    return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
 
 
 def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:

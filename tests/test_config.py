@@ -3148,3 +3148,24 @@ def test_a_backslash_in_double_quotes_says_to_use_single_quotes(workdir, value, 
                     f"{'did not find expected hexdecimal number' if escape == chr(92) + 'U' else 'found unknown escape character'}"
                     f"; in double quotes YAML reads a backslash as an escape ('{escape}' is none here): write the "
                     f"value in single quotes, {single}, where a backslash is itself"]
+
+
+def test_a_latex_macro_or_a_word_boundary_in_double_quotes_is_an_error_at_its_line(workdir):
+    """YAML's double quotes read `\\epsilon` as an escape character and
+    `psilon`, `\\beta` and a regular expression's `\\b` as a backspace: the
+    liked title matched no paper and the term nothing, without a word.  An
+    escape meant as one (`\\n`, `\\t` before other words) is left alone."""
+    text = _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                  '    any: ["/\\bSGD\\b/", "\\epsilon-nets"]\n    about: "the \\beta-VAE and \\theta"\n')
+    said = problems(workdir, text.replace("    name: Optimisation\n", '    name: "Optimisation\\tof nets"\n'))
+    assert said == [
+        "config.yaml:10: topics.optim.any[0]: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '/\\bSGD\\b/', where a backslash is itself",
+        "config.yaml:10: topics.optim.any[1]: in double quotes YAML reads '\\e' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '\\epsilon-nets', where a backslash is itself",
+        "config.yaml:11: topics.optim.about: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, 'the \\beta-VAE and \\theta', where a backslash is itself",
+    ]
+    single = text.replace('"/\\bSGD\\b/", "\\epsilon-nets"', "'/\\bSGD\\b/', '\\epsilon-nets'").replace(
+        '"the \\beta-VAE and \\theta"', "'the \\beta-VAE and \\theta'")
+    assert load_config(write_config(workdir, single)).topics["optim"].any == ["/\\bSGD\\b/", "\\epsilon-nets"]
