@@ -1966,9 +1966,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
                       f"write it in quotes, \"{token[0]}\"")
     if "unknown escape character" in problem or "hexdecimal number" in problem:  # (PyYAML's spelling)
         # `any: ["/\d+ steps/"]`, a LaTeX title in double quotes: YAML reads a backslash there as an escape
-        opened = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
-        inner = opened[1] if opened else ""
-        written = "'" + inner.replace("'", "''") + "'" if opened else "'...'"
+        span = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
+        inner = span[1] if span else ""
+        written = "'" + inner.replace("'", "''") + "'" if span else "'...'"
         shown = written if len(written) <= 60 else written[:56] + " ...'"
         slash = row.rfind("\\", 0, column + 1)  # ('\U' and '\x' want hex digits: the mark is past them)
         return line, (f"in double quotes YAML reads a backslash as an escape ('{row[slash:slash + 2]}' is "
