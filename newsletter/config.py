@@ -1745,9 +1745,11 @@ def load_config(path: str | os.PathLike) -> Config:
         elif others := _configs_beside(path):  # --config ~/digest, whose config is lab.yaml
             names = [p.name for p in others]
             listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-            folder = os.path.abspath(path.parent)
-            hint = (f"no {path.name} in {folder}, but {listed} there {'holds' if len(names) == 1 else 'hold'} "
-                    f"subscribers: --config {shlex.quote(str(others[0]))}")
+            beside = (f"{listed} there {'holds' if len(names) == 1 else 'hold'} subscribers: "
+                      f"--config {shlex.quote(str(others[0]))}")
+            # (the current folder's keeps saying where it looked: cron's home folder may hold another config)
+            hint = f"{hint}; {beside}" if not path.is_absolute() and str(path.parent) == "." else \
+                f"no {path.name} in {os.path.abspath(path.parent)}, but {beside}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
