@@ -327,13 +327,45 @@ class _Stemmer:
 
     def tokens(self, text: str) -> list[str]:
         """Stemmed content words of ``text`` (hyphenated words also split)."""
-        out = []
-        for w in _WORD.findall(plain_letters(text).casefold()):
-            parts = [w] + (w.split("-") if "-" in w else [])
-            for part in parts:
-                if part and part not in _STOP and not part.isdigit():
-                    out.append(self(part))
-        return out
+        return [self(part) for part in content_parts(text)]
+
+
+def content_parts(text: str) -> list[str]:
+    """The content words of ``text`` in order, case-folded, a hyphenated word
+    followed by its parts: what :meth:`_Stemmer.tokens` stems, and what
+    :func:`surface_key` keys for a reason's words (the two lists align)."""
+    out = []
+    for w in _WORD.findall(plain_letters(text).casefold()):
+        parts = [w] + (w.split("-") if "-" in w else [])
+        for part in parts:
+            if part and part not in _STOP and not part.isdigit():
+                out.append(part)
+    return out
+
+
+def surface_key(word: str) -> str:
+    """``word`` as a reader tells it from others: its case, a plural's "s" and
+    British "-ise" set aside ("Transformers" is "transformer", "optimisation"
+    "optimization"), nothing more.  A stem is too coarse for what a reason
+    names: "transformation" and "transformers" share one ("transform"), and a
+    paper on "transformation" read "close to your interest: transformers"."""
+    w = word.casefold().replace("\u2019", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = _DOUBLED_L.sub(r"el\1", w)
+    if len(w) > 5:
+        for ending, american in _BRITISH:
+            w = ending.sub(american, w)
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if w.endswith(("sses", "ches", "shes", "xes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+_DOUBLED_L = re.compile(r"ell(ing|ed|er|ers)$")  # "modelling", "labelled"
 
 
 _NEGATION = re.compile(
@@ -1173,6 +1205,7 @@ class Ranker:
         self._closeness: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see phrase_closeness
         self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._opening_tokens: dict[int, list[str]] = {}  # see _opening_words
+        self._surface_keys: dict[int, tuple[list[str], frozenset[str]]] = {}  # see _surface
         self._phrase_cache: dict[str, list[str]] = {}  # see phrases
         self._postings: dict[str, list[int]] | None = None
         self._hubs: np.ndarray | None = None  # see hubness
@@ -1332,8 +1365,10 @@ class Ranker:
             # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
             if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
-                # each stem of the phrase, in order, with the place of the word it comes from
-                placed = [(stem, n) for n, word in enumerate(ph.split()) for stem in self.stem.tokens(word)]
+                # each stem of the phrase, in order, with the place of the word it comes from and
+                # that word's surface key (what the paper must write for a reason to name it)
+                placed = [(self.stem(part), n, surface_key(part))
+                          for n, word in enumerate(ph.split()) for part in content_parts(word)]
                 phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed))
         out = {}
         for i in keep:
@@ -1647,30 +1682,58 @@ class Ranker:
 
     @staticmethod
     def _written_part(
-        phrase: str, placed: list[tuple[str, int]], written: frozenset
+        phrase: str, placed: list[tuple[str, int, str]], written: frozenset
     ) -> tuple[str, frozenset[str]] | None:
         """The phrase itself if it is one word or the paper writes it as the
-        phrase does (each two stems that follow each other in it also follow
-        each other in the paper), else the longest run of two or more of its
-        stems the paper writes so, in the phrase's words; with the stems of
-        those words.  None if there is no such run."""
-        if len(placed) == 1:
-            return phrase, frozenset(stem for stem, _ in placed)
+        phrase does (each two words that follow each other in it also follow
+        each other in the paper, as a reader would recognise them: see
+        :func:`surface_key`), else the longest run of two or more of its
+        words the paper writes so, in the phrase's words; with the stems of
+        those words.  None if there is no such run.  A hyphenated word is in
+        a run only whole ("classifier-free guidance" writes "free guidance",
+        not "training-free guidance"), and one whole is a run; it is read by
+        its parts, written with a hyphen or without."""
+        everything, placed = placed, [t for t in placed if "-" not in t[2]]
+        if not placed:
+            return None
+        if len({n for _, n, _ in placed}) == 1 and all(
+            (a[2], b[2]) in written for a, b in zip(placed, placed[1:], strict=False)
+        ):
+            return phrase, frozenset(stem for stem, _, _ in everything)
         best: tuple[int, int] | None = None
         start = 0
         for k in range(1, len(placed) + 1):
-            if k == len(placed) or (placed[k - 1][0], placed[k][0]) not in written:
-                if k - start >= 2 and (best is None or k - start > best[1] - best[0]):
-                    best = (start, k)
+            if k == len(placed) or (placed[k - 1][2], placed[k][2]) not in written:
+                first = placed[start][1] if start == 0 or placed[start - 1][1] != placed[start][1] \
+                    else placed[start][1] + 1  # the run starts inside a hyphenated word: after it
+                last = placed[k - 1][1] if k == len(placed) or placed[k][1] != placed[k - 1][1] \
+                    else placed[k - 1][1] - 1
+                # two words, or a hyphenated one whole ("physics-informed" of "physics-informed networks")
+                size = sum(1 for _, n, _ in placed if first <= n <= last)
+                if last >= first and size >= 2 and (best is None or last - first > best[1] - best[0]):
+                    best = (first, last)
                 start = k
         if best is None:
             return None
-        if best == (0, len(placed)):
-            return phrase, frozenset(stem for stem, _ in placed)
-        first, last = placed[best[0]][1], placed[best[1] - 1][1]
-        part = " ".join(phrase.split()[first : last + 1])
+        first, last = best
+        stems = frozenset(stem for stem, n, _ in everything if first <= n <= last)
+        words = phrase.split()
+        if first == 0 and last == len(words) - 1:
+            return phrase, stems
         # named ending on a noun; weighed by all the words it was found by
-        return reasons.part_named(phrase, part), frozenset(stem for stem, n in placed if first <= n <= last)
+        return reasons.part_named(phrase, " ".join(words[first : last + 1])), stems
+
+    def _surface(self, i: int) -> tuple[list[str], frozenset[str]]:
+        """The paper's content words in order as :func:`surface_key` keys them
+        (a hyphenated word by its parts), and the keys of all its words (stop words too: "methods"), on first use."""
+        known = self._surface_keys.get(i)
+        if known is None:
+            text = f"{self.papers[i].title}. {self.papers[i].abstract}"
+            every = frozenset(surface_key(part) for w in _WORD.findall(plain_letters(text))
+                              for part in (w, *w.split("-")) if part)
+            # a hyphenated word by its parts ("probability flow ODE" writes "probability-flow ODE")
+            known = self._surface_keys[i] = ([surface_key(w) for w in content_parts(text) if "-" not in w], every)
+        return known
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
         """In words: the interest's phrases the paper shares, and the liked
@@ -1689,30 +1752,89 @@ class Ranker:
         "large language models that reason step by step"; and a line-search
         paper with "neural" and "search" no longer reads "close to your
         interest: neural architecture search", nor one on "probability flow
-        ODEs" "flow matching"."""
-        words = self.token_sets[i]
-        tokens = self.tokens[i]
-        written = frozenset(zip(tokens, tokens[1:], strict=False))  # the paper's adjacent word pairs
+        ODEs" "flow matching".
+
+        A word counts as written only in a form a reader recognises as the
+        sentence's (:func:`surface_key`), not by its stem: "transformation" is
+        no "transformers", "settings" no "sets", "engineering" no "engines".
+        A name the paper writes only in part loses the ends it does not write
+        ("stochastic gradient methods" of a paper on "stochastic gradient
+        descent" is "stochastic gradient"), and a name another one holds goes
+        ("privacy" beside "differential privacy")."""
+        keys, every = self._surface(i)
+        present = frozenset(keys)
+        written = frozenset(zip(keys, keys[1:], strict=False))  # the paper's adjacent word pairs
         shared = []
         for phrase, stems, rarest, total, placed in phrase_words:
-            common = stems & words
+            common = {stem for stem, _, key in placed if key in present and stem in stems}
             if not common:
                 continue
             written_part = self._written_part(phrase, placed, written)
             if written_part is not None:
                 part, part_stems = written_part
                 weight = sum(self._idf(w) for w in part_stems)
-                if rarest in part_stems or weight * 2 >= total:
-                    shared.append((len(part_stems) / len(stems), weight, part))
+                named = _as_written(part, every)
+                if named and (rarest in part_stems or weight * 2 >= total):
+                    shared.append((len(part_stems) / len(stems), weight, named))
                     continue
             stem = max(common, key=lambda w: (self._idf(w), w))
-            word = self._alone(phrase, dict(placed)[stem])
+            word = self._alone(phrase, next(n for s, n, key in placed if s == stem and key in present))
+            word = word and _as_written(word, every)
             if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
                 shared.append((1 / len(stems), self._idf(stem), word))
+        # a name of words most papers write says nothing ("learning" of "learning and simulation")
+        shared = [t for t in shared if any(self._idf(w) >= PHRASE_MIN_IDF for w in self.stem.tokens(t[2]))]
         shared.sort(key=lambda t: (-t[0], -t[1]))
-        names = list(dict.fromkeys(p for _, _, p in shared))[:3]  # one part may stand for two phrases
+        names = _not_within(list(dict.fromkeys(p for _, _, p in shared)))[:3]  # one part may stand for two phrases
+        names = [lost_math_shown(n) for n in names]  # as the card shows the paper: "ℓ₂ penalties", not "ell_2 penalties"
         title = None
         if liked:
             sims = liked_vecs @ self.vectors[i]
             title = liked[int(sims.argmax())][1]
         return reasons.ranked(names, title)
+
+
+#: Words a reason may name that the paper need not write: they join the words it does
+#: ("convergence rates of stochastic gradient methods").  Every other word of a name,
+#: "methods" and "work" too, must be the paper's.
+_JOINING = (_STOP - frozenset("paper papers method methods approach approaches work works study studies research "
+                              "researcher topic topics interest".split())) | _NOUN_ENDS
+
+
+def _as_written(name: str, every: frozenset[str]) -> str | None:
+    """``name`` as far as the paper writes it (``every``: the keys of its words):
+    its ends that the paper does not write taken off, joining words left at an
+    end too ("stochastic gradient methods" of a paper on "stochastic gradient
+    descent" reads "stochastic gradient").  None if a word inside is not the
+    paper's, or if one word is left of several (an adjective: "constrained" of
+    "constrained methods"), unless it is a compound ("communication-efficient")."""
+    words = name.split()
+
+    def ours(word: str) -> bool:
+        return word.casefold() in _JOINING or surface_key(word) in every or all(
+            surface_key(part) in every for part in word.split("-") if part)
+
+    def loose(word: str) -> bool:
+        return word.casefold() in _JOINING or not ours(word)
+
+    start, end = 0, len(words)
+    while start < end and loose(words[start]):
+        start += 1
+    while end > start and loose(words[end - 1]):
+        end -= 1
+    kept = words[start:end]
+    if not kept or not all(ours(w) for w in kept) or (len(kept) == 1 < len(words) and "-" not in kept[0]):
+        return None
+    return " ".join(kept)
+
+
+def _not_within(names: list[str]) -> list[str]:
+    """``names`` without those another one holds, word for word ("privacy"
+    beside "differential privacy", "guidance" beside "classifier-free
+    guidance"): the card read "differential privacy, privacy"."""
+    keyed = [tuple(surface_key(w) for w in n.split()) for n in names]
+
+    def within(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+        return len(a) < len(b) and any(b[k : k + len(a)] == a for k in range(len(b) - len(a) + 1))
+
+    return [n for n, a in zip(names, keyed, strict=True) if not any(within(a, b) for b in keyed)]
