@@ -300,6 +300,14 @@ _STOP = frozenset(
 )
 
 
+#: The nouns among the stop words: a reason names them only where the paper writes them
+#: ("stochastic gradient methods" of a paper on "stochastic gradient descent" is "stochastic gradient").
+_STOP_NOUNS = frozenset(
+    "paper papers method methods approach approaches work works study studies research researcher topic topics "
+    "interest".split()
+)
+
+
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that can rank papers: not common words, not numbers."""
     return [w for w in _WORD.findall(plain_letters(text).casefold()) if w not in _STOP and not w.isdigit()]
@@ -366,6 +374,43 @@ def surface_key(word: str) -> str:
 
 
 _DOUBLED_L = re.compile(r"ell(ing|ed|er|ers)$")  # "modelling", "labelled"
+#: What parts a text's words, so that words on either side of it do not follow each other.
+_GAP_MARK = re.compile(r"[.,;:!?()\[\]{}]")
+#: What may stand between two words of a phrase in a paper that writes it ("the
+#: convergence of the SGD iterates" writes "convergence of SGD").
+_ARTICLES = frozenset("a an the".split())
+
+
+def keyed_words(text: str) -> list[tuple[str, str, tuple[str, ...], int]]:
+    """The content words of ``text`` in order, a hyphenated word by its parts:
+    each as (word, :func:`surface_key`, the joining words before it since the
+    last content word, its word's offset in ``text``).  A punctuation mark in
+    between counts as a joining word (",")."""
+    text = plain_letters(text)
+    out = []
+    gap: list[str] = []
+    last = 0
+    for m in _WORD.finditer(text):
+        if _GAP_MARK.search(text, last, m.start()):
+            gap.append(",")
+        last = m.end()
+        w = m[0].casefold()
+        for part in w.split("-") if "-" in w else (w,):
+            if not part:
+                continue
+            if part in _STOP or part.isdigit():
+                gap.append(part)
+            else:
+                out.append((part, surface_key(part), tuple(gap), m.start()))
+                gap = []
+    return out
+
+
+def _joined(paper: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    """Whether a paper that joins two words by ``paper`` writes them as a phrase
+    joining them by ``phrase`` does: nothing between, or the same words, articles aside."""
+    written = tuple(w for w in paper if w not in _ARTICLES)
+    return not written or written == tuple(w for w in phrase if w not in _ARTICLES)
 
 
 _NEGATION = re.compile(
@@ -1205,7 +1250,7 @@ class Ranker:
         self._closeness: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see phrase_closeness
         self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._opening_tokens: dict[int, list[str]] = {}  # see _opening_words
-        self._surface_keys: dict[int, tuple[list[str], frozenset[str]]] = {}  # see _surface
+        self._surface_keys: dict[int, tuple] = {}  # see _surface
         self._phrase_cache: dict[str, list[str]] = {}  # see phrases
         self._postings: dict[str, list[int]] | None = None
         self._hubs: np.ndarray | None = None  # see hubness
@@ -1365,10 +1410,10 @@ class Ranker:
             # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
             if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
-                # each stem of the phrase, in order, with the place of the word it comes from and
-                # that word's surface key (what the paper must write for a reason to name it)
-                placed = [(self.stem(part), n, surface_key(part))
-                          for n, word in enumerate(ph.split()) for part in content_parts(word)]
+                # each word of the phrase (a hyphenated one by its parts), in order: its stem, the place
+                # of the word it is in, its surface key (what the paper must write for a reason to name
+                # it) and the joining words before it
+                placed = [(self.stem(part), len(ph[:at].split()), key, gap) for part, key, gap, at in keyed_words(ph)]
                 phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed))
         out = {}
         for i in keep:
@@ -1680,59 +1725,93 @@ class Ranker:
         word = words[place]
         return word if place == head or word[:1].isupper() else None
 
-    @staticmethod
     def _written_part(
-        phrase: str, placed: list[tuple[str, int, str]], written: frozenset
+        self, phrase: str, placed: list, written: dict, beside: frozenset
     ) -> tuple[str, frozenset[str]] | None:
-        """The phrase itself if it is one word or the paper writes it as the
-        phrase does (each two words that follow each other in it also follow
-        each other in the paper, as a reader would recognise them: see
-        :func:`surface_key`), else the longest run of two or more of its
-        words the paper writes so, in the phrase's words; with the stems of
-        those words.  None if there is no such run.  A hyphenated word is in
-        a run only whole ("classifier-free guidance" writes "free guidance",
-        not "training-free guidance"), and one whole is a run; it is read by
-        its parts, written with a hyphen or without."""
-        everything, placed = placed, [t for t in placed if "-" not in t[2]]
+        """The phrase itself if the paper writes it as the phrase does (each
+        two words that follow each other in it also follow each other in the
+        paper, as a reader would recognise them: :func:`surface_key`, with
+        nothing between them but the phrase's own joining words or an
+        article), else the longest run of two or more of its words the paper
+        writes so, in the phrase's words; with the stems of those words.
+        None if there is no such run.  A hyphenated word is read by its
+        parts, written with a hyphen or without; it is in a run only whole
+        ("classifier-free guidance" writes "free guidance", not
+        "training-free guidance"), and one whole is a run.  "State space of
+        such models" does not write "state-space models"."""
         if not placed:
             return None
-        if len({n for _, n, _ in placed}) == 1 and all(
-            (a[2], b[2]) in written for a, b in zip(placed, placed[1:], strict=False)
-        ):
-            return phrase, frozenset(stem for stem, _, _ in everything)
+        words = phrase.split()
+
+        def follows(k: int) -> bool:
+            return any(_joined(gap, placed[k][3]) for gap in written.get((placed[k - 1][2], placed[k][2]), ()))
+
+        def widened(first: int, last: int) -> tuple[int, int]:
+            """With the words beside the run that are no content words ("methods" of "kernel
+            methods") where the paper writes them there: "stochastic gradient descent" is
+            no "stochastic gradient methods"."""
+            while first > 0 and words[first - 1].casefold() in _STOP_NOUNS and (
+                    surface_key(words[first - 1]), surface_key(words[first].split("-")[0])) in beside:
+                first -= 1
+            while last < len(words) - 1 and words[last + 1].casefold() in _STOP_NOUNS and (
+                    surface_key(words[last].split("-")[-1]), surface_key(words[last + 1])) in beside:
+                last += 1
+            return first, last
+
         best: tuple[int, int] | None = None
         start = 0
         for k in range(1, len(placed) + 1):
-            if k == len(placed) or (placed[k - 1][2], placed[k][2]) not in written:
+            if k == len(placed) or not follows(k):
                 first = placed[start][1] if start == 0 or placed[start - 1][1] != placed[start][1] \
                     else placed[start][1] + 1  # the run starts inside a hyphenated word: after it
                 last = placed[k - 1][1] if k == len(placed) or placed[k][1] != placed[k - 1][1] \
                     else placed[k - 1][1] - 1
-                # two words, or a hyphenated one whole ("physics-informed" of "physics-informed networks")
-                size = sum(1 for _, n, _ in placed if first <= n <= last)
-                if last >= first and size >= 2 and (best is None or last - first > best[1] - best[0]):
-                    best = (first, last)
+                if last >= first:
+                    size = sum(1 for t in placed if first <= t[1] <= last)
+                    first, last = widened(first, last)
+                    # two words, a hyphenated one whole ("physics-informed" of "physics-informed
+                    # networks"), or the phrase's one word; else its noun alone, see _reason
+                    if (last > first or size >= 2 or len(words) == 1) and (
+                            best is None or last - first > best[1] - best[0]):
+                        best = (first, last)
                 start = k
         if best is None:
             return None
         first, last = best
-        stems = frozenset(stem for stem, n, _ in everything if first <= n <= last)
-        words = phrase.split()
+        stems = frozenset(stem for word in words[first : last + 1] for stem in self.stem.tokens(word))
         if first == 0 and last == len(words) - 1:
             return phrase, stems
         # named ending on a noun; weighed by all the words it was found by
         return reasons.part_named(phrase, " ".join(words[first : last + 1])), stems
 
-    def _surface(self, i: int) -> tuple[list[str], frozenset[str]]:
-        """The paper's content words in order as :func:`surface_key` keys them
-        (a hyphenated word by its parts), and the keys of all its words (stop words too: "methods"), on first use."""
+    def _surface(self, i: int) -> tuple[frozenset[str], dict, frozenset[str], frozenset[tuple[str, str]]]:
+        """The paper's content words as :func:`surface_key` keys them (a
+        hyphenated word by its parts), each two that follow each other with
+        the joining words between them, the keys of all its words (stop
+        words too: "methods"), and each two words side by side, on first use."""
         known = self._surface_keys.get(i)
         if known is None:
             text = f"{self.papers[i].title}. {self.papers[i].abstract}"
             every = frozenset(surface_key(part) for w in _WORD.findall(plain_letters(text))
                               for part in (w, *w.split("-")) if part)
-            # a hyphenated word by its parts ("probability flow ODE" writes "probability-flow ODE")
-            known = self._surface_keys[i] = ([surface_key(w) for w in content_parts(text) if "-" not in w], every)
+            keyed = keyed_words(text)
+            written: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+            for (_, a, _, _), (_, b, gap, _) in zip(keyed, keyed[1:], strict=False):
+                written.setdefault((a, b), set()).add(gap)
+            # each two words side by side, stop words too (a hyphenated word by its parts), no mark between
+            plain, pairs, previous, end = plain_letters(text), set(), None, 0
+            for m in _WORD.finditer(plain):
+                if _GAP_MARK.search(plain, end, m.start()):
+                    previous = None
+                end = m.end()
+                for part in m[0].split("-"):
+                    if part:
+                        key = surface_key(part)
+                        if previous is not None:
+                            pairs.add((previous, key))
+                        previous = key
+            beside = frozenset(pairs)
+            known = self._surface_keys[i] = (frozenset(key for _, key, _, _ in keyed), written, every, beside)
         return known
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
@@ -1761,15 +1840,16 @@ class Ranker:
         ("stochastic gradient methods" of a paper on "stochastic gradient
         descent" is "stochastic gradient"), and a name another one holds goes
         ("privacy" beside "differential privacy")."""
-        keys, every = self._surface(i)
-        present = frozenset(keys)
-        written = frozenset(zip(keys, keys[1:], strict=False))  # the paper's adjacent word pairs
+        present, written, every, beside = self._surface(i)
         shared = []
         for phrase, stems, rarest, total, placed in phrase_words:
-            common = {stem for stem, _, key in placed if key in present and stem in stems}
+            # the stems of the phrase's words the paper writes (a hyphenated one: each part)
+            whole = {n for n in {t[1] for t in placed} if all(t[2] in present for t in placed if t[1] == n)}
+            words = phrase.split()
+            common = {stem for n in whole for stem in self.stem.tokens(words[n]) if stem in stems}
             if not common:
                 continue
-            written_part = self._written_part(phrase, placed, written)
+            written_part = self._written_part(phrase, placed, written, beside)
             if written_part is not None:
                 part, part_stems = written_part
                 weight = sum(self._idf(w) for w in part_stems)
@@ -1778,7 +1858,7 @@ class Ranker:
                     shared.append((len(part_stems) / len(stems), weight, named))
                     continue
             stem = max(common, key=lambda w: (self._idf(w), w))
-            word = self._alone(phrase, next(n for s, n, key in placed if s == stem and key in present))
+            word = self._alone(phrase, next(n for n in sorted(whole) if stem in self.stem.tokens(words[n])))
             word = word and _as_written(word, every)
             if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
                 shared.append((1 / len(stems), self._idf(stem), word))
@@ -1797,8 +1877,7 @@ class Ranker:
 #: Words a reason may name that the paper need not write: they join the words it does
 #: ("convergence rates of stochastic gradient methods").  Every other word of a name,
 #: "methods" and "work" too, must be the paper's.
-_JOINING = (_STOP - frozenset("paper papers method methods approach approaches work works study studies research "
-                              "researcher topic topics interest".split())) | _NOUN_ENDS
+_JOINING = (_STOP - _STOP_NOUNS) | _NOUN_ENDS
 
 
 def _as_written(name: str, every: frozenset[str]) -> str | None:
