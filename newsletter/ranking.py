@@ -351,6 +351,7 @@ def content_parts(text: str) -> list[str]:
     return out
 
 
+@functools.cache
 def surface_key(word: str) -> str:
     """``word`` as a reader tells it from others: its case, a plural's "s" and
     British "-ise" set aside ("Transformers" is "transformer", "optimisation"
@@ -379,38 +380,69 @@ _GAP_MARK = re.compile(r"[.,;:!?()\[\]{}]")
 #: What may stand between two words of a phrase in a paper that writes it ("the
 #: convergence of the SGD iterates" writes "convergence of SGD").
 _ARTICLES = frozenset("a an the".split())
+#: A word or a mark that parts words (:func:`surface_words`).
+_WORD_OR_MARK = re.compile(rf"({_WORD.pattern})|{_GAP_MARK.pattern}", re.UNICODE)
+#: Each word part's surface key and whether it only joins content words (a stop word, a number).
+_PART_KEYS: dict[str, tuple[str, bool]] = {}
+
+
+def _part_key(part: str) -> tuple[str, bool]:
+    known = _PART_KEYS[part] = (surface_key(part), part in _STOP or part.isdigit())
+    return known
+#: Each run of joining words once, shared by the papers that write it (most are empty).
+_GAPS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _next_to(seq: Sequence[str | None], a: str, b: str, between: Callable[[int], bool] | None = None) -> bool:
+    """Whether ``b`` follows ``a`` somewhere in ``seq`` (and ``between(place of b)``
+    holds there): a scan in C per place of ``a``, no set of pairs made per paper."""
+    k = -1
+    try:
+        while True:
+            k = seq.index(a, k + 1)
+            if k + 1 < len(seq) and seq[k + 1] == b and (between is None or between(k + 1)):
+                return True
+    except ValueError:
+        return False
 
 
 def keyed_words(text: str) -> list[tuple[str, str, tuple[str, ...], int]]:
     """The content words of ``text`` in order, a hyphenated word by its parts:
     each as (word, :func:`surface_key`, the joining words before it since the
-    last content word, its word's offset in ``text``).  A punctuation mark in
-    between counts as a joining word (",")."""
-    text = plain_letters(text)
+    last content word, articles aside, a punctuation mark as ","; its word's
+    offset in ``text``)."""
+    return surface_words(text)[0]
+
+
+def surface_words(text: str) -> tuple[list[tuple[str, str, tuple[str, ...], int]], list[str | None]]:
+    """:func:`keyed_words` of ``text``, and the keys of all its words, stop
+    words too, with None where a punctuation mark parts two: in one pass."""
     out = []
+    words: list[str | None] = []
     gap: list[str] = []
-    last = 0
-    for m in _WORD.finditer(text):
-        if _GAP_MARK.search(text, last, m.start()):
-            gap.append(",")
-        last = m.end()
-        w = m[0].casefold()
+    for m in _WORD_OR_MARK.finditer(plain_letters(text)):
+        if m[1] is None:  # a mark: the words on either side do not follow each other
+            if words and words[-1] is not None:
+                words.append(None)
+                gap.append(",")
+            continue
+        w = m[1].casefold()
         for part in w.split("-") if "-" in w else (w,):
             if not part:
                 continue
-            if part in _STOP or part.isdigit():
-                gap.append(part)
+            key, joining = _PART_KEYS.get(part) or _part_key(part)
+            words.append(key)
+            if joining:
+                if part not in _ARTICLES:
+                    gap.append(part)
             else:
-                out.append((part, surface_key(part), tuple(gap), m.start()))
-                gap = []
-    return out
-
-
-def _joined(paper: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
-    """Whether a paper that joins two words by ``paper`` writes them as a phrase
-    joining them by ``phrase`` does: nothing between, or the same words, articles aside."""
-    written = tuple(w for w in paper if w not in _ARTICLES)
-    return not written or written == tuple(w for w in phrase if w not in _ARTICLES)
+                if gap:
+                    joined = tuple(gap)
+                    out.append((part, key, _GAPS.setdefault(joined, joined), m.start()))
+                    gap = []
+                else:
+                    out.append((part, key, (), m.start()))
+    return out, words
 
 
 _NEGATION = re.compile(
@@ -1414,7 +1446,11 @@ class Ranker:
                 # of the word it is in, its surface key (what the paper must write for a reason to name
                 # it) and the joining words before it
                 placed = [(self.stem(part), len(ph[:at].split()), key, gap) for part, key, gap, at in keyed_words(ph)]
-                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed))
+                word_stems = [frozenset(self.stem.tokens(word)) for word in ph.split()]
+                # a British spelling stems apart from the American one a paper may write ("discretisation")
+                spelt = any(len(part) > 5 and ending.search(part) for part in content_parts(ph)
+                            for ending, _ in _BRITISH)
+                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed, word_stems, spelt))
         out = {}
         for i in keep:
             s = float(scores[i])
@@ -1725,8 +1761,10 @@ class Ranker:
         word = words[place]
         return word if place == head or word[:1].isupper() else None
 
+    @staticmethod
     def _written_part(
-        self, phrase: str, placed: list, written: dict, beside: frozenset
+        phrase: str, placed: list, word_stems: list[frozenset[str]],
+        written: Callable[[str, str, tuple[str, ...]], bool], beside: Callable[[str, str], bool],
     ) -> tuple[str, frozenset[str]] | None:
         """The phrase itself if the paper writes it as the phrase does (each
         two words that follow each other in it also follow each other in the
@@ -1744,17 +1782,17 @@ class Ranker:
         words = phrase.split()
 
         def follows(k: int) -> bool:
-            return any(_joined(gap, placed[k][3]) for gap in written.get((placed[k - 1][2], placed[k][2]), ()))
+            return written(placed[k - 1][2], placed[k][2], placed[k][3])
 
         def widened(first: int, last: int) -> tuple[int, int]:
             """With the words beside the run that are no content words ("methods" of "kernel
             methods") where the paper writes them there: "stochastic gradient descent" is
             no "stochastic gradient methods"."""
-            while first > 0 and words[first - 1].casefold() in _STOP_NOUNS and (
-                    surface_key(words[first - 1]), surface_key(words[first].split("-")[0])) in beside:
+            while first > 0 and words[first - 1].casefold() in _STOP_NOUNS and beside(
+                    surface_key(words[first - 1].casefold()), surface_key(words[first].split("-")[0].casefold())):
                 first -= 1
-            while last < len(words) - 1 and words[last + 1].casefold() in _STOP_NOUNS and (
-                    surface_key(words[last].split("-")[-1]), surface_key(words[last + 1])) in beside:
+            while last < len(words) - 1 and words[last + 1].casefold() in _STOP_NOUNS and beside(
+                    surface_key(words[last].split("-")[-1].casefold()), surface_key(words[last + 1].casefold())):
                 last += 1
             return first, last
 
@@ -1778,40 +1816,24 @@ class Ranker:
         if best is None:
             return None
         first, last = best
-        stems = frozenset(stem for word in words[first : last + 1] for stem in self.stem.tokens(word))
+        stems = frozenset().union(*word_stems[first : last + 1])
         if first == 0 and last == len(words) - 1:
             return phrase, stems
         # named ending on a noun; weighed by all the words it was found by
         return reasons.part_named(phrase, " ".join(words[first : last + 1])), stems
 
-    def _surface(self, i: int) -> tuple[frozenset[str], dict, frozenset[str], frozenset[tuple[str, str]]]:
-        """The paper's content words as :func:`surface_key` keys them (a
-        hyphenated word by its parts), each two that follow each other with
-        the joining words between them, the keys of all its words (stop
-        words too: "methods"), and each two words side by side, on first use."""
+    def _surface(self, i: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str | None, ...]]:
+        """The paper's words as :func:`surface_key` keys them, on first use:
+        its content words (a hyphenated word by its parts) with the joining
+        words before each (:func:`keyed_words`), and all its words, stop words
+        too ("methods"), with None where a mark parts them.  Kept as tuples of
+        shared strings (a few kilobytes a paper); the sets :meth:`_reason`
+        reads are made per call."""
         known = self._surface_keys.get(i)
         if known is None:
-            text = f"{self.papers[i].title}. {self.papers[i].abstract}"
-            every = frozenset(surface_key(part) for w in _WORD.findall(plain_letters(text))
-                              for part in (w, *w.split("-")) if part)
-            keyed = keyed_words(text)
-            written: dict[tuple[str, str], set[tuple[str, ...]]] = {}
-            for (_, a, _, _), (_, b, gap, _) in zip(keyed, keyed[1:], strict=False):
-                written.setdefault((a, b), set()).add(gap)
-            # each two words side by side, stop words too (a hyphenated word by its parts), no mark between
-            plain, pairs, previous, end = plain_letters(text), set(), None, 0
-            for m in _WORD.finditer(plain):
-                if _GAP_MARK.search(plain, end, m.start()):
-                    previous = None
-                end = m.end()
-                for part in m[0].split("-"):
-                    if part:
-                        key = surface_key(part)
-                        if previous is not None:
-                            pairs.add((previous, key))
-                        previous = key
-            beside = frozenset(pairs)
-            known = self._surface_keys[i] = (frozenset(key for _, key, _, _ in keyed), written, every, beside)
+            keyed, words = surface_words(f"{self.papers[i].title}. {self.papers[i].abstract}")
+            known = self._surface_keys[i] = (
+                tuple(key for _, key, _, _ in keyed), tuple(gap for _, _, gap, _ in keyed), tuple(words))
         return known
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
@@ -1840,32 +1862,42 @@ class Ranker:
         ("stochastic gradient methods" of a paper on "stochastic gradient
         descent" is "stochastic gradient"), and a name another one holds goes
         ("privacy" beside "differential privacy")."""
-        present, written, every, beside = self._surface(i)
         shared = []
-        for phrase, stems, rarest, total, placed in phrase_words:
+        tokens = self.token_sets[i]
+        keys, gaps, every = self._surface(i) if any(p[1] & tokens or p[6] for p in phrase_words) else ((), (), ())
+
+        def follows(a: str, b: str, between: tuple[str, ...]) -> bool:
+            """The paper writes ``b`` right after ``a``, nothing between or ``between``."""
+            return _next_to(keys, a, b, lambda k: gaps[k] == () or gaps[k] == between)
+
+        def beside(a: str, b: str) -> bool:
+            return _next_to(every, a, b)
+
+        for phrase, stems, rarest, total, placed, word_stems, spelt in phrase_words:
+            if not stems & tokens and not spelt:
+                continue
             # the stems of the phrase's words the paper writes (a hyphenated one: each part)
-            whole = {n for n in {t[1] for t in placed} if all(t[2] in present for t in placed if t[1] == n)}
-            words = phrase.split()
-            common = {stem for n in whole for stem in self.stem.tokens(words[n]) if stem in stems}
+            whole = [n for n in dict.fromkeys(t[1] for t in placed) if all(t[2] in keys for t in placed if t[1] == n)]
+            common = {stem for n in whole for stem in word_stems[n] if stem in stems}
             if not common:
                 continue
-            written_part = self._written_part(phrase, placed, written, beside)
+            written_part = self._written_part(phrase, placed, word_stems, follows, beside)
             if written_part is not None:
                 part, part_stems = written_part
                 weight = sum(self._idf(w) for w in part_stems)
                 named = _as_written(part, every)
                 if named and (rarest in part_stems or weight * 2 >= total):
-                    shared.append((len(part_stems) / len(stems), weight, named))
+                    shared.append((len(part_stems) / len(stems), weight, named, part_stems))
                     continue
             stem = max(common, key=lambda w: (self._idf(w), w))
-            word = self._alone(phrase, next(n for n in sorted(whole) if stem in self.stem.tokens(words[n])))
+            word = self._alone(phrase, next(n for n in sorted(whole) if stem in word_stems[n]))
             word = word and _as_written(word, every)
             if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
-                shared.append((1 / len(stems), self._idf(stem), word))
+                shared.append((1 / len(stems), self._idf(stem), word, frozenset([stem])))
         # a name of words most papers write says nothing ("learning" of "learning and simulation")
-        shared = [t for t in shared if any(self._idf(w) >= PHRASE_MIN_IDF for w in self.stem.tokens(t[2]))]
+        shared = [t for t in shared if any(self._idf(w) >= PHRASE_MIN_IDF for w in t[3])]
         shared.sort(key=lambda t: (-t[0], -t[1]))
-        names = _not_within(list(dict.fromkeys(p for _, _, p in shared)))[:3]  # one part may stand for two phrases
+        names = _not_within(list(dict.fromkeys(t[2] for t in shared)))[:3]  # one part may stand for two phrases
         names = [lost_math_shown(n) for n in names]  # as the card shows the paper: "ℓ₂ penalties", not "ell_2 penalties"
         title = None
         if liked:
@@ -1880,7 +1912,7 @@ class Ranker:
 _JOINING = (_STOP - _STOP_NOUNS) | _NOUN_ENDS
 
 
-def _as_written(name: str, every: frozenset[str]) -> str | None:
+def _as_written(name: str, every: Sequence[str | None]) -> str | None:
     """``name`` as far as the paper writes it (``every``: the keys of its words):
     its ends that the paper does not write taken off, joining words left at an
     end too ("stochastic gradient methods" of a paper on "stochastic gradient
