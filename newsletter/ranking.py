@@ -1796,7 +1796,7 @@ class Ranker:
                 last += 1
             return first, last
 
-        best: tuple[int, int] | None = None
+        best: tuple[int, int, int] | None = None
         start = 0
         for k in range(1, len(placed) + 1):
             if k == len(placed) or not follows(k):
@@ -1809,13 +1809,14 @@ class Ranker:
                     first, last = widened(first, last)
                     # two words, a hyphenated one whole ("physics-informed" of "physics-informed
                     # networks"), or the phrase's one word; else its noun alone, see _reason
-                    if (last > first or size >= 2 or len(words) == 1) and (
-                            best is None or last - first > best[1] - best[0]):
-                        best = (first, last)
+                    # the longest by its stems, a hyphenated word's own counted too (as the scores count them)
+                    length = size + sum(1 for n in range(first, last + 1) if "-" in words[n])
+                    if (last > first or size >= 2 or len(words) == 1) and (best is None or length > best[2]):
+                        best = (first, last, length)
                 start = k
         if best is None:
             return None
-        first, last = best
+        first, last, _ = best
         stems = frozenset().union(*word_stems[first : last + 1])
         if first == 0 and last == len(words) - 1:
             return phrase, stems

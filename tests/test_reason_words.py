@@ -164,3 +164,13 @@ def test_a_liked_paper_and_a_formula_are_named_as_the_card_shows_them(sample):
     assert found.reason.endswith("similar to a paper you liked, \u201cCertified ℓ₂ Attribution Robustness via "
                                  "Uniformly Smoothed Attributions\u201d")
     assert _reason(sample, "ell_2 attribution robustness.", "Certified ell_2").why.phrases == ("ℓ₂ attribution robustness",)
+
+
+def test_a_hyphenated_word_whole_outweighs_two_words_that_miss_the_rarest(sample):
+    """"score-based" of "score-based generative models", where the paper writes
+    "score-based diffusion models": the run of "generative models" (two words,
+    neither rare) was taken as the longer part, failed the rarest-word test, and
+    the README's example lost its "score-based"."""
+    about = ("Diffusion and score-based generative models: score matching, flow matching, "
+             "Schrödinger bridges, and faster or better sampling.")
+    assert "score-based" in _reason(sample, about, "Stochastic Interpolants: A Unifying Framework").why.phrases
