@@ -1187,12 +1187,19 @@ def parse_hf_papers_text(
     papers: list[Paper] = []
     last_title: tuple[int, str] | None = None
     page_last = False  # the last paper read is a paper's page's: the listing before it is whole
+    # the header's first line skipped inside the papers, and the block after it: a title, never an abstract's
+    # second paragraph (a paper titled "Daily Papers" or "Sep 4" was dropped as a header and its abstract
+    # glued to the paper before it, without a word)
+    header_again: tuple[int, str] | None = None
+    after_header = -1
     k = 0
     while k < len(body):
         t_line, title = body[k]
         if _is_page_chrome(title) and not _titled_like_a_heading(body, k):
             # a page header (and the site's menu) again: two exports saved into one file
+            header_again = body[k]
             k, _ = _skip_header(body, k)
+            after_header = k
             continue
         if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], raw, name, source))[0]:
             # a paper's page pasted under the listing ("title 'arxiv:ID' has no abstract")
@@ -1203,7 +1210,7 @@ def parse_hf_papers_text(
             k = max(k + found[1], page_at + 1)
             continue
         if len(title) > MAX_TITLE_CHARS or (papers and not page_last and _second_paragraph(body, k)):
-            if (last_title and papers and _abstract_goes_on(papers[-1].abstract)
+            if (last_title and papers and k != after_header and _abstract_goes_on(papers[-1].abstract)
                     and len(papers[-1].abstract) + len(title) <= _MAX_ABSTRACT_CHARS):
                 # an abstract of two paragraphs (the page set a blank line inside it): one abstract
                 first_part = papers[-1]
@@ -1222,6 +1229,10 @@ def parse_hf_papers_text(
                            "abstract that is not a card's authors, links or counts? Delete it")
                 if _looks_like_names(prev):
                     why = f"; {_names_line(prev_line, prev)} ({_AUTHOR_LINES_SKIPPED})"
+                if k == after_header and header_again is not None:
+                    at, (h_line, h_text) = t_line, header_again
+                    why = (f"; line {h_line}, {_short(h_text)!r}, reads as the page's header, which a title follows, "
+                           "not an abstract: is it this abstract's title?")
             else:
                 why = "; is the first title missing?"
             raise InputError(
