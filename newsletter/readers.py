@@ -907,11 +907,11 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             # own, to be read or refused: glued to the abstract, it was the abstract's first words
             lone = [para[1]] if len(para) > 2 and _between_title_and_abstract(para[1][1], para[2][1]) else []
             rest = para[1 + len(lone):]
-            blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
+            blocks.extend(sorted([para[0], *lone, (rest[0][0], _wrapped_lines([t for _, t in rest])), *links.pop(k, ())]))
         else:
             # a short line over a paragraph under a title (names, a venue) is a block of its own too
             lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
-            blocks.extend([*lone, (para[len(lone)][0], " ".join([t for _, t in para[len(lone):]]))])
+            blocks.extend([*lone, (para[len(lone)][0], _wrapped_lines([t for _, t in para[len(lone):]]))])
         blocks.extend(links.pop(k, ()))
     return blocks
 
@@ -1373,7 +1373,34 @@ def _hyphen_cut(line: str) -> bool:
 def _joined_title(first: str, rest: str) -> str:
     """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
     first, rest = first.rstrip(), rest.strip()
-    return f"{first}{rest}" if _hyphen_cut(first) else f"{first} {rest}"
+    return f"{first}{rest}" if _hyphen_cut(first) and not _hanging_hyphen(rest) else f"{first} {rest}"
+
+
+#: The words after a hyphen left hanging ("pre- and post-training", "first- or second-order"): a line
+#: ending "pre-" over one of them was wrapped at the space after the hyphen, not at the hyphen.
+_HANGING_HYPHEN_NEXT = frozenset("and or nor to vs vs. versus".split())
+
+
+def _hanging_hyphen(rest: str) -> bool:
+    return rest.split(None, 1)[0].casefold() in _HANGING_HYPHEN_NEXT if rest.strip() else False
+
+
+#: A line ending inside a word at its hyphen or dash ("geometry-", "statistics--", "1990–"), as an
+#: editor or a word processor wrapping at the page's width breaks "geometry-aware".
+_CUT_AT_DASH = lazy(r"\w(?:-{1,3}|[–—])$")
+
+
+def _wrapped_lines(lines: list[str]) -> str:
+    """A paragraph's lines as one text: a line break is a space, but for one after
+    a hyphen or a dash inside a word (a paragraph pasted into an editor that
+    wrapped it at 72 or 80 columns, or saved as text with line breaks by a word
+    processor, breaks after "geometry-"): "geometry- aware" was in the abstract
+    and the title.  A hyphen left hanging ("pre- and post-training") keeps its space."""
+    text = lines[0]
+    for line in lines[1:]:
+        glued = line[:1].isalnum() and _CUT_AT_DASH.search(text[-4:])
+        text = f"{text}{line}" if glued and not _hanging_hyphen(line) else f"{text} {line}"
+    return text
 
 
 #: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).

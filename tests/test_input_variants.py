@@ -4,11 +4,17 @@ located line."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from conftest import DATA
 
 from newsletter.errors import InputError
 from newsletter.readers import parse_hf_papers_text
+
+
+def parse(name: str):
+    return parse_hf_papers_text((DATA / name).read_bytes(), name)
 
 
 def _sample(n: int = 3) -> list[tuple[str, str]]:
@@ -63,3 +69,38 @@ def test_titles_holding_the_headers_words_or_starting_with_a_digit_or_a_quote_ar
     pairs = list(zip(titles, abstracts, strict=True))
     papers = parse_hf_papers_text(_export(pairs, layout).encode(), "odd.txt")
     assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+@pytest.mark.parametrize("width", [72, 80])
+@pytest.mark.parametrize("at_hyphens", [True, False], ids=["word processor", "editor"])
+def test_an_export_hard_wrapped_by_an_editor_or_a_word_processor_reads_the_same_papers(width, at_hyphens):
+    """The export pasted into an editor that wrapped its paragraphs at 72 or
+    80 columns, or saved as text with line breaks by a word processor (which
+    breaks after a hyphen or a dash too): each paragraph's lines are one
+    text.  A break after "geometry-" read "geometry- aware" (25 of the
+    sample's 63 papers at 72 columns), "statistics--otherwise" and
+    "robustness---ensembles" so too."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    wrapped = "\n\n".join("\n".join(textwrap.wrap(p, width, break_on_hyphens=at_hyphens, break_long_words=False))
+                          for p in text.split("\n\n"))
+    assert wrapped.count("\n") > 2 * text.count("\n")
+    papers = parse_hf_papers_text(wrapped.encode(), "wrapped.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")]
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+def test_a_hyphen_left_hanging_at_a_lines_end_keeps_its_space(layout):
+    """"pre- and post-training" wrapped after "pre-" is two words: the line
+    break there is a space, in an abstract and in a title wrapped over two lines."""
+    (title, abstract), second = _sample(2)
+    head, tail = "Pre- and Post-Training Compression", "of Sparse Experts"
+    cut = abstract.index(" ", 200)
+    body = abstract[:cut] + " both pre-\nand post-training" + abstract[cut:]
+    if layout == "a":
+        text = f"{_HEADER_A}{head}\n{tail}\n\n{body}\n\n{second[0]}\n\n{second[1]}\n"
+    else:
+        text = f"{_HEADER_B}Pre-\nand Post-Training Compression of Sparse Experts\n{abstract}\n{second[0]}\n{second[1]}\n"
+    first = parse_hf_papers_text(text.encode(), "hanging.txt")[0]
+    assert first.title == "Pre- and Post-Training Compression of Sparse Experts"
+    if layout == "a":
+        assert first.abstract == abstract[:cut] + " both pre- and post-training" + abstract[cut:]
