@@ -4,12 +4,15 @@ located line."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
-from conftest import DATA
+from conftest import DATA, write_config
+from recorded_http import Reply
 
 from newsletter.errors import InputError
+from newsletter.feeds import parse_feed
 from newsletter.readers import parse_hf_papers_text
 
 
@@ -104,3 +107,52 @@ def test_a_hyphen_left_hanging_at_a_lines_end_keeps_its_space(layout):
     assert first.title == "Pre- and Post-Training Compression of Sparse Experts"
     if layout == "a":
         assert first.abstract == abstract[:cut] + " both pre- and post-training" + abstract[cut:]
+
+
+_FEEDS = {  # name: (fixture, the Content-Type it is served with)
+    "blog": ("feed-atom-html-summaries.xml", "application/atom+xml"),
+    # a server that sends its feeds as web pages
+    "news": ("feed-rss-cdata.xml", "text/html; charset=utf-8"),
+    "arxiv": ("arxiv-rss-replace-cross.xml", "application/rss+xml"),
+    "quiet": ("feed-rss-no-items.xml", "text/html"),
+}
+
+
+def test_feeds_with_html_summaries_cdata_announce_types_an_empty_day_and_a_wrong_content_type(
+        http_server, tmp_path, cli):
+    """Feeds fetched from 127.0.0.1: an Atom ``type="html"`` summary is text,
+    its tags gone and its entities read once: the post's "&lt;" (written
+    ``&amp;amp;lt;`` in the XML, ``&amp;lt;`` in its HTML) read "<", twice
+    decoded, beside HTML escaped once (``x &lt; y``, ``R&amp;D``); HTML
+    escaped twice throughout (WordPress's ``It&amp;#8217;s``) still reads
+    as its characters.  An RSS description in CDATA loses its ``<p>`` and
+    ``<a>``; a feed sent as ``text/html`` is read as the feed it is; an
+    arXiv paper replaced (v2) or cross-listed is one paper; a feed of no
+    items is a quiet day, no error."""
+    sources = ""
+    for name, (fixture, content_type) in _FEEDS.items():
+        http_server.route(f"/{name}", Reply(body=(DATA / fixture).read_bytes(), headers={"Content-Type": content_type}))
+        sources += f'  - {{type: feed, name: {name}, url: "{http_server.url("/" + name)}"}}\n'
+    write_config(tmp_path, "sources:\n" + sources + "http: {retries: 0, fresh_for: 0}\ntopics: {t: {any: [diffusion]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    read = {p["title"]: (p["source"], p["abstract"], p["id"]) for p in json.loads(r.out)}
+    assert read == {
+        "Escaping Model Outputs for Diffusion Demos": (
+            "blog", "We show that x < y & that R&D costs drop. A demo must write &lt; where a model writes <. "
+                    "See the code.", "escaping model outputs for diffusion demos"),
+        "Diffusion Notes from the Reading Group": (
+            "blog", "It\u2019s our diffusion reading group\u2019s notes.", "diffusion notes from the reading group"),
+        "Transformers for Graph Diffusion": (
+            "news", "We show that transformers & graph diffusion mix when x < y. Code & data: github.com/lab/gd.",
+            "transformers for graph diffusion"),
+        "Sparse Flow Matching": (
+            "arxiv", "We revise our flow matching method; the new version adds diffusion experiments on 3 & 4 datasets.",
+            "2405.01234"),
+        "Graph Kernels for Diffusion, Revisited": (
+            "arxiv", "Graph kernels are compared with diffusion models on twelve benchmarks.", "2406.07777"),
+    }, read
+    warnings: list[str] = []
+    papers = parse_feed((DATA / "arxiv-rss-replace-cross.xml").read_bytes(), "arxiv.xml", "arxiv", warnings.append)
+    assert [(p.arxiv_id, p.version, p.categories) for p in papers] == [
+        ("2405.01234", 2, ("cs.LG",)), ("2406.07777", 1, ("stat.ML", "cs.LG"))] and warnings == []
