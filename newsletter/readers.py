@@ -1473,21 +1473,33 @@ def _without_bullets(papers: list[Paper]) -> list[Paper]:
     where the listing was copied as a bulleted list ("• Title", "- Title"):
     most titles (four in five) start with the same bullet, two at least for a
     "-", "*" or "+" (a sign a title might start with).  The bullet was the
-    first character of every title and abstract the email showed."""
-    marks = [m.group(1) if (m := _BULLET.match(p.title)) else None for p in papers]
+    first character of every title and abstract the email showed.  Where the
+    abstracts alone are so bulleted (each a list's item under its title), they
+    lose theirs: no abstract starts with a bullet and a space."""
+    mark, marks = _list_bullet([p.title for p in papers])
+    if mark is None:
+        mark, marks = _list_bullet([p.abstract for p in papers])
+        if mark is None:
+            return papers
+        return [replace(p, abstract=_off(p.abstract, mark)) if marks[k] == mark else p for k, p in enumerate(papers)]
+    return [replace(p, title=_off(p.title, mark), abstract=_off(p.abstract, mark)) if marks[k] == mark else p
+            for k, p in enumerate(papers)]
+
+
+def _list_bullet(texts: list[str]) -> tuple[str | None, list[str | None]]:
+    """The bullet most of ``texts`` start with, if it is a list's (see
+    :func:`_without_bullets`), and each text's bullet."""
+    marks = [m.group(1) if (m := _BULLET.match(text)) else None for text in texts]
     counted = Counter(mark for mark in marks if mark)
     if not counted:
-        return papers
+        return None, marks
     mark, n = counted.most_common(1)[0]
-    if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(papers)):
-        return papers
+    return (None if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(texts)) else mark), marks
 
-    def off(text: str) -> str:
-        m = _BULLET.match(text)
-        return text[m.end():] if m and m.group(1) == mark else text
 
-    return [replace(p, title=off(p.title), abstract=off(p.abstract)) if marks[k] == mark else p
-            for k, p in enumerate(papers)]
+def _off(text: str, mark: str) -> str:
+    m = _BULLET.match(text)
+    return text[m.end():] if m and m.group(1) == mark else text
 
 
 #: Of the titles, the share that must start with one bullet for it to be the list's (see :func:`_without_bullets`).

@@ -156,3 +156,21 @@ def test_feeds_with_html_summaries_cdata_announce_types_an_empty_day_and_a_wrong
     papers = parse_feed((DATA / "arxiv-rss-replace-cross.xml").read_bytes(), "arxiv.xml", "arxiv", warnings.append)
     assert [(p.arxiv_id, p.version, p.categories) for p in papers] == [
         ("2405.01234", 2, ("cs.LG",)), ("2406.07777", 1, ("stat.ML", "cs.LG"))] and warnings == []
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("before", ["• ", "- ", "▪ ", "Abstract: ", "Abstract. ", "Abstract — "])
+def test_an_abstract_opening_with_a_bullet_or_a_label_loses_it(before, layout):
+    """Abstracts each set as a list's item under a title that is none ("•
+    We present ..."), or labelled: the bullet was the abstract's first
+    character in the email (the labels were already dropped)."""
+    pairs = _sample()
+    papers = parse_hf_papers_text(_export([(t, before + a) for t, a in pairs], layout).encode(), "bullets.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+def test_a_dash_before_one_abstract_alone_is_kept():
+    """One abstract opening with "- " is no list (a "-" may be text): kept, as a title's is."""
+    pairs = _sample()
+    papers = parse_hf_papers_text(_export([pairs[0], (pairs[1][0], "- " + pairs[1][1]), pairs[2]], "a").encode(), "x.txt")
+    assert papers[1].abstract == "- " + pairs[1][1]
