@@ -1299,6 +1299,15 @@ def parse_hf_papers_text(
                         "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
                         f"it to the abstract's line if it is the abstract's){join}", name, a_line)
             )
+        if len(abstract) < _MIN_ABSTRACT_CHARS and _two_lines_over_an_abstract(body, k + step, abstract):
+            n_line, nxt = body[k + step]
+            raise InputError(
+                Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
+                        f"short to be its abstract, and line {n_line}, {_short(nxt)!r}, over the abstract at line "
+                        f"{body[k + step + 1][0]}, is no sentence either: lines between a title and its abstract that "
+                        f"are not a card's authors, links or counts? Delete them ({_AUTHOR_LINES_SKIPPED}); a whole "
+                        "abstract this short ends with a full stop", name, a_line)
+            )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
@@ -1363,6 +1372,24 @@ def _cannot_stand_alone(first: str, rest: str) -> bool:
     and a paper without its abstract is refused, not merged with the next
     one's title (the error says to join the lines if they are one title)."""
     return _hyphen_cut(first.rstrip()) or rest.strip()[:1].islower()
+
+
+def _two_lines_over_an_abstract(body: list[tuple[int, str]], k: int, abstract: str) -> bool:
+    """Whether ``abstract``, a short line read as an abstract, and block ``k``
+    after it are two lines a card has between its title and its abstract (a
+    name a line: "Ada Lovelace" over "Grace Hopper"): neither is a sentence
+    and an abstract follows them.  Taken in pairs, the title had "Ada
+    Lovelace" for its abstract and a paper "Grace Hopper" the true one,
+    without a word.  A paper's whole abstract so short and no sentence, over
+    a title that ends with no sentence mark either (as titles do), is refused
+    with them: where the two cannot be told apart, a located error, not a
+    paper read wrong."""
+    if k + 1 >= len(body):
+        return False
+    nxt = body[k][1]
+    return (len(nxt) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(abstract.rstrip()[-2:] + " ")
+            and not _SENTENCE_END.search(nxt.rstrip()[-2:] + " ")
+            and (_abstract_goes_on(body[k + 1][1]) or len(body[k + 1][1]) > MAX_TITLE_CHARS))
 
 
 def _hyphen_cut(line: str) -> bool:

@@ -174,3 +174,28 @@ def test_a_dash_before_one_abstract_alone_is_kept():
     pairs = _sample()
     papers = parse_hf_papers_text(_export([pairs[0], (pairs[1][0], "- " + pairs[1][1]), pairs[2]], "a").encode(), "x.txt")
     assert papers[1].abstract == "- " + pairs[1][1]
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("lines", ["Ada Lovelace\nGrace Hopper", "Ada Lovelace\nGrace Hopper\n+3\n· 5 authors"])
+def test_two_unknown_lines_between_a_title_and_its_abstract_are_refused_not_read_as_a_paper(lines, layout):
+    """A card copied with its authors' names a line each (no 'Authors:'),
+    read in pairs, gave the title "Ada Lovelace" for its abstract and a
+    paper titled "Grace Hopper" the true abstract, without a word."""
+    pairs = _sample(2)
+    between = lines if layout == "b" else lines.replace("\n", "\n\n")
+    text = _export([(f"{pairs[0][0]}\n{between if layout == 'b' else chr(10) + between}", pairs[0][1]), pairs[1]], layout)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "names.txt")
+    lines_at = {t.removeprefix("Subscribe"): n for n, t in enumerate(text.split("\n"), 1) if t}
+    assert str(info.value).startswith(
+        f"names.txt:{lines_at['Ada Lovelace']}: this line, 'Ada Lovelace', under the title {pairs[0][0][:59] + '…'!r} "
+        f"(line {lines_at[pairs[0][0]]}), is too short to be its abstract, and line {lines_at['Grace Hopper']}, "
+        f"'Grace Hopper', over the abstract at line {lines_at[pairs[0][1]]}, is no sentence either:"), info.value
+
+
+def test_a_short_abstract_ending_with_a_full_stop_over_a_short_title_is_read():
+    """The way out the error above names: a whole abstract this short is a sentence."""
+    pairs = _sample(2)
+    papers = parse_hf_papers_text(_export([(pairs[0][0], "We prove it."), ("Grokking", pairs[1][1])], "b").encode(), "x")
+    assert [(p.title, p.abstract) for p in papers] == [(pairs[0][0], "We prove it."), ("Grokking", pairs[1][1])]
