@@ -911,9 +911,40 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
         else:
             # a short line over a paragraph under a title (names, a venue) is a block of its own too
             lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
-            blocks.extend([*lone, (para[len(lone)][0], _wrapped_lines([t for _, t in para[len(lone):]]))])
+            rest = para[len(lone):]
+            # from a paper's title line inside it on, each line is a block, as in the layout without blank lines
+            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i)), len(rest))
+            blocks.extend(lone)
+            if cut:
+                blocks.append((rest[0][0], _wrapped_lines([t for _, t in rest[:cut]])))
+            blocks.extend(rest[cut:])
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int) -> bool:
+    """Whether line ``i`` of a paragraph, in the layout with blank lines, is a
+    paper's title over its abstract's line, with no blank line between: it
+    reads as a title, the line under it is a whole abstract (longer than any
+    title, ending a sentence) and the line over it, if any, is one too.  A
+    paper so written among papers with blank lines (an export mended by hand),
+    or papers of the layout without them appended under the last abstract,
+    were one paragraph, glued to the abstract before as its second paragraph:
+    those papers were lost without a word.  Lines an editor wrapped are never
+    longer than a title, so none of an abstract's own lines is taken so.
+    From there on each line is read as in the layout without blank lines,
+    pair by pair, where a line that breaks the pattern (an abstract without
+    a full stop, a title with a question mark inside) is read or refused as
+    there: cut only where the pattern held, the papers after it were glued
+    to an abstract again."""
+    if i + 1 >= len(lines) or len(after := lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
+        return False
+    text = lines[i][1]
+    if (len(text) > MAX_TITLE_CHARS or not _reads_as_title(text.removesuffix("?")) or _is_page_chrome(text)
+            or not _abstract_goes_on(after)):
+        return False
+    before = lines[i - 1][1] if i else None
+    return before is None or (len(before) > MAX_TITLE_CHARS and _abstract_goes_on(before))
 
 
 def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
@@ -1415,6 +1446,7 @@ def _hanging_hyphen(rest: str) -> bool:
 #: A line ending inside a word at its hyphen or dash ("geometry-", "statistics--", "1990–"), as an
 #: editor or a word processor wrapping at the page's width breaks "geometry-aware".
 _CUT_AT_DASH = lazy(r"\w(?:-{1,3}|[–—])$")
+_DASHES = ("-", "–", "—")
 
 
 def _wrapped_lines(lines: list[str]) -> str:
@@ -1423,6 +1455,8 @@ def _wrapped_lines(lines: list[str]) -> str:
     wrapped it at 72 or 80 columns, or saved as text with line breaks by a word
     processor, breaks after "geometry-"): "geometry- aware" was in the abstract
     and the title.  A hyphen left hanging ("pre- and post-training") keeps its space."""
+    if not any(line.endswith(_DASHES) for line in lines[:-1]):
+        return " ".join(lines)
     text = lines[0]
     for line in lines[1:]:
         glued = line[:1].isalnum() and _CUT_AT_DASH.search(text[-4:])

@@ -199,3 +199,29 @@ def test_a_short_abstract_ending_with_a_full_stop_over_a_short_title_is_read():
     pairs = _sample(2)
     papers = parse_hf_papers_text(_export([(pairs[0][0], "We prove it."), ("Grokking", pairs[1][1])], "b").encode(), "x")
     assert [(p.title, p.abstract) for p in papers] == [(pairs[0][0], "We prove it."), ("Grokking", pairs[1][1])]
+
+
+@pytest.mark.parametrize("which", [0, 1, 3])
+def test_a_paper_without_the_blank_line_between_its_title_and_abstract_is_read(which):
+    """One paper of a listing with blank lines written title over abstract
+    without one between (an export mended by hand): its two lines were one
+    paragraph, glued to the abstract before as its second paragraph, the
+    paper lost without a word (the first paper's was refused)."""
+    pairs = _sample(4)
+    text = _export(pairs, "a")
+    title, abstract = pairs[which]
+    text = text.replace(f"{title}\n\n{abstract}", f"{title}\n{abstract}")
+    papers = parse_hf_papers_text(text.encode(), "mended.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+@pytest.mark.parametrize("between", ["\n", "\n\n"], ids=["glued", "blank line"])
+def test_papers_without_blank_lines_appended_under_a_listing_with_them_are_read(between):
+    """A file of the layout with blank lines, then papers of the layout
+    without them appended with no header of their own (a second copy's
+    papers pasted under the first's): they were one paragraph, glued to the
+    last abstract as its second; two papers lost without a word."""
+    pairs = _sample(4)
+    text = _export(pairs[:2], "a").rstrip("\n") + between + "".join(f"{t}\n{a}\n" for t, a in pairs[2:])
+    papers = parse_hf_papers_text(text.encode(), "mixed.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
