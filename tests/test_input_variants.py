@@ -225,3 +225,51 @@ def test_papers_without_blank_lines_appended_under_a_listing_with_them_are_read(
     text = _export(pairs[:2], "a").rstrip("\n") + between + "".join(f"{t}\n{a}\n" for t, a in pairs[2:])
     papers = parse_hf_papers_text(text.encode(), "mixed.txt")
     assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+@pytest.mark.parametrize("day", ["Sep 4, 2025", "Thursday, September 4, 2025", "Sept. 4, 2025", "2025-09-04",
+                                 "Sep 4, 2025\n← Sep 3\nSep 5 →", "Sep 4, 2025 · 12 papers"])
+@pytest.mark.parametrize("layout", ["a", "b"])
+def test_a_day_reached_by_the_calendar_with_its_year_is_the_header(day, layout):
+    """The listing of one day opened from the page's calendar shows its full date (and the arrows to
+    the days beside it): header lines, as "Sep 4" is."""
+    pairs = _sample(2)
+    sep = "\n\n" if layout == "a" else "\n"
+    header = f"Daily Papers\nby AK and the research community\n{day}\n".replace("\n", sep)
+    papers = parse_hf_papers_text((header + "".join(f"{t}{sep}{a}{sep}" for t, a in pairs)).encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+#: A card as a phone's narrow page copies it: its counts on lines of their own (upvotes named, or bare).
+_NARROW_CARDS = {
+    "named upvotes": ("Submitted by\nakhaliq\nUpvote\n{up}\n{comments}\n", [1200, 57, 3]),
+    "upvotes on one line": ("Submitted by akhaliq\nUpvote {up}\n", [1200, 57, 3]),
+    "bare counts": ("·\n5 authors\n{up}\n", [None, None, None]),
+}
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("card", list(_NARROW_CARDS))
+def test_a_narrow_pages_cards_with_counts_a_line_each_are_read(card, layout):
+    """A copy from a phone (or a narrow window): "Upvote" over "1.2k", a
+    comment count alone; the papers are read, the named upvotes with them
+    (1.2k is 1,200), a bare number is no title."""
+    lines, upvotes = _NARROW_CARDS[card]
+    pairs = _sample()
+    sep = "\n\n" if layout == "a" else "\n"
+    text = "Daily Papers\nby AK and the research community\nSep 4\n" + "".join(
+        f"{t}\n" + lines.format(up=up, comments=c) + f"{a}\n" for (t, a), up, c in zip(pairs, ["1.2k", "57", "3"], [4, 0, 12],
+                                                                                      strict=True))
+    papers = parse_hf_papers_text(text.replace("\n", sep).encode(), "phone.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+    assert [p.upvotes for p in papers] == upvotes
+
+
+def test_an_export_of_one_two_megabyte_line_is_refused_at_it():
+    """The line breaks lost (a copy through a tool that joined them): one
+    line of 2 MB is refused in one located line, not read as one paper."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").replace("\n", " ")
+    line = (text * (2_000_000 // len(text) + 1))[:2_000_000]
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(line.encode(), "joined.txt")
+    assert str(info.value).startswith("joined.txt:1: no Hugging Face papers page header")
