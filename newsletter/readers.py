@@ -1353,6 +1353,14 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
+        if k + step < len(body) and _goes_on_below(abstract, body[k + step][1]):
+            n_line, nxt = body[k + step]
+            raise InputError(
+                Problem(f"line {n_line}, {_short(nxt)!r}, goes on from the line above it (which ends "
+                        f"{_tail(abstract)!r}, inside a sentence), where a title belongs: was the export wrapped at a "
+                        "fixed width? Each title and each abstract is one line, or one paragraph between blank "
+                        "lines", name, n_line)
+            )
         card = cards.get(t_line, CardLine(None, None))
         arxiv_id = ids.get(title) or card.arxiv_id
         details = _card_details(raw, t_line, a_line)
@@ -1421,6 +1429,26 @@ def _two_lines_over_an_abstract(body: list[tuple[int, str]], k: int, abstract: s
     return (len(nxt) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(abstract.rstrip()[-2:] + " ")
             and not _SENTENCE_END.search(nxt.rstrip()[-2:] + " ")
             and (_abstract_goes_on(body[k + 1][1]) or len(body[k + 1][1]) > MAX_TITLE_CHARS))
+
+
+#: A plain word in lower case (no title starts so: "mixup:", "iPhone", "pix2pix" are no plain words).
+_LOWER_WORD = lazy(r"[a-z]+(?:\s|,|$)")
+
+
+def _goes_on_below(abstract: str, below: str) -> bool:
+    """Whether ``below``, where the next title belongs, carries on the
+    sentence ``abstract`` was cut in: the abstract ends inside one (no full
+    stop, no other mark ending a sentence, not a link) and ``below`` starts with a
+    plain word in lower case.  A listing without blank lines wrapped at a
+    fixed width (a text saved at 120 columns) was read in pairs of its
+    lines, "process multiple input modalities ..." a title, without a word."""
+    end = abstract.rstrip()
+    return (bool(end) and end[-1].isalnum() and not _SENTENCE_END.search(end[-2:] + " ")
+            and not _LINK_AT_END.search(end) and bool(_LOWER_WORD.match(below.strip())))
+
+
+#: An abstract ending on a link (no full stop after it, as many do): its end is no cut sentence.
+_LINK_AT_END = lazy(r"(?:https?://|www\.)\S+$")
 
 
 def _hyphen_cut(line: str) -> bool:

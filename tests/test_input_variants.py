@@ -5,6 +5,7 @@ located line."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -273,3 +274,30 @@ def test_an_export_of_one_two_megabyte_line_is_refused_at_it():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(line.encode(), "joined.txt")
     assert str(info.value).startswith("joined.txt:1: no Hugging Face papers page header")
+
+
+@pytest.mark.parametrize(("width", "lines"), [(95, 4), (123, 8), (193, 12), (298, 6)])
+def test_a_listing_without_blank_lines_wrapped_at_a_fixed_width_is_refused_where_a_line_goes_on(width, lines):
+    """The layout without blank lines saved at a fixed width (a text editor's
+    or a terminal's): its lines were read in pairs, "since they rely on
+    backpropagation ..." a paper's title, without a word (the shorter copies
+    of the sample, 49 widths and lengths of 70 tried).  The line that carries
+    on a sentence where a title belongs is named."""
+    compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")[:lines]
+    text = "\n".join("\n".join(textwrap.wrap(line, width)) for line in compact)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "wrapped.txt")
+    assert re.fullmatch(r"wrapped\.txt:(\d+): line \1, '[a-z][^']*', goes on from the line above it \(which ends '[^']*', "
+                        r"inside a sentence\), where a title belongs: was the export wrapped at a fixed width\? .*",
+                        str(info.value)), info.value
+
+
+def test_an_abstract_ending_on_a_link_or_without_a_full_stop_over_a_title_is_read():
+    """Abstracts end without a full stop (on a link, a word) and titles may
+    start in lower case ("mixup: ..."): no wrapped line unless both a word
+    ends the abstract and a plain word starts the title."""
+    (t1, a1), (t2, a2), (t3, a3) = _sample()
+    pairs = [(t1, a1.rstrip(".") + " at https://github.com/x/y"), ("mixup: Beyond Empirical Risk", a2.rstrip(".")),
+             ("iPhone Photos Denoised", a3)]
+    papers = parse_hf_papers_text(_export(pairs, "b").encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
