@@ -1048,6 +1048,25 @@ _DAILY_PAGE_HINT = (
     "with its authors and date)"
 )
 
+#: A paper of a Hugging Face collection as its page shows it under the title: "Paper • 2409.02345 •
+#: Published Sep 4, 2024 • 57", on one line or each part on a line (or a paragraph) of its own.
+_COLLECTION_ITEM = lazy(r"^[ \t]*Paper\s*(?:[•·]\s*)?(\d{4}\.\d{4,5})\b", re.MULTILINE)
+
+
+def _hf_collection(text: str) -> str | None:
+    """What to say of a Hugging Face collection's page copied as text (titles
+    over "Paper • 2409.02345 • Published ..."), or None for other text.  It
+    shows no abstracts, which a listing export needs; the papers it names are
+    what a topic's ``like:`` takes.  It was "is this a papers listing export?"."""
+    ids = list(dict.fromkeys(m.group(1) for m in _COLLECTION_ITEM.finditer(text[:1 << 20])))
+    if len(ids) < 2:
+        return None
+    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return (f"a Hugging Face collection of {len(ids)} papers, which shows no abstracts for topics to match; to rank "
+            f"the digest by these papers, list their ids under a topic's like: [{shown}]; the daily papers page, "
+            "copied, is the export")
+
+
 _MD_HEADING = lazy(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
 _MD_LINK = lazy(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
 _MD_RULE = lazy(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
@@ -1194,6 +1213,7 @@ def parse_hf_papers_text(
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else f" (it is {collection})" if (collection := _hf_collection(text)) is not None
             else "; is this a papers listing export?"
         )
         raise InputError(

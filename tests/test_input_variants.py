@@ -301,3 +301,21 @@ def test_an_abstract_ending_on_a_link_or_without_a_full_stop_over_a_title_is_rea
              ("iPhone Photos Denoised", a3)]
     papers = parse_hf_papers_text(_export(pairs, "b").encode(), "x.txt")
     assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+@pytest.mark.parametrize("item", ["Paper • {id} • Published Sep 4, 2024 • 57\n",
+                                  "Paper\n{id}\n•\nPublished Sep 4, 2024\n•\n57\n",
+                                  "Paper\n\n•\n\n{id}\n\n•\n\nPublished Sep 4, 2024\n\n"])
+def test_a_hugging_face_collection_copied_as_text_is_named_with_its_papers_ids(item):
+    """A collection's page (titles over "Paper • ID • Published ...", no
+    abstracts) given as the export was "is this a papers listing export?":
+    it says what it is and the ids a topic's like: takes."""
+    text = "akhaliq's Collections\nDiffusion distillation\nupdated 3 days ago\n" + "".join(
+        f"{title}\n" + item.format(id=f"2409.0234{i}") for i, (title, _) in enumerate(_sample()))
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "collection.txt")
+    assert str(info.value) == (
+        "collection.txt:1: no Hugging Face papers page header (lines such as 'Get trending papers in your email "
+        "inbox!' and 'Subscribe') (it is a Hugging Face collection of 3 papers, which shows no abstracts for topics "
+        "to match; to rank the digest by these papers, list their ids under a topic's like: [2409.02340, 2409.02341, "
+        "2409.02342]; the daily papers page, copied, is the export)")
