@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
+from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths, unread_entries
 from .errors import UNKNOWN_PAGE, InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
 from .fetching import (
     UNPACKERS,
@@ -1977,6 +1977,9 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
             problems.extend(replace(p, message=p.message + hint) for p in exc.problems)
             continue
         yield from papers
+    warn = context.warn if context else log.warning
+    for entry, what in unread_entries(config.base_dir, source.path):
+        warn(f"{_display(entry, config)}: not read: it{what}")
     if problems:
         raise InputError(*problems)
 

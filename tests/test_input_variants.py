@@ -5,6 +5,7 @@ located line."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 
@@ -319,3 +320,23 @@ def test_a_hugging_face_collection_copied_as_text_is_named_with_its_papers_ids(i
         "inbox!' and 'Subscribe') (it is a Hugging Face collection of 3 papers, which shows no abstracts for topics "
         "to match; to rank the digest by these papers, list their ids under a topic's like: [2409.02340, 2409.02341, "
         "2409.02342]; the daily papers page, copied, is the export)")
+
+
+@pytest.mark.parametrize("path", ["papers/", "papers/*.txt"])
+def test_a_named_pipe_or_a_link_to_a_device_among_the_exports_is_named_not_read(tmp_path, cli, path):
+    """A FIFO (an export piped in: `mkfifo papers/today.txt`) or a link to
+    /dev/zero in the exports folder was left out without a word (reading it
+    would block, or never end): each is named in a warning, and the other
+    exports are read."""
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    os.mkfifo(folder / "today.txt")
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    write_config(tmp_path, f"sources: [{{type: hf-papers-text, path: '{path}'}}]\ntopics: {{t: {{any: [diffusion]}}}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == len(parse("hf-papers-blank-lines.txt"))
+    assert r.err.splitlines() == [
+        "warning: papers/today.txt: not read: it is a FIFO, not a regular file (save the export or the feed to a file)",
+        "warning: papers/zero.txt: not read: it is a device, not a regular file (save the export or the feed to a file)"]
