@@ -1488,6 +1488,8 @@ _HANGING_HYPHEN_NEXT = frozenset("and or nor to vs vs. versus".split())
 
 
 def _hanging_hyphen(rest: str) -> bool:
+    """Whether ``rest``, the line under one ending in a hyphen, starts with a word that
+    follows a hyphen left hanging (:data:`_HANGING_HYPHEN_NEXT`): the two lines keep a space."""
     return rest.split(None, 1)[0].casefold() in _HANGING_HYPHEN_NEXT if rest.strip() else False
 
 
