@@ -1761,7 +1761,8 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
 #: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".
 _UPVOTES = lazy(rf"(?:upvotes?|upvoted|votes?|▲|👍)\s*:?\s*(?P<a>{_COUNT})|(?P<b>{_COUNT})\s*(?:upvotes?|votes?)",
                 re.IGNORECASE)
-_BARE_COUNT = lazy(_COUNT)
+#: A count alone on its line under "Upvote": "57", "1.2k", "12.3K" (a narrow page's, or another locale's, capital K).
+_BARE_COUNT = lazy(_COUNT, re.IGNORECASE)
 
 
 def _upvotes(lines: list[str]) -> int | None:

@@ -246,6 +246,7 @@ def test_a_day_reached_by_the_calendar_with_its_year_is_the_header(day, layout):
 _NARROW_CARDS = {
     "named upvotes": ("Submitted by\nakhaliq\nUpvote\n{up}\n{comments}\n", [1200, 57, 3]),
     "upvotes on one line": ("Submitted by akhaliq\nUpvote {up}\n", [1200, 57, 3]),
+    "capital K": ("Upvote\n{up}\n".replace("{up}", "{up_k}"), [12300, 57, 3]),
     "bare counts": ("·\n5 authors\n{up}\n", [None, None, None]),
 }
 
@@ -260,8 +261,8 @@ def test_a_narrow_pages_cards_with_counts_a_line_each_are_read(card, layout):
     pairs = _sample()
     sep = "\n\n" if layout == "a" else "\n"
     text = "Daily Papers\nby AK and the research community\nSep 4\n" + "".join(
-        f"{t}\n" + lines.format(up=up, comments=c) + f"{a}\n" for (t, a), up, c in zip(pairs, ["1.2k", "57", "3"], [4, 0, 12],
-                                                                                      strict=True))
+        f"{t}\n" + lines.format(up=up, up_k=up.replace("1.2k", "12.3K"), comments=c) + f"{a}\n"
+        for (t, a), up, c in zip(pairs, ["1.2k", "57", "3"], [4, 0, 12], strict=True))
     papers = parse_hf_papers_text(text.replace("\n", sep).encode(), "phone.txt")
     assert [(p.title, p.abstract) for p in papers] == pairs
     assert [p.upvotes for p in papers] == upvotes
