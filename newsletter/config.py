@@ -50,7 +50,7 @@ from .models import ARXIV_ID, SHOWS_NOTHING
 from .patterns import lazy, lazy_while_importing
 from .retrying import waiting
 from .scheduling import Schedule, parse_schedule
-from .state import check_state_target, is_database_url
+from .state import check_state_target, is_database_url, public_url
 
 #: PyYAML, imported by :func:`_yaml` when a text is first read: a config taken
 #: from its kept read (see :class:`_KeptRead`) needs none (the import was some
@@ -2124,7 +2124,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bo
     if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
         raise ConfigError(*nuls)  # before the checks that stat the paths among them
     if "\\" in text and _ESCAPE_MEANT_AS_BACKSLASH.search(text):
-        problems = [*problems, *_escape_problems(data, lines, shown)]
+        problems = [*problems, *_escape_problems(text, shown)]
 
     config = None
     try:
@@ -2190,37 +2190,66 @@ def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
 _NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
-#: An escape of YAML's double quotes written where a backslash was meant: before a letter,
-#: one that makes a control character no setting wants ('\epsilon', '\beta', '\bword\b',
-#: '\alpha', '\vec', '\frac'), or a tab, line break or return before a LaTeX macro's
-#: rest ('\theta', '\nabla', '\rho').
+#: An escape of YAML's double quotes written where a backslash was meant: one that makes a
+#: control character no setting wants ('\epsilon', '\beta', '\bword\b', '\alpha', '\vec',
+#: '\frac', 'adamw?\b'), or a tab, line break or return before a LaTeX macro's rest
+#: ('\theta', '\nabla', '\rho').  A quick look at the file's text: only double-quoted
+#: values are then checked (:func:`_escape_problems`).
 _LATEX_AFTER_ESCAPE = r"(?:heta|au|ilde|imes|ext|op|abla|u\b|eq|ho|ight|angle|m\b)"
-_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf"\\[abefv](?=[A-Za-z])|\\[tnr]{_LATEX_AFTER_ESCAPE}")
-_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b](?=[A-Za-z])|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
+#: (After a '"' on its line: a regular expression in single quotes, as the starter config has,
+#: does not make every load compose the whole file as nodes.)
+_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf'"[^"\n]*?\\(?:[abefv]|[tnr]{_LATEX_AFTER_ESCAPE})')
+_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b]|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
 _ESCAPES_READ = {"\x07": "a", "\x08": "b", "\x1b": "e", "\x0c": "f", "\x0b": "v", "\t": "t", "\n": "n", "\r": "r"}
 
 
-def _escape_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
-    r"""A problem for every text in which YAML's double quotes read a
+def _double_quoted(text: str) -> Iterator[tuple[tuple, int, str]]:
+    """Each scalar of ``text`` written in double quotes: its path, line
+    (1-based) and value.  Only there is a backslash an escape: a real line
+    break or tab in a plain, single-quoted or block text (``about: |`` and a
+    line starting "optimal") reads the same as ``\n`` + "optimal" once
+    parsed, and was refused as an escape typed in double quotes."""
+    yaml = _yaml()
+    root = yaml.compose(text, Loader=_Loader)
+    seen: set[int] = set()
+    stack: list[tuple[tuple, Any]] = [((), root)] if root is not None else []
+    while stack:
+        at, node = stack.pop()
+        if id(node) in seen:  # (an alias: its anchor's node, checked once where written)
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.style == '"':
+                yield at, node.start_mark.line + 1, node.value
+        elif isinstance(node, yaml.MappingNode):
+            for key, item in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append(((*at, name), item))
+                if isinstance(key, yaml.ScalarNode) and key.style == '"':
+                    stack.append(((*at, name), key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(((*at, i), item) for i, item in enumerate(node.value))
+
+
+def _escape_problems(text: str, shown: str) -> list[Problem]:
+    r"""A problem for every double-quoted text in which YAML read a
     backslash as an escape where a LaTeX macro or a regular expression's
     ``\b`` was written (``like: ["$\epsilon$-nets"]``, ``any:
     ["/\bSGD\b/"]``): the text held an escape character or a backspace,
-    and the title matched no paper, the term nothing, without a word."""
+    and the title matched no paper, the term nothing, without a word.  A
+    URL's password is not shown (``state: "postgresql://u:s3cr\bt@host/db"``)."""
     found = []
-    stack: list[tuple[tuple, Any]] = [((), data)]
-    while stack:
-        at, value = stack.pop()
-        if isinstance(value, str) and (m := _CONTROL_FROM_ESCAPE.search(value)):
-            written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
-            quoted = "'" + written.replace("'", "''") + "'"
-            shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
-            found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
-                                 f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
-                                 "backslash is itself", shown, _line_for(lines, at), _dotted(at)))
-        elif isinstance(value, dict):
-            stack.extend(((*at, key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    for at, line, value in _double_quoted(text):
+        if not (m := _CONTROL_FROM_ESCAPE.search(value)):
+            continue
+        written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
+        if "://" in written:
+            written = public_url(written)
+        quoted = "'" + written.replace("'", "''") + "'"
+        shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
+        found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
+                             f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
+                             "backslash is itself", shown, line, _dotted(at)))
     return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
 
 

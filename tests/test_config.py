@@ -3169,3 +3169,49 @@ def test_a_latex_macro_or_a_word_boundary_in_double_quotes_is_an_error_at_its_li
     single = text.replace('"/\\bSGD\\b/", "\\epsilon-nets"', "'/\\bSGD\\b/', '\\epsilon-nets'").replace(
         '"the \\beta-VAE and \\theta"', "'the \\beta-VAE and \\theta'")
     assert load_config(write_config(workdir, single)).topics["optim"].any == ["/\\bSGD\\b/", "\\epsilon-nets"]
+
+
+@pytest.mark.parametrize("about", [
+    "    about: |\n      Papers on\n      optimal transport\n      equivariant networks\n      automatic differentiation\n"
+    "      how optimisers converge\n",
+    "    about: >-\n      Papers on transport.\n\n      optimal transport and\n\n      how optimisers converge\n",
+    "    about: 'Papers on\n\n      optimal transport'\n",
+    "    about: Papers on\n\n      equivariant networks\n",
+])
+def test_a_real_line_break_before_a_latex_like_word_is_no_escape(workdir, about):
+    """A line break in a block, plain or single-quoted text reads as "\\n"
+    once parsed: `about: |` and a line starting "optimal", "equivariant",
+    "automatic" or "how" was refused as a "\\n typed in double quotes"
+    whenever the file held a backslash and a letter anywhere (a regular
+    expression in single quotes beside a double-quoted term)."""
+    text = _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                  "    any: [\"SGD\", '/\\bAdam\\b/']\n" + about)
+    text = text.replace("    name: Diffusion models\n", '    name: "Diffusion \\\\beta models"\n')
+    config = load_config(write_config(workdir, text))
+    assert "\n" in config.topics["optim"].about
+    assert config.topics["diffusion"].name == "Diffusion \\beta models"
+    assert problems(workdir, text.replace("'/\\bAdam\\b/'", '"/\\bAdam\\b/"')) == [
+        "config.yaml:10: topics.optim.any[1]: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '/\\bAdam\\b/', where a backslash is itself"]
+
+
+@pytest.mark.parametrize(("term", "escape"), [
+    ('"/\\b(SGD|Adam)\\b/"', "b"),   # a group after the word boundary
+    ('"/adamw?\\b/"', "b"),          # a boundary at the end
+    ('"/SGD\\b/"', "b"),
+    ('"/\\b[Ss]core\\b/"', "b"),     # a character class after it
+    ('"a\\a"', "a"),
+    ('"x\\f"', "f"),
+    ('"\\v1"', "v"),
+    ('"\\e[1m"', "e"),
+])
+def test_a_control_character_from_an_escape_is_an_error_wherever_it_stands(workdir, term, escape):
+    """`\\b` before '(', '[', '/' or at a term's end made a backspace as
+    surely as before a letter: `"/\\b(SGD|Adam)\\b/"` validated and matched
+    nothing.  No setting wants a bell, backspace, form feed, vertical tab
+    or escape character, wherever it stands."""
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n', f"    any: [{term}]\n"))
+    single = "'" + term[1:-1] + "'"
+    assert said == [
+        f"config.yaml:10: topics.optim.any[0]: in double quotes YAML reads '\\{escape}' as an escape, not a backslash "
+        f"and a letter: write the value in single quotes, {single}, where a backslash is itself"]
