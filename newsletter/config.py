@@ -1878,6 +1878,15 @@ def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
                    f"write '{key}: >-' so the lines below it are read as text")
 
 
+def _unescaped_quotes(inner: str) -> str:
+    r"""The text between double quotes as single quotes write it: the escapes
+    that double quotes allow and mean as one character (``\\``, ``\"``,
+    ``\/``) lose their backslash, others stay as written.  Copied as they
+    stood, ``"/\\bSGD\\b \d+ steps/"`` was offered ``'/\\bSGD\\b \d+ steps/'``,
+    which matches nothing."""
+    return re.sub(r"\\(.)", lambda m: m[1] if m[1] in '\\"/' else m[0], inner, flags=re.DOTALL)
+
+
 def _quote_inside(row: str) -> str | None:
     """What to write when a quoted value holds its own quote (``about:
     'I'm ...'``, ``name: "The "best" digest"``): YAML ends the value there
@@ -1898,6 +1907,8 @@ def _quote_inside(row: str) -> str | None:
     else:  # `name: "Diffusion" models`: a value that only starts with a quoted word
         inner = whole
         said = f"the value starts with {quote}, where YAML takes the quoted part for the whole value"
+    if value[0] == '"':
+        inner = _unescaped_quotes(inner)
     written = "'" + inner.replace("'", "''") + "'"
     shown = written if len(written) <= 60 else written[:56] + " ...'"
     return (f"{said}: write {key}: {shown}" + (" (in single quotes, a ' inside is written twice)"
@@ -1969,7 +1980,7 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     if "unknown escape character" in problem or "hexdecimal number" in problem:  # (PyYAML's spelling)
         # `any: ["/\d+ steps/"]`, a LaTeX title in double quotes: YAML reads a backslash there as an escape
         span = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
-        inner = span[1] if span else ""
+        inner = _unescaped_quotes(span[1]) if span else ""
         written = "'" + inner.replace("'", "''") + "'" if span else "'...'"
         shown = written if len(written) <= 60 else written[:56] + " ...'"
         slash = row.rfind("\\", 0, column + 1)  # ('\U' and '\x' want hex digits: the mark is past them)

@@ -3215,3 +3215,21 @@ def test_a_control_character_from_an_escape_is_an_error_wherever_it_stands(workd
     assert said == [
         f"config.yaml:10: topics.optim.any[0]: in double quotes YAML reads '\\{escape}' as an escape, not a backslash "
         f"and a letter: write the value in single quotes, {single}, where a backslash is itself"]
+
+
+def test_the_single_quoted_value_offered_for_a_bad_escape_means_what_the_double_quoted_one_did(workdir):
+    """Escapes double quotes allow (`\\\\`, `\\"`, `\\/`) lost nothing when
+    the value was offered in single quotes: `"/\\\\bSGD\\\\b \\d+ steps/"`
+    became `'/\\\\bSGD\\\\b \\d+ steps/'`, a pattern that matches nothing."""
+    import yaml
+
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                    '    any: ["/\\\\bSGD\\\\b \\d+ steps/"]\n'))
+    assert len(said) == 1 and "write the value in single quotes" in said[0]
+    offered = re.search(r"single quotes, ('.*'), where", said[0])[1]
+    assert offered == "'/\\bSGD\\b \\d+ steps/'"
+    term = yaml.safe_load(offered)
+    assert re.search(term[1:-1], "SGD 100 steps")
+    # a double-quoted value ended early by a quote of its own: the same
+    said = problems(workdir, BASIC_CONFIG.replace("    name: Ada Lovelace\n", '    name: "Ada\\/Bob "the best\\\\" x"\n'))
+    assert said[0].endswith("write name: 'Ada/Bob \"the best\\\" x'")
