@@ -1843,6 +1843,18 @@ def _above(rows: list[str], line: int) -> int | None:
                 None)
 
 
+def _continues_text(rows: list[str], line: int) -> bool:
+    """Whether ``line`` (1-based) goes on with the text of the nearest
+    ``key: value`` above it, indented deeper than that key: a line of
+    ``about:`` starting "all of them ..." is no key whose ':' was left out
+    ('all: of them ...' was said there, and the slip was on the next line)."""
+    for n in range(line - 1, 0, -1):
+        if (head := _KEY_LINE.match(rows[n - 1])) is not None:
+            value = (head["value"] or "").split(" #")[0].strip()
+            return bool(value) and not value.startswith("#") and _indent(rows[line - 1]) > len(head["lead"])
+    return False
+
+
 def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
     """A text YAML read as keys, noticed at ``line`` (a line with no ':'):
     the lines of ``about: >-`` not indented under it, or a plain text over
@@ -2030,7 +2042,8 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)
-    if mapping and above is not None and (left := _colon_left_out(rows[above - 1])) is not None:
+    if mapping and above is not None and not _continues_text(rows, above) and (
+            left := _colon_left_out(rows[above - 1])) is not None:
         # `- email ada@uni.edu` then `  topics: [...]`: YAML joined the two lines into one key
         return above, left
     if above is None or here is None:

@@ -3233,3 +3233,19 @@ def test_the_single_quoted_value_offered_for_a_bad_escape_means_what_the_double_
     # a double-quoted value ended early by a quote of its own: the same
     said = problems(workdir, BASIC_CONFIG.replace("    name: Ada Lovelace\n", '    name: "Ada\\/Bob "the best\\\\" x"\n'))
     assert said[0].endswith("write name: 'Ada/Bob \"the best\\\" x'")
+
+
+def test_a_text_line_starting_with_a_setting_word_is_not_taken_for_a_key_without_its_colon(workdir):
+    """`about:` over several lines, one starting "all of them": the ': ' on
+    the next line was blamed on it ("a key and its value need a ':'
+    ('all: of them ...')"), a line above the slip.  A line indented under a
+    `key: value` goes on with its text; a key's colon left out at a key's
+    indent is still said."""
+    text = _basic("    name: Optimisation\n", "    name: Optimisation\n    about: Papers on optimisers,\n"
+                  "      all of them for large models\n      tuning: learning rates\n")
+    said = problems(workdir, text)
+    assert len(said) == 1 and said[0].startswith("config.yaml:12: malformed YAML: mapping values are not allowed")
+    assert "'all: of them" not in said[0]
+    said = problems(workdir, _basic("  - email: bob@example.org\n", "  - email bob@example.org\n"))
+    assert said == ["config.yaml:15: malformed YAML: mapping values are not allowed in this context; a key and its "
+                    "value need a ':' between them ('email: bob@example.org')"]
