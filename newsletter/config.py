@@ -3347,7 +3347,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                        f"as its alias alone, {path[-2]}: *NAME, not in brackets)", shown, _line_for(lines, path[:-1]),
                        _dotted(path[:-1]))
     elif kind in ("bool_parsing", "bool_type") and value is not None and not isinstance(value, (dict, list)):
-        message = _not_a_boolean(path, value)
+        line = _line_for(lines, path)
+        message = _not_a_boolean(path, value, rows[line - 1] if rows and line and line <= len(rows) else None)
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
@@ -3572,13 +3573,18 @@ def _number_with_unit(text: str, key: str) -> str | None:
 _YAML_BOOLEANS = {**dict.fromkeys(("true", "yes", "on", "y"), "true"), **dict.fromkeys(("false", "no", "off", "n"), "false")}
 
 
-def _not_a_boolean(path: tuple, value: Any) -> str:
+def _not_a_boolean(path: tuple, value: Any, row: str | None = None) -> str:
     """What to write for a setting that is true or false (``send_empty``,
     ``mailing_list``) given ``value``: `"true"` in quotes was "expected a
-    valid boolean, got 'true'", which reads as a contradiction."""
+    valid boolean, got 'true'", which reads as a contradiction.  ``row``:
+    the value's line as written, to tell a quoted word from a bare ``y``,
+    which YAML reads as text (and was said to be "in quotes")."""
     key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
     if isinstance(value, str) and (word := _YAML_BOOLEANS.get(value.strip().casefold())):
-        return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+        quoted = row is None or any(f"{q}{value}{q}" in row for q in "'\"")
+        if quoted:
+            return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+        return f"expected true or false: YAML reads {value!r} as text, not as {word}: write {key}true or {key}false"
     return f"expected true or false, got {value!r}: write {key}true or {key}false"
 
 

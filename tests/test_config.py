@@ -2872,6 +2872,13 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     ("send_empty: 'no'", "send_empty: expected true or false, got the text 'no' (in quotes): write it without the "
                          "quotes, send_empty: false"),
     ("send_empty: 2", "send_empty: expected true or false, got 2: write send_empty: true or send_empty: false"),
+    # YAML reads a bare y, n or Y as text: it was said to be "in quotes", where there were none
+    ("mailing_list: y", "mailing_list: expected true or false: YAML reads 'y' as text, not as true: write "
+                        "mailing_list: true or mailing_list: false"),
+    ("send_empty: N", "send_empty: expected true or false: YAML reads 'N' as text, not as false: write "
+                      "send_empty: true or send_empty: false"),
+    ("send_empty: 'Y'", "send_empty: expected true or false, got the text 'Y' (in quotes): write it without the "
+                        "quotes, send_empty: true"),
 ])
 def test_a_true_or_false_setting_given_otherwise_says_what_to_write(workdir, written, said):
     listed = BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    {written}\n")
