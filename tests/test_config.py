@@ -3256,3 +3256,15 @@ def test_a_text_line_starting_with_a_setting_word_is_not_taken_for_a_key_without
     said = problems(workdir, _basic("  - email: bob@example.org\n", "  - email bob@example.org\n"))
     assert said == ["config.yaml:15: malformed YAML: mapping values are not allowed in this context; a key and its "
                     "value need a ':' between them ('email: bob@example.org')"]
+
+
+def test_the_escape_error_does_not_show_a_urls_password(workdir, cli):
+    """`state: "postgresql://digest:s3cr\\bt@db.example/digest"`: the escape
+    error showed the value whole, password and all, on stderr (which cron
+    mails and journald keeps)."""
+    write_config(workdir, BASIC_CONFIG + 'state: "postgresql://digest:s3cr\\bt@db.example/digest"\n')
+    result = cli("validate")
+    assert result.code == 2
+    assert "s3cr" not in result.err and "s3cr" not in result.out
+    assert "state: in double quotes YAML reads '\\b' as an escape" in result.err
+    assert "'postgresql://digest@db.example/digest'" in result.err
