@@ -241,6 +241,8 @@ _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerus
 #: A zone as people say it, or a large city without a zone of its own name
 #: (the zone is its neighbour's): the nearest spelling answered 'Pacific Time'
 #: with 'Pacific/Niue', 'Mumbai' with 'Cuba' and 'Eastern' with 'Canada/Eastern'.
+#: Not a name several places share ('Washington' the state or DC, 'Portland'
+#: Oregon or Maine): a guess there puts the digests hours off.
 _SPOKEN_ZONES = {
     **dict.fromkeys(("eastern", "us eastern"), "America/New_York"),
     **dict.fromkeys(("central", "us central"), "America/Chicago"),
@@ -249,11 +251,11 @@ _SPOKEN_ZONES = {
     **dict.fromkeys(("central european", "central europe"), "Europe/Berlin"),
     "western european": "Europe/Lisbon", "eastern european": "Europe/Athens", "british": "Europe/London",
     "indian": "Asia/Kolkata", "india": "Asia/Kolkata", "china": "Asia/Shanghai",
-    **dict.fromkeys(("boston", "washington", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
+    **dict.fromkeys(("boston", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
                      "princeton", "baltimore", "cambridge ma"), "America/New_York"),
     **dict.fromkeys(("houston", "dallas", "austin", "minneapolis", "st louis", "madison"), "America/Chicago"),
     **dict.fromkeys(("san francisco", "sf", "bay area", "silicon valley", "palo alto", "stanford", "berkeley",
-                     "seattle", "san diego", "portland", "mountain view", "san jose"), "America/Los_Angeles"),
+                     "seattle", "san diego", "mountain view", "san jose"), "America/Los_Angeles"),
     **dict.fromkeys(("salt lake city", "boulder"), "America/Denver"),
     **dict.fromkeys(("montreal", "ottawa", "waterloo"), "America/Toronto"),
     **dict.fromkeys(("munich", "frankfurt", "hamburg", "cologne", "heidelberg", "tubingen", "tübingen", "stuttgart",
@@ -280,6 +282,14 @@ def _spoken_zone(value: str) -> str | None:
     for tail in (" standard time", " daylight time", " time", " timezone", " time zone"):
         said = said.removesuffix(tail) if said not in _SPOKEN_ZONES else said
     return _SPOKEN_ZONES.get(said)
+
+
+#: Names several places share, with each one's zone: the nearest spelling
+#: answered 'Portland' with 'Poland'.
+_SHARED_NAMES = {"washington": "'America/New_York' for Washington DC, 'America/Los_Angeles' for the state",
+                 "portland": "'America/Los_Angeles' for Portland, Oregon, 'America/New_York' for Portland, Maine"}
+#: Said as US Mountain time, Arizona's clock too, which keeps standard time all year.
+_MOUNTAIN_TOO = " or, in Arizona (no daylight saving time), 'America/Phoenix'"
 
 
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
@@ -386,8 +396,11 @@ def check_timezone(value: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         if isinstance(value, str) and (place := _zone_hint(value)) is not None:
             raise ValueError(f"unknown time zone {value!r} ({place})") from None
+        if isinstance(value, str) and (shared := _SHARED_NAMES.get(" ".join(value.split()).casefold())):
+            raise ValueError(f"unknown time zone {value!r} (several places have that name: {shared})") from None
         if isinstance(value, str) and (spoken := _spoken_zone(value)) is not None:
-            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}?)") from None
+            too = _MOUNTAIN_TOO if spoken == "America/Denver" and "mountain" in value.casefold() else ""
+            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}{too}?)") from None
         names = sorted(zoneinfo.available_timezones())
         folded = str(value).casefold()
         same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'

@@ -3268,3 +3268,23 @@ def test_the_escape_error_does_not_show_a_urls_password(workdir, cli):
     assert "s3cr" not in result.err and "s3cr" not in result.out
     assert "state: in double quotes YAML reads '\\b' as an escape" in result.err
     assert "'postgresql://digest@db.example/digest'" in result.err
+
+
+@pytest.mark.parametrize("written, said", [
+    # a name several places share is not guessed (Washington was New York, Portland Los Angeles, then 'Poland')
+    ("Washington", "several places have that name: 'America/New_York' for Washington DC, 'America/Los_Angeles' "
+                   "for the state"),
+    ("portland", "several places have that name: 'America/Los_Angeles' for Portland, Oregon, 'America/New_York' "
+                 "for Portland, Maine"),
+    # Arizona keeps Mountain Standard Time all year: Denver's clock is an hour off there half the year
+    ("Mountain Standard Time", "did you mean 'America/Denver' or, in Arizona (no daylight saving time), "
+                               "'America/Phoenix'?"),
+    ("Washington DC", "did you mean 'America/New_York'?"),
+    ("Salt Lake City", "did you mean 'America/Denver'?"),
+])
+def test_a_zone_name_that_fits_several_places_says_each(written, said):
+    from newsletter.config import check_timezone
+
+    with pytest.raises(ValueError) as info:
+        check_timezone(written)
+    assert str(info.value) == f"unknown time zone {written!r} ({said})"
