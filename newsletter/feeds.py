@@ -319,6 +319,13 @@ def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
         raise InputError(Problem(f"source {source!r}: {kind}, not {expected} (is the address right?)", name, 1))
 
 
+#: What a feed source reads, as its messages name it.
+FEED_EXPECTED = "an RSS or Atom feed"
+#: What a ``type: arxiv`` source reads (its API's answers, its announcement feeds), as its messages name
+#: it: an arXiv mirror's error page read "not an RSS or Atom feed", of a source that asked for neither.
+ARXIV_EXPECTED = "an arXiv API answer or feed"
+
+
 #: An HTML page: its first element (after an XML declaration, comments and a doctype) is <html>.
 _HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
@@ -367,19 +374,20 @@ def _shows_as_is(address: str) -> bool:
     return address.isprintable() and len(address) <= _SHOWN_ADDRESS_MOST
 
 
-def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page") -> InputError:
-    """The error for an HTML page where a feed goes: a site's page given for
+def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page",
+               expected: str = FEED_EXPECTED) -> InputError:
+    """The error for an HTML page where ``expected`` goes: a site's page given for
     its feed (naming the feed the page links to, when ``feed_link``), an
-    error page or a login wall; ``what`` names the page."""
+    error page or a login wall (naming where its refresh sends browsers,
+    whatever the source); ``what`` names the page."""
     found = _FeedLinks()
-    if feed_link:
-        try:
-            found.feed(data[:262144].decode("utf-8", "replace"))
-        except AssertionError:  # html.parser gives up on a malformed marked section: no link then
-            pass
+    try:
+        found.feed(data[:262144].decode("utf-8", "replace"))
+    except AssertionError:  # html.parser gives up on a malformed marked section: no link then
+        pass
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))
-             and _shows_as_is(h)]
+             and _shows_as_is(h)] if feed_link else []
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     refresh = urljoin(base, found.refresh) if found.refresh else ""
     refresh = refresh if _shows_as_is(refresh) else ""
@@ -396,7 +404,7 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
         said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
         said = UNKNOWN_PAGE
-    return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
+    return InputError(Problem(f"source {source!r}: {what}, not {expected}{said}", name, 1))
 
 
 #: Sites' own pages that people give as a feed's url:, and what reads them
@@ -454,7 +462,8 @@ def _linear_sanitizer() -> None:
         _HTMLSanitizer.parse_comment = _sanitizer_comment_end
 
 
-def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
+def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False,
+               expected: str = FEED_EXPECTED) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
     Common slips of feed generators are repaired first, since they lose
@@ -463,20 +472,21 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     (see :func:`_without_xml_slips`).  An answer that is text and no XML
     (arXiv's "Rate exceeded.") is quoted.
     An HTML page is named as one (with the feed it links to, for
-    ``feed_link``): expat said only "mismatched tag"."""
+    ``feed_link``): expat said only "mismatched tag".  ``expected`` names
+    what the source reads, in the messages of what it is not."""
     import feedparser  # imported when a feed is read: most sends start without one
 
     _linear_sanitizer()
 
     if not data.removeprefix(_UTF8_BOM).strip():  # (a BOM alone read "the answer is text, ''")
-        raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
-    _no_text(data, name, source, "an RSS or Atom feed")
+        raise InputError(Problem(f"source {source!r}: empty document, expected {expected}", name, 1))
+    _no_text(data, name, source, expected)
     bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""
     body = data[len(bom):]
     text = body.lstrip(b" \t\r\n")
     skipped_lines = body[: len(body) - len(text)].count(b"\n")
     if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
-        raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
+        raise InputError(Problem(f"source {source!r}: a JSON document, not {expected} "
                                  "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
     if not _wide_unicode(text) and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
         m = _FEED_START.search(text[:_JUNK_MOST])
@@ -487,10 +497,10 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
         elif not m and not text.startswith(b"<"):
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
-                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not an RSS "
-                                         "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
+                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
+                                         f"{expected} (`type: hf-papers-text` reads it)", name, 1))
             if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
-                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
+                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML", expected)
             if (links := arxiv_link_list(text)) is not None:
                 raise InputError(Problem(f"source {source!r}: {links[0]}", name, links[1]))
             if (sent := _MAIL_HEADERS.match(text[:8192].decode("utf-8", "replace"))) is not None:
@@ -500,14 +510,14 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
                                          "arXiv's daily listing (a subscription to cs@arxiv.org and the like) is "
                                          "read; for another service's alerts give the feed or export it offers",
                                          name, 1))
-            raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
+            raise InputError(Problem(f"source {source!r}: not {expected}: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
         data = bom + text
     else:
         skipped_lines = 0
     if _HTML_PAGE.match(text[:4096]):
-        raise _html_page(text, name, source, feed_link)
+        raise _html_page(text, name, source, feed_link, expected=expected)
     try:
         parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(_utf8_mended(data)))))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
@@ -527,8 +537,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
         )
     if not parsed.get("version"):
         if re.search(rb"<html[\s>]", data[:4096], re.I):
-            raise _html_page(data, name, source, feed_link)
-        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{_xml_kind(data)}", name, 1))
+            raise _html_page(data, name, source, feed_link, expected=expected)
+        raise InputError(Problem(f"source {source!r}: not {expected}{_xml_kind(data)}", name, 1))
     return parsed
 
 
@@ -1042,7 +1052,7 @@ def parse_arxiv(
     if (kind := feed_only_kind(data)) is not None:
         raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
                                  name, 1))
-    parsed = _parse_xml(data, name, source)
+    parsed = _parse_xml(data, name, source, expected=ARXIV_EXPECTED)
     wanted = {t.casefold() for t in announce_types}
     papers = []
     skipped: list[str] = []

@@ -513,11 +513,11 @@ def test_an_html_page_that_is_no_xml_says_so_and_names_the_feed_it_links_to(tmp_
         "feed: https://lab.example.org/blog/feed.xml (give that as url:)"
     )
     login = b"<html><head><title>Sign in</title></head><body><form>Log in <input name=user></form></body></html>"
-    for parse in (parse_feed, parse_arxiv):
+    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an arXiv API answer or feed")):
         with pytest.raises(InputError) as info:
             parse(login, "http://x/feed", "src", Collect())
         assert str(info.value) == (
-            "http://x/feed:1: source 'src': an HTML page, not an RSS or Atom feed (an error page or a login wall?)"
+            f"http://x/feed:1: source 'src': an HTML page, not {expected} (an error page or a login wall?)"
         )
     http_server.route("/blog/", Reply(body=BLOG_PAGE, headers={"Content-Type": "text/html; charset=utf-8"}))
     write_config(tmp_path, f"""
@@ -540,7 +540,7 @@ topics: {{t: {{any: [x]}}}}
 def test_a_file_that_is_no_text_where_a_feed_goes_is_named(body, kind):
     # They read as "not a well-formed feed (not well-formed (invalid token)); truncated or not XML?"
     # or "not UTF-8 text, expected JSON".
-    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an RSS or Atom feed"),
+    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an arXiv API answer or feed"),
                             (parse_hf_daily, "the JSON list of daily papers")):
         with pytest.raises(InputError) as info:
             parse(body, "http://x/feed", "src", Collect())
@@ -1924,7 +1924,8 @@ def test_a_pdf_saved_where_a_feed_goes_is_named_as_a_pdf(tmp_path, cli, kind):
     papers page's text; ... select all, copy"), meant for hf-papers-text."""
     (tmp_path / "saved").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     (tmp_path / "pic").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    expected = "the JSON list of daily papers" if kind == "hf-daily" else "an RSS or Atom feed"
+    expected = {"hf-daily": "the JSON list of daily papers", "arxiv": "an arXiv API answer or feed"}.get(
+        kind, "an RSS or Atom feed")
     for name, what in (("saved", "a PDF file"), ("pic", "a PNG image")):
         write_config(tmp_path, f"""
 sources:
@@ -2300,7 +2301,7 @@ def test_an_answer_that_is_text_is_quoted(tmp_path, http_server):
     with pytest.raises(SourcesFailed) as info:
         read(config)
     message = str(info.value).splitlines()[0]
-    assert message.endswith(":1: source 'arxiv': not an RSS or Atom feed: the answer is text, 'Rate exceeded.'"), message
+    assert message.endswith(":1: source 'arxiv': not an arXiv API answer or feed: the answer is text, 'Rate exceeded.'"), message
 
 
 def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path, http_server):
