@@ -1316,7 +1316,7 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
                                      "object (cut off, or a record written over several lines?)", name, broken))
         document = lines if lines is not None else _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
-            return parse_json_feed(document, name, source, warn, base=base)
+            return parse_json_feed(document, name, source, warn, base=base, data=data)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
         if _dblp_answer(document) and (dblp := _dblp_records(document)) is not None:
@@ -1529,13 +1529,15 @@ def _entity_read(ref: re.Match) -> str:
     return html.entities.html5.get(ref[0][1:], ref[0])
 
 
-def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None,
+                    data: bytes = b"") -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
     (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
     Titles are text; the abstract is the longest of ``content_html`` (its
     text), ``content_text`` and ``summary``; ``authors`` (1.1) or ``author``
-    (1); links relative to the feed's own URL, else its ``home_page_url``."""
+    (1); links relative to the feed's own URL, else its ``home_page_url``.
+    An item skipped is named at its line of ``data``, the document as read."""
     items = document.get("items")
     if not isinstance(items, list):
         raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
@@ -1543,11 +1545,13 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
+    skipped_at: list[int] = []  # the index of each item skipped
     unresolved: list[str] = []
     bare: list[str] = []  # items without a body: read by their titles only, and said so
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             skipped.append(f"item {index + 1} is not an object")
+            skipped_at.append(index)
             continue
         texts: dict[str, str] = {
             key: value if isinstance(value := item.get(key), str) else "" for key in
@@ -1559,6 +1563,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
+            skipped_at.append(index)
             continue
         m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
         arxiv_id = m.group(1).removesuffix(".pdf") if m else None
@@ -1587,7 +1592,9 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
                 location=name,
             )
         )
-    _skipped(skipped, len(items), name, source, warn)
+    lines = json_list_lines(data, "items") if skipped else []
+    _skipped(skipped, len(items), name, source, warn,
+             [lines[i] for i in skipped_at] if len(lines) == len(items) else None)
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers
@@ -2064,6 +2071,46 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def json_list_lines(data: bytes, key: str) -> list[int]:
+    """The line each element of the list under the top-level object's ``key``
+    starts on (a JSON Feed's ``items``), for a warning about one of them; []
+    when ``data`` is not such an object in UTF-8.  Walked with json's own
+    scanner, value by value, so only when a warning asks for a line: a JSON
+    Feed's item without a title was named 'item 3' with no line to look at."""
+    decoder = json.JSONDecoder()
+    try:
+        text = data.decode("utf-8-sig")
+        at = _json_space(text, 0)
+        if text[at:at + 1] != "{":
+            return []
+        at = _json_space(text, at + 1)
+        while text[at:at + 1] == '"':
+            name, at = decoder.raw_decode(text, at)
+            at = _json_space(text, _json_space(text, at) + 1)  # past the ':'
+            if name == key and text[at:at + 1] == "[":
+                lines = []
+                at = _json_space(text, at + 1)
+                while text[at:at + 1] not in ("]", ""):
+                    lines.append(line_of(text, at))
+                    at = _json_space(text, decoder.raw_decode(text, at)[1])
+                    at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
+                return lines
+            at = _json_space(text, decoder.raw_decode(text, at)[1])
+            at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        pass
+    return []
+
+
+#: JSON's white space.
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _json_space(text: str, at: int) -> int:
+    """Where the JSON white space from ``at`` on ends."""
+    return _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # (it matches the empty string)
+
+
 def _numeric_id(value: Any) -> str | None:
     """An arXiv id a tool wrote as a JSON number (a list passed through pandas:
     ``2406.06`` for "2406.06000"), with the digits after the point arXiv's ids
@@ -2332,15 +2379,18 @@ def _listed(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn) -> None:
-    """One malformed entry is skipped with a warning; when every entry of a
-    document is malformed, the format has changed or is not the one expected:
-    the source has failed (loudly), it has not published "nothing new"."""
+def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn,
+             lines: list[int] | None = None) -> None:
+    """One malformed entry is skipped with a warning (at its line, given
+    ``lines``, one for each); when every entry of a document is malformed,
+    the format has changed or is not the one expected: the source has failed
+    (loudly), it has not published "nothing new"."""
     if skipped and len(skipped) == total:
         more = f" (and {total - 1} more)" if total > 1 else ""
-        raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name))
-    for what in skipped:
-        warn(f"{name}: source {source!r}: {what}; skipped")
+        raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name,
+                                 lines[0] if lines else None))
+    for index, what in enumerate(skipped):
+        warn(f"{name}{f':{lines[index]}' if lines else ''}: source {source!r}: {what}; skipped")
 
 
 # --------------------------------------------------------------------------- records: CSV, JSON Lines

@@ -2005,6 +2005,26 @@ def test_a_json_feed_broken_or_without_items_is_a_located_error():
         parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": 1}]}', "f.json", "lab", Collect())
 
 
+def test_a_json_feed_item_skipped_is_named_at_its_line():
+    """A JSON Feed's item without a title (or that is no object) was warned
+    of as 'item 3 (3) has no title' with no line to look at in a feed of
+    hundreds: each is now named at the line its item starts on, a feed on one
+    line at line 1, and a feed of no usable item fails at its first item's line."""
+    body = json.dumps(JSON_FEED, indent=1).encode()
+    third = [n for n, line in enumerate(body.decode().splitlines(), 1) if line == "  {"][2]
+    warnings = Collect()
+    assert len(parse_feed(body, "f.json", "lab", warnings)) == 2
+    assert warnings[0] == f"f.json:{third}: source 'lab': item 3 (3) has no title; skipped", warnings
+    warnings = Collect()
+    parse_feed(json.dumps(JSON_FEED).encode(), "f.json", "lab", warnings)
+    assert warnings[0] == "f.json:1: source 'lab': item 3 (3) has no title; skipped", warnings
+    listed = b'{"version": "https://jsonfeed.org/version/1",\n "title": "[x]", "items": [\n  "a post",\n  {"id": 1}]}'
+    with pytest.raises(InputError) as info:
+        parse_feed(listed, "f.json", "lab", Collect())
+    assert str(info.value) == ("f.json:3: source 'lab': no usable entry: item 1 is not an object (and 1 more); a "
+                               "changed format?")
+
+
 def test_markup_in_a_feed_title_is_shown_as_its_text():
     """feedparser takes an RSS title for text: a journal's `<i>E. coli</i>` (in
     CDATA or escaped) showed its tags in the email; a lone `<b>` or a
