@@ -654,6 +654,14 @@ class SMTPTransport:
                 self._context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
             except (ssl.SSLError, OSError) as exc:
                 raise ConfigError(self._problem("ca_file", f"cannot load CA certificates: {exc}")) from None
+            # A server ending the connection without TLS's close_notify (most do, and
+            # one that crashes always) made OpenSSL answer with an alert, which the
+            # closed socket met with a reset: at a message's verdict, that read as
+            # the reset of data the server never read (see _reset_after_end), and a
+            # message the server had taken went again at once, arriving twice.  An
+            # SMTP reply is lines, each whole or none, so a cut-off stream
+            # (a truncation) is a connection ended, as over plain TCP.
+            self._context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
 
     def session(self, stop: Callable[[], object] | None = None) -> SMTPSession:
         return SMTPSession(self, stop)

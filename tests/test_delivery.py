@@ -212,6 +212,29 @@ def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_eit
     assert sorted(box.recipients()).count("again0@example.org") == 1 and len(box.messages) == 15
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_tls_server_closing_after_a_message_before_its_verdict_does_not_get_it_twice(starttls_server, monkeypatch,
+                                                                                       pipelining):
+    """Over STARTTLS (the default), a server that took a message's data and
+    ended the connection before its verdict got it again at once, in a new
+    session, and the run said "sent" with no doubt: the server's TLS ended
+    without a close_notify (most do; a crash always), OpenSSL answered with
+    an alert, and the closed socket's reset to that alert read as the reset
+    of data the server never read.  As over plain SMTP, the message is left
+    unconfirmed (not resent in this run, said), and the next ones go on."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    box = starttls_server.mailbox
+    box.unanswered, box.pipelining = 1, pipelining
+    t = SMTPTransport("127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW",
+                      ca_file=starttls_server.cert, timeout=5, connections=1)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(False, True, 1), (True, False, 1), (True, False, 1)]
+    assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{starttls_server.port} closed the connection after "
+                                        "the message to user0@example.org, before confirming it;"), outcomes[0].error
+    assert slept == [] and box.recipients() == [f"user{n}@example.org" for n in range(3)]  # each once
+
+
 def test_a_refusal_to_relay_is_not_retried_nor_permanent_and_the_others_go(smtp_server):
     """'Relay access denied' says the server will not take mail from us (no
     login), not that the address is wrong: no retry now, but no permanent
