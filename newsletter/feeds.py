@@ -850,6 +850,27 @@ def _split_creators(names: list[str]) -> list[str]:
     return split_names(names[0]) if len(names) == 1 else names
 
 
+#: Where an RSS item or an Atom entry starts (``<item>``, ``<entry>``, ``<atom:entry>``).
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+def _entry_lines(data: bytes, total: int) -> list[int] | None:
+    """The line each of a feed's ``total`` entries starts on, for a warning
+    about one of them; None when the starts found are not that many (one
+    quoted in a CDATA section, say): no line rather than a wrong one."""
+    lines = [line_of(data, m.start()) for m in _ENTRY_START.finditer(data)]
+    return lines if len(lines) == total else None
+
+
+def _skipped_at(skipped: list[tuple[int, str]], data: bytes, total: int, name: str, source: str,
+                warn: Warn) -> None:
+    """:func:`_skipped` of a feed's entries (each its index and what is wrong),
+    each named at its line: 'entry 4 has no title' gave none to look at."""
+    lines = _entry_lines(data, total) if skipped else None
+    _skipped([what for _, what in skipped], total, name, source, warn,
+             [lines[index] for index, _ in skipped] if lines else None)
+
+
 def _entry_label(index: int, entry) -> str:
     ident = entry.get("id") or entry.get("link")
     return f"entry {index + 1}" + (f" ({ident})" if ident else "")
@@ -1055,7 +1076,7 @@ def parse_arxiv(
     parsed = _parse_xml(data, name, source, expected=ARXIV_EXPECTED)
     wanted = {t.casefold() for t in announce_types}
     papers = []
-    skipped: list[str] = []
+    skipped: list[tuple[int, str]] = []
     _refuse_arxiv_error(parsed.entries, name, source)
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
@@ -1064,7 +1085,7 @@ def parse_arxiv(
         title = _title(entry, again=False)
         if not m or not title:
             what = "no arXiv id" if not m else "no title"
-            skipped.append(f"{_entry_label(index, entry)} has {what}")
+            skipped.append((index, f"{_entry_label(index, entry)} has {what}"))
             continue
         arxiv_id = m.group(1)
         abstract = _plain(entry.get("summary_detail"), entry.get("summary"), again=False)
@@ -1100,7 +1121,7 @@ def parse_arxiv(
                 location=name,
             )
         )
-    _skipped(skipped, len(parsed.entries), name, source, warn)
+    _skipped_at(skipped, data, len(parsed.entries), name, source, warn)
     return ArxivListing(papers, *_opensearch(parsed))
 
 
@@ -1383,13 +1404,13 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
-    skipped: list[str] = []
+    skipped: list[tuple[int, str]] = []
     unresolved: list[str] = []  # relative links with nothing to resolve them against (two are enough to say)
     bare: list[str] = []  # entries without a summary or content: read by their titles only, and said so
     for index, entry in enumerate(parsed.entries):
         title, titled_id = _titled_id(entry)
         if not title:
-            skipped.append(f"{_entry_label(index, entry)} has no title")
+            skipped.append((index, f"{_entry_label(index, entry)} has no title"))
             continue
         links = [entry.get("link") or "", entry.get("id") or ""]
         links += [link.get("href") or "" for link in entry.get("links", [])]
@@ -1443,7 +1464,7 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
                 location=name,
             )
         )
-    _skipped(skipped, len(parsed.entries), name, source, warn)
+    _skipped_at(skipped, data, len(parsed.entries), name, source, warn)
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers

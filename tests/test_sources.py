@@ -95,7 +95,13 @@ def test_arxiv_announcement_feed_strips_the_prefix_and_filters_announce_types():
     assert len(new_and_cross.papers) == 3
 
 
+def _lines_of(text: str, tag: str) -> list[int]:
+    """The line each ``<tag>`` element of ``text`` starts on."""
+    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf"<{tag}[\s>]", text)]
+
+
 def test_arxiv_entry_without_id_or_title_is_skipped_with_a_warning():
+    """Each named at the line its entry starts on ('entry 3 has no title' gave no line)."""
     text = data("arxiv-api.xml").decode()
     text = text.replace("<id>http://arxiv.org/abs/2406.03987v1</id>", "<id></id>", 1)
     text = re.sub(r'<link [^>]*2406\.03987v1[^>]*/>', "", text)
@@ -104,8 +110,24 @@ def test_arxiv_entry_without_id_or_title_is_skipped_with_a_warning():
     listing = parse_arxiv(text.encode(), "api.xml", "arXiv ML", warnings)
     assert len(listing.papers) == 3
     assert len(warnings) == 2
-    assert warnings[0].startswith("api.xml: source 'arXiv ML': entry 2") and "has no arXiv id; skipped" in warnings[0]
-    assert "entry 3 (http://arxiv.org/abs/2406.02555v1) has no title; skipped" in warnings[1]
+    at = _lines_of(text, "entry")
+    assert warnings[0] == f"api.xml:{at[1]}: source 'arXiv ML': entry 2 has no arXiv id; skipped", warnings
+    assert warnings[1] == (f"api.xml:{at[2]}: source 'arXiv ML': entry 3 (http://arxiv.org/abs/2406.02555v1) has no "
+                           "title; skipped")
+
+
+def test_a_feed_entry_skipped_whose_start_cannot_be_told_is_named_without_a_line():
+    """An ``<item>`` quoted in a CDATA description makes the starts found more
+    than the entries: the warning names no line rather than a wrong one."""
+    rss = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title>\n'
+           b'<item><title>One</title><description><![CDATA[a literal <item> here]]></description></item>\n'
+           b'<item><description>no title</description></item>\n</channel></rss>')
+    warnings = Collect()
+    assert len(parse_feed(rss, "f.xml", "blog", warnings)) == 1
+    assert warnings == ["f.xml: source 'blog': entry 2 has no title; skipped"]
+    warnings = Collect()
+    parse_feed(rss.replace(b"a literal <item> here", b"plain"), "f.xml", "blog", warnings)
+    assert warnings == ["f.xml:4: source 'blog': entry 2 has no title; skipped"]
 
 
 def test_arxiv_api_error_entry_is_an_error():
@@ -251,9 +273,9 @@ def test_feed_detects_arxiv_links_and_strips_html():
     assert papers[1].url == "https://reading-group.example.org/posts/attention-sinks"
     assert papers[1].authors == ("Ines Pereira",)
     assert papers[2].published == datetime(2024, 6, 6, 12, 0, tzinfo=UTC)
-    assert warnings == [
-        "feed.xml: source 'blog': entry 4 (https://reading-group.example.org/posts/untitled-draft) has no title; skipped"
-    ]
+    fourth = _lines_of(data("feed-rss2.xml").decode(), "item")[3]
+    assert warnings == [f"feed.xml:{fourth}: source 'blog': entry 4 (https://reading-group.example.org/posts/"
+                        "untitled-draft) has no title; skipped"]
 
 
 _ATOM_NO_IDS = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>q</title>
@@ -458,7 +480,8 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     with pytest.raises(InputError) as info:
         parse(body, "http://x/feed", "src", Collect())
     message = str(info.value)
-    assert message.startswith("http://x/feed: source 'src': no usable entry: ") and "(and 1 more)" in message
+    # (at the first entry's line)
+    assert re.match(r"http://x/feed:\d+: source 'src': no usable entry: ", message) and "(and 1 more)" in message
 
 
 @pytest.mark.parametrize(
