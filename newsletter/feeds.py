@@ -2038,7 +2038,7 @@ def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn, *,
     its entities' text is the paper's (``Why LLMs write &amp;lt; instead of
     &lt;``), read only from a ``saved`` file."""
     items = _hf_daily_items(data, name, source)
-    return len(items), _hf_daily_papers(items, name, source, warn, saved=saved)
+    return len(items), _hf_daily_papers(items, name, source, warn, saved=saved, data=data)
 
 
 def _hf_daily_items(data: bytes, name: str, source: str) -> list:
@@ -2092,16 +2092,19 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def json_list_lines(data: bytes, key: str) -> list[int]:
+def json_list_lines(data: bytes, key: str | None) -> list[int]:
     """The line each element of the list under the top-level object's ``key``
-    starts on (a JSON Feed's ``items``), for a warning about one of them; []
-    when ``data`` is not such an object in UTF-8.  Walked with json's own
+    starts on (a JSON Feed's ``items``), or of the top-level list itself for
+    ``None`` (Hugging Face's daily papers), for a warning about one of them;
+    [] when ``data`` is not such a document in UTF-8.  Walked with json's own
     scanner, value by value, so only when a warning asks for a line: a JSON
     Feed's item without a title was named 'item 3' with no line to look at."""
     decoder = json.JSONDecoder()
     try:
         text = data.decode("utf-8-sig")
         at = _json_space(text, 0)
+        if key is None and text[at:at + 1] == "[":
+            return _json_elements(decoder, text, at)
         if text[at:at + 1] != "{":
             return []
         at = _json_space(text, at + 1)
@@ -2109,18 +2112,23 @@ def json_list_lines(data: bytes, key: str) -> list[int]:
             name, at = decoder.raw_decode(text, at)
             at = _json_space(text, _json_space(text, at) + 1)  # past the ':'
             if name == key and text[at:at + 1] == "[":
-                lines = []
-                at = _json_space(text, at + 1)
-                while text[at:at + 1] not in ("]", ""):
-                    lines.append(line_of(text, at))
-                    at = _json_space(text, decoder.raw_decode(text, at)[1])
-                    at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
-                return lines
+                return _json_elements(decoder, text, at)
             at = _json_space(text, decoder.raw_decode(text, at)[1])
             at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
     except (UnicodeDecodeError, ValueError, RecursionError):
         pass
     return []
+
+
+def _json_elements(decoder: json.JSONDecoder, text: str, at: int) -> list[int]:
+    """The line each element of the JSON list opening at ``at`` starts on."""
+    lines = []
+    at = _json_space(text, at + 1)
+    while text[at:at + 1] not in ("]", ""):
+        lines.append(line_of(text, at))
+        at = _json_space(text, decoder.raw_decode(text, at)[1])
+        at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
+    return lines
 
 
 #: JSON's white space.
@@ -2152,15 +2160,20 @@ def _linked_arxiv_id(ident: str) -> str | None:
     return m.group(1).removesuffix(".pdf") if m else None
 
 
-def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: bool) -> list[Paper]:
+def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: bool,
+                     data: bytes = b"") -> list[Paper]:
+    """The papers of a daily papers list's ``items``; one skipped is named at
+    its line of ``data`` when the items are its list or its JSON Lines."""
     read = entities_read if saved else str
     papers = []
     skipped: list[str] = []
+    skipped_at: list[int] = []  # the index of each item skipped
     bare: list[str] = []  # entries without a summary: read by their titles only, and said so
     for index, item in enumerate(items):
         paper = item.get("paper", item) if isinstance(item, dict) else None
         if not isinstance(paper, dict):
             skipped.append(f"item {index + 1} is not a paper object")
+            skipped_at.append(index)
             continue
         ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
         # (text; escaped as HTML by a script that wrote the file, it reads as a JSON record's does)
@@ -2169,6 +2182,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: 
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
             skipped.append(f"{label} has {what}")
+            skipped_at.append(index)
             continue
         arxiv_id = ident if is_arxiv_id(ident) else _linked_arxiv_id(ident)
         authors = []
@@ -2199,7 +2213,9 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: 
                 location=name,
             )
         )
-    _skipped(skipped, len(items), name, source, warn)
+    lines = (json_list_lines(data, None) or [n for n, _ in _numbered_lines(data)]) if skipped else []
+    _skipped(skipped, len(items), name, source, warn,
+             [lines[i] for i in skipped_at] if len(lines) == len(items) else None)
     _bare(bare, name, source, warn)
     return papers
 

@@ -205,7 +205,13 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
     assert sb.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=UTC)
     assert sb.url == "https://arxiv.org/abs/2406.04321"
     assert "\n" not in sb.abstract
-    assert warnings == ["hf.json: source 'hf': item 3 (2406.09999) has no title; skipped"]
+    # (at the line its entry starts on)
+    third = [n for n, line in enumerate(data("hf-daily-2024-06-07.json").decode().splitlines(), 1) if line == "  {"][2]
+    assert warnings == [f"hf.json:{third}: source 'hf': item 3 (2406.09999) has no title; skipped"]
+    lines = "\n\n".join(json.dumps(item) for item in json.loads(data("hf-daily-2024-06-07.json"))).encode()
+    warnings = Collect()
+    parse_hf_daily(lines, "hf.jsonl", "hf", warnings)  # (JSON Lines, a blank line between: its own line)
+    assert warnings == ["hf.jsonl:5: source 'hf': item 3 (2406.09999) has no title; skipped"]
 
 
 def test_hf_daily_entries_whose_id_is_a_link_or_arxiv_colon_id_get_their_arxiv_id():
@@ -480,9 +486,8 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     with pytest.raises(InputError) as info:
         parse(body, "http://x/feed", "src", Collect())
     message = str(info.value)
-    # (at the first entry's line, but in hf-daily's JSON)
-    assert re.match(r"http://x/feed(:\d+)?: source 'src': no usable entry: ", message) and "(and 1 more)" in message
-    assert (re.match(r"http://x/feed:\d+: ", message) is not None) == (parse is not parse_hf_daily), message
+    # (at the first entry's line)
+    assert re.match(r"http://x/feed:\d+: source 'src': no usable entry: ", message) and "(and 1 more)" in message
 
 
 @pytest.mark.parametrize(
@@ -2269,7 +2274,7 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     papers = parse_hf_daily(body, "d.json", "hf", warnings)
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
-    assert warnings[0] == "d.json: source 'hf': item 2 (2406.05502) has no title; skipped"
+    assert warnings[0] == "d.json:1: source 'hf': item 2 (2406.05502) has no title; skipped"
     assert warnings[1].startswith("d.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: ")
     assert len(warnings) == 2
 
