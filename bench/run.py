@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex",
-                                 "memory", "workers"])
+                                 "memory", "reading", "workers"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -307,6 +307,10 @@ def main() -> None:
             from memory import bench_memory
 
             bench_memory(table, 8_600 if args.quick else 86_000)
+        if "reading" not in args.skip:  # bench/reading.py: an export's read grows linearly (2,000 -> 8,000 papers)
+            from reading import bench_reading
+
+            bench_reading(table, (500, 2000) if args.quick else (2000, 8000))
         if "workers" not in args.skip and have_postfix:  # bench/workers.py: 1, 2, 4 send workers on one PostgreSQL
             from workers import bench_workers
 
