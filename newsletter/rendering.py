@@ -931,6 +931,48 @@ def _wrapper(width: int, lead: str) -> textwrap.TextWrapper:
     )
 
 
+#: Any white space but the plain space (``\\s`` as ``textwrap`` splits at it).
+_NOT_PLAIN_SPACE = re.compile(r"[^\S ]")
+
+
+def _wrapped_lines(paragraph: str, width: int, lead: str) -> list[str]:
+    """``_wrapper(width, lead).wrap(paragraph)``, the same lines, each
+    found with one ``str.rfind`` for the last space that fits instead of
+    ``textwrap``'s loop over every word and space (a wrapped abstract was
+    some 150 turns of it): for a paragraph whose only white space is the
+    plain space and that starts with none.  Each line of ``textwrap``'s
+    greedy fill ends after the last word that fits whole (or holds one word
+    too long alone), its spaces after it dropped, and the next line starts
+    at the next word."""
+    if paragraph.startswith(" ") or _NOT_PLAIN_SPACE.search(paragraph):
+        return _wrapper(width, lead).wrap(paragraph)
+    width -= 1  # as _wrapper's: room for a soft break's space
+    lines = []
+    indent = lead
+    end = len(paragraph)
+    start = 0
+    while True:
+        bound = start + width - len(indent)  # the line's text ends at or before it
+        if bound >= end:
+            lines.append(indent + paragraph[start:].rstrip(" "))
+            return lines
+        cut = paragraph.rfind(" ", start, bound + 1)  # the last space that may end the line
+        while cut > start and paragraph[cut - 1] == " ":
+            cut -= 1
+        if cut <= start:  # the first word does not fit: alone on its line
+            cut = paragraph.find(" ", start)
+            if cut < 0:
+                lines.append(indent + paragraph[start:])
+                return lines
+        lines.append(indent + paragraph[start:cut])
+        start = cut
+        while start < end and paragraph[start] == " ":
+            start += 1
+        if start == end:
+            return lines
+        indent = " " * len(lead)
+
+
 def _flowed_wrapped(text: str, lead: str, width: int) -> str:
     width = max(width, len(lead) + 20)
     out = []
@@ -938,7 +980,7 @@ def _flowed_wrapped(text: str, lead: str, width: int) -> str:
         if not paragraph.strip():
             out.append("")
             continue
-        lines = _wrapper(width, lead).wrap(paragraph)
+        lines = _wrapped_lines(paragraph, width, lead)
         if len(lines) > 1 and lines[-1].strip() == "\u2026":  # a trimmed abstract's "…" alone on its last line
             head, _, word = lines[-2].rpartition(" ")
             if head.strip():

@@ -1268,6 +1268,37 @@ def test_the_finished_text_part_is_its_lines_each_finished_alone():
         assert flowed_text(text) == "\n".join(map(finished, lines)), repr(text)
 
 
+def test_the_flowed_filters_wrap_is_textwraps_line_for_line():
+    """The filter finds each line's end with one search for the last space
+    that fits (textwrap's loop over every word was most of a wrap): the
+    same lines as textwrap (break_long_words and break_on_hyphens off) on
+    20,000 random paragraphs (seeded): runs of spaces, words longer than a
+    line, leads, and the white space it leaves to textwrap (tabs, no-break
+    and other spaces, a paragraph starting with a space)."""
+    import textwrap
+
+    from newsletter.rendering import _wrapped_lines
+
+    rng = random.Random(15)
+    for _ in range(20_000):
+        pieces = []
+        for _ in range(rng.randrange(1, 30)):
+            kind = rng.random()
+            if kind < 0.55:
+                pieces.append("".join(rng.choice("abcdef-./…") for _ in range(rng.choice([1, 2, 5, 8, 12, 30, 60]))))
+            elif kind < 0.92:
+                pieces.append(" " * rng.choice([1, 1, 1, 2, 3]))
+            else:
+                pieces.append(rng.choice(["\t", "\u00a0", "\u2009", "\x0b", " x"]))
+        paragraph, lead = "".join(pieces), rng.choice(["", "", "[1] ", "  [12] "])
+        if not paragraph.strip():
+            continue
+        width = max(rng.choice([30, 50, 72, 100]), len(lead) + 20)
+        expected = textwrap.wrap(paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
+                                 break_long_words=False, break_on_hyphens=False)
+        assert _wrapped_lines(paragraph, width, lead) == expected, (paragraph, lead, width)
+
+
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
     """30 papers with full 600-character abstracts, contents list and every link: under 100 KB."""
     for f in DATA.glob("hf-papers-*.txt"):
