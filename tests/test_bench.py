@@ -69,3 +69,4 @@ def test_the_reading_guard_counts_a_loop_inside_a_comprehension():
 
     small, large = operations(lambda: quadratic(100)), operations(lambda: quadratic(400))
     assert large / small > 12
+    assert operations(lambda: quadratic(400), most=1000) == 1001  # stopped there, not hours later
