@@ -11,7 +11,9 @@ inlining and message building, for the naive pipeline (premailer on every
 email, the ``email`` package's message) and the fast one (css_inline), with the ratio;
 SMTP messages per second against Postfix's ``smtp-sink`` next to Postfix's
 ``smtp-source`` (the limit) and a new connection per message (naive); and
-``newsletter send`` end to end (wall time, peak RSS).  Each target is
+``newsletter send`` end to end (wall time, peak RSS); and how an export's
+read grows from 2,000 to 8,000 papers (``bench/reading.py``: work counted,
+not timed; x6 at most, linear is x4).  Each target is
 printed with MET or NOT MET.  Timings are medians/means of repetitions; the
 machine may be busy, so read them as such.
 """
