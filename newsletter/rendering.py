@@ -949,8 +949,11 @@ def _wrapper(width: int, lead: str) -> textwrap.TextWrapper:
     )
 
 
-#: Any white space but the plain space (``\\s`` as ``textwrap`` splits at it).
-_NOT_PLAIN_SPACE = re.compile(r"[^\S ]")
+#: What ``textwrap`` reads other than a plain space would: white space it
+#: turns into spaces (a tab, a line break), or a word of white space alone
+#: that it does not break at but drops at a line's end (a no-break space
+#: between spaces).  A no-break space inside a word is a letter to both.
+_WRAPPED_APART = re.compile(r"[\t\n\x0b\x0c\r]|(?:^| )[^\S ]+(?= |$)")
 
 
 def _wrapped_lines(paragraph: str, width: int, lead: str) -> list[str]:
@@ -958,11 +961,12 @@ def _wrapped_lines(paragraph: str, width: int, lead: str) -> list[str]:
     found with one ``str.rfind`` for the last space that fits instead of
     ``textwrap``'s loop over every word and space (a wrapped abstract was
     some 150 turns of it): for a paragraph whose only white space is the
-    plain space and that starts with none.  Each line of ``textwrap``'s
+    plain space it breaks at (no-break spaces are letters to it: a trimmed
+    abstract's "\u00a0…") and that starts with none.  Each line of ``textwrap``'s
     greedy fill ends after the last word that fits whole (or holds one word
     too long alone), its spaces after it dropped, and the next line starts
     at the next word."""
-    if paragraph.startswith(" ") or _NOT_PLAIN_SPACE.search(paragraph):
+    if paragraph.startswith(" ") or _WRAPPED_APART.search(paragraph):
         return _wrapper(width, lead).wrap(paragraph)
     width -= 1  # as _wrapper's: room for a soft break's space
     lines = []

@@ -1273,8 +1273,8 @@ def test_the_flowed_filters_wrap_is_textwraps_line_for_line():
     that fits (textwrap's loop over every word was most of a wrap): the
     same lines as textwrap (break_long_words and break_on_hyphens off) on
     20,000 random paragraphs (seeded): runs of spaces, words longer than a
-    line, leads, and the white space it leaves to textwrap (tabs, no-break
-    and other spaces, a paragraph starting with a space)."""
+    line, leads, no-break spaces in a word and alone, and the white space it
+    leaves to textwrap (tabs, a paragraph starting with a space)."""
     import textwrap
 
     from newsletter.rendering import _wrapped_lines
@@ -1289,7 +1289,7 @@ def test_the_flowed_filters_wrap_is_textwraps_line_for_line():
             elif kind < 0.92:
                 pieces.append(" " * rng.choice([1, 1, 1, 2, 3]))
             else:
-                pieces.append(rng.choice(["\t", "\u00a0", "\u2009", "\x0b", " x"]))
+                pieces.append(rng.choice(["\t", "\u00a0", "\u00a0…", " \u00a0 ", "\u2009", "\x0b", " x"]))
         paragraph, lead = "".join(pieces), rng.choice(["", "", "[1] ", "  [12] "])
         if not paragraph.strip():
             continue
