@@ -700,6 +700,7 @@ def _plain(detail, value: str | None, *, again: bool = True) -> str:
     if detail and "html" in (detail.get("type") or ""):
         text = html_text(value)
         text = html_text(text) if _ESCAPED_MARKUP.search(text) else text
+        again = again and not _escaped_once(value)
     else:
         text = collapse(value)
     return collapse(entities_read(text)) if again and _escaped_again(value) else text
@@ -717,6 +718,28 @@ def _escaped_again(value: str) -> bool:
     (``&amp;`` read from ``&amp;amp;``) may well mean it (a paper about HTML
     escaping): it is shown as written."""
     return bool(_ENTITY_OF_ENTITY.search(value))
+
+
+#: A tag of real markup in an HTML field (``<p>``, ``</b>``, ``<a href="...">``, ``<br/>``).
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+#: A character escaped exactly once in HTML: a reference other than ``&amp;``, or ``&amp;`` before
+#: no entity's name (``R&amp;D``, ``x &lt; y``, ``It&#8217;s``).
+_ONCE_ESCAPED = re.compile(
+    r"&(?!amp;)(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});"
+    r"|&amp;(?!#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]{1,31};)"
+)
+
+
+def _escaped_once(value: str) -> bool:
+    """Whether an HTML field (an Atom ``type="html"`` summary, an RSS
+    description) shows itself escaped exactly as HTML is: real tags, and a
+    character escaped once (``x &lt; y``, ``R&amp;D``).  An entity's text
+    in it (``&amp;lt;``) is then the text it shows, "&lt;" (a post on
+    escaping), not a sign of a generator escaping twice: read once more, it
+    showed "<".  A field escaped twice throughout (WordPress's
+    ``It&amp;#8217;s`` inside real ``<p>`` tags) has no character escaped
+    once, and is still read to its characters."""
+    return bool(_MARKUP_TAG.search(value)) and bool(_ONCE_ESCAPED.search(value))
 
 
 #: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.

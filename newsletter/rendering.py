@@ -59,7 +59,16 @@ from .matching import (
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import NAME_SUFFIX, first_last, web_url
 from .patterns import lazy
-from .reasons import SIMILAR_TO_LIKED, for_reader, found_words, liked_in_words, listed, ranked, under_ranked
+from .reasons import (
+    SIMILAR_TO_LIKED,
+    for_reader,
+    found_words,
+    liked_in_words,
+    listed,
+    ranked,
+    title_shown,
+    under_ranked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -2056,7 +2065,7 @@ def _liked_alone(m: PaperMatch, reason: str) -> str | None:
     first = m.topic_reasons[0] if m.topic_reasons else None
     if first is None or not first.ranked or first.liked is None:
         return None
-    return first.liked if reason == liked_in_words(first.liked) else None
+    return title_shown(first.liked) if reason == liked_in_words(first.liked) else None
 
 
 def _shared_reasons(cards: Sequence[Card]) -> dict:
