@@ -272,6 +272,10 @@ class Batch(ABC):
     """
 
     subscribers: dict[str, SubscriberState]
+    #: Subscribers this worker got but left out of ``subscribers``, each with
+    #: why: rows of theirs another session holds past the worker's statement
+    #: limit (PostgreSQL).  Their digests stay as they are, for a later send.
+    held: dict[str, str] = {}  # noqa: RUF012 -- never changed: a batch that has some sets its own
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]]) -> list[int]:
