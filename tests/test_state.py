@@ -3,6 +3,7 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -2232,9 +2233,8 @@ def test_a_claim_passes_over_an_open_digest_whose_row_is_held_past_the_statement
 def test_a_postgres_state_of_schema_9_is_upgraded_on_first_use_and_its_sent_digests_stay_sent(pg_url):
     """Schema 10 adds the table of deliveries recorded beside their rows: a
     database a version 9 Paper Digest made (its DDL, run here as it ran)
-    is upgraded by the first writer to open it, and what it had sent stays
-    sent: nothing goes again, and a new digest's delivery past a held row
-    is recorded in the new table."""
+    is upgraded by the first writer to open it (a reader leaves it as it
+    is), and what it had sent stays sent: nothing of it is owed again."""
     import psycopg
 
     from newsletter.state import postgres as postgres_state
@@ -2305,14 +2305,12 @@ def test_a_held_subscriber_row_past_the_record_does_not_stall_the_rounds_other_w
     assert served == [("a@example.org", False, False), ("b@example.org", True, True)], served
 
 
-def test_the_record_past_the_statement_limit_runs_on_a_server_speaking_german(pg_server, monkeypatch, caplog):
-    """A server whose lc_messages is German cancels a statement in German
-    ("storniere Anfrage wegen Zeitüberschreitung der Anfrage"), and the
-    record without the held subscriber row, chosen by the English words,
-    never ran there: the send stopped (exit 2) and sent the delivered
-    digests again.  A server of its own, with a German locale built for it
-    (skipped where this machine cannot build one or PostgreSQL has no German
-    messages)."""
+@contextmanager
+def _german_server(pg_server, monkeypatch) -> Iterator[tuple[str, Exception]]:
+    """A PostgreSQL server of its own whose lc_messages is German, with a
+    German locale built for it: a database's URL there, and a statement
+    timeout as it says it (skipped where this machine cannot build one or
+    PostgreSQL has no German messages)."""
     import shutil
     import subprocess
     import tempfile
@@ -2341,13 +2339,80 @@ def test_the_record_past_the_statement_limit_runs_on_a_server_speaking_german(pg
                 con.execute("SELECT pg_sleep(1)")  # (the server waits, not the test)
         if "statement timeout" in str(err.value):
             pytest.skip("this PostgreSQL has no German messages")
+        yield url, err.value
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(locales, ignore_errors=True)
+
+
+def test_the_record_past_the_statement_limit_runs_on_a_server_speaking_german(pg_server, monkeypatch, caplog):
+    """A server whose lc_messages is German cancels a statement in German
+    ("storniere Anfrage wegen Zeitüberschreitung der Anfrage"), and the
+    record without the held subscriber row, chosen by the English words,
+    never ran there: the send stopped (exit 2) and sent the delivered
+    digests again."""
+    with _german_server(pg_server, monkeypatch) as (url, timed_out):
         with caplog.at_level(logging.WARNING), _two_claimed_a_row_held(url, monkeypatch, "subscribers") as (st, ids):
             st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
         assert query(url, "SELECT subscriber, status FROM digests ORDER BY subscriber") == [
             ("a@example.org", "sent"), ("b@example.org", "sent")]
         [said] = [r.getMessage() for r in caplog.records if "recorded sent all the same" in r.getMessage()]
-        assert str(err.value) in said and "not the send time of a@example.org" in said, said
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(locales, ignore_errors=True)
+        assert str(timed_out) in said and "not the send time of a@example.org" in said, said
+
+
+@pytest.mark.parametrize("german", [False, True], ids=["english", "german"])
+def test_an_administrators_cancel_is_told_from_a_timeout_in_any_language(pg_server, pg_url, monkeypatch, caplog,
+                                                                          german):
+    """An administrator's pg_cancel_backend and the worker's statement
+    timeout share SQLSTATE 57014; they were told apart by the English words
+    "due to user request" alone, so on a server speaking German a cancel
+    read as a timeout: "no result within the worker's 110 s ... a lock
+    another session holds", however soon it came.  Now a cancellation
+    before the worker's limit is said as a cancel, in any language, and a
+    delivered digest's record it cancelled is made once more (before, on an
+    English server, the send stopped and the next one sent it again).  The
+    limit here is 50 s, which the cancel, made as soon as the record waits
+    on the held row, comes well within (nothing in the test waits on time)."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(_german_server(pg_server, monkeypatch))[0] if german else pg_url
+        monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 60.0)  # the worker's statement limit: 50 s
+        emails = ["a@example.org", "b@example.org"]
+        with open_state(url) as st:
+            st.see_subscribers(emails, T_HELD)
+            with st.claiming(emails, T_HELD) as batch:
+                ids = batch.claim([(None, e, f"<{e}>", []) for e in emails])
+            with psycopg.connect(url, autocommit=True) as admin, psycopg.connect(url) as holder:
+                holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
+                errors: list[BaseException] = []
+
+                def record() -> None:  # a delivery thread's record (on a pooled connection)
+                    try:
+                        st.mark_sent_many([(ids[0], "a@example.org", 1), (ids[1], "b@example.org", 1)], T_HELD)
+                    except BaseException as exc:  # noqa: BLE001 -- said by the assertion below
+                        errors.append(exc)
+
+                with caplog.at_level(logging.WARNING):
+                    recording = threading.Thread(target=record)
+                    recording.start()
+                    cancelled = False
+                    while not cancelled and recording.is_alive():  # the record waits on the held row: cancel it
+                        cancelled = any(ok for (ok,) in admin.execute(
+                            "SELECT pg_cancel_backend(pid) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+                        ).fetchall())
+                    recording.join(120)
+                holder.rollback()
+        assert cancelled and not errors, errors
+        said = [r.getMessage() for r in caplog.records if r.name == "newsletter.state.postgres"]
+        assert len(said) == 1, said
+        assert "no result within" not in said[0], said
+        assert ("(cancelled by request before the worker's 50 s limit: an administrator's pg_cancel_backend, or a "
+                "stop; nothing of the statement was recorded); the digests are recorded sent all the same (none goes "
+                "again), but not the send time of a@example.org") in said[0], said
+        assert ("storniere Anfrage wegen Benutzeraufforderung" if german else "due to user request") in said[0], said
+        assert query(url, "SELECT subscriber, status FROM digests ORDER BY subscriber") == [
+            ("a@example.org", "sent"), ("b@example.org", "sent")]

@@ -178,7 +178,12 @@ class NoAnswer(psycopg.OperationalError):
     """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
 
 
-class _TimedOut(StateError):
+class _Cancelled(StateError):
+    """A statement of a worker's the server cancelled (SQLSTATE 57014): at an
+    administrator's request (``pg_cancel_backend``), or as :class:`_TimedOut`."""
+
+
+class _TimedOut(_Cancelled):
     """A statement of a worker's the server cancelled at its
     ``statement_timeout`` (:func:`statement_limit`): mostly one waiting on a
     row lock another session held all that time (see
@@ -198,6 +203,14 @@ class _Connection(psycopg.Connection):
         return super().connect(conninfo, **_looked_up(kwargs))
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        began = time.monotonic()
+        try:
+            return self._wait(gen, interval, timeout)
+        except pg_errors.QueryCanceled as exc:
+            exc.waited = time.monotonic() - began  # type: ignore[attr-defined]  # (see _timed_out)
+            raise
+
+    def _wait(self, gen, interval: float, timeout: float | None):
         stopping, limit = self.stopping, ANSWER_WITHIN if timeout is None else timeout
         now = time.monotonic()
         until, stopped = now + limit, False
@@ -501,6 +514,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
         return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
                 "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
+    if isinstance(exc, pg_errors.QueryCanceled):  # (not a timeout: see _timed_out)
+        return (f"PostgreSQL: {text} (cancelled by request before the worker's {statement_limit():g} s limit: an "
+                "administrator's pg_cancel_backend, or a stop; nothing of the statement was recorded)")
     if isinstance(exc, ROLLED_BACK):  # (OperationalErrors too: not "cannot reach")
         # deadlock_detected, serialization_failure: the server is there, and rolled one transaction back
         diag = getattr(exc, "diag", None)
@@ -539,15 +555,28 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
 
 def _timed_out(exc: psycopg.Error) -> bool:
     """Whether the server cancelled a statement (SQLSTATE 57014,
-    ``query_canceled``): told by its code, not its words, which a server
-    with ``lc_messages`` set to another language translates ("storniere
-    Anfrage wegen Zeitüberschreitung der Anfrage"), and the record of delivered
-    digests without held rows never ran there (the send stopped, exit 2,
-    and sent them again).  The worker's ``statement_timeout`` is the one
-    such limit a worker's statements run under (``lock_timeout`` is off:
-    :func:`_stay_open`); an administrator's ``pg_cancel_backend`` has the
-    same code, and is told apart only where its words are English."""
-    return isinstance(exc, pg_errors.QueryCanceled) and "due to user request" not in str(exc)
+    ``query_canceled``) at the worker's ``statement_timeout``: told by its
+    code, not its words, which a server with ``lc_messages`` set to another
+    language translates ("storniere Anfrage wegen Zeitüberschreitung der
+    Anfrage"), and the record of delivered digests without held rows never
+    ran there (the send stopped, exit 2, and sent them again).
+
+    An administrator's ``pg_cancel_backend`` (or a stop's cancel) has the
+    same code, and its words were told apart where they are English alone:
+    on a German server it read as a timeout ("no result within the worker's
+    110 s"), however soon it came.  The worker's ``statement_timeout`` is
+    the one such limit its statements run under (``lock_timeout`` is off:
+    :func:`_stay_open`), and the server counts it from when the statement
+    reached it, so a timeout comes only after the worker has waited at
+    least :func:`statement_limit`: a cancellation sooner is a request.
+    :class:`_Connection` says how long it waited (``waited``); an error
+    from elsewhere, which does not, is told by its words as before."""
+    if not isinstance(exc, pg_errors.QueryCanceled):
+        return False
+    waited = getattr(exc, "waited", None)
+    if waited is None:
+        return "due to user request" not in str(exc)
+    return waited >= statement_limit() - 0.001
 
 
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
@@ -1026,6 +1055,8 @@ class PostgresState(State):
                 raise SessionEnded(Problem(why, self.name)) from None
             elif _timed_out(exc):
                 raise _TimedOut(Problem(why, self.name)) from None
+            elif isinstance(exc, pg_errors.QueryCanceled):
+                raise _Cancelled(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
@@ -1774,7 +1805,7 @@ class PostgresState(State):
                 "WHERE email = %(email)s",
                 params,
             )
-        except _TimedOut as exc:
+        except _Cancelled as exc:
             self._mark_sent_past_locked_subscribers([(digest_id, email, tries)], now, exc)
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
@@ -1791,11 +1822,11 @@ class PostgresState(State):
                 "WHERE email IN (SELECT subscriber FROM d)",
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
             )
-        except _TimedOut as exc:
+        except _Cancelled as exc:
             self._mark_sent_past_locked_subscribers(items, now, exc)
 
     def _mark_sent_past_locked_subscribers(self, items: Sequence[tuple[int, str, int]], now: datetime,
-                                           exc: _TimedOut) -> None:
+                                           exc: _Cancelled) -> None:
         """Delivered digests' marks the server cancelled at the worker's
         statement limit: another session (a ``psql`` session left in a
         transaction, a hand-run ``UPDATE``) held a subscriber's row or a
@@ -1831,9 +1862,12 @@ class PostgresState(State):
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
                 rows=True,
             )
-        except _TimedOut as again:
+        except _Cancelled as again:
             self._not_recorded(again.problems[0].message, [email for _, email, _ in items])
         held = sorted(email for digest, email in left if digest is None)
+        if not left:  # (cancelled by request, no row held: recorded as the statement would have)
+            log.warning("%s; %s recorded sent on a second try (none goes again)", exc,
+                        "the digest is" if len(items) == 1 else f"the {len(items)} digests are")
         if held:
             log.warning(
                 "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
