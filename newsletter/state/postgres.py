@@ -1429,20 +1429,27 @@ class PostgresState(State):
         marks touch ``sending`` ones, and never wait for a planner."""
         if not keys:
             return {}
-        open_rows = ("SELECT id FROM digests WHERE subscriber = ANY(%(keys)s) AND status IN ('pending', 'failed') "
-                     "ORDER BY id FOR UPDATE")
+        # The usual case, nothing held, in one statement: every free row locked, the held ones named.
+        busy = [did for (did,) in con.execute(
+            "WITH free AS (SELECT id FROM digests WHERE subscriber = ANY(%(keys)s) AND status IN ('pending', "
+            "'failed') FOR UPDATE SKIP LOCKED) SELECT id FROM digests WHERE subscriber = ANY(%(keys)s) AND status "
+            "IN ('pending', 'failed') AND id NOT IN (SELECT id FROM free) ORDER BY id",
+            {"keys": list(keys)},
+        ).fetchall()]
+        if not busy:
+            return {}
         try:
-            with con.transaction():
-                con.execute(open_rows, {"keys": list(keys)})
+            with con.transaction():  # (a savepoint: a cancellation undoes this wait alone)
+                con.execute("SELECT id FROM digests WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (busy,))
             return {}
         except pg_errors.QueryCanceled as exc:
             if not _timed_out(exc):
                 raise
             why = describe(exc, self.params)
         rows = con.execute(
-            f"WITH free AS ({open_rows} SKIP LOCKED) SELECT DISTINCT subscriber FROM digests WHERE subscriber = "
-            "ANY(%(keys)s) AND status IN ('pending', 'failed') AND id NOT IN (SELECT id FROM free)",
-            {"keys": list(keys)},
+            "WITH free AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED) "
+            "SELECT DISTINCT subscriber FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM free)",
+            {"ids": busy},
         ).fetchall()
         return {subscriber: why for (subscriber,) in rows}
 
