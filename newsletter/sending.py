@@ -1460,6 +1460,11 @@ class _SendRun:
                     dispatcher.open_sessions()
                     queued.append(planned)
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
+            if batch.held and queued:  # (rows another session holds: not claimed, the rest goes on)
+                for planned in queued:
+                    if planned[1].email in batch.held:
+                        self._result(DigestResult(planned[1].email, "locked", error=batch.held[planned[1].email]))
+                queued = [planned for planned in queued if planned[1].email not in batch.held]
         self.claim_committed = True  # (a COMMIT that raised is taken for not done: tried again)
         ended: SessionEnded | None = None
         if queued:

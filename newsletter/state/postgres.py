@@ -1395,10 +1395,9 @@ class PostgresState(State):
                 if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
                     self._claim_again(con, again)
                 mine = [e for e in emails if _key(e) in held]
-                locked = self._lock_open_digests(con, sorted(held))
                 beside: set[str] = set()
-                planned = self._plan(con, [e for e in mine if _key(e) not in locked], beside_out=beside)
-                aside = {e: locked[_key(e)] for e in mine if _key(e) in locked}
+                planned = self._plan(con, mine, beside_out=beside)
+                aside: dict[str, str] = {}
                 for email in beside:  # (its row is held still, or was till a moment ago: recover moves it)
                     del planned[email]
                     aside[email] = ("its last digest went out and is recorded beside that digest's row, which another "
@@ -1412,46 +1411,6 @@ class PostgresState(State):
                 "and was rolled back: nothing of that batch was recorded or sent, and the next send claims it again",
                 self.name)) from None
         self._unconfirmed = frozenset()  # the COMMIT answered
-
-    def _lock_open_digests(self, con: psycopg.Connection, keys: Sequence[str]) -> dict[str, str]:
-        """Lock the open (pending or failed) digests of the subscribers ``keys``
-        for the batch, which may change them (a claim, a drop); the ones whose
-        rows another session holds past the worker's statement limit (a
-        ``psql`` session left in a transaction), by subscriber, each with why.
-
-        The claim's own UPDATE waited on such a row, and its cancellation at
-        the limit rolled the whole batch back and stopped the send (exit 2):
-        every other subscriber's digest stayed unsent.  Waited for here, in a
-        savepoint, a row held a moment (another worker's mark) is waited for
-        as before; one held past the limit leaves its subscriber out of the
-        batch (its digest stays pending, named by the send, exit 1) and the
-        rest of it goes on.  Only ``pending`` and ``failed`` rows: outcome
-        marks touch ``sending`` ones, and never wait for a planner."""
-        if not keys:
-            return {}
-        # The usual case, nothing held, in one statement: every free row locked, the held ones named.
-        busy = [did for (did,) in con.execute(
-            "WITH free AS (SELECT id FROM digests WHERE subscriber = ANY(%(keys)s) AND status IN ('pending', "
-            "'failed') FOR UPDATE SKIP LOCKED) SELECT id FROM digests WHERE subscriber = ANY(%(keys)s) AND status "
-            "IN ('pending', 'failed') AND id NOT IN (SELECT id FROM free) ORDER BY id",
-            {"keys": list(keys)},
-        ).fetchall()]
-        if not busy:
-            return {}
-        try:
-            with con.transaction():  # (a savepoint: a cancellation undoes this wait alone)
-                con.execute("SELECT id FROM digests WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (busy,))
-            return {}
-        except pg_errors.QueryCanceled as exc:
-            if not _timed_out(exc):
-                raise
-            why = describe(exc, self.params)
-        rows = con.execute(
-            "WITH free AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED) "
-            "SELECT DISTINCT subscriber FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM free)",
-            {"ids": busy},
-        ).fetchall()
-        return {subscriber: why for (subscriber,) in rows}
 
     def _claim_again(self, con: psycopg.Connection, keys: Sequence[str]) -> None:
         """The last claim's COMMIT raised (the session ended as the server
@@ -2005,8 +1964,39 @@ class _PostgresBatch(Batch):
         self.held = held or {}
 
     def claim(self, items):
+        """See :meth:`Batch.claim`; a digest whose row another session holds
+        past the worker's statement limit (a ``psql`` session left in a
+        transaction) is left out, its subscriber named in :attr:`held`, and
+        the rest claimed.  The claim's UPDATE waited on that row, and its
+        cancellation at the limit rolled the whole batch back and stopped the
+        send (exit 2): nobody's digest went out.  Waited on in a savepoint,
+        a row held a moment (another worker's mark) is waited for as before,
+        and the planned digests' rows are not locked before the claim, so a
+        late mark of one still finds it owed (see :func:`_changed_meanwhile`)."""
+        con = self.con
         with self.state._errors():
-            return _claim(self.state, self.con, items, self.now)
+            try:
+                with con.transaction():
+                    return _claim(self.state, con, items, self.now)
+            except pg_errors.QueryCanceled as exc:
+                if not _timed_out(exc):
+                    raise
+                cancelled, why = exc, describe(exc, self.state.params)
+            reused = [open_.id for open_, *_ in items if open_ is not None]
+            held_ids = {did for (did,) in con.execute(
+                "WITH free AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED) "
+                "SELECT id FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM free)", {"ids": reused},
+            ).fetchall()}
+            if not held_ids:  # (another table's row, or let go meanwhile: the batch as a whole, said so)
+                raise cancelled
+            rest = []
+            for item in items:
+                if item[0] is not None and item[0].id in held_ids:
+                    self.held[item[1]] = why
+                else:
+                    rest.append(item)
+            with con.transaction():
+                return _claim(self.state, con, rest, self.now)
 
     def drop(self, digest_id: int) -> None:
         with self.state._errors():
