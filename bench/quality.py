@@ -40,7 +40,10 @@ the six sets (bench/RANKING.md).  ``blind5`` (tests/data/relevance-blind5)
 is a sixth set of six interests, labelled after the twenty-seventh round by a
 helper that never ran the ranker, and scored blind once after that round; a
 tuning and validation set from the twenty-ninth round on (its careful rules are
-one of the four sets careful rules + ``about`` is held to), so no set is blind.
+one of the four sets careful rules + ``about`` is held to).  ``blind6``
+(tests/data/relevance-blind6) is a seventh set of six interests, labelled after
+the twenty-ninth round by a helper that never ran the ranker, and scored blind
+once after that round (bench/RANKING.md, "The sixth blind set").
 
 ``--digests`` prints, instead, each ``about`` digest against its labels:
 its length and the relevant papers' count, precision and recall, the best
@@ -87,6 +90,7 @@ SETS = {
     "blind3": DATA / "relevance-blind3",
     "blind4": DATA / "relevance-blind4",
     "blind5": DATA / "relevance-blind5",
+    "blind6": DATA / "relevance-blind6",
 }
 #: The splits each set is reported on ("all": every paper of the set as one day).
 SPLITS = {"tuned": ["dev", "heldout"], **{name: ["all"] for name in SETS if name != "tuned"}}
