@@ -414,8 +414,8 @@ LEFT JOIN LATERAL (
 _NOT_DELIVERED = " AND NOT EXISTS (SELECT 1 FROM delivered v WHERE v.digest_id = d.id)"
 #: Whether ``k.email`` has a delivery recorded beside its digest's row, which
 #: is still to be moved into it (see :meth:`PostgresState.claiming`).
-_BESIDE = """EXISTS (SELECT 1 FROM delivered v JOIN digests d ON d.id = v.digest_id
-               WHERE d.subscriber = k.email AND d.status <> 'sent')"""
+_BESIDE = """CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN EXISTS (SELECT 1 FROM delivered v
+               JOIN digests d ON d.id = v.digest_id WHERE d.subscriber = k.email AND d.status <> 'sent') ELSE false END"""
 
 #: Every paper delivered to the subscriber ``k.email`` (the last column of
 #: :data:`_PLAN`): in its digests ``sent``, and ``{beside}``: in those whose
@@ -424,11 +424,15 @@ _SENT = """ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.d
              WHERE d.subscriber = k.email AND d.status = 'sent'){beside_ids},
        ARRAY(SELECT p.title FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
              JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status = 'sent'){beside_titles}"""
-_SENT_BESIDE_IDS = """ || ARRAY(SELECT dp.paper_id FROM delivered v JOIN digests d ON d.id = v.digest_id
-             JOIN digest_papers dp ON dp.digest_id = d.id WHERE d.subscriber = k.email AND d.status <> 'sent')"""
-_SENT_BESIDE_TITLES = """ || ARRAY(SELECT p.title FROM delivered v JOIN digests d ON d.id = v.digest_id
-             JOIN digest_papers dp ON dp.digest_id = d.id JOIN papers p ON p.id = dp.paper_id
-             WHERE d.subscriber = k.email AND d.status <> 'sent')"""
+#: (each behind one look at the whole table, made once per statement: with
+#: the usual empty table, no subquery runs per subscriber)
+_SENT_BESIDE_IDS = """ || CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN ARRAY(SELECT dp.paper_id
+             FROM delivered v JOIN digests d ON d.id = v.digest_id JOIN digest_papers dp ON dp.digest_id = d.id
+             WHERE d.subscriber = k.email AND d.status <> 'sent') ELSE '{}'::text[] END"""
+_SENT_BESIDE_TITLES = """ || CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN ARRAY(SELECT p.title
+             FROM delivered v JOIN digests d ON d.id = v.digest_id JOIN digest_papers dp ON dp.digest_id = d.id
+             JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status <> 'sent')
+             ELSE '{}'::text[] END"""
 
 
 def _utc(value: datetime | None) -> datetime | None:
