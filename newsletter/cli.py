@@ -209,6 +209,36 @@ def _quote_spaced(message: str, words: list[str], ctx: click.Context) -> click.U
                             f"put the path in quotes, {shlex.quote(joined)}", ctx)
 
 
+def _bare_config(words: list[str]) -> str | None:
+    """The first of ``words`` that names a config without ``--config`` in front
+    (`newsletter validate config.yaml`, `newsletter ~/digest send`), as other
+    tools take their file: a ``.yaml``/``.yml`` name, or a folder holding a
+    ``config.yaml``; else None."""
+    for word in words:
+        if word.startswith("-") or not word:
+            continue
+        if word.rstrip("/").lower().endswith((".yaml", ".yml")) or os.path.isfile(_config_file(word)):
+            return word
+    return None
+
+
+def _config_goes_after_option(message: str, word: str, rest: list[str], ctx: click.Context) -> click.UsageError:
+    """``message`` with where the config ``word`` goes, in the whole command
+    line (``rest``: the command and its other words): click said only 'Got
+    unexpected extra argument (config.yaml)' or 'No such command'."""
+    line = " ".join(shlex.quote(w) for w in ["newsletter", "--config", word, *rest])
+    return click.UsageError(f"{message.rstrip('.')}: the config goes after --config, `{line}`", ctx)
+
+
+def _command_words(ctx: click.Context) -> list[str]:
+    """The command's name as typed after ``newsletter`` (``state migrate``)."""
+    words: list[str] = []
+    while ctx.parent is not None:
+        words.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return words
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
@@ -236,6 +266,10 @@ class _Command(click.Command):
         except click.UsageError as exc:
             if "unexpected extra argument" in str(exc) and (spaced := _quote_spaced(str(exc), given, ctx)):
                 raise spaced from None
+            extras = str(exc).partition("(")[2].rpartition(")")[0].split()
+            if "unexpected extra argument" in str(exc) and (config := _bare_config(extras)):
+                rest = [*_command_words(ctx), *(w for w in given if w != config)]
+                raise _config_goes_after_option(str(exc), config, rest, ctx) from None
             extra = [a for a in given if "@" in a and not a.startswith("-")]
             has = {o for p in self.params for o in getattr(p, "opts", ())}
             option = "--to" if "--to" in has else "--subscriber"  # test-email ADDRESS: where it goes
@@ -318,6 +352,9 @@ class _Group(click.Group):
             config = ctx.params.get("config_path")
             if args and config and (spaced := _quote_spaced(exc.format_message(), [config, args[0]], ctx)):
                 raise spaced from None  # `--config ~/Lab Digest validate`: 'No such command 'Digest''
+            if args and exc.format_message().startswith("No such command") and _bare_config(args[:1]):
+                rest = args[1:] if args[1:] and args[1] in self.commands else ["COMMAND"]
+                raise _config_goes_after_option(exc.format_message(), args[0], rest, ctx) from None
             meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
             if meant is None and args and exc.format_message().startswith("No such command"):
                 meant = _closest(args[0], list(self.commands))
@@ -1289,7 +1326,7 @@ def _schedule_summary(rows: list, fmt: Callable) -> str:
 @pass_state
 def history(state: _State, subscriber: str | None, limit: int, as_json: bool) -> None:
     """The digests sent (or owed), newest first, with their Message-IDs; reads the state only."""
-    email = _check_email(subscriber) if subscriber is not None else None
+    email = _check_email(subscriber, state) if subscriber is not None else None
     found = pipeline.history(state.config, email=email, limit=limit)
     if as_json:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -1365,14 +1402,22 @@ def serve(state: _State, host: str, port: int) -> None:
     )
 
 
-def _check_email(email: str) -> str:
-    """EMAIL as the config holds it (an internationalised domain in its ASCII form)."""
+def _check_email(email: str, state: _State) -> str:
+    """EMAIL as the config holds it (an internationalised domain in its ASCII
+    form); a subscriber's name in its place (`newsletter unsubscribe Kenji`,
+    as `match --subscriber` says it) is told the address, where the config
+    can be read to find it."""
     from .config import check_address
 
     try:
         return check_address(email, in_config=False)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+        try:
+            by_name = state.config.named_so(email)
+        except NewsletterError:  # a broken config is not this command's problem yet
+            by_name = None
+        raise click.BadParameter(f"{email!r} is a name: {by_name}" if by_name else str(exc),
+                                 param_hint="EMAIL") from None
 
 
 @cli.command()
@@ -1381,7 +1426,7 @@ def _check_email(email: str) -> str:
 @pass_state
 def unsubscribe(state: _State, email: str, now: datetime) -> None:
     """Stop sending to EMAIL (as its unsubscribe link does), though it stays in the config."""
-    email = _check_email(email)
+    email = _check_email(email, state)
     if pipeline.unsubscribe(state.config, email, now=now):
         click.echo(f"{email}: unsubscribed; `newsletter resubscribe {email}` undoes it")
     else:
@@ -1397,7 +1442,7 @@ def unsubscribe(state: _State, email: str, now: datetime) -> None:
 @pass_state
 def resubscribe(state: _State, email: str) -> None:
     """Send to EMAIL again after it unsubscribed."""
-    email = _check_email(email)
+    email = _check_email(email, state)
     if pipeline.resubscribe(state.config, email):
         click.echo(f"{email}: subscribed again")
     else:

@@ -238,6 +238,50 @@ _ABBREVIATIONS = {
 #: Where an ambiguous abbreviation's zones are.
 _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerusalem": "Israel",
                 "America/Chicago": "US Central", "Asia/Shanghai": "China"}
+#: A zone as people say it, or a large city without a zone of its own name
+#: (the zone is its neighbour's): the nearest spelling answered 'Pacific Time'
+#: with 'Pacific/Niue', 'Mumbai' with 'Cuba' and 'Eastern' with 'Canada/Eastern'.
+_SPOKEN_ZONES = {
+    **dict.fromkeys(("eastern", "us eastern"), "America/New_York"),
+    **dict.fromkeys(("central", "us central"), "America/Chicago"),
+    **dict.fromkeys(("mountain", "us mountain"), "America/Denver"),
+    **dict.fromkeys(("pacific", "us pacific"), "America/Los_Angeles"),
+    **dict.fromkeys(("central european", "central europe"), "Europe/Berlin"),
+    "western european": "Europe/Lisbon", "eastern european": "Europe/Athens", "british": "Europe/London",
+    "indian": "Asia/Kolkata", "india": "Asia/Kolkata", "china": "Asia/Shanghai",
+    **dict.fromkeys(("boston", "washington", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
+                     "princeton", "baltimore", "cambridge ma"), "America/New_York"),
+    **dict.fromkeys(("houston", "dallas", "austin", "minneapolis", "st louis", "madison"), "America/Chicago"),
+    **dict.fromkeys(("san francisco", "sf", "bay area", "silicon valley", "palo alto", "stanford", "berkeley",
+                     "seattle", "san diego", "portland", "mountain view", "san jose"), "America/Los_Angeles"),
+    **dict.fromkeys(("salt lake city", "boulder"), "America/Denver"),
+    **dict.fromkeys(("montreal", "ottawa", "waterloo"), "America/Toronto"),
+    **dict.fromkeys(("munich", "frankfurt", "hamburg", "cologne", "heidelberg", "tubingen", "tübingen", "stuttgart",
+                     "bonn", "dresden", "leipzig"), "Europe/Berlin"),
+    **dict.fromkeys(("geneva", "lausanne", "basel", "bern"), "Europe/Zurich"),
+    **dict.fromkeys(("barcelona", "valencia", "seville"), "Europe/Madrid"),
+    **dict.fromkeys(("milan", "turin", "florence", "naples", "pisa", "bologna"), "Europe/Rome"),
+    **dict.fromkeys(("edinburgh", "manchester", "oxford", "glasgow", "bristol"), "Europe/London"),
+    **dict.fromkeys(("lyon", "grenoble", "toulouse", "marseille"), "Europe/Paris"),
+    **dict.fromkeys(("delft", "utrecht", "leiden", "eindhoven"), "Europe/Amsterdam"),
+    **dict.fromkeys(("beijing", "peking", "shenzhen", "hangzhou", "nanjing", "guangzhou", "wuhan"), "Asia/Shanghai"),
+    **dict.fromkeys(("delhi", "new delhi", "mumbai", "bombay", "bangalore", "bengaluru", "chennai", "madras",
+                     "hyderabad", "pune", "calcutta"), "Asia/Kolkata"),
+    **dict.fromkeys(("osaka", "kyoto"), "Asia/Tokyo"),
+    **dict.fromkeys(("tel aviv", "haifa"), "Asia/Jerusalem"),
+    **dict.fromkeys(("canberra",), "Australia/Sydney"),
+}
+
+
+def _spoken_zone(value: str) -> str | None:
+    """The zone of ``value`` as people say it ('Pacific Time', 'Central
+    European Time') or of a large city named after no zone ('Mumbai'), or None."""
+    said = " ".join(value.replace("_", " ").replace(".", "").split()).casefold()
+    for tail in (" standard time", " daylight time", " time", " timezone", " time zone"):
+        said = said.removesuffix(tail) if said not in _SPOKEN_ZONES else said
+    return _SPOKEN_ZONES.get(said)
+
+
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
 _OFFSET = lazy(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 #: Zone names of the database that are fixed offsets a reader takes for a place's time.
@@ -342,6 +386,8 @@ def check_timezone(value: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         if isinstance(value, str) and (place := _zone_hint(value)) is not None:
             raise ValueError(f"unknown time zone {value!r} ({place})") from None
+        if isinstance(value, str) and (spoken := _spoken_zone(value)) is not None:
+            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}?)") from None
         names = sorted(zoneinfo.available_timezones())
         folded = str(value).casefold()
         same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'
@@ -851,10 +897,18 @@ LikeEntry = Annotated[str, BeforeValidator(_like_entry)]
 
 def liked_reference(entry: str) -> str:
     """A ``like`` entry as the ranker looks it up: the arXiv id when the entry
-    is a link to the paper (or ``arXiv:ID``), else the entry as written (an
-    id or a title)."""
+    is a link to the paper (or ``arXiv:ID``), a title's LaTeX as the papers'
+    titles are read (Unicode), else the entry as written (an id or a title)."""
     found = _PAPER_LINK.fullmatch(entry.strip())
-    return found.group("id") if found else entry
+    if found:
+        return found.group("id")
+    if "$" in entry or "\\" in entry:
+        # a title copied from arXiv as its source writes it ('Finding $\epsilon$-Stationary Points'): the
+        # papers' titles are read with their LaTeX made Unicode, and it matched none of them
+        from .latex import to_unicode
+
+        return to_unicode(entry)
+    return entry
 
 
 class Topic(_Model):
@@ -1527,11 +1581,23 @@ class Config(_Model):
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
-        named_so = [s for s in self.subscribers if "@" not in email and (s.name or "").casefold() == email.strip().casefold()]
-        if named_so:  # `--subscriber "Ada Lovelace"`: the name under name:, not the address
-            raise ConfigError(Problem(f"no subscriber {email!r} in the config: the subscriber is named by address, "
-                                      f"{named_so[0].email} (whose name: is {named_so[0].name})", str(self._file)))
+        if (by_name := self.named_so(email)) is not None:  # `--subscriber "Ada Lovelace"`: the name, not the address
+            raise ConfigError(Problem(f"no subscriber {email!r} in the config: {by_name}", str(self._file)))
         raise ConfigError(Problem(f"no subscriber {email!r} in the config ({self._known(key)})", str(self._file)))
+
+    def named_so(self, text: str) -> str | None:
+        """What to write for ``text``, a subscriber's name where an address
+        goes (``newsletter unsubscribe Kenji``): the subscriber whose ``name:``
+        it is, or the one whose name holds its every word ("Kenji" of "Kenji
+        Tanaka"), named by address; None for no such one subscriber."""
+        words = text.casefold().split()
+        if "@" in text or not words:
+            return None
+        whole = [s for s in self.subscribers if (s.name or "").casefold().split() == words]
+        some = whole or [s for s in self.subscribers if set(words) <= set((s.name or "").casefold().split())]
+        if len(some) != 1:
+            return None
+        return f"the subscriber is named by address, {some[0].email} (whose name: is {some[0].name})"
 
     def _known(self, key: str) -> str:
         """Which subscribers there are, for an address that is none of them:
@@ -1619,6 +1685,28 @@ def _near_name(path: Path) -> Path | None:
     return path.with_name(near[0]) if near else None
 
 
+def _configs_beside(path: Path) -> list[Path]:
+    """The YAML files beside the missing default ``config.yaml`` that hold a
+    top-level ``subscribers:`` (a config under a name of its own, `--config
+    ~/digest` for ~/digest/lab.yaml), at most three; none for a name given
+    (:func:`_near_name` says those).  A docker-compose.yml or a CI file in
+    the folder holds no subscribers, so it is never offered."""
+    if path.name != "config.yaml":
+        return []
+    found = []
+    try:
+        candidates = sorted(f for f in path.parent.iterdir() if f.suffix.lower() in (".yaml", ".yml") and f.is_file())
+    except OSError:  # a folder we may not list, or none
+        return []
+    for candidate in candidates[:20]:
+        with contextlib.suppress(OSError), open(candidate, "rb") as f:
+            if re.search(rb"(?m)^subscribers[ \t]*:", f.read(1 << 20)):
+                found.append(candidate)
+        if len(found) == 3:
+            break
+    return found
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1654,6 +1742,14 @@ def load_config(path: str | os.PathLike) -> Config:
                 hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or {flag}"
         elif (near := _near_name(path)) is not None:  # --config confg.yaml
             hint = f"did you mean {str(near)!r}? --config {shlex.quote(str(near))}"
+        elif others := _configs_beside(path):  # --config ~/digest, whose config is lab.yaml
+            names = [p.name for p in others]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            beside = (f"{listed} there {'holds' if len(names) == 1 else 'hold'} subscribers: "
+                      f"--config {shlex.quote(str(others[0]))}")
+            # (the current folder's keeps saying where it looked: cron's home folder may hold another config)
+            hint = f"{hint}; {beside}" if not path.is_absolute() and str(path.parent) == "." else \
+                f"no {path.name} in {os.path.abspath(path.parent)}, but {beside}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
@@ -1808,6 +1904,40 @@ def _quote_inside(row: str) -> str | None:
                                                if "'" in inner else ""))
 
 
+#: An alias where a key goes, `{email: ..., *member}` or a line `*member` in a mapping: the merge's `<<:` left out.
+_ALIAS_KEY = lazy(r"(?:^[ ]*(?:-[ ]+)?|[{,][ ]*)(\*[^\s,\]}:]+)[ ]*(?::|(?=[,}])|$)")
+
+
+#: A key and its value with the ':' between them left out (`name You`, `- email ada@uni.edu`).
+_KEY_WITHOUT_COLON = lazy(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$")
+
+
+def _colon_left_out(row: str) -> str | None:
+    """What to write when ``row`` is a settings key and its value without the
+    ':' (`- email ada@uni.edu`): the next line's key made YAML read both lines
+    as one key, "mapping values are not allowed in this context" at that
+    line, which is fine.  Only a key the config knows, so a text's line is not
+    taken for one."""
+    m = _KEY_WITHOUT_COLON.match(row.split(" #")[0])
+    known = {*Config.model_fields, *Subscriber.model_fields, *Topic.model_fields, *EmailSettings.model_fields,
+             *Delivery.model_fields, *WebSettings.model_fields}
+    if m is None or m[1] not in known:
+        return None
+    return f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
+
+
+def _alias_as_key(rows: list[str], start: int, end: int) -> tuple[int, str] | None:
+    """The line from ``start`` to ``end`` (1-based, from the mapping's first)
+    where an alias stands as a key, and what to write: the anchor's keys
+    merged, ``<<: *member``.  PyYAML said "found unhashable key" at the
+    anchor's line, or "could not find expected ':'" past the line."""
+    for n in range(start, min(end, len(rows)) + 1):
+        if (token := _ALIAS_KEY.search(rows[n - 1].split(" #")[0])) is not None:
+            return n, (f"{token[1]} stands where a key goes: to take the keys of the anchor &{token[1][1:]}, "
+                       f"write <<: {token[1]}")
+    return None
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1821,14 +1951,30 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         # `<<: *member` with the anchor missing, or defined only further down the file
         name = token[0][1:]
         later = next((n for n, r in enumerate(rows[line:], line + 1) if f"&{name}" in r), None)
+        keyed = next((n for n, r in enumerate(rows[:line - 1], 1) if re.match(rf"(?:x-)?{re.escape(name)}[ ]*:", r)
+                      and "&" not in r), None)
+        if later is None and keyed is not None:  # `x-member: {...}` then `<<: *x-member`: the key is no anchor
+            key = rows[keyed - 1].split(":")[0]
+            return line, (f"{key} (line {keyed}) is a key, not an anchor: an alias names an &anchor, so write "
+                          f"`{key}: &{name} ...` there")
         return line, (f"the anchor &{name} is defined only below, at line {later}: an anchor comes before its "
                       "aliases, so move it up (top-level `x-` keys are there for that)" if later else
                       f"no anchor &{name} is defined above: write one before this line, e.g. at the top "
-                      f"`x-{name}: &{name} {{max_papers: 10}}` (README \"Many subscribers\")")
+                      f"`{'' if name.startswith('x-') else 'x-'}{name}: &{name} {{max_papers: 10}}` "
+                      "(README \"Many subscribers\")")
     if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])):
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
                       f"write it in quotes, \"{token[0]}\"")
+    if "unknown escape character" in problem or "hexdecimal number" in problem:  # (PyYAML's spelling)
+        # `any: ["/\d+ steps/"]`, a LaTeX title in double quotes: YAML reads a backslash there as an escape
+        span = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
+        inner = span[1] if span else ""
+        written = "'" + inner.replace("'", "''") + "'" if span else "'...'"
+        shown = written if len(written) <= 60 else written[:56] + " ...'"
+        slash = row.rfind("\\", 0, column + 1)  # ('\U' and '\x' want hex digits: the mark is past them)
+        return line, (f"in double quotes YAML reads a backslash as an escape ('{row[slash:slash + 2]}' is "
+                      f"none here): write the value in single quotes, {shown}, where a backslash is itself")
     if "cannot start any token" in problem and row[column:column + 1] in ("@", "`"):
         word = row[column:].split()[0].rstrip(",]}")
         return line, f"YAML keeps {row[column]} for itself at the start of a value: write it in quotes, \"{word}\""
@@ -1840,7 +1986,7 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         if (text := _text_read_as_keys(rows, context_line)) is not None:
             return text
         # `name You`: the key's colon left out, noticed only at the next line too
-        m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
+        m = _KEY_WITHOUT_COLON.match(rows[context_line - 1])
         if m:
             return context_line, f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
         return line, ""
@@ -1873,6 +2019,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)
+    if mapping and above is not None and (left := _colon_left_out(rows[above - 1])) is not None:
+        # `- email ada@uni.edu` then `  topics: [...]`: YAML joined the two lines into one key
+        return above, left
     if above is None or here is None:
         return line, ""
     prev = _KEY_LINE.match(rows[above - 1])
@@ -1974,6 +2123,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bo
     data = {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
     if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
         raise ConfigError(*nuls)  # before the checks that stat the paths among them
+    if "\\" in text and _ESCAPE_MEANT_AS_BACKSLASH.search(text):
+        problems = [*problems, *_escape_problems(data, lines, shown)]
 
     config = None
     try:
@@ -2039,6 +2190,40 @@ def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
 _NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
+#: An escape of YAML's double quotes written where a backslash was meant: before a letter,
+#: one that makes a control character no setting wants ('\epsilon', '\beta', '\bword\b',
+#: '\alpha', '\vec', '\frac'), or a tab, line break or return before a LaTeX macro's
+#: rest ('\theta', '\nabla', '\rho').
+_LATEX_AFTER_ESCAPE = r"(?:heta|au|ilde|imes|ext|op|abla|u\b|eq|ho|ight|angle|m\b)"
+_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf"\\[abefv](?=[A-Za-z])|\\[tnr]{_LATEX_AFTER_ESCAPE}")
+_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b](?=[A-Za-z])|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
+_ESCAPES_READ = {"\x07": "a", "\x08": "b", "\x1b": "e", "\x0c": "f", "\x0b": "v", "\t": "t", "\n": "n", "\r": "r"}
+
+
+def _escape_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
+    r"""A problem for every text in which YAML's double quotes read a
+    backslash as an escape where a LaTeX macro or a regular expression's
+    ``\b`` was written (``like: ["$\epsilon$-nets"]``, ``any:
+    ["/\bSGD\b/"]``): the text held an escape character or a backspace,
+    and the title matched no paper, the term nothing, without a word."""
+    found = []
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        at, value = stack.pop()
+        if isinstance(value, str) and (m := _CONTROL_FROM_ESCAPE.search(value)):
+            written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
+            quoted = "'" + written.replace("'", "''") + "'"
+            shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
+            found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
+                                 f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
+                                 "backslash is itself", shown, _line_for(lines, at), _dotted(at)))
+        elif isinstance(value, dict):
+            stack.extend(((*at, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
+
+
 def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
     """A problem for every text holding a NUL character (``"\\u0000"``): no
     path, address or term can, and a path holding one made the first look at
@@ -2054,7 +2239,7 @@ def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
             stack.extend(((*at, key), item) for key, item in value.items())
         elif isinstance(value, list):
             stack.extend(((*at, i), item) for i, item in enumerate(value))
-    return sorted(found, key=lambda p: p.line or 0)
+    return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
 
 
 def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
@@ -2156,11 +2341,19 @@ def _read_text(text: str, shown: str, keeping: _KeptRead | None) -> tuple[Any, d
             what += "; the line is indented with a tab: YAML indents with spaces only"
         elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
             what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
+        elif exc.context_mark and ("found unhashable key" in what or "could not find expected ':'" in what) and (
+                merged := _alias_as_key(rows, exc.context_mark.line + 1, exc.context_mark.line + (
+                    50 if "unhashable" in what else 1))):
+            # `{email: ..., *member}`: the `<<: ` of a merge left out
+            line, hint = merged
+            what += f"; {hint}"
         elif line and line <= len(rows) and (long := _long_key(bad)):
             what = long  # PyYAML's words name another slip
-        elif line and line <= len(rows):
+        elif line and rows and (line <= len(rows) or "could not find expected ':'" in what):
+            # (a key's ':' left out on the last line is noticed past the end of the file)
             context_line = exc.context_mark.line + 1 if exc.context_mark else None
-            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
+            line, hint = _yaml_hint(rows, min(line, len(rows)), mark.column if mark and line <= len(rows) else 0,
+                                    exc.problem or "", context_line)
             what += f"; {hint}" if hint else ""
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
@@ -2874,6 +3067,30 @@ def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
     return model
 
 
+def _cut_at_comma(path: tuple, data: Any, rows: list[str], lines: dict) -> str | None:
+    """What to write for the unknown key at ``path`` when it is the end of the
+    value before it, cut at a comma inside ``{...}`` (`{email: ..., name:
+    Lovelace, Ada}`: YAML reads `Ada` as a key of its own, with no value), or
+    None.  It was "unknown key 'Ada'; valid keys: ..."."""
+    parent: Any = data
+    for step in path[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if not isinstance(parent, dict) or parent.get(path[-1], "") is not None:
+        return None
+    keys = list(parent)
+    at = keys.index(path[-1])
+    row = _line_for(lines, path) or 0
+    if at == 0 or not isinstance(before := parent[keys[at - 1]], str) or not (0 < row <= len(rows)) \
+            or "{" not in rows[row - 1]:
+        return None
+    whole = f"{before}, {path[-1]}"
+    return (f"a comma inside {{...}} ends a value: YAML read {keys[at - 1]}: {before!r} and a key {path[-1]!r}; "
+            f"put the whole value in quotes, {keys[at - 1]}: {json.dumps(whole, ensure_ascii=False)}")
+
+
 def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
                            anchored: frozenset[str] = frozenset(), rows: list[str] | None = None) -> Problem:
     """One pydantic error as a problem at its line, worded with what to write.
@@ -2897,6 +3114,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                     "indent it as the topics before it (2 spaces), its settings deeper than it")
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
             word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
+        if (cut := _cut_at_comma(path, data, rows or [], lines)) is not None:
+            word = cut
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
@@ -2994,6 +3213,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += _topics_as_list(value)
         if len(path) == 2 and path[0] == "topics" and path[1] in Topic.model_fields and not isinstance(value, dict):
             message = _setting_as_topic(str(path[1]), data)
+        elif len(path) == 2 and path[0] in ("topics", "subscribers") and isinstance(value, str) and (
+                left := _colon_left_out(value)):
+            # `optim:` then `about stochastic gradient methods` alone under it: one text, no setting
+            message = f"expected a mapping, got {_kind_of(value)}: {left}"
         if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
             # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
             message += f": a source is its settings, its type first: write {_source_for_text(value)}"
@@ -3064,6 +3287,14 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         number, fix = quoted
         key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
         message = f"expected {what}, got the text {value!r}{fix}, {key}{number}"
+    elif kind == "string_type" and isinstance(value, list) and path and isinstance(path[-1], int) and len(path) > 1:
+        # `topics: [*mine]` with `&mine [a, b]`: the alias of a list in brackets, said at the anchor's line
+        listed = ", ".join(str(v) for v in value if not isinstance(v, (list, dict)))
+        return Problem(f"a list inside the list: write one list, {path[-2]}: [{listed}] (an anchored list goes in "
+                       f"as its alias alone, {path[-2]}: *NAME, not in brackets)", shown, _line_for(lines, path[:-1]),
+                       _dotted(path[:-1]))
+    elif kind in ("bool_parsing", "bool_type") and value is not None and not isinstance(value, (dict, list)):
+        message = _not_a_boolean(path, value)
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
@@ -3282,6 +3513,20 @@ def _number_with_unit(text: str, key: str) -> str | None:
     if key == "max_bytes" and unit in _BYTES_IN:
         return f"write the number of bytes alone, {key}: {int(number * _BYTES_IN[unit])}"
     return f"write the number alone, {key}: {m[1]}"
+
+
+#: The words YAML reads as true or false when they are not in quotes.
+_YAML_BOOLEANS = {**dict.fromkeys(("true", "yes", "on", "y"), "true"), **dict.fromkeys(("false", "no", "off", "n"), "false")}
+
+
+def _not_a_boolean(path: tuple, value: Any) -> str:
+    """What to write for a setting that is true or false (``send_empty``,
+    ``mailing_list``) given ``value``: `"true"` in quotes was "expected a
+    valid boolean, got 'true'", which reads as a contradiction."""
+    key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
+    if isinstance(value, str) and (word := _YAML_BOOLEANS.get(value.strip().casefold())):
+        return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+    return f"expected true or false, got {value!r}: write {key}true or {key}false"
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:
@@ -3611,6 +3856,9 @@ def _meant_path(base: Path, pattern: str) -> str:
         return " (the quotes are part of it: write it without them)"
     if "\\" in pattern and expand_paths(base, pattern.replace("\\", "/")):
         return " (write / between folders, not \\)"
+    if os.name != "nt" and re.match(r"[A-Za-z]:[\\/]", pattern):  # a config written on Windows, run here
+        return (f" (a Windows path: this machine has no drive {pattern[:2]}; copy the file here and give its "
+                "path on this machine, relative to the config's folder, with / between folders)")
     p = Path(os.path.expanduser(pattern))
     folder = p.parent if p.is_absolute() else base / p.parent
     if not glob.has_magic(pattern) and folder.is_dir():

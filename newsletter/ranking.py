@@ -300,6 +300,14 @@ _STOP = frozenset(
 )
 
 
+#: The nouns among the stop words: a reason names them only where the paper writes them
+#: ("stochastic gradient methods" of a paper on "stochastic gradient descent" is "stochastic gradient").
+_STOP_NOUNS = frozenset(
+    "paper papers method methods approach approaches work works study studies research researcher topic topics "
+    "interest".split()
+)
+
+
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that can rank papers: not common words, not numbers."""
     return [w for w in _WORD.findall(plain_letters(text).casefold()) if w not in _STOP and not w.isdigit()]
@@ -327,13 +335,114 @@ class _Stemmer:
 
     def tokens(self, text: str) -> list[str]:
         """Stemmed content words of ``text`` (hyphenated words also split)."""
-        out = []
-        for w in _WORD.findall(plain_letters(text).casefold()):
-            parts = [w] + (w.split("-") if "-" in w else [])
-            for part in parts:
-                if part and part not in _STOP and not part.isdigit():
-                    out.append(self(part))
-        return out
+        return [self(part) for part in content_parts(text)]
+
+
+def content_parts(text: str) -> list[str]:
+    """The content words of ``text`` in order, case-folded, a hyphenated word
+    followed by its parts: what :meth:`_Stemmer.tokens` stems, and what
+    :func:`surface_key` keys for a reason's words (the two lists align)."""
+    out = []
+    for w in _WORD.findall(plain_letters(text).casefold()):
+        parts = [w] + (w.split("-") if "-" in w else [])
+        for part in parts:
+            if part and part not in _STOP and not part.isdigit():
+                out.append(part)
+    return out
+
+
+@functools.cache
+def surface_key(word: str) -> str:
+    """``word`` as a reader tells it from others: its case, a plural's "s" and
+    British "-ise" set aside ("Transformers" is "transformer", "optimisation"
+    "optimization"), nothing more.  A stem is too coarse for what a reason
+    names: "transformation" and "transformers" share one ("transform"), and a
+    paper on "transformation" read "close to your interest: transformers"."""
+    w = word.casefold().replace("\u2019", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = _DOUBLED_L.sub(r"el\1", w)
+    if len(w) > 5:
+        for ending, american in _BRITISH:
+            w = ending.sub(american, w)
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if w.endswith(("sses", "ches", "shes", "xes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+_DOUBLED_L = re.compile(r"ell(ing|ed|er|ers)$")  # "modelling", "labelled"
+#: What parts a text's words, so that words on either side of it do not follow each other.
+_GAP_MARK = re.compile(r"[.,;:!?()\[\]{}]")
+#: What may stand between two words of a phrase in a paper that writes it ("the
+#: convergence of the SGD iterates" writes "convergence of SGD").
+_ARTICLES = frozenset("a an the".split())
+#: A word or a mark that parts words (:func:`surface_words`).
+_WORD_OR_MARK = re.compile(rf"({_WORD.pattern})|{_GAP_MARK.pattern}", re.UNICODE)
+#: Each word part's surface key and whether it only joins content words (a stop word, a number).
+_PART_KEYS: dict[str, tuple[str, bool]] = {}
+
+
+def _part_key(part: str) -> tuple[str, bool]:
+    known = _PART_KEYS[part] = (surface_key(part), part in _STOP or part.isdigit())
+    return known
+#: Each run of joining words once, shared by the papers that write it (most are empty).
+_GAPS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _next_to(seq: Sequence[str | None], a: str, b: str, between: Callable[[int], bool] | None = None) -> bool:
+    """Whether ``b`` follows ``a`` somewhere in ``seq`` (and ``between(place of b)``
+    holds there): a scan in C per place of ``a``, no set of pairs made per paper."""
+    k = -1
+    try:
+        while True:
+            k = seq.index(a, k + 1)
+            if k + 1 < len(seq) and seq[k + 1] == b and (between is None or between(k + 1)):
+                return True
+    except ValueError:
+        return False
+
+
+def keyed_words(text: str) -> list[tuple[str, str, tuple[str, ...], int]]:
+    """The content words of ``text`` in order, a hyphenated word by its parts:
+    each as (word, :func:`surface_key`, the joining words before it since the
+    last content word, articles aside, a punctuation mark as ","; its word's
+    offset in ``text``)."""
+    return surface_words(text)[0]
+
+
+def surface_words(text: str) -> tuple[list[tuple[str, str, tuple[str, ...], int]], list[str | None]]:
+    """:func:`keyed_words` of ``text``, and the keys of all its words, stop
+    words too, with None where a punctuation mark parts two: in one pass."""
+    out = []
+    words: list[str | None] = []
+    gap: list[str] = []
+    for m in _WORD_OR_MARK.finditer(plain_letters(text)):
+        if m[1] is None:  # a mark: the words on either side do not follow each other
+            if words and words[-1] is not None:
+                words.append(None)
+                gap.append(",")
+            continue
+        w = m[1].casefold()
+        for part in w.split("-") if "-" in w else (w,):
+            if not part:
+                continue
+            key, joining = _PART_KEYS.get(part) or _part_key(part)
+            words.append(key)
+            if joining:
+                if part not in _ARTICLES:
+                    gap.append(part)
+            else:
+                if gap:
+                    joined = tuple(gap)
+                    out.append((part, key, _GAPS.setdefault(joined, joined), m.start()))
+                    gap = []
+                else:
+                    out.append((part, key, (), m.start()))
+    return out, words
 
 
 _NEGATION = re.compile(
@@ -1173,6 +1282,7 @@ class Ranker:
         self._closeness: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see phrase_closeness
         self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._opening_tokens: dict[int, list[str]] = {}  # see _opening_words
+        self._surface_keys: dict[int, tuple] = {}  # see _surface
         self._phrase_cache: dict[str, list[str]] = {}  # see phrases
         self._postings: dict[str, list[int]] | None = None
         self._hubs: np.ndarray | None = None  # see hubness
@@ -1332,9 +1442,15 @@ class Ranker:
             # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
             if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
-                # each stem of the phrase, in order, with the place of the word it comes from
-                placed = [(stem, n) for n, word in enumerate(ph.split()) for stem in self.stem.tokens(word)]
-                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed))
+                # each word of the phrase (a hyphenated one by its parts), in order: its stem, the place
+                # of the word it is in, its surface key (what the paper must write for a reason to name
+                # it) and the joining words before it
+                placed = [(self.stem(part), len(ph[:at].split()), key, gap) for part, key, gap, at in keyed_words(ph)]
+                word_stems = [frozenset(self.stem.tokens(word)) for word in ph.split()]
+                # a British spelling stems apart from the American one a paper may write ("discretisation")
+                spelt = any(len(part) > 5 and ending.search(part) for part in content_parts(ph)
+                            for ending, _ in _BRITISH)
+                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed, word_stems, spelt))
         out = {}
         for i in keep:
             s = float(scores[i])
@@ -1647,30 +1763,79 @@ class Ranker:
 
     @staticmethod
     def _written_part(
-        phrase: str, placed: list[tuple[str, int]], written: frozenset
+        phrase: str, placed: list, word_stems: list[frozenset[str]],
+        written: Callable[[str, str, tuple[str, ...]], bool], beside: Callable[[str, str], bool],
     ) -> tuple[str, frozenset[str]] | None:
-        """The phrase itself if it is one word or the paper writes it as the
-        phrase does (each two stems that follow each other in it also follow
-        each other in the paper), else the longest run of two or more of its
-        stems the paper writes so, in the phrase's words; with the stems of
-        those words.  None if there is no such run."""
-        if len(placed) == 1:
-            return phrase, frozenset(stem for stem, _ in placed)
-        best: tuple[int, int] | None = None
+        """The phrase itself if the paper writes it as the phrase does (each
+        two words that follow each other in it also follow each other in the
+        paper, as a reader would recognise them: :func:`surface_key`, with
+        nothing between them but the phrase's own joining words or an
+        article), else the longest run of two or more of its words the paper
+        writes so, in the phrase's words; with the stems of those words.
+        None if there is no such run.  A hyphenated word is read by its
+        parts, written with a hyphen or without; it is in a run only whole
+        ("classifier-free guidance" writes "free guidance", not
+        "training-free guidance"), and one whole is a run.  "State space of
+        such models" does not write "state-space models"."""
+        if not placed:
+            return None
+        words = phrase.split()
+
+        def follows(k: int) -> bool:
+            return written(placed[k - 1][2], placed[k][2], placed[k][3])
+
+        def widened(first: int, last: int) -> tuple[int, int]:
+            """With the words beside the run that are no content words ("methods" of "kernel
+            methods") where the paper writes them there: "stochastic gradient descent" is
+            no "stochastic gradient methods"."""
+            while first > 0 and words[first - 1].casefold() in _STOP_NOUNS and beside(
+                    surface_key(words[first - 1].casefold()), surface_key(words[first].split("-")[0].casefold())):
+                first -= 1
+            while last < len(words) - 1 and words[last + 1].casefold() in _STOP_NOUNS and beside(
+                    surface_key(words[last].split("-")[-1].casefold()), surface_key(words[last + 1].casefold())):
+                last += 1
+            return first, last
+
+        best: tuple[int, int, int] | None = None
         start = 0
         for k in range(1, len(placed) + 1):
-            if k == len(placed) or (placed[k - 1][0], placed[k][0]) not in written:
-                if k - start >= 2 and (best is None or k - start > best[1] - best[0]):
-                    best = (start, k)
+            if k == len(placed) or not follows(k):
+                first = placed[start][1] if start == 0 or placed[start - 1][1] != placed[start][1] \
+                    else placed[start][1] + 1  # the run starts inside a hyphenated word: after it
+                last = placed[k - 1][1] if k == len(placed) or placed[k][1] != placed[k - 1][1] \
+                    else placed[k - 1][1] - 1
+                if last >= first:
+                    size = sum(1 for t in placed if first <= t[1] <= last)
+                    first, last = widened(first, last)
+                    # two words, a hyphenated one whole ("physics-informed" of "physics-informed
+                    # networks"), or the phrase's one word; else its noun alone, see _reason
+                    # the longest by its stems, a hyphenated word's own counted too (as the scores count them)
+                    length = size + sum(1 for n in range(first, last + 1) if "-" in words[n])
+                    if (last > first or size >= 2 or len(words) == 1) and (best is None or length > best[2]):
+                        best = (first, last, length)
                 start = k
         if best is None:
             return None
-        if best == (0, len(placed)):
-            return phrase, frozenset(stem for stem, _ in placed)
-        first, last = placed[best[0]][1], placed[best[1] - 1][1]
-        part = " ".join(phrase.split()[first : last + 1])
+        first, last, _ = best
+        stems = frozenset().union(*word_stems[first : last + 1])
+        if first == 0 and last == len(words) - 1:
+            return phrase, stems
         # named ending on a noun; weighed by all the words it was found by
-        return reasons.part_named(phrase, part), frozenset(stem for stem, n in placed if first <= n <= last)
+        return reasons.part_named(phrase, " ".join(words[first : last + 1])), stems
+
+    def _surface(self, i: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str | None, ...]]:
+        """The paper's words as :func:`surface_key` keys them, on first use:
+        its content words (a hyphenated word by its parts) with the joining
+        words before each (:func:`keyed_words`), and all its words, stop words
+        too ("methods"), with None where a mark parts them.  Kept as tuples of
+        shared strings (a few kilobytes a paper); the sets :meth:`_reason`
+        reads are made per call."""
+        known = self._surface_keys.get(i)
+        if known is None:
+            keyed, words = surface_words(f"{self.papers[i].title}. {self.papers[i].abstract}")
+            known = self._surface_keys[i] = (
+                tuple(key for _, key, _, _ in keyed), tuple(gap for _, _, gap, _ in keyed), tuple(words))
+        return known
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
         """In words: the interest's phrases the paper shares, and the liked
@@ -1689,30 +1854,99 @@ class Ranker:
         "large language models that reason step by step"; and a line-search
         paper with "neural" and "search" no longer reads "close to your
         interest: neural architecture search", nor one on "probability flow
-        ODEs" "flow matching"."""
-        words = self.token_sets[i]
-        tokens = self.tokens[i]
-        written = frozenset(zip(tokens, tokens[1:], strict=False))  # the paper's adjacent word pairs
+        ODEs" "flow matching".
+
+        A word counts as written only in a form a reader recognises as the
+        sentence's (:func:`surface_key`), not by its stem: "transformation" is
+        no "transformers", "settings" no "sets", "engineering" no "engines".
+        A name the paper writes only in part loses the ends it does not write
+        ("stochastic gradient methods" of a paper on "stochastic gradient
+        descent" is "stochastic gradient"), and a name another one holds goes
+        ("privacy" beside "differential privacy")."""
         shared = []
-        for phrase, stems, rarest, total, placed in phrase_words:
-            common = stems & words
+        tokens = self.token_sets[i]
+        keys, gaps, every = self._surface(i) if any(p[1] & tokens or p[6] for p in phrase_words) else ((), (), ())
+
+        def follows(a: str, b: str, between: tuple[str, ...]) -> bool:
+            """The paper writes ``b`` right after ``a``, nothing between or ``between``."""
+            return _next_to(keys, a, b, lambda k: gaps[k] == () or gaps[k] == between)
+
+        def beside(a: str, b: str) -> bool:
+            return _next_to(every, a, b)
+
+        for phrase, stems, rarest, total, placed, word_stems, spelt in phrase_words:
+            if not stems & tokens and not spelt:
+                continue
+            # the stems of the phrase's words the paper writes (a hyphenated one: each part)
+            whole = [n for n in dict.fromkeys(t[1] for t in placed) if all(t[2] in keys for t in placed if t[1] == n)]
+            common = {stem for n in whole for stem in word_stems[n] if stem in stems}
             if not common:
                 continue
-            written_part = self._written_part(phrase, placed, written)
+            written_part = self._written_part(phrase, placed, word_stems, follows, beside)
             if written_part is not None:
                 part, part_stems = written_part
                 weight = sum(self._idf(w) for w in part_stems)
-                if rarest in part_stems or weight * 2 >= total:
-                    shared.append((len(part_stems) / len(stems), weight, part))
+                named = _as_written(part, every)
+                if named and (rarest in part_stems or weight * 2 >= total):
+                    shared.append((len(part_stems) / len(stems), weight, named, part_stems))
                     continue
             stem = max(common, key=lambda w: (self._idf(w), w))
-            word = self._alone(phrase, dict(placed)[stem])
+            word = self._alone(phrase, next(n for n in sorted(whole) if stem in word_stems[n]))
+            word = word and _as_written(word, every)
             if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
-                shared.append((1 / len(stems), self._idf(stem), word))
+                shared.append((1 / len(stems), self._idf(stem), word, frozenset([stem])))
+        # a name of words most papers write says nothing ("learning" of "learning and simulation")
+        shared = [t for t in shared if any(self._idf(w) >= PHRASE_MIN_IDF for w in t[3])]
         shared.sort(key=lambda t: (-t[0], -t[1]))
-        names = list(dict.fromkeys(p for _, _, p in shared))[:3]  # one part may stand for two phrases
+        names = _not_within(list(dict.fromkeys(t[2] for t in shared)))[:3]  # one part may stand for two phrases
+        names = [lost_math_shown(n) for n in names]  # as the card shows the paper: "ℓ₂ penalties", not "ell_2 penalties"
         title = None
         if liked:
             sims = liked_vecs @ self.vectors[i]
             title = liked[int(sims.argmax())][1]
         return reasons.ranked(names, title)
+
+
+#: Words a reason may name that the paper need not write: they join the words it does
+#: ("convergence rates of stochastic gradient methods").  Every other word of a name,
+#: "methods" and "work" too, must be the paper's.
+_JOINING = (_STOP - _STOP_NOUNS) | _NOUN_ENDS
+
+
+def _as_written(name: str, every: Sequence[str | None]) -> str | None:
+    """``name`` as far as the paper writes it (``every``: the keys of its words):
+    its ends that the paper does not write taken off, joining words left at an
+    end too ("stochastic gradient methods" of a paper on "stochastic gradient
+    descent" reads "stochastic gradient").  None if a word inside is not the
+    paper's, or if one word is left of several (an adjective: "constrained" of
+    "constrained methods"), unless it is a compound ("communication-efficient")."""
+    words = name.split()
+
+    def ours(word: str) -> bool:
+        return word.casefold() in _JOINING or surface_key(word) in every or all(
+            surface_key(part) in every for part in word.split("-") if part)
+
+    def loose(word: str) -> bool:
+        return word.casefold() in _JOINING or not ours(word)
+
+    start, end = 0, len(words)
+    while start < end and loose(words[start]):
+        start += 1
+    while end > start and loose(words[end - 1]):
+        end -= 1
+    kept = words[start:end]
+    if not kept or not all(ours(w) for w in kept) or (len(kept) == 1 < len(words) and "-" not in kept[0]):
+        return None
+    return " ".join(kept)
+
+
+def _not_within(names: list[str]) -> list[str]:
+    """``names`` without those another one holds, word for word ("privacy"
+    beside "differential privacy", "guidance" beside "classifier-free
+    guidance"): the card read "differential privacy, privacy"."""
+    keyed = [tuple(surface_key(w) for w in n.split()) for n in names]
+
+    def within(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+        return len(a) < len(b) and any(b[k : k + len(a)] == a for k in range(len(b) - len(a) + 1))
+
+    return [n for n, a in zip(names, keyed, strict=True) if not any(within(a, b) for b in keyed)]

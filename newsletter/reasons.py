@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .latex import lost_math_shown
+
 #: What a ranked reason says of a paper that writes no phrase of the sentence and
 #: is close to no liked paper.
 CLOSE_IN_MEANING = "close in meaning to your interest"
@@ -65,8 +67,35 @@ def noun_phrases(about: str, found: Sequence[str]) -> list[str]:
             else:
                 k += 1
         pieces.append(words)
-        out += [" ".join(p) for p in pieces if p and not all(w.casefold() in _GENERIC for w in p)]
+        out += [" ".join(p) for p in map(_without_a_verb_at_the_end, pieces)
+                if p and not all(w.casefold() in _GENERIC for w in p) and not _says_how(p, about)]
     return list(dict.fromkeys(out))
+
+
+#: How an adverb ends ("mathematically", "efficiently", "provably"), and no noun does ("family", "anomaly").
+_ADVERB = re.compile(r"(?:al|ive|ent|ant|ous|ab|ib|ful|less|ed|ing|ate|e|ic)ly$", re.I)
+#: How a reader says what they are, not what they read: "I am an engineer", "I'm a physicist".
+_SELF = re.compile(r"\bI(?:\s+am|['’]m)\s+an?\s+([\w-]+)", re.I)
+
+
+def _without_a_verb_at_the_end(words: list[str]) -> list[str]:
+    """"diffusion models work" of "Why do diffusion models work?" is "diffusion
+    models": "work" after a plural is its verb (a card read "close to your
+    interest: diffusion models work")."""
+    if len(words) > 2 and words[-1].casefold() in ("work", "works") and words[-2].casefold().endswith("s"):
+        return words[:-1]
+    return words
+
+
+def _says_how(words: list[str], about: str) -> bool:
+    """Whether the phrase of ``words`` says how or who, not what: an adverb alone
+    ("I study them mathematically": a card read "close to your interest:
+    mathematically") or the reader's own trade ("I am an engineer": a paper on
+    engineering read "close to your interest: engineer")."""
+    if len(words) != 1:
+        return False
+    word = words[0].casefold()
+    return _ADVERB.search(word) is not None or any(m[1].casefold() == word for m in _SELF.finditer(about))
 
 
 #: Words after which a phrase's noun has come ("SDE solvers for the reverse process").
@@ -111,10 +140,14 @@ def _after_infinitive(about: str, words: Sequence[str]) -> bool:
 
 
 def _object(words: Sequence[str]) -> list[str]:
-    """The words after a verb without what opens them ("the inverse problem" -> "inverse problem")."""
+    """The words after a verb without what opens them ("the inverse problem" -> "inverse problem"),
+    nor another verb joined to it ("how to accelerate or parallelize them": "or parallelize" was
+    a card's reason)."""
     words = list(words)
     while words and words[0].casefold() in _OBJECT_OPENERS:
         words.pop(0)
+    if len(words) >= 2 and words[0].casefold() in ("or", "and"):
+        return _object(words[2:])
     return words
 
 
@@ -219,7 +252,7 @@ def found_words(r: Reason) -> list[str]:
     it: its phrases, and its liked paper as "similar to “<title>”" (in
     parentheses after a list of phrases, "similar to a paper you liked,
     “...”" read as a sentence inside a list)."""
-    return [*r.phrases, *([f"similar to \u201c{r.liked}\u201d"] if r.liked is not None else [])]
+    return [*r.phrases, *([f"similar to \u201c{title_shown(r.liked)}\u201d"] if r.liked is not None else [])]
 
 
 def _sentence(r: Reason) -> str:
@@ -236,7 +269,33 @@ SIMILAR_TO_LIKED = "similar to papers you liked"
 
 
 def liked_in_words(title: str, topics: str = "") -> str:
-    return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title}\u201d"
+    return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title_shown(title)}\u201d"
+
+
+#: How long a liked paper's title may be where a reason names it: the line under a card
+#: read a title of 135 characters after the card's own.
+LIKED_TITLE_CHARS = 80
+#: A longer one with no short name before a colon or a dash is whole up to this, else cut
+#: at a word ("... Graph Neural Networks with FROND" kept its name).
+LIKED_TITLE_MOST = 100
+#: Where a title's short name ends: "SGD with AdaGrad Stepsizes: Full Adaptivity ...",
+#: "... structural mechanics -- application to ..." (an export keeps LaTeX's dash).
+_TITLE_HEAD = re.compile(r":\s|\s(?:--|[\u2013\u2014])\s")
+
+
+def title_shown(title: str) -> str:
+    """A liked paper's title as a reason names it: as the email shows a title
+    ("Certified ℓ₂ Attribution Robustness", not the export's "ell_2"; its
+    dashes, on one line) and, when long, by its part before a colon or a dash
+    ("SGD with AdaGrad Stepsizes"), else whole up to :data:`LIKED_TITLE_MOST`
+    characters, else cut at a word with "…"."""
+    shown = " ".join(lost_math_shown(title).split())
+    if len(shown) <= LIKED_TITLE_CHARS:
+        return shown
+    head = _TITLE_HEAD.split(shown, maxsplit=1)[0].rstrip()
+    if len(head) < len(shown) and len(head) <= LIKED_TITLE_MOST or len(shown) <= LIKED_TITLE_MOST:
+        return head
+    return shown[:LIKED_TITLE_MOST].rsplit(" ", 1)[0].rstrip(",;:-\u2013\u2014 ") + "\u2026"
 
 
 def _said(r: Reason) -> str:

@@ -59,7 +59,16 @@ from .matching import (
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import NAME_SUFFIX, first_last, web_url
 from .patterns import lazy
-from .reasons import SIMILAR_TO_LIKED, for_reader, found_words, liked_in_words, listed, ranked, under_ranked
+from .reasons import (
+    SIMILAR_TO_LIKED,
+    for_reader,
+    found_words,
+    liked_in_words,
+    listed,
+    ranked,
+    title_shown,
+    under_ranked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +184,15 @@ def trim(text: str, limit: int) -> str:
     sentence where one ends in the last part of them, else at a word, with
     "…" after it: an abstract cut at its 600th character ended mid-clause,
     "… based on two simple modifications to…", where the sentence before
-    it made a whole thought."""
+    it made a whole thought.  The "…" after a sentence follows a no-break
+    space: a card on a phone showed it alone on the abstract's last line."""
     text = " ".join(text.split())
     if not limit or len(text) <= limit:
         return text
     head = text[:limit]
     for end in reversed(list(_SENTENCE_END.finditer(head, int(limit * SENTENCE_KEEPS)))):
         if _ends_sentence(head, end):
-            return head[:end.end()] + ("…" if end.group() in "。！？" else " …")
+            return head[:end.end()] + ("…" if end.group() in "。！？" else "\u00a0…")
     cut = head.rsplit(" ", 1)[0].rstrip(",;:.")
     return cut + "…"
 
@@ -465,10 +475,12 @@ def isolated(name: str) -> str:
 
 def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
     """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names;
-    each right-to-left name isolated (:func:`isolated`)."""
+    each right-to-left name isolated (:func:`isolated`).  "… and 9 more" is
+    held together by no-break spaces: on a phone it broke as "… and 9" at a
+    line's end and "more" alone on the next (and so in the text part)."""
     if len(authors) <= most:
         return ", ".join(map(isolated, authors))
-    return ", ".join(map(isolated, authors[:keep])) + f", … and {len(authors) - keep} more"
+    return ", ".join(map(isolated, authors[:keep])) + f", …\u00a0and\u00a0{len(authors) - keep}\u00a0more"
 
 
 def anchor_for(paper_id: str, kind: str = "paper") -> str:
@@ -595,6 +607,21 @@ class Card:
 
 #: How many titles the preheader names: an inbox shows about 100 characters of it.
 PREHEADER_TITLES = 3
+
+
+#: About how much of the preheader an inbox's list shows after the subject (Gmail, Apple Mail: 90 to 140 characters).
+PREHEADER_CHARS = 110
+
+
+def preheader_fill(preheader: str) -> Markup:
+    """Invisible padding after a short preheader, up to :data:`PREHEADER_CHARS`:
+    an inbox fills the rest of its line with the body's first words, and a
+    digest of one paper showed "Reflected Diffusion Models Paper Digest
+    Wednesday 2 December 2026 Hello Ada, here is 1 new paper", the sender's
+    name and the heading said again after the title.  Zero-width non-joiners
+    between no-break spaces (the usual filler: a run of plain spaces is
+    collapsed to one, and the body's words follow it)."""
+    return Markup("\u200c\u00a0" * max(0, PREHEADER_CHARS - len(preheader)))
 
 
 def _preheader(matches: Sequence[PaperMatch]) -> str:
@@ -1550,6 +1577,7 @@ class Composer:
             "date": local,
             "date_text": _day(local),
             "preheader": preheader,
+            "preheader_fill": preheader_fill(preheader),
             "contents": count >= CONTENTS_MIN,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),
@@ -1967,7 +1995,7 @@ def _liked_alone(m: PaperMatch, reason: str) -> str | None:
     first = m.topic_reasons[0] if m.topic_reasons else None
     if first is None or not first.ranked or first.liked is None:
         return None
-    return first.liked if reason == liked_in_words(first.liked) else None
+    return title_shown(first.liked) if reason == liked_in_words(first.liked) else None
 
 
 def _shared_reasons(cards: Sequence[Card]) -> dict:
@@ -1996,7 +2024,9 @@ def _cut(ctx: dict, shown: int) -> dict:
     ``more_sections`` (by topic, as the cards are: a list of titles whose
     topics alternate read as a jumble).  A section's reason said once under
     its heading is said again of the cards it keeps: over one card it is
-    that card's own ("Why, for every paper below:" stayed over a lone card)."""
+    that card's own ("Why, for every paper below:" stayed over a lone card);
+    so is the one the papers listed in brief share, said over them once
+    ("Why: guarantees" ended each of 86 lines alike)."""
     papers = ctx["all_papers"]
     kept = {id(card) for card in papers[:shown]}
     sections, more = [], []
@@ -2006,7 +2036,7 @@ def _cut(ctx: dict, shown: int) -> dict:
         if cards:
             sections.append({**section, "papers": cards, "count": len(cards), **_shared_reasons(cards)})
         if rest:
-            more.append({**section, "papers": rest, "count": len(rest)})
+            more.append({**section, "papers": rest, "count": len(rest), **_shared_reasons(rest)})
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}
 
 

@@ -261,6 +261,10 @@ def _cron_meant(norm: str) -> str | None:
 _SAID_TIME = lazy(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
 
 
+#: '08:00:00' (a time with its seconds) and '0800' (a time of four digits, 00:00-23:59).
+_SECONDS_OR_NO_COLON = lazy(r"(?<![\d:])(?:(\d{1,2}):(\d{2}):00|([01]\d|2[0-3])([0-5]\d))(?![\d:])")
+
+
 def _meant(norm: str) -> str | None:
     """The schedule a free-form one means, when it names days (or 'daily',
     'every day') and a time: 'mondays 8am' -> 'weekly on monday at 08:00'.
@@ -274,6 +278,9 @@ def _meant(norm: str) -> str | None:
     days = _days_named(norm)
     if days is None:
         return None
+    # seconds, as an ISO time or a crontab-minded newcomer writes it ('08:00:00'), and a time
+    # without its colon ('0800'): neither was offered a form
+    norm = _SECONDS_OR_NO_COLON.sub(lambda m: f"{m[1] or m[3]}:{m[2] or m[4]}", norm)
     said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
     # a time alone ('08:00', 'at 8am'), as a newcomer writes "every morning at eight", is a daily one
     alone = len(said) == 1 and re.fullmatch(r"(at)?", _SAID_TIME.sub("", norm, count=1).strip()) is not None

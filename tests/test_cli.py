@@ -330,6 +330,42 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
 
 
+@pytest.mark.parametrize("args, said", [
+    (("validate", "config.yaml"),
+     "Got unexpected extra argument (config.yaml): the config goes after --config, "
+     "`newsletter --config config.yaml validate`"),
+    (("unsubscribe", "ada@example.org", "digest"),
+     "Got unexpected extra argument (digest): the config goes after --config, "
+     "`newsletter --config digest unsubscribe ada@example.org`"),
+    (("state", "migrate", "--to", "postgresql://db/digest", "digest/config.yaml"),
+     "Got unexpected extra argument (digest/config.yaml): the config goes after --config, "
+     "`newsletter --config digest/config.yaml state migrate --to postgresql://db/digest`"),
+    (("digest", "send", "--dry-run"),
+     "No such command 'digest': the config goes after --config, `newsletter --config digest send --dry-run`"),
+    (("lab.yml",), "No such command 'lab.yml': the config goes after --config, `newsletter --config lab.yml COMMAND`"),
+])
+def test_a_config_given_without_its_option_says_where_it_goes(workdir, cli, args, said):
+    """A newcomer passes the config as other tools take their file,
+    `newsletter validate config.yaml` or `newsletter ~/digest send`: click said
+    only 'Got unexpected extra argument (config.yaml)' or 'No such command'."""
+    write_config(workdir, BASIC_CONFIG)
+    (workdir / "digest").mkdir()
+    write_config(workdir / "digest", BASIC_CONFIG)
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
+def test_an_extra_word_that_names_no_config_is_told_as_click_tells_it(workdir, cli):
+    """Only a YAML name or a folder holding a config.yaml is taken for the config."""
+    write_config(workdir, BASIC_CONFIG)
+    (workdir / "notes").mkdir()
+    for word in ("notes", "papers"):
+        r = cli("validate", word)
+        assert r.code == 2
+        assert r.err.splitlines()[-1] == f"Error: Got unexpected extra argument ({word})", r.err
+
+
 @pytest.mark.parametrize("args", [
     ("init", "#", "writes", "a", "commented", "./config.yaml"),
     ("init", "#"),
@@ -1838,6 +1874,23 @@ def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
     assert cli("--config", "config.yml", "validate").code == 0
 
 
+def test_a_folder_whose_config_has_a_name_of_its_own_names_it(workdir, cli):
+    """`--config ~/digest` (or `newsletter send` in it) where the config is
+    saved as lab.yaml got "config file not found" and the init hint; a YAML
+    file that holds no subscribers (a CI or compose file) is not offered."""
+    (workdir / "digest").mkdir()
+    write_config(workdir / "digest", BASIC_CONFIG.replace("path: papers/", "path: ../papers/"), name="lab.yaml")
+    write_config(workdir / "digest", "services: {web: {image: nginx}}\n", name="compose.yml")
+    r = cli("--config", "digest", "validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"digest/config.yaml: config file not found (no config.yaml in {workdir / 'digest'}, but lab.yaml there "
+        "holds subscribers: --config digest/lab.yaml)"), r.err
+    assert cli("--config", "digest/lab.yaml", "validate").code == 0
+    (workdir / "digest" / "lab.yaml").unlink()
+    r = cli("--config", "digest", "validate")
+    assert r.code == 2 and "lab.yaml" not in r.err and "compose.yml" not in r.err and "init" in r.err, r.err
+
+
 def test_run_help_says_every_subscriber_needs_a_schedule(cli):
     """run refuses subscribers without a schedule; its --help did not say so."""
     out = " ".join(cli("run", "--help").out.split())
@@ -1939,6 +1992,33 @@ def test_a_subscriber_given_by_its_name_is_told_its_address(workdir, cli):
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.splitlines() == ["config.yaml: no subscriber 'ada lovelace' in the config: the subscriber is named "
                                   "by address, ada@example.org (whose name: is Ada Lovelace)"], r.err
+
+
+@pytest.mark.parametrize("args, given", [
+    (("unsubscribe", "Ada"), "Ada"),
+    (("resubscribe", "Lovelace"), "Lovelace"),
+    (("history", "--subscriber", "ada lovelace"), "ada lovelace"),
+])
+def test_a_name_where_unsubscribe_or_history_take_an_address_is_told_the_address(workdir, cli, args, given):
+    """`newsletter unsubscribe Ada` (as `match --subscriber Ada` is told the
+    address) said only "'Ada' is not a valid address"; nothing is recorded."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == (f"Error: Invalid value for EMAIL: {given!r} is a name: the subscriber is named "
+                                      "by address, ada@example.org (whose name: is Ada Lovelace)"), r.err
+    shown = cli("schedule", "--json")
+    assert shown.code == 0 and json.loads(shown.out)["subscribers"][0]["unsubscribed"] is None
+
+
+def test_a_word_no_subscriber_is_named_is_still_no_address(workdir, cli):
+    """A word of no name, or of several subscribers' names, is told as before."""
+    write_config(workdir, BASIC_CONFIG.replace("    topics: [optim, diffusion]",
+                                               "    name: Ada Byron\n    topics: [optim, diffusion]"))
+    for word in ("Bob", "Ada"):
+        r = cli("unsubscribe", word)
+        assert r.code == 2
+        assert r.err.splitlines()[-1] == f"Error: Invalid value for EMAIL: {word!r} is not a valid address", r.err
 
 
 def test_readme_env_file_and_cron_line_as_written(tmp_path):

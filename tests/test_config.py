@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import BASIC_CONFIG, ROOT, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 
 from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
@@ -1309,6 +1309,10 @@ def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
         ("hf-papers-text", "'papers/*.txt'", "the quotes are part of it: write it without them"),
         ("hf-papers-text", "papers\\*.txt", "write / between folders, not \\"),
         ("feed", "papers/day-1.TXT", "did you mean 'papers/Day-1.txt'? names are case-sensitive"),
+        # a config written on Windows (a path copied from Explorer), run on Linux or macOS
+        ("hf-papers-text", "C:\\Users\\ada\\papers\\*.txt",
+         "a Windows path: this machine has no drive C:; copy the file here and give its path on this machine, "
+         "relative to the config's folder, with / between folders"),
     ]
     listed = "".join(f"  - {{type: {kind}, path: {json.dumps(path)}}}\n" for kind, path, _ in sources)
     write_config(workdir, BASIC_CONFIG.replace("  - type: hf-papers-text\n    path: papers/\n", listed))
@@ -2669,6 +2673,9 @@ _MEMBER = "    max_papers: 5\n"
      "keys are there for that)"),
     ("member: &member {max_papers: 10}\n", "", "config.yaml:1: member: unknown key 'member': keys of your own at the "
      "top (a home for anchors) start with x-: write x-member"),
+    # the key written, its anchor left out: it was told to write `x-member: &member` as if nothing were there
+    ("x-member: {max_papers: 10}\n", "", "config.yaml:19: malformed YAML: found undefined alias; x-member (line 1) is "
+     "a key, not an anchor: an alias names an &anchor, so write `x-member: &member ...` there"),
 ])
 def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, head, tail, said):
     """`<<: *member` with no anchor was told to quote "*member" as text; an
@@ -2678,6 +2685,21 @@ def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, 
     result = cli("validate")
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.splitlines() == [said], result.err
+
+
+@pytest.mark.parametrize("merged, line", [
+    ("  - {email: eve@example.org, *member}\n", 20),
+    ("  - email: eve@example.org\n    *member\n", 21),
+])
+def test_an_alias_written_where_a_key_goes_says_to_merge_it(workdir, cli, merged, line):
+    """`{email: ..., *member}` (the `<<: ` of a merge left out) said "while
+    constructing a mapping found unhashable key" at the anchor's line."""
+    write_config(workdir, "x-member: &member {topics: [optim]}\n" + _basic("", "") + merged)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    (said,) = result.err.splitlines()
+    assert said.startswith(f"config.yaml:{line}: malformed YAML: "), said
+    assert said.endswith("; *member stands where a key goes: to take the keys of the anchor &member, write <<: *member")
 
 
 def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli):
@@ -2839,7 +2861,21 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     config = load_config(write_config(workdir, listed))
     assert [s.mailing_list for s in config.subscribers] == [False, True]
     found = problems(workdir, listed.replace("mailing_list: true", 'mailing_list: "sometimes"'))
-    assert found == ["config.yaml:18: subscribers[1].mailing_list: expected a valid boolean, got 'sometimes'"]
+    assert found == ["config.yaml:18: subscribers[1].mailing_list: expected true or false, got 'sometimes': write "
+                     "mailing_list: true or mailing_list: false"]
+
+
+@pytest.mark.parametrize("written, said", [
+    # "expected a valid boolean, got 'true'" read as a contradiction: the quotes made it text
+    ('mailing_list: "true"', "mailing_list: expected true or false, got the text 'true' (in quotes): write it "
+                             "without the quotes, mailing_list: true"),
+    ("send_empty: 'no'", "send_empty: expected true or false, got the text 'no' (in quotes): write it without the "
+                         "quotes, send_empty: false"),
+    ("send_empty: 2", "send_empty: expected true or false, got 2: write send_empty: true or send_empty: false"),
+])
+def test_a_true_or_false_setting_given_otherwise_says_what_to_write(workdir, written, said):
+    listed = BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    {written}\n")
+    assert problems(workdir, listed) == [f"config.yaml:18: subscribers[1].{said}"]
 
 
 # ---------------------------------------------------------------- the config's YAML as read, kept between runs
@@ -2979,3 +3015,157 @@ def test_validate_says_the_same_from_a_kept_read(workdir, cli, reads):
     again = cli("validate")
     assert (again.code, again.out, again.err) == (first.code, first.out, first.err)
     assert len(reads) == 1
+
+
+def test_a_value_cut_at_a_comma_inside_braces_says_to_quote_it(workdir):
+    """`{email: ..., name: Lovelace, Ada}` (a name as a directory lists it, on
+    the one line README's "Many subscribers" writes): YAML ends the value at
+    the comma and reads `Ada` as a key of its own; it was "unknown key 'Ada';
+    valid keys: ..."."""
+    said = problems(workdir, """
+        sources:
+          - {type: hf-papers-text, path: papers/}
+        topics:
+          optim: {name: Optimisation, SGD and noise, any: [SGD]}
+        subscribers:
+          - {email: ada@example.org, name: Lovelace, Ada, topics: [optim]}
+        """)
+    assert said == [
+        "config.yaml:4: topics.optim.SGD and noise: unknown key 'SGD and noise': a comma inside {...} ends a value: "
+        "YAML read name: 'Optimisation' and a key 'SGD and noise'; put the whole value in quotes, "
+        'name: "Optimisation, SGD and noise"',
+        "config.yaml:6: subscribers[0].Ada: unknown key 'Ada': a comma inside {...} ends a value: YAML read "
+        "name: 'Lovelace' and a key 'Ada'; put the whole value in quotes, name: \"Lovelace, Ada\"",
+    ]
+
+
+def test_a_key_without_a_value_on_a_line_of_its_own_is_no_comma_cut(workdir):
+    """The comma's reading is for a line in braces only: a stray `Ada:` line is an unknown key as before."""
+    said = problems(workdir, """
+        sources:
+          - {type: hf-papers-text, path: papers/}
+        topics:
+          optim: {any: [SGD]}
+        subscribers:
+          - email: ada@example.org
+            name: Lovelace
+            Ada:
+            topics: [optim]
+        """)
+    assert said == ["config.yaml:8: subscribers[0].Ada: unknown key 'Ada'; valid keys: email, name, topics, schedule, "
+                    "timezone, max_papers, pin, send_empty, mailing_list"]
+
+
+def test_a_list_inside_a_list_says_to_write_one_list_at_its_own_line(workdir):
+    """`topics: [*mine]` with `x-mine: &mine [optim, diffusion]` (an anchored list
+    in brackets) was "topics[0]: expected a valid string, got a list" at the
+    anchor's line, not the subscriber's."""
+    said = problems(workdir, "x-mine: &mine [optim, diffusion]\n" + _basic(
+        "    topics: [optim, diffusion]\n", "    topics: [*mine]\n"))
+    assert said == ["config.yaml:18: subscribers[1].topics: a list inside the list: write one list, topics: "
+                    "[optim, diffusion] (an anchored list goes in as its alias alone, topics: *NAME, not in brackets)"]
+    assert load_config(write_config(workdir, "x-mine: &mine [optim, diffusion]\n" + _basic(
+        "    topics: [optim, diffusion]\n", "    topics: *mine\n"))).subscribers[1].topics == ["optim", "diffusion"]
+
+
+@pytest.mark.parametrize("old, new, said", [
+    # a topic's one setting: the topic was "expected a mapping, got 'about ...'"
+    ("    name: Optimisation\n    any: [\"SGD\", \"stochastic gradient\", \"optimi*\"]\n",
+     "    about stochastic gradient methods\n",
+     "config.yaml:8: topics.optim: expected a mapping, got 'about stochastic gradient methods': a key and its value "
+     "need a ':' between them ('about: stochastic gradient methods')"),
+    # a subscriber's first key, its other keys under it: "mapping values are not allowed in this context" at the next
+    ("  - email: bob@example.org\n", "  - email bob@example.org\n",
+     "config.yaml:15: malformed YAML: mapping values are not allowed in this context; a key and its value need a "
+     "':' between them ('email: bob@example.org')"),
+    # the file's last line: noticed past its end, without a hint
+    ("    max_papers: 5\n", "    max_papers 5\n",
+     "config.yaml:17: malformed YAML: while scanning a simple key could not find expected ':'; a key and its value "
+     "need a ':' between them ('max_papers: 5')"),
+])
+def test_a_key_whose_colon_is_left_out_says_so_at_its_line(workdir, cli, old, new, said):
+    write_config(workdir, _basic(old, new))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [said], result.err
+
+
+@pytest.mark.parametrize("written, meant", [
+    # the nearest spelling answered these with a zone of another place
+    ("Pacific Time", "America/Los_Angeles"),   # was 'Pacific/Niue'
+    ("Mumbai", "Asia/Kolkata"),                # was 'Cuba'
+    ("Bangalore", "Asia/Kolkata"),             # was 'Singapore'
+    ("Eastern", "America/New_York"),           # was 'Canada/Eastern'
+    # and these with nothing
+    ("Central European Time", "Europe/Berlin"),
+    ("Beijing", "Asia/Shanghai"),
+    ("San Francisco", "America/Los_Angeles"),
+    ("Munich", "Europe/Berlin"),
+])
+def test_a_zone_as_people_say_it_or_a_city_named_by_no_zone_is_told_its_zone(written, meant):
+    from newsletter.config import check_timezone
+
+    with pytest.raises(ValueError) as info:
+        check_timezone(written)
+    assert str(info.value) == f"unknown time zone {written!r} (did you mean {meant!r}?)"
+    assert check_timezone(meant) == meant
+
+
+def test_a_liked_title_copied_with_its_latex_is_read_as_the_papers_titles_are(tmp_path, cli):
+    """A title copied from arXiv as its source writes it, `Finding
+    $\\epsilon$-Stationary Points ...`, "matched no known paper": the papers'
+    titles are read with their LaTeX made Unicode, the liked one was not."""
+    shutil.copy(DATA / "arxiv-latex.xml", tmp_path / "arxiv.xml")
+    write_config(tmp_path, r"""
+        sources: [{type: arxiv, path: arxiv.xml}]
+        topics:
+          optim:
+            about: nonconvex optimization and gradient queries
+            like:
+              - 'Finding $\epsilon$-Stationary Points in $\mathcal{O}(\sqrt{d}/\epsilon)$ Gradient Queries'
+              - 'Gr\"obner Bases Meet Erd\H{o}s--R\''enyi Graphs: Random Polynomial Systems in Optimization'
+        subscribers: [{email: ada@example.org, topics: [optim]}]
+        """)
+    config = load_config(tmp_path / "config.yaml")
+    assert config.topics["optim"].like == [
+        "Finding ε-Stationary Points in O(√d/ε) Gradient Queries",
+        "Gröbner Bases Meet Erdős–Rényi Graphs: Random Polynomial Systems in Optimization"]
+    result = cli("validate", "--json")
+    assert result.code == 0, result.err
+    assert not [w for w in json.loads(result.out)["warnings"] if "like[" in w], result.out
+
+
+@pytest.mark.parametrize("value, escape, single", [
+    (r'"/\d+ steps/"', r"\d", r"'/\d+ steps/'"),                                 # a regular expression
+    (r'"C:\Users\ada"', r"\U", r"'C:\Users\ada'"),                               # a Windows path (hex wanted)
+    (r'"the $\mathcal{O}$ bound"', r"\m", r"'the $\mathcal{O}$ bound'"),         # a LaTeX title
+])
+def test_a_backslash_in_double_quotes_says_to_use_single_quotes(workdir, value, escape, single):
+    """YAML reads a backslash in double quotes as an escape: a term like
+    "/\\d+ steps/" was "found unknown escape character" and no more."""
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n', f"    any: [{value}]\n"))
+    assert said == [f"config.yaml:10: malformed YAML: while parsing a quoted scalar "
+                    f"{'did not find expected hexdecimal number' if escape == chr(92) + 'U' else 'found unknown escape character'}"
+                    f"; in double quotes YAML reads a backslash as an escape ('{escape}' is none here): write the "
+                    f"value in single quotes, {single}, where a backslash is itself"]
+
+
+def test_a_latex_macro_or_a_word_boundary_in_double_quotes_is_an_error_at_its_line(workdir):
+    """YAML's double quotes read `\\epsilon` as an escape character and
+    `psilon`, `\\beta` and a regular expression's `\\b` as a backspace: the
+    liked title matched no paper and the term nothing, without a word.  An
+    escape meant as one (`\\n`, `\\t` before other words) is left alone."""
+    text = _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                  '    any: ["/\\bSGD\\b/", "\\epsilon-nets"]\n    about: "the \\beta-VAE and \\theta"\n')
+    said = problems(workdir, text.replace("    name: Optimisation\n", '    name: "Optimisation\\tof nets"\n'))
+    assert said == [
+        "config.yaml:10: topics.optim.any[0]: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '/\\bSGD\\b/', where a backslash is itself",
+        "config.yaml:10: topics.optim.any[1]: in double quotes YAML reads '\\e' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '\\epsilon-nets', where a backslash is itself",
+        "config.yaml:11: topics.optim.about: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, 'the \\beta-VAE and \\theta', where a backslash is itself",
+    ]
+    single = text.replace('"/\\bSGD\\b/", "\\epsilon-nets"', "'/\\bSGD\\b/', '\\epsilon-nets'").replace(
+        '"the \\beta-VAE and \\theta"', "'the \\beta-VAE and \\theta'")
+    assert load_config(write_config(workdir, single)).topics["optim"].any == ["/\\bSGD\\b/", "\\epsilon-nets"]

@@ -763,7 +763,8 @@ def test_an_about_written_in_latex_meets_papers_read_as_unicode(workdir):
     subs, _ = match_json(workdir, "--subscriber", "ada@example.org")
     first = subs["ada@example.org"][0]
     assert first["title"] == "Optimistic exploration for ε-greedy bandits"
-    assert first["reason"] == "close to your interest: exploration in ε-greedy bandits"
+    # the paper writes "exploration for ε-greedy bandits", not "exploration in": its part is named
+    assert first["reason"] == "close to your interest: ε-greedy bandits"
 
 
 def test_a_sentence_none_of_whose_papers_writes_a_phrase_of_it_gets_advice_from_match(workdir):

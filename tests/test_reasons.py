@@ -135,6 +135,13 @@ def test_a_reason_close_in_meaning_only_points_at_its_topics_heading():
         # a "to" before a noun is no infinitive: the phrases stay whole
         ("Robustness to distribution shift; adaptation to new domains. Distribution shift detection.",
          ["robustness to distribution shift", "adaptation to new domains", "distribution shift detection"]),
+        # how the request is put, not what it asks for (blind5's diffusion_theory, engineering_applications,
+        # fixed_point_methods; blind3's quantum_physics): a card read "close to your interest: diffusion
+        # models work", "mathematically", "engineer", "or parallelize"
+        ("Why do diffusion models work? I study them mathematically.", ["diffusion models"]),
+        ("I am an engineer, and I follow turbines and engines.", ["turbines", "engines"]),
+        ("I'm a physicist, so I want quantum simulation.", ["quantum simulation"]),
+        ("Fixed-point iterations and how to accelerate or parallelize them.", ["fixed-point iterations"]),
     ],
 )
 def test_a_reason_names_the_sentences_nouns_not_its_verbs(about, named):

@@ -133,7 +133,7 @@ def test_trim_cuts_at_a_word():
 @pytest.mark.parametrize(("text", "limit", "trimmed"), [
     # the last sentence that ends in the last 40% of the limit, "…" after it (the next one was cut mid-clause)
     ("We study SAM. We derive SDEs for it and two variants. Finally, we propose a new sampler based on two "
-     "simple modifications to DDIM.", 80, "We study SAM. We derive SDEs for it and two variants. …"),
+     "simple modifications to DDIM.", 80, "We study SAM. We derive SDEs for it and two variants.\xa0…"),
     # a stop inside a sentence is no end of it: "et al. (2020)", "Fig. 3", "e.g. Adam", "0.5", an initial
     ("Following Smith et al. (2020) and Fig. 3 we set a rate of 0.5 as in J. Doe, e.g. Adam, and report the loss "
      "curves of each of the runs.", 100,
@@ -141,7 +141,7 @@ def test_trim_cuts_at_a_word():
     # a sentence ending too early keeps too little: the cut is at a word
     ("We study SAM. Our main contribution is the derivation of continuous-time models for SAM and two of its "
      "variants.", 80, "We study SAM. Our main contribution is the derivation of continuous-time models…"),
-    ("A question? Yes! " * 3, 40, "A question? Yes! A question? Yes! …"),
+    ("A question? Yes! " * 3, 40, "A question? Yes! A question? Yes!\xa0…"),
     ("我们综述了对齐的方法。我们提出了新的基准和评测。还有更多内容在这里。", 24, "我们综述了对齐的方法。我们提出了新的基准和评测。…"),
 ])
 def test_trim_ends_at_a_sentence_where_one_ends_late_enough(text, limit, trimmed):
@@ -165,7 +165,7 @@ def test_trim_reads_a_stop_after_an_abbreviation_as_no_sentence_end(second):
     short capitalised word before a number ("Sect. 4") ends no sentence, so
     the cut is at the sentence before."""
     text = _FIRST + second + " and many more words follow after this point to exceed the limit."
-    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST + "…"
+    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST.rstrip() + "\xa0…"
 
 
 @pytest.mark.parametrize(("second", "kept"), [
@@ -177,7 +177,7 @@ def test_trim_reads_a_stop_after_an_abbreviation_as_no_sentence_end(second):
 ])
 def test_trim_still_ends_at_a_real_sentence_end(second, kept):
     text = _FIRST + second + " and many more words follow after this point to exceed the limit."
-    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST + kept + " …"
+    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST + kept + "\xa0…"
 
 
 def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
@@ -1052,7 +1052,7 @@ def test_card_shows_what_the_sources_know(tmp_path):
     assert 'href="https://arxiv.org/abs/2406.05112"' in eps and 'href="https://arxiv.org/pdf/2406.05112v1"' in eps
     assert 'href="https://github.com/example-lab/eps-stationary"' in eps and "Code (GitHub)" in eps  # from the comment
     shapley = card("Shapley")
-    assert "Ngozi Eze, Lars Mikkelsen, Yuki Sato, … and 11 more" in shapley and "Pedro Alves" not in shapley
+    assert "Ngozi Eze, Lars Mikkelsen, Yuki Sato, …&nbsp;and&nbsp;11&nbsp;more" in shapley and "Pedro Alves" not in shapley
     assert 'href="https://gitlab.com/example-lab/optimizer-shapley"' in shapley
     bridges = card("Unpaired Image Translation")
     assert 'href="https://huggingface.co/example-lab/sb-translate"' in bridges  # named in the abstract
@@ -1068,7 +1068,7 @@ def test_helpers_for_authors_and_code():
     from newsletter.rendering import code_link, short_authors
 
     assert short_authors(["A", "B", "C", "D"]) == "A, B, C, D"
-    assert short_authors(["A", "B", "C", "D", "E", "F"]) == "A, B, C, … and 3 more"
+    assert short_authors(["A", "B", "C", "D", "E", "F"]) == "A, B, C, …\xa0and\xa03\xa0more"
 
     def paper(**kw):
         return Paper(title="t", abstract=kw.pop("abstract", ""), source="s", **kw)
@@ -1364,6 +1364,34 @@ def test_a_digest_over_gmails_clip_lists_its_last_papers_in_brief(tmp_path):
     (warning,) = composed.warnings
     assert (f"so its last {60 - shown} of 60 papers are listed in brief, without their abstracts; to show each in "
             "full, lower max_papers") in warning
+
+
+def test_papers_listed_in_brief_say_the_reason_they_all_give_once_over_them(tmp_path):
+    """A clipped digest listed its last papers in brief each with its "Why:",
+    and where a topic of one term found them all, 86 lines in a row ended
+    "Why: guarantees": the reason they share is said once, under their
+    topic's name, as over the cards; a paper keeps what only it has (its
+    other topics), and the bytes saved make room for more cards."""
+    for f in DATA.glob("hf-papers-*.txt"):
+        (tmp_path / "papers").mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    text = READER_CONFIG.replace("sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/*.txt\n")
+    text = text.replace('any: ["Schrödinger", "diffusion model*"]', 'any: ["the"]').replace("max_papers: 30", "max_papers: 60")
+    config, matches, composed = reader_digest(tmp_path, text)
+    html = composed.html
+    more = html[html.index('<a name="more">'):html.index('class="footer"')]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
+    assert "In brief, without their abstracts" in visible
+    listed = [m for m in matches if m.topics[0] == "bridges" and anchor_for(m.paper.id) not in html]
+    assert len(listed) >= 5
+    assert visible.count("Why, for every paper below: the") == 1 and "Why: the" not in visible
+    after = more[more.index("Why, for every paper below: the"):]
+    entries = [html_lib.unescape(re.sub(r"<[^>]+>", "", e)) for e in re.findall(r'<p class="contents-item".*?</p>', after, re.S)]
+    assert len(entries) == len(listed)
+    for m, entry in zip(listed, entries):  # none says "Why:"; each says its other topic
+        assert "Why:" not in entry and m.paper.title[:20] in entry
+        assert ("Also in Optimization" in entry) == (len(m.topics) > 1), entry
+    assert any(len(m.topics) > 1 for m in listed)
 
 
 def test_a_digest_too_big_even_in_brief_lists_its_last_papers_by_title(tmp_path):
@@ -1994,6 +2022,29 @@ def test_the_preheader_names_the_best_papers_not_the_subject_again(tmp_path):
     rest = len(matches) - len(first)
     assert shown == " · ".join(first) + (f" · and {rest} more paper{'s' * (rest != 1)}" if rest else "")
     assert "new paper" not in shown.split(" · and ")[0]
+
+
+def test_a_short_preheader_is_padded_so_the_inbox_shows_no_body_text_after_it(tmp_path):
+    """An inbox fills the line after a short preheader with the body's first
+    words: a digest of one paper read "Score-Based Diffusion Models for
+    Schrödinger Bridge Problems Paper Digest Wednesday 2 December 2026
+    Hello, here is 1 new paper".  Invisible padding follows a preheader
+    shorter than an inbox shows; a long one (three titles) gets none."""
+    from newsletter.rendering import PREHEADER_CHARS
+
+    config, matches, _ = reader_digest(tmp_path)
+    composer = Composer(config)
+    sub = config.subscribers[0]
+
+    def preheader(html: str) -> str:
+        return html_lib.unescape(re.search(r'class="preheader"[^>]*>([^<]*)<', html)[1])
+
+    one = preheader(composer.compose(sub, matches[:1], now=NOW).html)
+    title = matches[0].paper.title
+    assert one.startswith(title) and len(one) >= PREHEADER_CHARS
+    assert set(one[len(title):]) == {"\u200c", "\xa0"}  # nothing a reader sees
+    three = preheader(composer.compose(sub, matches[:3], now=NOW).html)
+    assert len(three) > PREHEADER_CHARS and not set(three) & {"\u200c", "\xa0"}
 
 
 def test_a_card_names_the_other_topics_that_found_it():

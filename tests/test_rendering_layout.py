@@ -397,7 +397,7 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
         """)
     report = preview(load_config(tmp_path / "config.yaml"), now=datetime(2024, 11, 8, tzinfo=UTC))
     email_html = (report.out / "ada@example.org.html").read_text(encoding="utf-8")
-    assert "… and 37 more" in email_html and "Supercalifragilisticexpialidociousnessmodels" in email_html
+    assert "…&nbsp;and&nbsp;37&nbsp;more" in email_html and "Supercalifragilisticexpialidociousnessmodels" in email_html
     # over Gmail's clip: the last papers are listed by title after the cards, numbered as the contents is
     more = email_html[email_html.index('<a name="more">'):]
     assert len(re.findall(r'class="contents-item"', more)) > 20
@@ -463,6 +463,86 @@ def test_right_to_left_author_names_keep_their_order(tmp_path):
     assert found, proc.stderr[-2000:]
     lefts = [int(v) for v in found[1].split(",")]
     assert lefts == sorted(lefts) and len(set(lefts)) == 4, lefts
+
+
+#: For each width of the frame, from 280 to 520 px: how many lines the first card's authors take, and on how
+#: many lines "and N more" stands (its range's boxes by their tops).
+AUTHORS_MORE_PROBE = (
+    "<script>function probe(f){var out=[];for(var w=280;w<=520;w+=2){f.style.width=w+'px';"
+    "var d=f.contentDocument,p=d.querySelector('p.authors'),t=p.firstChild,at=t.data.indexOf('and'),"
+    "r=d.createRange();r.setStart(t,at);r.setEnd(t,t.data.length);var tops={};"
+    "Array.prototype.forEach.call(r.getClientRects(),function(b){if(b.width>0)tops[Math.round(b.top)]=1});"
+    "var lh=parseFloat(f.contentWindow.getComputedStyle(p).lineHeight);"
+    "out.push(w+':'+Math.round(p.getBoundingClientRect().height/lh)+':'+Object.keys(tops).length)}"
+    "document.documentElement.setAttribute('data-probe',out.join(','));}</script>"
+)
+
+
+def test_and_n_more_authors_stays_on_one_line_at_every_phone_width(tmp_path):
+    """A card of ten authors ends "… and 7 more": at some widths it broke as
+    "… and 7" at a line's end and "more" alone on the next.  Across 280 to
+    520 px (every 2 px, so the line's end passes each word of it), the
+    phrase stands on one line, while the authors line does wrap."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    names = ["Zoë Brändli", "José Ramón García", "Ahmet Yılmaz", "Kenji Tanaka", "Priya Raman", "Ana Müller",
+             "Chloé Dubois", "Wei Zhang", "Oluwaseun Adeyemi", "Nils Björk"]
+    paper = Paper(title="A diffusion model paper", abstract="About diffusion models.", source="t",
+                  authors=tuple(names), url="https://arxiv.org/abs/2411.20002")
+    composed = Composer(config).compose(config.subscribers[0], [PaperMatch(paper, 1, ("diffusion",), (), ())],
+                                        now=datetime(2024, 6, 7, tzinfo=UTC))
+    assert "Ahmet Yılmaz, …\xa0and\xa07\xa0more" in composed.text
+    proc = probed_at_375(composed.html, AUTHORS_MORE_PROBE, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    widths = [tuple(map(int, w.split(":"))) for w in found[1].split(",")]
+    assert len(widths) == 121 and {lines for _, lines, _ in widths} >= {1, 2}  # the line does wrap, and not always
+    split = [w for w, _, phrase_lines in widths if phrase_lines != 1]
+    assert not split, f'"and 7 more" broken over two lines at {split} px'
+
+
+#: For each width of the frame, from 280 to 520 px: on how many lines the abstract's last word and its "…" stand.
+ELLIPSIS_PROBE = (
+    "<script>function probe(f){var out=[];for(var w=280;w<=520;w+=2){f.style.width=w+'px';"
+    "var d=f.contentDocument,p=d.querySelector('p.abstract'),t=p.lastChild,at=t.data.lastIndexOf(' ',t.data.length-3)+1,"
+    "r=d.createRange();r.setStart(t,at);r.setEnd(t,t.data.length);var tops={};"
+    "Array.prototype.forEach.call(r.getClientRects(),function(b){if(b.width>0)tops[Math.round(b.top)]=1});"
+    "out.push(w+':'+Object.keys(tops).length)}"
+    "document.documentElement.setAttribute('data-probe',out.join(','));}</script>"
+)
+
+
+def test_a_trimmed_abstracts_ellipsis_never_stands_alone_on_a_line(tmp_path):
+    """An abstract cut at a sentence's end closes with "…": on a phone it
+    wrapped alone onto the abstract's last line.  Across 280 to 520 px it
+    stays beside the sentence's last word (and so in the text part)."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    abstract = ("We train diffusion models on small data sets and measure what each step of the sampler adds. "
+                "The first steps decide the layout of an image and the last ones its texture. A schedule that "
+                "spends its steps where they matter samples four times faster at equal quality. "
+                "Our code and the trained models are released for everyone to use and extend as they wish. ") * 2
+    paper = Paper(title="A diffusion model paper", abstract=abstract, source="t", url="https://arxiv.org/abs/2411.20002")
+    composed = Composer(config).compose(config.subscribers[0], [PaperMatch(paper, 1, ("diffusion",), (), ())],
+                                        now=datetime(2024, 6, 7, tzinfo=UTC))
+    assert "its texture.\xa0…" in composed.text and "its texture.&nbsp;…</p>" in composed.html
+    proc = probed_at_375(composed.html, ELLIPSIS_PROBE, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    widths = [tuple(map(int, w.split(":"))) for w in found[1].split(",")]
+    assert len(widths) == 121
+    split = [w for w, lines in widths if lines != 1]
+    assert not split, f'the abstract\'s "…" alone on a line at {split} px'
 
 
 # Every element with text of its own: its computed colour against the first

@@ -222,6 +222,11 @@ def test_a_record_over_a_day_after_the_clock_is_due_at_once_a_smaller_one_waits(
         ("08:00", "daily at 08:00"),
         ("at 20:15", "daily at 20:15"),
         ("at 8am", "daily at 08:00"),
+        # seconds, and four digits without a colon: only the list of forms
+        ("daily at 08:00:00", "daily at 08:00"),
+        ("weekly on monday at 9:30:00", "weekly on monday at 09:30"),
+        ("daily at 0800", "daily at 08:00"),
+        ("mondays 2130", "weekly on monday at 21:30"),
     ],
 )
 def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
@@ -298,7 +303,8 @@ def test_a_cron_time_as_a_schedule_is_named_with_the_form_meant(text, meant):
         parse_schedule(meant)
 
 
-@pytest.mark.parametrize("text", ["weekly at 08:00", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
+@pytest.mark.parametrize("text", ["weekly at 08:00", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8",
+                                  "daily at 2460", "daily at 08:00:30"])
 def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     with pytest.raises(ValueError) as info:
         parse_schedule(text)
