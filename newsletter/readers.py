@@ -2172,9 +2172,9 @@ def arxiv_search_query(query: str | None, categories: list[str]) -> str:
 
 
 def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
-    from .feeds import parse_arxiv
+    from .feeds import ARXIV_EXPECTED, parse_arxiv
     if source.path:
-        data, name = _local(source, config, "an RSS or Atom feed")
+        data, name = _local(source, config, ARXIV_EXPECTED)
         listing = parse_arxiv(data, name, source.label, context.warn, source.announce_type)
         if (rest := listing.rest_said(name, source.label)) is not None:
             context.warn(rest)
