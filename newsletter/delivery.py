@@ -660,8 +660,10 @@ class SMTPTransport:
             # the reset of data the server never read (see _reset_after_end), and a
             # message the server had taken went again at once, arriving twice.  An
             # SMTP reply is lines, each whole or none, so a cut-off stream
-            # (a truncation) is a connection ended, as over plain TCP.
-            self._context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+            # (a truncation) is a connection ended, as over plain TCP.  The flag is
+            # OpenSSL 3's: a Python built against 1.1.1 has no such name (it raised
+            # AttributeError at every TLS setup there), and 1.1.1 reads that EOF so.
+            self._context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
 
     def session(self, stop: Callable[[], object] | None = None) -> SMTPSession:
         return SMTPSession(self, stop)

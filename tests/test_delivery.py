@@ -1217,6 +1217,17 @@ def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
         SMTPTransport("h", ca_file=tmp_path).check()
 
 
+def test_tls_setup_works_on_a_python_without_openssl_3s_unexpected_eof_flag(monkeypatch, tmp_path):
+    """ssl.OP_IGNORE_UNEXPECTED_EOF exists only on Pythons built against
+    OpenSSL 3: on one built against 1.1.1 every TLS setup raised
+    AttributeError, a traceback instead of a delivery."""
+    monkeypatch.delattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", raising=False)
+    for security in ("ssl", "starttls"):
+        t = SMTPTransport("h", security=security)
+        t.check()
+        assert t._context is not None and t._context.verify_mode == ssl.CERT_REQUIRED
+
+
 def test_rate_limit_spaces_sends_evenly():
     slept = []
     rate = RateLimit(120, slept.append, lambda: 100.0)
