@@ -660,7 +660,9 @@ class SMTPTransport:
             # the reset of data the server never read (see _reset_after_end), and a
             # message the server had taken went again at once, arriving twice.  An
             # SMTP reply is lines, each whole or none, so a cut-off stream
-            # (a truncation) is a connection ended, as over plain TCP.  The flag is
+            # (a truncation) is a connection ended, as over plain TCP.  (OpenSSL 3.0
+            # still writes an alert on that end: _ReplyDeadline._recv reads it first
+            # where a verdict is awaited.)  The flag is
             # OpenSSL 3's: a Python built against 1.1.1 has no such name (it raised
             # AttributeError at every TLS setup there), and 1.1.1 reads that EOF so.
             self._context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
@@ -885,15 +887,30 @@ class _ReplyDeadline(io.RawIOBase):
             # still; most replies come whole in it, with no settimeout calls
             # (two per read, for every reply of a big send).
             self.smtp.fresh = False
-            return sock.recv_into(buffer)
+            return self._recv(sock, buffer)
         left = self.smtp.reply_by - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out")
         sock.settimeout(min(left, timeout) if isinstance(timeout, (int, float)) else left)
         try:
-            return sock.recv_into(buffer)
+            return self._recv(sock, buffer)
         finally:
             sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+    def _recv(self, sock: socket.socket, buffer) -> int:
+        """``sock.recv_into``; over TLS, awaiting a message's verdict, the
+        connection's end is read first from the socket under TLS.  OpenSSL
+        meets a TCP end with no close_notify (a server that crashed, or ends
+        so) by writing an alert; the closed server's kernel answers it with a
+        reset, which :func:`_reset_after_end` read as the reset of data the
+        server never read: the message it had taken went again at once and
+        arrived twice.  An end seen here is no TLS read, so nothing is written
+        and the end is a dropped connection before the verdict, as over TCP."""
+        if self.smtp.verdict_by is not None and isinstance(sock, ssl.SSLSocket) and not sock.pending() \
+                and not socket.socket.recv(sock, 1, socket.MSG_PEEK):
+            return 0
+        return sock.recv_into(buffer)
 
 
 #: How long a connection that ended, cleanly, where the verdict on a message's

@@ -235,6 +235,56 @@ def test_a_tls_server_closing_after_a_message_before_its_verdict_does_not_get_it
     assert slept == [] and box.recipients() == [f"user{n}@example.org" for n in range(3)]  # each once
 
 
+@pytest.mark.parametrize("partial", [b"", b"25"])
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_a_raw_tls_server_ending_with_no_close_notify_before_the_verdict_does_not_get_the_message_twice(
+        tmp_path, security, partial):
+    """A TLS server (Python's ssl, no SMTP library: aiosmtpd sends a
+    close_notify) that read a message's data to its end and closed the TCP
+    connection with no close_notify and no verdict: OpenSSL, reading that
+    end, wrote an alert, the closed server's kernel reset the connection,
+    and the reset read as data the server never read: the message went again
+    at once and the server took it twice.  It is a connection dropped before
+    the verdict, as over plain TCP: unconfirmed, not resent in this run."""
+    cert, key = make_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    taken = []
+
+    def serve(raw: socket.socket) -> None:
+        if security == "ssl":
+            conn = context.wrap_socket(raw, server_side=True)
+        else:
+            raw.sendall(b"220 mx ESMTP\r\n")
+            with raw.makefile("rb", buffering=0) as plain:
+                plain.readline()  # EHLO
+                raw.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                assert plain.readline().upper().startswith(b"STARTTLS")
+            raw.sendall(b"220 go ahead\r\n")
+            conn = context.wrap_socket(raw, server_side=True)
+        if security == "ssl":
+            conn.sendall(b"220 mx ESMTP\r\n")
+        with conn, conn.makefile("rb") as lines:
+            while _take_a_message(conn, lines):
+                taken.append("message")
+                if len(taken) == 1:
+                    conn.sendall(partial)  # no verdict, or one cut short
+                    return  # closed (SSLSocket.close) with no TLS close_notify
+                conn.sendall(b"250 2.0.0 queued\r\n")
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security=security, ca_file=cert, timeout=5, connections=1)
+        outcomes, slept = run(t, [envelope(0), envelope(1)], retries=3)
+    first = outcomes[0]
+    assert (first.delivered, first.tries, slept) == (False, 1, []), first
+    assert len(taken) == 1 + sum(o.delivered for o in outcomes[1:]), (taken, outcomes)  # the first taken once
+    if not partial:
+        assert first.uncertain and outcomes[1].delivered, outcomes
+        assert first.error == (f"SMTP server 127.0.0.1:{port} closed the connection after the message to "
+                               "user0@example.org, before confirming it; it may have taken the message, so it is "
+                               "not resent in this run"), first.error
+
+
 def test_a_refusal_to_relay_is_not_retried_nor_permanent_and_the_others_go(smtp_server):
     """'Relay access denied' says the server will not take mail from us (no
     login), not that the address is wrong: no retry now, but no permanent
