@@ -815,7 +815,8 @@ def _at(step: str) -> Iterator[None]:
 class _Unanswered(Exception):
     """The connection ended after the end of a message's data went out, before
     the server's reply: it may have taken the message (RFC 5321 6.1).
-    ``how``: what ended it ("closed", "reset")."""
+    ``how``: what ended it ("closed"; "reset", while the verdict was overdue:
+    whether the server read the message is unknown)."""
 
     def __init__(self, how: str = "closed") -> None:
         super().__init__(how)
@@ -1443,8 +1444,18 @@ class SMTPSession:
                 _sendmail(smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe)
         except _Unanswered as exc:
             self.close()
+            server = f"SMTP server {self.t.host}:{self.t.port}"
+            if exc.how == "reset":
+                # A server that never read the data, hung and reset, and a load
+                # balancer's idle reset of one that read it look the same here:
+                # nothing is lost (the next run sends it), but "may have taken"
+                # claimed a reading nobody saw.
+                raise Unconfirmed(
+                    f"{server} reset the connection after the message to {rcpt} while its verdict was overdue: "
+                    f"whether it read the message is unknown, {NOT_RESENT}; the next run sends it (flagged)"
+                ) from None
             raise Unconfirmed(
-                f"SMTP server {self.t.host}:{self.t.port} {exc.how} the connection after the message to {rcpt}, "
+                f"{server} {exc.how} the connection after the message to {rcpt}, "
                 f"before confirming it; it may have taken the message, {NOT_RESENT}"
             ) from None
         except _ENDED as exc:
@@ -1837,7 +1848,7 @@ def _end_data(
         cause = exc.__context__
         if isinstance(cause, ConnectionResetError) and not isinstance(cause, _DataUnread) \
                 and getattr(smtp, "verdict_waited", False):
-            raise _Unanswered("reset") from exc  # (reset while the verdict was overdue: the message was read)
+            raise _Unanswered("reset") from exc  # (reset while the verdict was overdue: read or not, unknown)
         if isinstance(cause, OSError):
             # A timeout (see _timed_out), or a reset: the server closed with
             # some of what we sent unread, as one that ends a session after
