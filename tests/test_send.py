@@ -4207,7 +4207,11 @@ def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_ne
     the next send sent it again, with the same Message-ID.  Now its delivery
     is recorded beside the row, the send goes on (exit 0, a warning names
     it), and the next send, the row free, records it in the row and sends
-    nobody anything twice."""
+    nobody anything twice.  A send while the row is held still said the
+    subscriber was "locked ... sent by the next send" (a duplicate promised)
+    and exited 1, run after run, though nothing failed; it says the digest
+    already went out and is not sent again, `--json` says "already sent",
+    and the send exits 0."""
     import threading
 
     import psycopg
@@ -4229,11 +4233,23 @@ def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_ne
             holder.execute("SELECT 1 FROM digests WHERE subscriber = %s FOR UPDATE", (held,))
             box.release.set()
             sending.join(60)
+            still = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)  # the row held still
+            still_json = run_in_process("send", "--now", NOW, "--json", cwd=tmp_path, env=env)
             holder.rollback()
     finally:
         box.release.set()
         sending.join(60)
     [r] = done
+    assert still.code == 0 and "Traceback" not in still.err, still.out + still.err
+    assert "next send sends them" not in still.err and "locked" not in still.out + still.err, still.out + still.err
+    assert still.out.strip().splitlines()[-1] == "sent 0, empty 2, failed 0, not due 0, already sent 1", still.out
+    assert f"already sent {held}: its last digest went out and is recorded beside that digest's row, which another " \
+           "session holds; it is not sent again, and nothing new goes to them in this run: a send after the row is " \
+           "free records it there and serves them as usual" in still.out.splitlines(), still.out
+    assert still_json.code == 0, still_json.out + still_json.err
+    report = json.loads(still_json.out)
+    assert (report["already_sent"], report["locked"], report["problems"]) == (1, 0, []), report
+    assert [d["status"] for d in report["digests"] if d["email"] == held] == ["already sent"], report["digests"]
     assert r.code == 0 and "Traceback" not in r.err, r.out + r.err
     assert r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out
     [said] = [line for line in r.err.splitlines() if "statement timeout" in line]

@@ -1401,12 +1401,12 @@ class PostgresState(State):
                 mine = [e for e in emails if _key(e) in held]
                 beside: set[str] = set()
                 planned = self._plan(con, mine, beside_out=beside)
-                aside: dict[str, str] = {}
+                recorded: dict[str, str] = {}
                 for email in beside:  # (its row is held still, or was till a moment ago: recover moves it)
                     del planned[email]
-                    aside[email] = ("its last digest went out and is recorded beside that digest's row, which another "
-                                    "session held; nothing is sent to it until the row is free and a send records it")
-                yield _PostgresBatch(self, con, planned, now, aside)
+                    recorded[email] = ("its last digest went out and is recorded beside that digest's row, which "
+                                       "another session holds")
+                yield _PostgresBatch(self, con, planned, now, recorded=recorded)
         except _TimedOut as exc:
             # A claim waiting past the worker's statement limit on a row another session
             # holds (a digest's, a psql session left in a transaction) said only that.
@@ -1962,10 +1962,11 @@ class _PostgresBatch(Batch):
 
     def __init__(
         self, state: PostgresState, con: psycopg.Connection, subscribers: dict[str, SubscriberState], now: datetime,
-        held: dict[str, str] | None = None,
+        recorded: dict[str, str] | None = None,
     ) -> None:
         self.state, self.con, self.subscribers, self.now = state, con, subscribers, now
-        self.held = held or {}
+        self.held: dict[str, str] = {}
+        self.recorded = recorded or {}
 
     def claim(self, items):
         """See :meth:`Batch.claim`; a digest whose row another session holds
