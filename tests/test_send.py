@@ -4307,6 +4307,42 @@ def test_a_claim_meeting_a_row_held_past_the_workers_statement_limit_sends_the_r
     assert "<owed@example.org>" in {m.message_id for m in smtp_server.mailbox.messages}
 
 
+def test_a_read_only_command_cancelled_by_the_databases_statement_timeout_blames_no_administrator(
+    tmp_path, cli, pg_url
+):
+    """A read-only session (match, history) sets no statement limit of its
+    own, so a statement_timeout set for the database or role (here 0.7 s)
+    cancelled its wait on a table another session locked, and the error
+    said "cancelled by request before the worker's 110 s limit: an
+    administrator's pg_cancel_backend", blaming a person for a setting.  Now
+    it says the session sets no limit and names both causes beside the
+    server's own words; exit 2.  No wait in the test but the server's own."""
+    import psycopg
+
+    setup(tmp_path, "  transport: outbox", subscribers=many(2), extra=f"state: {pg_url}")
+    with open_state(pg_url):  # (the schema, made by a writer)
+        pass
+    db = psycopg.conninfo.conninfo_to_dict(pg_url)["dbname"]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{db}" SET statement_timeout = 700')
+    try:
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("LOCK TABLE digests IN ACCESS EXCLUSIVE MODE")
+            said = {command: cli(command) for command in ("history", "match")}
+            holder.rollback()
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{db}" RESET statement_timeout')
+    for command, r in said.items():
+        assert r.code == 2 and "Traceback" not in r.err, (command, r.out + r.err)
+        assert "administrator's pg_cancel_backend, or a stop" not in r.err and "worker's" not in r.err, (command, r.err)
+        assert r.err.strip().endswith(
+            "PostgreSQL: canceling statement due to statement timeout (this session sets no statement limit of its "
+            "own: the server's words say whether a statement_timeout set for the database or role (ALTER DATABASE or "
+            "ALTER ROLE ... SET statement_timeout; SHOW statement_timeout) cancelled it, or a request, an "
+            "administrator's pg_cancel_backend; nothing was changed)"), (command, r.err)
+
+
 def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):
     """Through PgBouncer in transaction mode a worker's session lock (which
     says it lives) stayed on a server connection other clients then used, so
