@@ -913,7 +913,9 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
             rest = para[len(lone):]
             # from a paper's title line inside it on, each line is a block, as in the layout without blank lines
-            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i)), len(rest))
+            after_title = k > 0 and (bool(lone) or (k - 1 not in alone and len(paragraphs[k - 1]) == 1
+                                                    and len(paragraphs[k - 1][0][1]) <= MAX_TITLE_CHARS))
+            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i, after_title)), len(rest))
             blocks.extend(lone)
             if cut:
                 blocks.append((rest[0][0], _wrapped_lines([t for _, t in rest[:cut]])))
@@ -922,29 +924,26 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return blocks
 
 
-def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int) -> bool:
+def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int, after_title: bool = False) -> bool:
     """Whether line ``i`` of a paragraph, in the layout with blank lines, is a
-    paper's title over its abstract's line, with no blank line between: it
-    reads as a title, the line under it is a whole abstract (longer than any
-    title, ending a sentence) and the line over it, if any, is one too.  A
-    paper so written among papers with blank lines (an export mended by hand),
-    or papers of the layout without them appended under the last abstract,
-    were one paragraph, glued to the abstract before as its second paragraph:
-    those papers were lost without a word.  Lines an editor wrapped are never
-    longer than a title, so none of an abstract's own lines is taken so.
-    From there on each line is read as in the layout without blank lines,
-    pair by pair, where a line that breaks the pattern (an abstract without
-    a full stop, a title with a question mark inside) is read or refused as
-    there: cut only where the pattern held, the papers after it were glued
-    to an abstract again."""
-    if i + 1 >= len(lines) or len(after := lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
+    paper's title over its abstract's line, with no blank line between: a
+    line no longer than a title directly over one longer than any title.
+    A paper so written among papers with blank lines (an export mended by
+    hand), or papers of the layout without them appended under the last
+    abstract, were one paragraph, glued to the abstract before as its second
+    paragraph: those papers were lost without a word.  Lines an editor wrapped
+    are never longer than a title, so wrapping never makes that pattern; it
+    is cut whatever the title or the abstract above reads like (a title with
+    "?" or in sentence case, an abstract ending on a link were glued before),
+    and from there on each line is read or refused as in the layout without
+    blank lines.  Only the paragraph's first line under a title
+    (``after_title``: a card's names or venue over its abstract) and a line
+    cut inside a word or a list ("both pre-", "X, Y,") are no paper's start."""
+    if i + 1 >= len(lines) or len(lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
         return False
     text = lines[i][1]
-    if (len(text) > MAX_TITLE_CHARS or not _reads_as_title(text.removesuffix("?")) or _is_page_chrome(text)
-            or not _abstract_goes_on(after)):
-        return False
-    before = lines[i - 1][1] if i else None
-    return before is None or (len(before) > MAX_TITLE_CHARS and _abstract_goes_on(before))
+    return (len(text) <= MAX_TITLE_CHARS and not text.endswith(("-", ",")) and not _is_page_chrome(text)
+            and not (i == 0 and after_title))
 
 
 def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
