@@ -1441,8 +1441,11 @@ def _two_lines_over_an_abstract(body: list[tuple[int, str]], k: int, abstract: s
     without a word.  A paper's whole abstract so short and no sentence, over
     a title that ends with no sentence mark either (as titles do), is refused
     with them: where the two cannot be told apart, a located error, not a
-    paper read wrong."""
-    if k + 1 >= len(body):
+    paper read wrong.  A short abstract that is no such line is read: one
+    ending on a link ("Code and models: https://github.com/...") or a
+    sentence without its full stop ("This paper has been withdrawn by the
+    author due to an error in Lemma 3") were refused as lines of names."""
+    if k + 1 >= len(body) or _LINK_AT_END.search(abstract.rstrip()) or not _is_name_line(abstract):
         return False
     nxt = body[k][1]
     return (len(nxt) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(abstract.rstrip()[-2:] + " ")

@@ -196,6 +196,19 @@ def test_two_unknown_lines_between_a_title_and_its_abstract_are_refused_not_read
         f"'Grace Hopper', over the abstract at line {lines_at[pairs[0][1]]}, is no sentence either:"), info.value
 
 
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("short", ["Code and models: https://github.com/lab/sparse-attn",
+                                   "This paper has been withdrawn by the author due to an error in Lemma 3"])
+def test_a_short_abstract_without_a_full_stop_that_is_no_name_is_read(short, layout):
+    """A real paper's whole abstract, short and without a full stop (a link,
+    a withdrawal notice), over the next paper: it was refused as two lines
+    of names between a title and its abstract."""
+    first, last = _sample(2)
+    pairs = [first, ("A Note on Sparse Attention Kernels", short), ("A Unified Model for Compressed Sensing MRI", last[1])]
+    papers = parse_hf_papers_text(_export(pairs, layout).encode(), "short.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
 def test_a_short_abstract_ending_with_a_full_stop_over_a_short_title_is_read():
     """The way out the error above names: a whole abstract this short is a sentence."""
     pairs = _sample(2)
