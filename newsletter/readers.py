@@ -1372,7 +1372,8 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
-        if k + step < len(body) and _goes_on_below(abstract, body[k + step][1]):
+        # (only without blank lines: a paragraph's end is no fixed width's cut, and the error would say so)
+        if k + step < len(body) and body[k + step][0] == a_line + 1 and _goes_on_below(abstract, body[k + step][1]):
             n_line, nxt = body[k + step]
             raise InputError(
                 Problem(f"line {n_line}, {_short(nxt)!r}, goes on from the line above it (which ends "
@@ -1468,9 +1469,6 @@ def _goes_on_below(abstract: str, below: str) -> bool:
     return (bool(end) and end[-1].isalnum() and not _SENTENCE_END.search(end[-2:] + " ")
             and not _LINK_AT_END.search(end) and bool(_LOWER_WORD.match(below.strip())))
 
-
-#: An abstract ending on a link (no full stop after it, as many do): its end is no cut sentence.
-_LINK_AT_END = lazy(r"(?:https?://|www\.)\S+$")
 
 
 def _hyphen_cut(line: str) -> bool:
@@ -1818,8 +1816,10 @@ def _calendar_day(text: str) -> datetime | None:
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
 _ABSTRACT_END = frozenset(".!?)]}\"'”’»…$")
-#: ...or a link (code, project page), which abstracts often end with.
-_LINK_AT_END = lazy(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
+#: ...or a link (code, project page), which abstracts often end with (no full stop after it),
+#: a bare domain's path ("code at github.com/lab/ops") or an address: its end is no cut sentence.
+_LINK_AT_END = lazy(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*$",
+                    re.IGNORECASE)
 
 
 def _cut_off(abstract: str) -> bool:

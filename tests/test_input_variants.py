@@ -209,6 +209,24 @@ def test_a_short_abstract_without_a_full_stop_that_is_no_name_is_read(short, lay
     assert [(p.title, p.abstract) for p in papers] == pairs
 
 
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("end", ["; code at github.com/lab/ops", "; code at https://github.com/lab/ops",
+                                 " and are slow to run at scale"])
+def test_an_abstract_ending_on_a_bare_link_over_a_lower_case_title_is_read(end, layout):
+    """An abstract ending "...; code at github.com/lab/ops" (a domain's path,
+    no "https://") over a title in lower case was refused as a listing
+    wrapped at a fixed width, also with blank lines, where no width cuts a
+    paragraph (and the error's "was the export wrapped?" was wrong there)."""
+    first, second = _sample(2)
+    pairs = [(first[0], first[1].rstrip(".") + end), ("mixture of experts at scale: A Study", second[1])]
+    if layout == "b" and not end.endswith("/ops"):
+        with pytest.raises(InputError, match="was the export wrapped at a fixed width"):
+            parse_hf_papers_text(_export(pairs, layout).encode(), "end.txt")
+        return
+    papers = parse_hf_papers_text(_export(pairs, layout).encode(), "end.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
 def test_a_short_abstract_ending_with_a_full_stop_over_a_short_title_is_read():
     """The way out the error above names: a whole abstract this short is a sentence."""
     pairs = _sample(2)
