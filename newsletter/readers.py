@@ -1504,13 +1504,16 @@ def _wrapped_lines(lines: list[str]) -> str:
     a hyphen or a dash inside a word (a paragraph pasted into an editor that
     wrapped it at 72 or 80 columns, or saved as text with line breaks by a word
     processor, breaks after "geometry-"): "geometry- aware" was in the abstract
-    and the title.  A hyphen left hanging ("pre- and post-training") keeps its space."""
+    and the title.  A single hyphen left hanging ("pre- and post-training") keeps
+    its space; a dash never hangs ("models—" over "and" is "models—and", and so
+    is "models---" over "to"), whatever word follows it."""
     if not any(line.endswith(_DASHES) for line in lines[:-1]):
         return " ".join(lines)
     text = lines[0]
     for line in lines[1:]:
         glued = line[:1].isalnum() and _CUT_AT_DASH.search(text[-4:])
-        text = f"{text}{line}" if glued and not _hanging_hyphen(line) else f"{text} {line}"
+        hanging = glued and not text.endswith(("--", "–", "—")) and _hanging_hyphen(line)
+        text = f"{text}{line}" if glued and not hanging else f"{text} {line}"
     return text
 
 

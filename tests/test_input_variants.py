@@ -111,6 +111,20 @@ def test_a_hyphen_left_hanging_at_a_lines_end_keeps_its_space(layout):
         assert first.abstract == abstract[:cut] + " both pre- and post-training" + abstract[cut:]
 
 
+@pytest.mark.parametrize(("end", "start"), [("models\u2014", "and"), ("models---", "to"), ("models--", "and"),
+                                            ("models\u2013", "or")])
+def test_a_dash_at_a_lines_end_joins_without_a_space_whatever_follows(end, start):
+    """A dash (em or en dash, "--", "---") at the end of a wrapped line is no
+    hyphen left hanging: "models—" over "and" was read "models— and" (and
+    "models---" over "to" "models--- to"), as "pre-" over "and" is."""
+    (title, abstract), second = _sample(2)
+    cut = abstract.index(" ", 200)
+    wrapped = f"{abstract[:cut]} large {end}\n{start} small{abstract[cut:]}"
+    text = f"{_HEADER_A}{title}\n\n{wrapped}\n\n{second[0]}\n\n{second[1]}\n"
+    first = parse_hf_papers_text(text.encode(), "dash.txt")[0]
+    assert first.abstract == f"{abstract[:cut]} large {end}{start} small{abstract[cut:]}"
+
+
 _FEEDS = {  # name: (fixture, the Content-Type it is served with)
     "blog": ("feed-atom-html-summaries.xml", "application/atom+xml"),
     # a server that sends its feeds as web pages
