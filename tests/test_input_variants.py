@@ -368,12 +368,12 @@ def test_a_hugging_face_collection_copied_as_text_is_named_with_its_papers_ids(i
         "2409.02342]; the daily papers page, copied, is the export)")
 
 
-@pytest.mark.parametrize("path", ["papers/", "papers/*.txt"])
+@pytest.mark.parametrize("path", ["papers/", "papers/*.txt", "papers/**/*.txt"])
 def test_a_named_pipe_or_a_link_to_a_device_among_the_exports_is_named_not_read(tmp_path, cli, path):
     """A FIFO (an export piped in: `mkfifo papers/today.txt`) or a link to
     /dev/zero in the exports folder was left out without a word (reading it
     would block, or never end): each is named in a warning, and the other
-    exports are read."""
+    exports are read.  A ``**`` glob's too (README promises the warning)."""
     folder = tmp_path / "papers"
     folder.mkdir()
     (folder / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
