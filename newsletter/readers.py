@@ -876,6 +876,8 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             paragraphs.append([(n, t)])
         elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
             links.setdefault(len(paragraphs), []).append((n, t))
+        elif t and current and _names_go_on(current, t):
+            current.append((n, t))
         elif t and (_is_paper_meta(t) or _avatar_beside(texts, i) or _folds_to(t, _AI_SUMMARY, colons=True)
                     or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
@@ -922,6 +924,17 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             blocks.extend(rest[cut:])
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _names_go_on(current: list[tuple[int, str]], text: str) -> bool:
+    """Whether ``text``, a line reading as a card's authors ending "et al."
+    (:func:`_names_and_more`), is a wrapped abstract's line instead: the
+    paragraph above it is sentences (one has ended in it) and its last line
+    ends inside one ("... described by" over "Hoffmann et al.").  It was cut
+    out as the card's and lost from the abstract."""
+    above = current[-1][1]
+    return (not _SENTENCE_END.search(above[-2:] + " ") and _names_and_more(text) is not None
+            and bool(_SENTENCE_END.search(" ".join(t for _, t in current))))
 
 
 def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int, after_title: bool = False) -> bool:

@@ -2159,3 +2159,20 @@ def test_the_page_chrome_answers_are_kept_for_short_lines_only():
     assert readers._is_short_page_chrome.cache_info().currsize == 3
     assert readers._is_page_chrome("Daily Papers")
     assert readers._is_short_page_chrome.cache_info().hits == 1
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_wrapped_abstracts_line_of_names_ending_et_al_is_the_abstracts(width):
+    """An abstract wrapped at 80 columns whose last line is "Hoffmann et al."
+    (under "... described by"): the line read as a card's authors and was cut
+    out of the abstract, which ended "described by"."""
+    abstract = ("Hoffmann et al. (2022) propose three methods. We find that the reported estimates are inconsistent "
+                "with the first two estimation procedures described by Hoffmann et al.")
+    body = textwrap.fill(abstract, width)
+    assert width != 80 or body.splitlines()[-1] == "Hoffmann et al."
+    second = "We present a second abstract that is long enough to be read as one, and it ends here."
+    text = ("Daily Papers\n\nSep 4\n\nChinchilla Scaling: A replication attempt\n\n" + body
+            + "\n\nSecond Paper Title Here\n\n" + second + "\n")
+    papers = parse_hf_papers_text(text.encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == [("Chinchilla Scaling: A replication attempt", abstract),
+                                                       ("Second Paper Title Here", second)]
