@@ -277,10 +277,14 @@ class Relevance:
 class Ranking:
     """:meth:`Ranker.ranking`'s answer: the papers at or above the floor, and
     the best few just under it (``near``: ids and relevance, best first), which
-    ``match`` shows so a reader can tell whether to lower ``min_score``."""
+    ``match`` shows so a reader can tell whether to lower ``min_score``.
+    ``liked``: the ids of the liked papers found, which are never among
+    ``found``: the subscriber has read them (the digest leaves them out of
+    the subscriber's other topics too, see :class:`matching.TopicIndex`)."""
 
     found: dict[str, Relevance]
     near: tuple[tuple[str, float], ...] = ()
+    liked: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- text
@@ -1389,7 +1393,7 @@ class Ranker:
         liked_vecs = self.embedder.embed([t for _, _, t in liked]) if liked else None
         scores = self.scores(interest, liked, liked_vecs)
         if scores is None:
-            return Ranking({})
+            return Ranking({}, liked=frozenset(liked_ids))
         import numpy as np
 
         lifted = None  # which papers the liked papers raised (None: all their doing, or no liked papers)
@@ -1460,7 +1464,7 @@ class Ranker:
             by_like = bool(liked) and (lifted is None or bool(lifted[i]))
             fit = None if fits is None else round(float(fits[i]), 4)
             out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs), fit)
-        return Ranking(out, under)
+        return Ranking(out, under, frozenset(liked_ids))
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
         """Every paper's score in [0, 1] for ``interest`` (None: nothing to rank by).
