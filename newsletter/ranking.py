@@ -1282,7 +1282,7 @@ class Ranker:
         )
         self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
         self.centred = _unit(self.vectors - self.mean)
-        self._names: dict[str, bool] = {}  # see _is_name
+        self._names: dict[str, tuple[bool, bool]] = {}  # see _is_name
         self._closeness: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see phrase_closeness
         self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._opening_tokens: dict[int, list[str]] = {}  # see _opening_words
@@ -1436,7 +1436,8 @@ class Ranker:
         # the phrases as a reason names them: nouns, not "solve" of "used to solve them" (the scores read them all)
         about_phrases = []
         if interest.about:
-            about_phrases = reasons.noun_phrases(interest.about, self.phrases(wanted(interest.about)))
+            about_phrases = [self._in_lower_case(ph)
+                             for ph in reasons.noun_phrases(interest.about, self.phrases(wanted(interest.about)))]
         # (phrase, its stems, the rarest of them, their total weight, its stems in order
         # with their word's place): see _reason
         phrase_words = []
@@ -1718,25 +1719,49 @@ class Ranker:
         write it capitalised and never in lower case ("Schrödinger", "Adam";
         not "Graph").  A word they do not use is not a name.  Only papers
         with the word's stem are read, at most :data:`NAME_EVIDENCE` of them."""
+        return self._name_evidence(word)[0]
+
+    def _in_lower_case(self, phrase: str) -> str:
+        """``phrase`` of the reader's sentence as a reason names it mid-sentence:
+        a capitalised word in lower case unless the day's abstracts write it
+        as a name, capitalised inside a sentence and never in lower case
+        (:meth:`_name_evidence`).  A reason read "close to your interest in
+        Optimisation (Stochastic)" and "... and Stochastic gradient methods":
+        the reader's capital ("Step sizes and Stochastic gradient methods"),
+        or one the abstracts wrote only opening a sentence ("Stochastic
+        gradient descent is ..."), which :func:`phrases` took for a name.
+        For the reasons only: the scores read words whatever their case."""
+        words = phrase.split()
+        lowered = [w.lower() if w[:1].isupper() and w[1:].islower() and not self._name_evidence(w)[1] else w
+                   for w in words]
+        return phrase if lowered == words else " ".join(lowered)
+
+    def _name_evidence(self, word: str) -> tuple[bool, bool]:
+        """Whether the day's abstracts write ``word`` capitalised and never in
+        lower case (:meth:`_is_name`), and whether they do so inside a
+        sentence too, not only opening one (:meth:`_in_lower_case`)."""
         key = word.casefold()
         known = self._names.get(key)
         if known is None:
             stem = self.stem(key)
             pattern = re.compile(rf"(?<!\w){re.escape(key)}(?!\w)", re.IGNORECASE)
-            lower = capital = False
+            lower = capital = within = False
             read = 0
             for i, tokens in enumerate(self.token_sets):
                 if stem not in tokens:
                     continue
-                for m in pattern.finditer(self.papers[i].abstract):
+                abstract = self.papers[i].abstract
+                for m in pattern.finditer(abstract):
                     if m.group().islower():
                         lower = True
                     else:
                         capital = True
+                        before = abstract[: m.start()].rstrip()
+                        within = within or bool(before) and before[-1] not in ".!?:"
                 read += 1
                 if lower or read >= NAME_EVIDENCE:
                     break
-            known = self._names[key] = capital and not lower
+            known = self._names[key] = (capital and not lower, within and not lower)
         return known
 
     def _said(self, word: str, noun: str) -> bool:
