@@ -3960,6 +3960,32 @@ def expand_paths(base: Path, pattern: str) -> list[Path]:
     return []
 
 
+def unread_entries(base: Path, pattern: str) -> list[tuple[Path, str]]:
+    """The entries a folder or a one-level glob ``path:`` names that are no
+    regular file, each with what it is (" is a FIFO, not a regular file ..."):
+    :func:`expand_paths` leaves them out (read, a FIFO with no writer blocks
+    and a device never ends), and an export given as a named pipe, or a link
+    to a device, was left out of the folder without a word."""
+    p = Path(os.path.expanduser(pattern))
+    if not p.is_absolute():
+        p = base / p
+    if p.is_dir():
+        entries = sorted(f for f in p.iterdir() if not f.name.startswith("."))
+    elif glob.has_magic(str(p)) and "**" not in p.parts:
+        entries = sorted(Path(f) for f in glob.glob(str(p)))
+    else:
+        return []
+    unread = []
+    for entry in entries:
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue  # a link to nowhere is listed, and named when read
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            unread.append((entry, _not_a_file(base, str(entry), "")))
+    return unread
+
+
 def _walk_glob(pattern: Path) -> list[Path]:
     """The files a ``**`` glob takes, each folder walked once: glob.glob
     follows a link back up the tree (``papers/self -> .``) forty times deep,

@@ -1522,6 +1522,30 @@ def test_every_source_failing_is_a_json_document_too(workdir, cli):
     assert r.err.splitlines() == data["problems"]
 
 
+def test_a_usage_error_of_a_json_command_is_a_json_document_too(workdir, cli):
+    """`send --json --now <a time ahead of the clock>` (and any usage error of
+    a --json command: a --now that is no time, an option misspelt) printed
+    nothing on stdout: a script parsing it got an error of its own.  Each is
+    the `"ok": false` document a config error gives, with click's line, exit 2,
+    wherever --json stands among the words; stderr says it as ever, and
+    nothing was sent or recorded."""
+    write_config(workdir, BASIC_CONFIG)
+    ahead = "Invalid value for '--now': 2999-01-01T00:00:00+00:00 is ahead of this machine's clock"
+    for args, said in ((("send", "--json", "--now", "2999-01-01T00:00:00+00:00"), ahead),
+                       (("send", "--now", "garbage", "--json"), "Invalid value for '--now': 'garbage' is not an ISO"),
+                       (("match", "--json", "--subscriber"), "Option '--subscriber' requires an argument"),
+                       (("papers", "--jsno", "--json"), "No such option '--jsno'")):
+        r = cli(*args)
+        assert r.code == 2 and "Traceback" not in r.err, (args, r.err)
+        data = json.loads(r.out)
+        assert data["ok"] is False and data["exit"] == 2 and data["config"] == "config.yaml", (args, r.out)
+        (problem,) = data["problems"]
+        assert problem.startswith(said) and f"Error: {problem}" in r.err, (args, problem, r.err)
+    assert not list(workdir.rglob("*.eml"))  # (the outbox: nothing sent)
+    r = cli("send", "--now", "garbage")  # without --json, stdout stays empty
+    assert r.code == 2 and r.out == "" and "Invalid value for '--now'" in r.err
+
+
 SMTP_LOCAL = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: 1025\n  security: none\n"
 
 
