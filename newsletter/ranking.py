@@ -574,6 +574,10 @@ def phrases(
     return list(dict.fromkeys(out))
 
 
+#: A title written in sentence case: a word of four letters or more in lower case.
+_SENTENCE_CASE = re.compile(r"(?<![\w-])[a-z]{4,}(?![\w-])")
+
+
 def _list_noun(chunks: list[list[str]], parts: list[str], n: int) -> str | None:
     """The noun that ends the list the one-word chunk ``n`` opens, if it is
     one: "finite and boundary elements", "covariate, label or target shift"
@@ -1739,7 +1743,8 @@ class Ranker:
     def _name_evidence(self, word: str) -> tuple[bool, bool]:
         """Whether the day's abstracts write ``word`` capitalised and never in
         lower case (:meth:`_is_name`), and whether they do so inside a
-        sentence too, not only opening one (:meth:`_in_lower_case`)."""
+        sentence too (an abstract's, or a title's in sentence case), not only
+        opening one (:meth:`_in_lower_case`)."""
         key = word.casefold()
         known = self._names.get(key)
         if known is None:
@@ -1750,7 +1755,7 @@ class Ranker:
             for i, tokens in enumerate(self.token_sets):
                 if stem not in tokens:
                     continue
-                abstract = self.papers[i].abstract
+                abstract, title = self.papers[i].abstract, self.papers[i].title
                 for m in pattern.finditer(abstract):
                     if m.group().islower():
                         lower = True
@@ -1758,6 +1763,10 @@ class Ranker:
                         capital = True
                         before = abstract[: m.start()].rstrip()
                         within = within or bool(before) and before[-1] not in ".!?:"
+                # a title in sentence case ("A tutorial on Bayesian optimization") capitalises names
+                # alone; one in title case ("Stochastic Gradient Methods Revisited") says nothing
+                if not within and _SENTENCE_CASE.search(title):
+                    within = any(not m.group().islower() and m.start() > 0 for m in pattern.finditer(title))
                 read += 1
                 if lower or read >= NAME_EVIDENCE:
                     break
