@@ -209,6 +209,20 @@ def _quote_spaced(message: str, words: list[str], ctx: click.Context) -> click.U
                             f"put the path in quotes, {shlex.quote(joined)}", ctx)
 
 
+def _extra_words(said: str, given: list[str]) -> list[str]:
+    """The words of the command line (``given``) that click names as extra
+    arguments in ``said``, their texts joined by spaces: split at its spaces,
+    `validate 'my config.yaml'` was told to write `--config config.yaml`.
+    The words of ``said`` when the command line's do not make it up."""
+    found, at = [], 0
+    for word in given:
+        end = at + len(word)
+        if word and said.startswith(word, at) and (end == len(said) or said[end] == " "):
+            found.append(word)
+            at = end + 1
+    return found if found and at >= len(said) else said.split()
+
+
 def _bare_config(words: list[str]) -> str | None:
     """The first of ``words`` that names a config without ``--config`` in front
     (`newsletter validate config.yaml`, `newsletter ~/digest send`), as other
@@ -287,7 +301,7 @@ class _Command(click.Command):
         except click.UsageError as exc:
             if "unexpected extra argument" in str(exc) and (spaced := _quote_spaced(str(exc), given, ctx)):
                 raise spaced from None
-            extras = str(exc).partition("(")[2].rpartition(")")[0].split()
+            extras = _extra_words(str(exc).partition("(")[2].rpartition(")")[0], given)
             if "unexpected extra argument" in str(exc) and (config := _bare_config(extras)):
                 rest = [*_command_words(ctx), *(w for w in given if w != config)]
                 raise _config_goes_after_option(str(exc), config, rest, ctx) from None

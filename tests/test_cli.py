@@ -343,6 +343,13 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     (("digest", "send", "--dry-run"),
      "No such command 'digest': the config goes after --config, `newsletter --config digest send --dry-run`"),
     (("lab.yml",), "No such command 'lab.yml': the config goes after --config, `newsletter --config lab.yml COMMAND`"),
+    # a name with a space, quoted in the shell: named whole, not its last word
+    (("validate", "my config.yaml"),
+     "Got unexpected extra argument (my config.yaml): the config goes after --config, "
+     "`newsletter --config 'my config.yaml' validate`"),
+    (("unsubscribe", "ada@example.org", "my digest/config.yaml"),
+     "Got unexpected extra argument (my digest/config.yaml): the config goes after --config, "
+     "`newsletter --config 'my digest/config.yaml' unsubscribe ada@example.org`"),
 ])
 def test_a_config_given_without_its_option_says_where_it_goes(workdir, cli, args, said):
     """A newcomer passes the config as other tools take their file,
