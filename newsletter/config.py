@@ -4043,7 +4043,9 @@ def unread_entries(base: Path, pattern: str) -> list[tuple[Path, str]]:
         p = base / p
     if p.is_dir():
         entries = sorted(f for f in p.iterdir() if not f.name.startswith("."))
-    elif glob.has_magic(str(p)) and "**" not in p.parts:
+    elif "**" in p.parts:
+        entries = _walk_glob(p, every=True)  # (a FIFO a ** glob matched was left out without a word)
+    elif glob.has_magic(str(p)):
         entries = sorted(Path(f) for f in glob.glob(str(p)))
     else:
         return []
@@ -4058,12 +4060,13 @@ def unread_entries(base: Path, pattern: str) -> list[tuple[Path, str]]:
     return unread
 
 
-def _walk_glob(pattern: Path) -> list[Path]:
+def _walk_glob(pattern: Path, *, every: bool = False) -> list[Path]:
     """The files a ``**`` glob takes, each folder walked once: glob.glob
     follows a link back up the tree (``papers/self -> .``) forty times deep,
     reading each export forty times, and two such links took it 2**40 paths
     (the command never ended).  A folder reached again by another link, and
-    a file reached again, are taken once."""
+    a file reached again, are taken once.  ``every``: FIFOs, sockets and
+    devices it matches too (for :func:`unread_entries` to name)."""
     first = next(i for i, part in enumerate(pattern.parts) if glob.has_magic(part))
     root = Path(*pattern.parts[:first])
     seen_dirs: set[tuple[int, int]] = set()
@@ -4090,7 +4093,7 @@ def _walk_glob(pattern: Path) -> list[Path]:
                 if broken_link(path) is not None:
                     found.append(path)  # an error when read, naming the link
                 continue
-            if stat.S_ISREG(fst.st_mode) and (fst.st_dev, fst.st_ino) not in seen_files:
+            if (stat.S_ISREG(fst.st_mode) or every) and (fst.st_dev, fst.st_ino) not in seen_files:
                 seen_files.add((fst.st_dev, fst.st_ino))
                 found.append(path)
     return sorted(found)

@@ -814,11 +814,16 @@ class TopicIndex:
         papers: dict[str, Paper],
         results: dict[str, dict[str, TopicMatch]],
         near: Mapping[str, NearMisses] | None = None,
+        liked: Mapping[str, frozenset[str]] | None = None,
     ):
         self.papers = papers
         self.results = results
         #: Per ranked topic, its best papers under the floor (see :func:`topic_index`'s ``near``).
         self.near: Mapping[str, NearMisses] = near or {}
+        #: Per topic with ``like``, the ids of the liked papers found: never in a
+        #: digest of a subscriber of that topic, under any of its topics (they
+        #: have read the paper; a reader was sent the paper it named as read).
+        self.liked: Mapping[str, frozenset[str]] = liked or {}
         self._scored: dict[str, dict[str, _Scored]] = {}
         self._ranked: dict[str, list[str]] = {}
         for key, matches in results.items():
@@ -879,13 +884,21 @@ class TopicIndex:
         ranked = self._ranked.get(key)
         return _fit(self._scored[key][ranked[0]]) if ranked else None
 
+    def liked_by(self, topics: Iterable[str]) -> frozenset[str]:
+        """The keys (:attr:`Paper.keys`) of the day's papers liked under any
+        of ``topics``: left out of a digest of those topics."""
+        return frozenset(k for t in topics for pid in self.liked.get(t, ()) if pid in self._keys
+                         for k in self._keys[pid])
+
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
-        """The subscriber's papers, best first, minus ``exclude`` (ids already sent),
-        capped at ``limit`` (default: the subscriber's ``max_papers``).
+        """The subscriber's papers, best first, minus ``exclude`` (ids already sent)
+        and the papers its topics like (:meth:`liked_by`), capped at ``limit``
+        (default: the subscriber's ``max_papers``).
 
         The answer depends only on the topics, pinned authors, cap and
         ``exclude``; subscribers who share those (a list with a few popular
         topic mixes) share one selection, kept for the index's lifetime."""
+        exclude = frozenset(exclude) | self.liked_by(subscriber.topics)
         key = _selection_key(subscriber, exclude, limit)
         _, pins, cap, excluded = key
         found = self._selected.get(key)
@@ -901,6 +914,7 @@ class TopicIndex:
         reasons): ``match`` counts up to 1,000 papers per subscriber to say what
         ``max_papers`` cut, and ``send`` for each digest it cuts.  Kept like
         :meth:`select`'s answers: a send's subscribers share a few topic mixes."""
+        exclude = frozenset(exclude) | self.liked_by(subscriber.topics)
         key = _selection_key(subscriber, exclude, limit)
         _, pins, cap, excluded = key
         found = self._counted.get(key)
@@ -1086,6 +1100,7 @@ def topic_index(
     with_rules = [k for k in wanted if not topics[k].ranked or topics[k].has_rules]
     results = Matcher(topics, config).results(all_papers, with_rules)
     near_misses: dict[str, NearMisses] = {}
+    liked: dict[str, frozenset[str]] = {}
     if ranked:
         from .latex import to_unicode
         from .ranking import EMBEDDINGS_FILE, Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
@@ -1139,14 +1154,18 @@ def topic_index(
                 interest = Interest(key, about, tuple(topic.like), topic.min_score, vouch)
                 ranking = ranker.ranking(interest, members, fuse=vouch, near=near)
                 found = ranking.found
+                if ranking.liked:
+                    liked[key] = ranking.liked
                 if ranking.near:
                     near_misses[key] = NearMisses(interest.floor, tuple(
                         (papers_by_id[pid], score) for pid, score in ranking.near))
-                if not found and members and vouch and not topic.about and topic.min_score is None:
+                if not found and not ranking.liked and members and vouch and not topic.about \
+                        and topic.min_score is None:
                     # Rules and `like` only, and no liked paper known (each was
                     # warned about): nothing to rank by, so the rules alone decide,
                     # as without `like` (with rules the default floor lets every
-                    # member in, so an empty answer can only mean that).
+                    # member in, so an empty answer can only mean that, or that
+                    # the rules took the liked papers alone, which are never sent).
                     continue
                 results[key] = {
                     pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.why, r.fit)
@@ -1154,4 +1173,4 @@ def topic_index(
                 }
         finally:
             embedder.close()
-    return TopicIndex({p.id: p for p in all_papers}, results, near_misses)
+    return TopicIndex({p.id: p for p in all_papers}, results, near_misses, liked)

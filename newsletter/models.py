@@ -61,10 +61,39 @@ _PRECISIONS = ("year", "month")
 def _finer(theirs: str | None, mine: str | None) -> bool:
     """Whether a date given to ``theirs`` precision says more than one given
     to ``mine`` (a day beats a month, a month a year alone)."""
-    def rank(p: str | None) -> int:
-        return _PRECISIONS.index(p) if p in _PRECISIONS else len(_PRECISIONS)
+    return _rank(theirs) > _rank(mine)
 
-    return rank(theirs) > rank(mine)
+
+def _rank(precision: str | None) -> int:
+    """A date precision's place from the coarsest (a year alone: 0)."""
+    return _PRECISIONS.index(precision) if precision in _PRECISIONS else len(_PRECISIONS)
+
+
+def _first_published(theirs: Paper, mine: Paper) -> bool:
+    """Whether ``theirs``'s date, not ``mine``'s, is when the paper was first
+    published, the date its card shows.  Sources date a paper differently: the
+    arXiv API's ``published`` and an abstract page's "Submitted on" are v1's
+    day, an RSS feed's the day it announced this version (v2 a week after v1),
+    Hugging Face's ``publishedAt`` arXiv's first day.  The newer version's date
+    won the merge: the card of a paper first out on 4 Jun said 11 Jun.  So the
+    earlier date wins, and of two that agree as far as the coarser says
+    (Jun 2024, 4 Jun 2024), the finer one."""
+    if theirs.published is None:
+        return False
+    if mine.published is None:
+        return True
+    coarse = min(theirs.date_precision, mine.date_precision, key=_rank)
+
+    def cut(when: datetime) -> tuple:
+        return (when.year,) if coarse == "year" else (when.year, when.month) if coarse == "month" else (when.date(),)
+
+    if cut(theirs.published) != cut(mine.published):
+        return cut(theirs.published) < cut(mine.published)
+    if theirs.date_precision != mine.date_precision:
+        return _finer(theirs.date_precision, mine.date_precision)
+    # (the same day: the earlier time, where both say their zone)
+    aware = theirs.published.tzinfo is not None, mine.published.tzinfo is not None
+    return aware[0] == aware[1] and theirs.published < mine.published
 
 
 def web_url(value: str | None) -> str | None:
@@ -251,8 +280,9 @@ class Paper:
         return first if first and _ARXIV_CATEGORY.match(first) else None
 
     def merge(self, other: Paper) -> Paper:
-        """The same paper seen twice: keep the richest value of each field, and
-        a newer arXiv version's own text (its v2 title, not v1's read first)."""
+        """The same paper seen twice: keep the richest value of each field, a
+        newer arXiv version's own text (its v2 title, not v1's read first), and
+        the earliest date (:func:`_first_published`)."""
         versions = self.version is not None and other.version is not None and self.version != other.version
         if versions and (other.version or 0) > (self.version or 0):
             newer = other.merge(self)
@@ -274,7 +304,7 @@ class Paper:
                 if theirs is not None and (mine is None or theirs > mine):
                     changes[f.name] = theirs
             elif f.name == "published":
-                if theirs is not None and (mine is None or _finer(other.date_precision, self.date_precision)):
+                if _first_published(other, self):
                     changes.update(published=theirs, date_precision=other.date_precision)
             elif f.name == "date_precision":
                 continue  # (with published, above)

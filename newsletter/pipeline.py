@@ -963,6 +963,9 @@ def paper_standing(
         if paper.id in ids:
             place = ids.index(paper.id)
             digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
+        elif liked := [k for k in sub.topics if paper.id in index.liked.get(k, ())]:
+            digests.append(DigestStanding(sub, None, len(ids), f"a paper you liked (`like` of "
+                                          f"{config.topic_name(liked[0])}): never sent back to you"))
         elif not excluded.isdisjoint(paper.keys):
             again = (f"; read now as its version {paper.version}, and a paper sent is not sent again in a new version"
                      if (paper.version or 0) > 1 else "")

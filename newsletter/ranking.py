@@ -277,10 +277,14 @@ class Relevance:
 class Ranking:
     """:meth:`Ranker.ranking`'s answer: the papers at or above the floor, and
     the best few just under it (``near``: ids and relevance, best first), which
-    ``match`` shows so a reader can tell whether to lower ``min_score``."""
+    ``match`` shows so a reader can tell whether to lower ``min_score``.
+    ``liked``: the ids of the liked papers found, which are never among
+    ``found``: the subscriber has read them (the digest leaves them out of
+    the subscriber's other topics too, see :class:`matching.TopicIndex`)."""
 
     found: dict[str, Relevance]
     near: tuple[tuple[str, float], ...] = ()
+    liked: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- text
@@ -568,6 +572,10 @@ def phrases(
                     words = [words[0].lower(), *words[1:]]  # "Diffusion" opening a sentence reads as "diffusion"
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
+
+
+#: A title written in sentence case: a word of four letters or more in lower case.
+_SENTENCE_CASE = re.compile(r"(?<![\w-])[a-z]{4,}(?![\w-])")
 
 
 def _list_noun(chunks: list[list[str]], parts: list[str], n: int) -> str | None:
@@ -1278,7 +1286,7 @@ class Ranker:
         )
         self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
         self.centred = _unit(self.vectors - self.mean)
-        self._names: dict[str, bool] = {}  # see _is_name
+        self._names: dict[str, tuple[bool, bool]] = {}  # see _is_name
         self._closeness: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see phrase_closeness
         self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._opening_tokens: dict[int, list[str]] = {}  # see _opening_words
@@ -1389,7 +1397,7 @@ class Ranker:
         liked_vecs = self.embedder.embed([t for _, _, t in liked]) if liked else None
         scores = self.scores(interest, liked, liked_vecs)
         if scores is None:
-            return Ranking({})
+            return Ranking({}, liked=frozenset(liked_ids))
         import numpy as np
 
         lifted = None  # which papers the liked papers raised (None: all their doing, or no liked papers)
@@ -1432,7 +1440,8 @@ class Ranker:
         # the phrases as a reason names them: nouns, not "solve" of "used to solve them" (the scores read them all)
         about_phrases = []
         if interest.about:
-            about_phrases = reasons.noun_phrases(interest.about, self.phrases(wanted(interest.about)))
+            about_phrases = [self._in_lower_case(ph)
+                             for ph in reasons.noun_phrases(interest.about, self.phrases(wanted(interest.about)))]
         # (phrase, its stems, the rarest of them, their total weight, its stems in order
         # with their word's place): see _reason
         phrase_words = []
@@ -1460,7 +1469,7 @@ class Ranker:
             by_like = bool(liked) and (lifted is None or bool(lifted[i]))
             fit = None if fits is None else round(float(fits[i]), 4)
             out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs), fit)
-        return Ranking(out, under)
+        return Ranking(out, under, frozenset(liked_ids))
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
         """Every paper's score in [0, 1] for ``interest`` (None: nothing to rank by).
@@ -1714,25 +1723,54 @@ class Ranker:
         write it capitalised and never in lower case ("Schrödinger", "Adam";
         not "Graph").  A word they do not use is not a name.  Only papers
         with the word's stem are read, at most :data:`NAME_EVIDENCE` of them."""
+        return self._name_evidence(word)[0]
+
+    def _in_lower_case(self, phrase: str) -> str:
+        """``phrase`` of the reader's sentence as a reason names it mid-sentence:
+        a capitalised word in lower case unless the day's abstracts write it
+        as a name, capitalised inside a sentence and never in lower case
+        (:meth:`_name_evidence`).  A reason read "close to your interest in
+        Optimisation (Stochastic)" and "... and Stochastic gradient methods":
+        the reader's capital ("Step sizes and Stochastic gradient methods"),
+        or one the abstracts wrote only opening a sentence ("Stochastic
+        gradient descent is ..."), which :func:`phrases` took for a name.
+        For the reasons only: the scores read words whatever their case."""
+        words = phrase.split()
+        lowered = [w.lower() if w[:1].isupper() and w[1:].islower() and not self._name_evidence(w)[1] else w
+                   for w in words]
+        return phrase if lowered == words else " ".join(lowered)
+
+    def _name_evidence(self, word: str) -> tuple[bool, bool]:
+        """Whether the day's abstracts write ``word`` capitalised and never in
+        lower case (:meth:`_is_name`), and whether they do so inside a
+        sentence too (an abstract's, or a title's in sentence case), not only
+        opening one (:meth:`_in_lower_case`)."""
         key = word.casefold()
         known = self._names.get(key)
         if known is None:
             stem = self.stem(key)
             pattern = re.compile(rf"(?<!\w){re.escape(key)}(?!\w)", re.IGNORECASE)
-            lower = capital = False
+            lower = capital = within = False
             read = 0
             for i, tokens in enumerate(self.token_sets):
                 if stem not in tokens:
                     continue
-                for m in pattern.finditer(self.papers[i].abstract):
+                abstract, title = self.papers[i].abstract, self.papers[i].title
+                for m in pattern.finditer(abstract):
                     if m.group().islower():
                         lower = True
                     else:
                         capital = True
+                        before = abstract[: m.start()].rstrip()
+                        within = within or bool(before) and before[-1] not in ".!?:"
+                # a title in sentence case ("A tutorial on Bayesian optimization") capitalises names
+                # alone; one in title case ("Stochastic Gradient Methods Revisited") says nothing
+                if not within and _SENTENCE_CASE.search(title):
+                    within = any(not m.group().islower() and m.start() > 0 for m in pattern.finditer(title))
                 read += 1
                 if lower or read >= NAME_EVIDENCE:
                     break
-            known = self._names[key] = capital and not lower
+            known = self._names[key] = (capital and not lower, within and not lower)
         return known
 
     def _said(self, word: str, noun: str) -> bool:

@@ -876,6 +876,8 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             paragraphs.append([(n, t)])
         elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
             links.setdefault(len(paragraphs), []).append((n, t))
+        elif t and current and _names_go_on(current, t):
+            current.append((n, t))
         elif t and (_is_paper_meta(t) or _avatar_beside(texts, i) or _folds_to(t, _AI_SUMMARY, colons=True)
                     or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
@@ -913,7 +915,9 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
             rest = para[len(lone):]
             # from a paper's title line inside it on, each line is a block, as in the layout without blank lines
-            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i)), len(rest))
+            after_title = k > 0 and (bool(lone) or (k - 1 not in alone and len(paragraphs[k - 1]) == 1
+                                                    and len(paragraphs[k - 1][0][1]) <= MAX_TITLE_CHARS))
+            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i, after_title)), len(rest))
             blocks.extend(lone)
             if cut:
                 blocks.append((rest[0][0], _wrapped_lines([t for _, t in rest[:cut]])))
@@ -922,29 +926,37 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return blocks
 
 
-def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int) -> bool:
+def _names_go_on(current: list[tuple[int, str]], text: str) -> bool:
+    """Whether ``text``, a line reading as a card's authors ending "et al."
+    (:func:`_names_and_more`), is a wrapped abstract's line instead: the
+    paragraph above it is sentences (one has ended in it) and its last line
+    ends inside one ("... described by" over "Hoffmann et al.").  It was cut
+    out as the card's and lost from the abstract."""
+    above = current[-1][1]
+    return (not _SENTENCE_END.search(above[-2:] + " ") and _names_and_more(text) is not None
+            and bool(_SENTENCE_END.search(" ".join(t for _, t in current))))
+
+
+def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int, after_title: bool = False) -> bool:
     """Whether line ``i`` of a paragraph, in the layout with blank lines, is a
-    paper's title over its abstract's line, with no blank line between: it
-    reads as a title, the line under it is a whole abstract (longer than any
-    title, ending a sentence) and the line over it, if any, is one too.  A
-    paper so written among papers with blank lines (an export mended by hand),
-    or papers of the layout without them appended under the last abstract,
-    were one paragraph, glued to the abstract before as its second paragraph:
-    those papers were lost without a word.  Lines an editor wrapped are never
-    longer than a title, so none of an abstract's own lines is taken so.
-    From there on each line is read as in the layout without blank lines,
-    pair by pair, where a line that breaks the pattern (an abstract without
-    a full stop, a title with a question mark inside) is read or refused as
-    there: cut only where the pattern held, the papers after it were glued
-    to an abstract again."""
-    if i + 1 >= len(lines) or len(after := lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
+    paper's title over its abstract's line, with no blank line between: a
+    line no longer than a title directly over one longer than any title.
+    A paper so written among papers with blank lines (an export mended by
+    hand), or papers of the layout without them appended under the last
+    abstract, were one paragraph, glued to the abstract before as its second
+    paragraph: those papers were lost without a word.  Lines an editor wrapped
+    are never longer than a title, so wrapping never makes that pattern; it
+    is cut whatever the title or the abstract above reads like (a title with
+    "?" or in sentence case, an abstract ending on a link were glued before),
+    and from there on each line is read or refused as in the layout without
+    blank lines.  Only the paragraph's first line under a title
+    (``after_title``: a card's names or venue over its abstract) and a line
+    cut inside a word or a list ("both pre-", "X, Y,") are no paper's start."""
+    if i + 1 >= len(lines) or len(lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
         return False
     text = lines[i][1]
-    if (len(text) > MAX_TITLE_CHARS or not _reads_as_title(text.removesuffix("?")) or _is_page_chrome(text)
-            or not _abstract_goes_on(after)):
-        return False
-    before = lines[i - 1][1] if i else None
-    return before is None or (len(before) > MAX_TITLE_CHARS and _abstract_goes_on(before))
+    return (len(text) <= MAX_TITLE_CHARS and not text.endswith(("-", ",")) and not _is_page_chrome(text)
+            and not (i == 0 and after_title))
 
 
 def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
@@ -1373,7 +1385,8 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
-        if k + step < len(body) and _goes_on_below(abstract, body[k + step][1]):
+        # (only without blank lines: a paragraph's end is no fixed width's cut, and the error would say so)
+        if k + step < len(body) and body[k + step][0] == a_line + 1 and _goes_on_below(abstract, body[k + step][1]):
             n_line, nxt = body[k + step]
             raise InputError(
                 Problem(f"line {n_line}, {_short(nxt)!r}, goes on from the line above it (which ends "
@@ -1442,8 +1455,11 @@ def _two_lines_over_an_abstract(body: list[tuple[int, str]], k: int, abstract: s
     without a word.  A paper's whole abstract so short and no sentence, over
     a title that ends with no sentence mark either (as titles do), is refused
     with them: where the two cannot be told apart, a located error, not a
-    paper read wrong."""
-    if k + 1 >= len(body):
+    paper read wrong.  A short abstract that is no such line is read: one
+    ending on a link ("Code and models: https://github.com/...") or a
+    sentence without its full stop ("This paper has been withdrawn by the
+    author due to an error in Lemma 3") were refused as lines of names."""
+    if k + 1 >= len(body) or _LINK_AT_END.search(abstract.rstrip()) or not _is_name_line(abstract):
         return False
     nxt = body[k][1]
     return (len(nxt) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(abstract.rstrip()[-2:] + " ")
@@ -1466,9 +1482,6 @@ def _goes_on_below(abstract: str, below: str) -> bool:
     return (bool(end) and end[-1].isalnum() and not _SENTENCE_END.search(end[-2:] + " ")
             and not _LINK_AT_END.search(end) and bool(_LOWER_WORD.match(below.strip())))
 
-
-#: An abstract ending on a link (no full stop after it, as many do): its end is no cut sentence.
-_LINK_AT_END = lazy(r"(?:https?://|www\.)\S+$")
 
 
 def _hyphen_cut(line: str) -> bool:
@@ -1504,13 +1517,16 @@ def _wrapped_lines(lines: list[str]) -> str:
     a hyphen or a dash inside a word (a paragraph pasted into an editor that
     wrapped it at 72 or 80 columns, or saved as text with line breaks by a word
     processor, breaks after "geometry-"): "geometry- aware" was in the abstract
-    and the title.  A hyphen left hanging ("pre- and post-training") keeps its space."""
+    and the title.  A single hyphen left hanging ("pre- and post-training") keeps
+    its space; a dash never hangs ("models—" over "and" is "models—and", and so
+    is "models---" over "to"), whatever word follows it."""
     if not any(line.endswith(_DASHES) for line in lines[:-1]):
         return " ".join(lines)
     text = lines[0]
     for line in lines[1:]:
         glued = line[:1].isalnum() and _CUT_AT_DASH.search(text[-4:])
-        text = f"{text}{line}" if glued and not _hanging_hyphen(line) else f"{text} {line}"
+        hanging = glued and not text.endswith(("--", "–", "—")) and _hanging_hyphen(line)
+        text = f"{text}{line}" if glued and not hanging else f"{text} {line}"
     return text
 
 
@@ -1816,8 +1832,10 @@ def _calendar_day(text: str) -> datetime | None:
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
 _ABSTRACT_END = frozenset(".!?)]}\"'”’»…$")
-#: ...or a link (code, project page), which abstracts often end with.
-_LINK_AT_END = lazy(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
+#: ...or a link (code, project page), which abstracts often end with (no full stop after it),
+#: a bare domain's path ("code at github.com/lab/ops") or an address: its end is no cut sentence.
+_LINK_AT_END = lazy(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/\S*$",
+                    re.IGNORECASE)
 
 
 def _cut_off(abstract: str) -> bool:

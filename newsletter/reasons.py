@@ -229,7 +229,11 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     card's topic's alone points at the heading instead: "close in meaning to
     this topic" ("... to your interest in ML for molecules" under the heading
     "ML for molecules" said its name again on each card), while a flat list
-    of papers (a template of one's own over ``all_papers``) keeps the name."""
+    of papers (a template of one's own over ``all_papers``) keeps the name.
+    So does its part of a reason that names other topics too: "similar to a
+    paper you liked for Like my bridges paper, “…”" under the heading "Like
+    my bridges paper" reads "similar to a paper you liked, “…”" (see
+    :func:`_for_topics`)."""
     if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
@@ -237,7 +241,7 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     if here and topics and alone_in_meaning:
         return CLOSE_IN_MEANING_HERE
     if topic_name is not None and (len(given) > 1 or alone_in_meaning):
-        return _for_topics([(topic_name(t), r) for t, r in given])
+        return _for_topics([(topic_name(t), r) for t, r in given], here=here and bool(topics))
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
 
 
@@ -310,12 +314,21 @@ def _said(r: Reason) -> str:
     return "; ".join(out) or CLOSE_IN_MEANING
 
 
-def _for_topics(given: Sequence[tuple[str, Reason]]) -> str:
+def _for_topics(given: Sequence[tuple[str, Reason]], *, here: bool = False) -> str:
     """The reasons of several topics (``(topic's name, reason)``) as one
     sentence naming each topic: those close to phrases of theirs with the
     phrases in parentheses after each name, those close in meaning, and each
     liked paper ("similar to a paper you liked for Optimisation, “...”"), in
-    the order the topics give them (the card's own topic first)."""
+    the order the topics give them (the card's own topic first).  ``here``:
+    said under the heading of the card's own topic (the first), which is not
+    named again: what it alone gives is said as for one topic ("close to your
+    interest in step sizes", "similar to a paper you liked, “...”", "close in
+    meaning to this topic"), and beside other topics it is "this topic"."""
+    own = given[0][0] if here and given else None
+
+    def shown(names: Sequence[str]) -> str:
+        return listed(["this topic" if name == own else name for name in names])
+
     close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
     meaning: list[str] = []  # topics close in meaning
     liked: dict[str, list[str]] = {}  # a liked paper's title -> its topics
@@ -333,15 +346,21 @@ def _for_topics(given: Sequence[tuple[str, Reason]]) -> str:
     out = []
     for kind, title in order:
         if kind == "close":
+            if own is not None and list(close) == [own]:
+                out.append(f"{_CLOSE_TO} in {listed(close[own])}")
+                continue
             by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
             for name, phrases in close.items():
                 by_phrases.setdefault(", ".join(phrases), []).append(name)
-            topics = [f"{listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
+            topics = [f"{shown(names)} ({phrases})" for phrases, names in by_phrases.items()]
             out.append(f"{_CLOSE_TO}{'s' if len(close) > 1 else ''} in {listed(topics)}")
         elif kind == "meaning":
-            out.append(f"{CLOSE_IN_MEANING}{'s' if len(meaning) > 1 else ''} in {listed(meaning)}")
+            if own is not None and meaning == [own]:
+                out.append(CLOSE_IN_MEANING_HERE)
+                continue
+            out.append(f"{CLOSE_IN_MEANING}{'s' if len(meaning) > 1 else ''} in {shown(meaning)}")
         else:
-            out.append(liked_in_words(title, listed(liked[title])))
+            out.append(liked_in_words(title, "" if own is not None and liked[title] == [own] else shown(liked[title])))
     return "; ".join(out)
 
 

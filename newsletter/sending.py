@@ -98,7 +98,9 @@ class DigestResult:
     #: "sent", "empty", "failed", "not due", "would send", "other worker",
     #: "unsubscribed", "waiting" (a failed digest's back-off), "held",
     #: "pending" (claimed, never tried: the run was stopped), "locked"
-    #: (another session held rows of its subscriber's: left for the next send)
+    #: (another session held rows of its subscriber's: left for the next send),
+    #: "already sent" (its last digest went out and is recorded beside its
+    #: row, which another session holds: nothing goes again, nothing new now)
     status: str
     papers: int = 0
     message_id: str | None = None
@@ -151,6 +153,10 @@ class DigestResult:
             return f"empty       {self.email}: nothing new for them: no email{again}"
         if self.status == "locked":
             return f"locked      {self.email}: {self.error} (stays as it was, sent by the next send)"
+        if self.status == "already sent":
+            # (was "locked ... sent by the next send": a duplicate promised, and exit 1 every run the row stayed held)
+            return (f"already sent {self.email}: {self.error}; it is not sent again, and nothing new goes to them "
+                    "in this run: a send after the row is free records it there and serves them as usual")
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
@@ -201,6 +207,10 @@ class SendReport:
     #: the worker's statement limit (PostgreSQL; see :attr:`Batch.held`): their
     #: digests stay as they were, for the next send.  Named in :attr:`problems`.
     locked: int = 0
+    #: Subscribers whose last digest already went out and is recorded beside
+    #: its row, which another session holds (see :attr:`Batch.recorded`):
+    #: nothing resent, nothing new this run, and no problem of the run.
+    already_sent: int = 0
     #: Subscribers the run stopped before it reached (stopped, a send worker
     #: gone, its claims lost): nothing planned or claimed, the next send
     #: serves them.  They were in no count, and the counts fell short of
@@ -236,9 +246,10 @@ class SendReport:
         pending = f", left pending {self.pending}" if self.pending else ""
         unreached = f", not reached {self.not_reached}" if self.not_reached else ""
         locked = f", locked {self.locked}" if self.locked else ""
+        already = f", already sent {self.already_sent}" if self.already_sent else ""
         return (
             f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-            f"{later}{held}{left}{others}{pending}{locked}{unreached}"
+            f"{later}{held}{left}{others}{pending}{locked}{already}{unreached}"
         )
 
     def to_json(self) -> dict:
@@ -255,6 +266,7 @@ class SendReport:
             "held": self.held,
             "pending": self.pending,
             "locked": self.locked,
+            "already_sent": self.already_sent,
             "not_reached": self.not_reached,
             "sources_read": self.sources_read,
             "failed_sources": [f.to_json() for f in self.failed_sources],
@@ -1441,6 +1453,9 @@ class _SendRun:
                 if sub.email in batch.held:  # (another session's lock: the batch goes on without it)
                     self._result(DigestResult(sub.email, "locked", error=batch.held[sub.email]))
                     continue
+                if sub.email in batch.recorded:  # (delivered, recorded beside its held row: nothing owed)
+                    self._result(DigestResult(sub.email, "already sent", error=batch.recorded[sub.email]))
+                    continue
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
                     continue
@@ -2073,7 +2088,7 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         skipped = (count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
-                   + count["locked"])
+                   + count["locked"] + count["already sent"])
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
         if self.kept and not self.due_read and count["not due"] == len(self.results):
             note = f"no digest is due now: {self._kept_said()} (README \"Schedules\")"
@@ -2099,6 +2114,7 @@ class _SendRun:
             problems=tuple(str(p) for p in self.problems) + self._locked_said(),
             pending=count["pending"],
             locked=count["locked"],
+            already_sent=count["already sent"],
             not_reached=max(0, self.subscribers - len({r.email for r in self.results})) if not dry else 0,
             sources_read=self.papers is not None,
         )

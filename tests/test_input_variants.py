@@ -111,6 +111,20 @@ def test_a_hyphen_left_hanging_at_a_lines_end_keeps_its_space(layout):
         assert first.abstract == abstract[:cut] + " both pre- and post-training" + abstract[cut:]
 
 
+@pytest.mark.parametrize(("end", "start"), [("models\u2014", "and"), ("models---", "to"), ("models--", "and"),
+                                            ("models\u2013", "or")])
+def test_a_dash_at_a_lines_end_joins_without_a_space_whatever_follows(end, start):
+    """A dash (em or en dash, "--", "---") at the end of a wrapped line is no
+    hyphen left hanging: "models—" over "and" was read "models— and" (and
+    "models---" over "to" "models--- to"), as "pre-" over "and" is."""
+    (title, abstract), second = _sample(2)
+    cut = abstract.index(" ", 200)
+    wrapped = f"{abstract[:cut]} large {end}\n{start} small{abstract[cut:]}"
+    text = f"{_HEADER_A}{title}\n\n{wrapped}\n\n{second[0]}\n\n{second[1]}\n"
+    first = parse_hf_papers_text(text.encode(), "dash.txt")[0]
+    assert first.abstract == f"{abstract[:cut]} large {end}{start} small{abstract[cut:]}"
+
+
 _FEEDS = {  # name: (fixture, the Content-Type it is served with)
     "blog": ("feed-atom-html-summaries.xml", "application/atom+xml"),
     # a server that sends its feeds as web pages
@@ -194,6 +208,37 @@ def test_two_unknown_lines_between_a_title_and_its_abstract_are_refused_not_read
         f"names.txt:{lines_at['Ada Lovelace']}: this line, 'Ada Lovelace', under the title {pairs[0][0][:59] + '…'!r} "
         f"(line {lines_at[pairs[0][0]]}), is too short to be its abstract, and line {lines_at['Grace Hopper']}, "
         f"'Grace Hopper', over the abstract at line {lines_at[pairs[0][1]]}, is no sentence either:"), info.value
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("short", ["Code and models: https://github.com/lab/sparse-attn",
+                                   "This paper has been withdrawn by the author due to an error in Lemma 3"])
+def test_a_short_abstract_without_a_full_stop_that_is_no_name_is_read(short, layout):
+    """A real paper's whole abstract, short and without a full stop (a link,
+    a withdrawal notice), over the next paper: it was refused as two lines
+    of names between a title and its abstract."""
+    first, last = _sample(2)
+    pairs = [first, ("A Note on Sparse Attention Kernels", short), ("A Unified Model for Compressed Sensing MRI", last[1])]
+    papers = parse_hf_papers_text(_export(pairs, layout).encode(), "short.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
+
+
+@pytest.mark.parametrize("layout", ["a", "b"])
+@pytest.mark.parametrize("end", ["; code at github.com/lab/ops", "; code at https://github.com/lab/ops",
+                                 " and are slow to run at scale"])
+def test_an_abstract_ending_on_a_bare_link_over_a_lower_case_title_is_read(end, layout):
+    """An abstract ending "...; code at github.com/lab/ops" (a domain's path,
+    no "https://") over a title in lower case was refused as a listing
+    wrapped at a fixed width, also with blank lines, where no width cuts a
+    paragraph (and the error's "was the export wrapped?" was wrong there)."""
+    first, second = _sample(2)
+    pairs = [(first[0], first[1].rstrip(".") + end), ("mixture of experts at scale: A Study", second[1])]
+    if layout == "b" and not end.endswith("/ops"):
+        with pytest.raises(InputError, match="was the export wrapped at a fixed width"):
+            parse_hf_papers_text(_export(pairs, layout).encode(), "end.txt")
+        return
+    papers = parse_hf_papers_text(_export(pairs, layout).encode(), "end.txt")
+    assert [(p.title, p.abstract) for p in papers] == pairs
 
 
 def test_a_short_abstract_ending_with_a_full_stop_over_a_short_title_is_read():
@@ -323,12 +368,12 @@ def test_a_hugging_face_collection_copied_as_text_is_named_with_its_papers_ids(i
         "2409.02342]; the daily papers page, copied, is the export)")
 
 
-@pytest.mark.parametrize("path", ["papers/", "papers/*.txt"])
+@pytest.mark.parametrize("path", ["papers/", "papers/*.txt", "papers/**/*.txt"])
 def test_a_named_pipe_or_a_link_to_a_device_among_the_exports_is_named_not_read(tmp_path, cli, path):
     """A FIFO (an export piped in: `mkfifo papers/today.txt`) or a link to
     /dev/zero in the exports folder was left out without a word (reading it
     would block, or never end): each is named in a warning, and the other
-    exports are read."""
+    exports are read.  A ``**`` glob's too (README promises the warning)."""
     folder = tmp_path / "papers"
     folder.mkdir()
     (folder / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())

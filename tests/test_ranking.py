@@ -10,6 +10,7 @@ from datetime import UTC
 
 import pytest
 from conftest import BASIC_CONFIG, DATA, run_in_process, run_newsletter, unwrapped, write_config
+from smtp_server import smtp_server  # noqa: F401
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -1321,6 +1322,81 @@ def test_match_paper_tells_a_full_digest_from_a_paper_sent_before(workdir):
     assert subs["ada@example.org"]["why_not"] == "sent before (`match --all` shows it as if not)"
     _, _, subs = standing(workdir, first["id"], "--all")
     assert subs["ada@example.org"]["place"] == 1
+
+
+LIKED = "Reflected Diffusion Models"
+
+LIKED_ELSEWHERE = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  unnatural:
+    name: Unnatural samples
+    any: ["unnatural samples"]  # the liked paper's words alone: the rules take it and no other
+    like: ["Reflected Diffusion Models"]
+  gen:
+    name: Generative modelling
+    about: Diffusion models and score-based generative models.
+    like: ["Reflected Diffusion Models"]
+  diffusion:
+    name: Diffusion
+    any: ["diffusion"]
+subscribers:
+  - email: ada@example.org
+    topics: [unnatural]
+  - email: bob@example.org
+    topics: [gen, diffusion]
+    max_papers: 100
+  - email: cy@example.org
+    topics: [diffusion]
+    max_papers: 100
+email:
+  from: "Paper Digest <digest@example.org>"
+delivery:
+  transport: smtp
+  host: 127.0.0.1
+  port: PORT
+  security: none
+  timeout: 5
+  retries: 1
+  retry_delay: 0.01
+"""
+
+
+def test_a_liked_paper_is_never_a_card_of_its_subscribers_digest(workdir, smtp_server):
+    """A reader was sent, as a new card, the paper its topic named under
+    `like:` as already read: a topic of rules and `like` whose rules took
+    the liked paper alone fell back to the rules, liked paper and all; and
+    another topic of the same subscriber (`diffusion`, which likes nothing)
+    took it.  The subscriber has read it: no digest of a subscriber whose
+    topics like it carries it; one whose topics do not like it still gets it."""
+    write_config(workdir, LIKED_ELSEWHERE.replace("PORT", str(smtp_server.port)))
+    subs, m = match_json(workdir)
+    assert "like[0]" not in m.err, m.err
+    assert subs["ada@example.org"] == []  # its rules took the liked paper alone
+    assert LIKED not in {p["title"] for p in subs["bob@example.org"]}
+    assert LIKED in {p["title"] for p in subs["cy@example.org"]}  # it likes nothing: a paper like any other
+    _, topics, standings = standing(workdir, LIKED)
+    assert topics["diffusion"]["taken"]  # the topic takes it; bob's digest leaves it out
+    for email, topic in (("ada@example.org", "Unnatural samples"), ("bob@example.org", "Generative modelling")):
+        assert standings[email]["place"] is None
+        assert standings[email]["why_not"] == f"a paper you liked (`like` of {topic}): never sent back to you"
+    assert standings["cy@example.org"]["place"] is not None
+
+    sent = run_in_process("send", "--now", "2024-05-06T09:00:00+00:00", cwd=workdir)
+    assert sent.code == 0, sent.err
+    box = smtp_server.mailbox
+    assert box.recipients() == ["bob@example.org", "cy@example.org"]  # ada's digest is empty
+    text = {m.rcpt_tos[0]: (m.message.get_body(("plain",)).get_content(), m.message.get_body(("html",)).get_content())
+            for m in box.messages}
+    card = re.compile(r"^\[\d+\] Reflected Diffusion Models\r?$", re.M)  # (its title in reasons is no card)
+    search = ">Reflected Diffusion Models</a>"  # the card's title, its line in the contents
+    plain, html = text["bob@example.org"]
+    assert not card.search(plain) and search not in html, plain
+    assert "] Statistical guarantees for denoising reflected diffusion models" in plain
+    plain, html = text["cy@example.org"]
+    assert card.search(plain) and search in html, plain
 
 
 def test_match_paper_names_a_liked_paper_and_an_unknown_one(workdir):

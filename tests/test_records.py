@@ -18,6 +18,7 @@ from conftest import DATA, ROOT, write_config
 
 from newsletter.errors import InputError
 from newsletter.feeds import parse_arxiv, parse_feed
+from newsletter.models import Paper
 from newsletter.scholar import is_scholar_alert
 
 # The command's runs here (send, match of records and versions) call its main()
@@ -1070,6 +1071,24 @@ def test_a_paper_dated_by_its_year_alone_is_not_shown_or_given_as_its_1_january(
     assert (year.merge(dated).published, year.merge(dated).date_precision) == (dated.published, None)
     assert dated.merge(year).date_text == "7 Mar 2024"
     assert replace(year, published=None).to_json()["published_precision"] is None
+
+
+def test_merged_dates_keep_the_earliest_and_of_two_that_agree_the_finer():
+    """The card shows when the paper was first published: of two dates the
+    earlier (a newer version's later date won the merge with its text), and
+    of two that agree as far as the coarser says, the finer.  A year or a
+    month alone is never taken for its first day."""
+    def dated(when: datetime | None, precision: str | None = None, version: int = 1) -> Paper:
+        return Paper(title="T", abstract="A.", source=f"s{version}", arxiv_id=f"2406.02555v{version}",
+                     published=when, date_precision=precision)
+
+    v1, v2 = dated(datetime(2024, 6, 4, 15, 40, tzinfo=UTC)), dated(datetime(2024, 6, 11, 4, tzinfo=UTC), version=2)
+    june, year = dated(datetime(2024, 6, 1, tzinfo=UTC), "month"), dated(datetime(2023, 1, 1, tzinfo=UTC), "year")
+    naive = dated(datetime(2024, 6, 4, 9, 0))  # the same day, no zone: not ordered against 15:40 UTC
+    for a, b, shown in [(v1, v2, "4 Jun 2024"), (june, v2, "11 Jun 2024"), (june, v1, "4 Jun 2024"),
+                        (year, v1, "2023"), (v1, naive, "4 Jun 2024"), (dated(None), june, "Jun 2024")]:
+        assert a.merge(b).date_text == b.merge(a).date_text == shown, (a.published, b.published)
+    assert v2.merge(v1).version == v1.merge(v2).version == 2  # the newer version's text, the first one's date
 
 
 EUROPE_PMC = DATA / "europepmc-search.json"

@@ -1765,7 +1765,9 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
         # in one sentence naming each topic ("Why: Step sizes: close to your interest: ...; Learning rates: ..."
         # read as labels nested in labels)
         assert f"{first}: close" not in why and why.startswith("Why: Close "), why
-        assert 0 < why.index(first) < why.index(second), why  # the card's own topic first
+        # under the card's own topic's heading, which names it: that topic is not named again (it read
+        # "close to your interests in Step sizes (...) and Learning rates (...)" under "Step sizes")
+        assert first not in why and second in why, why
         assert f"] {p['title']}\n" in _sections(text)[first]
     for p in bob["papers"]:
         if len(p["topics"]) == 1:  # one topic: its reason as it is, no label
@@ -2766,3 +2768,87 @@ def test_the_templates_read_each_value_of_a_section_and_a_card_once(tmp_path, mo
     for what in watched[1:]:  # a card's reason as said under its heading (p.reason_here)
         assert reads[("card", what)] == 2 * len(cards), what
     assert ("card", "reason") not in reads
+
+
+#: A day on which 50 papers write "Stochastic" only opening a sentence, among 250 on other subjects.
+_FIELDS = ["graph", "protein", "robot", "speech", "vision", "tabular", "causal", "privacy", "fairness", "quantum"]
+_SGD_DAY = "".join(
+    [f"Step sizes for stochastic gradient methods {n}\n\nStochastic gradient methods need step sizes. "
+     f"We tune them in setting {n}.\n\n" for n in range(50)]
+    + [f"A {_FIELDS[n % 10]} model number {n}\n\nWe study {_FIELDS[n % 10]} {_FIELDS[n // 10 % 10]} learning, "
+       f"case {n}.\n\n" for n in range(250)])
+
+_TWO_TOPICS = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  bridges:
+    name: Like my bridges paper
+    like: ["Step sizes for stochastic gradient methods 0"]
+  optim:
+    name: Optimisation in words
+    about: ABOUT
+subscribers:
+  - email: ada@example.org
+    topics: [bridges, optim]
+    max_papers: 60
+"""
+
+
+@pytest.mark.parametrize("about", ["Stochastic gradient methods and step sizes.",
+                                   "Step sizes and Stochastic gradient methods."])
+def test_a_cards_reason_names_not_its_own_heading_nor_a_capital_mid_sentence(tmp_path, about):
+    """Under the heading "Like my bridges paper", a card two topics took read
+    "similar to a paper you liked for Like my bridges paper, “…”; close to
+    your interest in Optimisation in words (...)": the heading said again.
+    And a reason capitalised a word mid-sentence, "... (Stochastic gradient
+    methods, step sizes)": the sentence's first word, kept as a name because
+    the day's abstracts write it only opening a sentence, or the reader's own
+    capital after "and".  Both the HTML and the text part."""
+    from conftest import run_in_process
+
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day.txt").write_text("Daily Papers\n\n" + _SGD_DAY, encoding="utf-8")
+    write_config(tmp_path, _TWO_TOPICS.replace("ABOUT", about))
+    result = run_in_process("preview", "--out", "pv", cwd=tmp_path)
+    assert result.code == 0, result.err
+    text = unwrapped((tmp_path / "pv" / "ada@example.org.txt").read_text(encoding="utf-8"))
+    html = html_lib.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "pv" / "ada@example.org.html").read_text(
+        encoding="utf-8")))
+    phrases = ("stochastic gradient methods, step sizes" if about.startswith("Stochastic")
+               else "step sizes, stochastic gradient methods")
+    for part in (text, html):
+        assert "for Like my bridges paper" not in part
+        assert "Stochastic gradient methods, " not in part and ", Stochastic gradient methods" not in part
+        # under its own heading: the liked paper as for one topic, the other topic by its name
+        assert (f"Similar to a paper you liked, “Step sizes for stochastic gradient methods 0”; close to your "
+                f"interest in Optimisation in words ({phrases})") in " ".join(part.split()), part
+
+
+def test_under_its_own_heading_a_topic_is_this_topic_beside_others_and_unnamed_alone():
+    """The card's own topic, said under its heading (``here``), is not named
+    again; a flat list (not ``here``) keeps every name."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+    from newsletter.rendering import reason_text
+
+    paper = Paper("Sparse autoencoders", "Features of a protein language model.", "s")
+    names = {"like": "Like my bridges paper", "opt": "Optimisation", "gen": "Generative models"}.__getitem__
+    liked = PaperMatch(paper, 1.0, ("like", "opt"), (), (), topic_reasons=(ranked(liked="Bridges"), ranked(["SGD"])))
+    assert reason_text(liked, names, here=True) == ("similar to a paper you liked, \u201cBridges\u201d; "
+                                                    "close to your interest in Optimisation (SGD)")
+    assert reason_text(liked, names) == ("similar to a paper you liked for Like my bridges paper, \u201cBridges\u201d; "
+                                         "close to your interest in Optimisation (SGD)")
+    both = PaperMatch(paper, 1.0, ("opt", "like", "gen"), (), (), topic_reasons=(
+        ranked(["SGD"], "Bridges"), ranked(liked="Bridges"), ranked()))
+    assert reason_text(both, names, here=True) == (
+        "close to your interest in SGD; similar to a paper you liked for this topic and Like my bridges paper, "
+        "\u201cBridges\u201d; close in meaning to your interest in Generative models")
+    shared = PaperMatch(paper, 1.0, ("opt", "gen"), (), (), topic_reasons=(ranked(["SGD"]), ranked(["step sizes"])))
+    assert reason_text(shared, names, here=True) == (
+        "close to your interests in this topic (SGD) and Generative models (step sizes)")
+    meaning = PaperMatch(paper, 1.0, ("opt", "gen"), (), (), topic_reasons=(ranked(), ranked()))
+    assert reason_text(meaning, names, here=True) == (
+        "close in meaning to your interests in this topic and Generative models")

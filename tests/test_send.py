@@ -4207,7 +4207,11 @@ def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_ne
     the next send sent it again, with the same Message-ID.  Now its delivery
     is recorded beside the row, the send goes on (exit 0, a warning names
     it), and the next send, the row free, records it in the row and sends
-    nobody anything twice."""
+    nobody anything twice.  A send while the row is held still said the
+    subscriber was "locked ... sent by the next send" (a duplicate promised)
+    and exited 1, run after run, though nothing failed; it says the digest
+    already went out and is not sent again, `--json` says "already sent",
+    and the send exits 0."""
     import threading
 
     import psycopg
@@ -4229,11 +4233,23 @@ def test_a_delivered_digest_whose_own_row_is_held_past_the_statement_limit_is_ne
             holder.execute("SELECT 1 FROM digests WHERE subscriber = %s FOR UPDATE", (held,))
             box.release.set()
             sending.join(60)
+            still = run_in_process("send", "--now", NOW, cwd=tmp_path, env=env)  # the row held still
+            still_json = run_in_process("send", "--now", NOW, "--json", cwd=tmp_path, env=env)
             holder.rollback()
     finally:
         box.release.set()
         sending.join(60)
     [r] = done
+    assert still.code == 0 and "Traceback" not in still.err, still.out + still.err
+    assert "next send sends them" not in still.err and "locked" not in still.out + still.err, still.out + still.err
+    assert still.out.strip().splitlines()[-1] == "sent 0, empty 2, failed 0, not due 0, already sent 1", still.out
+    assert f"already sent {held}: its last digest went out and is recorded beside that digest's row, which another " \
+           "session holds; it is not sent again, and nothing new goes to them in this run: a send after the row is " \
+           "free records it there and serves them as usual" in still.out.splitlines(), still.out
+    assert still_json.code == 0, still_json.out + still_json.err
+    report = json.loads(still_json.out)
+    assert (report["already_sent"], report["locked"], report["problems"]) == (1, 0, []), report
+    assert [d["status"] for d in report["digests"] if d["email"] == held] == ["already sent"], report["digests"]
     assert r.code == 0 and "Traceback" not in r.err, r.out + r.err
     assert r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out
     [said] = [line for line in r.err.splitlines() if "statement timeout" in line]
@@ -4289,6 +4305,42 @@ def test_a_claim_meeting_a_row_held_past_the_workers_statement_limit_sends_the_r
     assert again.code == 0 and again.out.strip().splitlines()[-1] == "sent 1, empty 7, failed 0, not due 0", again.out
     assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(8)]
     assert "<owed@example.org>" in {m.message_id for m in smtp_server.mailbox.messages}
+
+
+def test_a_read_only_command_cancelled_by_the_databases_statement_timeout_blames_no_administrator(
+    tmp_path, cli, pg_url
+):
+    """A read-only session (match, history) sets no statement limit of its
+    own, so a statement_timeout set for the database or role (here 0.7 s)
+    cancelled its wait on a table another session locked, and the error
+    said "cancelled by request before the worker's 110 s limit: an
+    administrator's pg_cancel_backend", blaming a person for a setting.  Now
+    it says the session sets no limit and names both causes beside the
+    server's own words; exit 2.  No wait in the test but the server's own."""
+    import psycopg
+
+    setup(tmp_path, "  transport: outbox", subscribers=many(2), extra=f"state: {pg_url}")
+    with open_state(pg_url):  # (the schema, made by a writer)
+        pass
+    db = psycopg.conninfo.conninfo_to_dict(pg_url)["dbname"]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{db}" SET statement_timeout = 700')
+    try:
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("LOCK TABLE digests IN ACCESS EXCLUSIVE MODE")
+            said = {command: cli(command) for command in ("history", "match")}
+            holder.rollback()
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{db}" RESET statement_timeout')
+    for command, r in said.items():
+        assert r.code == 2 and "Traceback" not in r.err, (command, r.out + r.err)
+        assert "administrator's pg_cancel_backend, or a stop" not in r.err and "worker's" not in r.err, (command, r.err)
+        assert r.err.strip().endswith(
+            "PostgreSQL: canceling statement due to statement timeout (this session sets no statement limit of its "
+            "own: the server's words say whether a statement_timeout set for the database or role (ALTER DATABASE or "
+            "ALTER ROLE ... SET statement_timeout; SHOW statement_timeout) cancelled it, or a request, an "
+            "administrator's pg_cancel_backend; nothing was changed)"), (command, r.err)
 
 
 def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):

@@ -2754,6 +2754,29 @@ def test_two_versions_of_one_paper_are_one_paper_with_the_newer_versions_text(tm
     assert "PDF: https://arxiv.org/pdf/2406.04321v2" in text
 
 
+@pytest.mark.parametrize("api_first", [True, False])
+def test_a_paper_in_two_versions_from_two_sources_is_dated_when_first_published(tmp_path, cli, api_first):
+    """2406.02555 from the arXiv API (v1: its ``<published>``, 4 Jun, is v1's
+    day) and from arXiv's RSS feed, which announced v2 on 11 Jun: the card
+    said 11 Jun, the newer version's date winning the merge with its text.
+    The paper was first published on 4 Jun, in either order of the sources."""
+    (tmp_path / "api.xml").write_bytes(data("arxiv-api.xml"))
+    (tmp_path / "rss.xml").write_bytes(data("arxiv-rss.xml"))
+    names = ["api", "rss"] if api_first else ["rss", "api"]
+    write_config(tmp_path, VERSIONS_CONFIG.replace("path: v1.xml", f"path: {names[0]}.xml")
+                 .replace("path: v2.xml", f"path: {names[1]}.xml").replace('["bridge*"]', '["tabular"]'))
+    result = cli("papers", "--json")
+    assert result.code == 0, result.err
+    (paper,) = [p for p in json.loads(result.out) if p["arxiv_id"] == "2406.02555"]
+    assert paper["source"] == "yesterday, today"  # both read it
+    assert paper["pdf_url"] == "https://arxiv.org/pdf/2406.02555v2"  # the newer version's, as before
+    assert paper["published"].startswith("2024-06-04"), paper["published"]
+    result = cli("preview", "--out", "pv")
+    assert result.code == 0, result.err
+    text = (tmp_path / "pv" / "ada@example.org.txt").read_text(encoding="utf-8")
+    assert "4 Jun 2024" in text and "11 Jun 2024" not in text, text
+
+
 def test_validate_fetch_looks_the_liked_papers_up_and_a_failed_lookup_is_a_warning_not_a_failure(
     http_server, tmp_path, cli
 ):

@@ -2184,8 +2184,8 @@ def test_a_held_digest_row_past_the_statement_limit_is_recorded_delivered_beside
                 ("a@example.org", "sent", T_HELD)]
             with nxt.claiming(["a@example.org", "b@example.org"], T_HELD) as batch:
                 assert sorted(batch.subscribers) == ["b@example.org"]
-                assert list(batch.held) == ["a@example.org"]
-                assert "recorded beside that digest's row, which another session held" in batch.held["a@example.org"]
+                assert (list(batch.recorded), batch.held) == (["a@example.org"], {})  # (nothing owed: not held)
+                assert "recorded beside that digest's row, which another session holds" in batch.recorded["a@example.org"]
             plan = nxt.plan(["a@example.org"])["a@example.org"]
             assert plan.open is None
     [said] = [r.getMessage() for r in caplog.records if "recorded sent beside" in r.getMessage()]

@@ -857,3 +857,33 @@ def test_a_feed_in_a_storage_bucket_says_what_the_bucket_answered(http_server, t
         assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
         assert r.err.splitlines()[0].startswith(http_server.url("/feed.xml")), r.err
         assert r.err.splitlines()[0].endswith(f" source 'blog': {said}"), r.err
+
+
+def _atom_summary(summary_xml: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom"><title>Lab</title>'
+            '<id>urn:lab</id><updated>2024-06-11T00:00:00Z</updated><entry><title>Diffusion Notes</title>'
+            '<id>https://lab.example.org/posts/2</id><link href="https://lab.example.org/posts/2"/>'
+            f'<updated>2024-06-09T00:00:00Z</updated><summary type="html">{summary_xml}</summary></entry></feed>'
+            ).encode()
+
+
+@pytest.mark.parametrize("feed", [
+    # RSS, CDATA, escaped twice; WordPress's "Read more" link writes its href's "&" as "&#038;" (once)
+    (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Blog</title>'
+     b'<link>https://b.example/</link><description>x</description><item><title>Diffusion Notes</title>'
+     b'<link>https://b.example/p/2</link><guid>https://b.example/p/2</guid><description><![CDATA['
+     b'<p>It&amp;#8217;s our notes</p><p><a href="https://b.example/p/2?utm_source=rss&#038;utm_medium=rss">'
+     b'Read more</a></p>]]></description></item></channel></rss>'),
+    # Atom, escaped twice, "&amp;" in a link's href
+    _atom_summary('&lt;p&gt;It&amp;amp;#8217;s our notes&lt;/p&gt;&lt;a href="https://x.org/?a=1&amp;amp;b=2"&gt;'
+                  'Read more&lt;/a&gt;'),
+    # Atom, escaped twice, with a no-break space written raw
+    _atom_summary('&lt;p&gt;It&amp;amp;#8217;s our&amp;nbsp;notes&lt;/p&gt;&lt;p&gt;Read more&lt;/p&gt;'),
+], ids=["rss-wordpress-href", "atom-href-amp", "atom-nbsp"])
+def test_a_description_escaped_twice_is_read_whatever_its_tags_or_no_break_spaces_hold(feed):
+    """The evidence that a description is escaped exactly once (a character
+    so escaped) was looked for in the whole value: a link's ``href`` (always
+    escaped once) or an ``&nbsp;`` stopped a description escaped twice from
+    being read, and the email showed "It&#8217;s our notes"."""
+    papers = parse_feed(feed, "f.xml", "f", print)
+    assert papers[0].abstract.replace("\xa0", " ") == "It\u2019s our notes Read more"

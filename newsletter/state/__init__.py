@@ -278,6 +278,13 @@ class Batch(ABC):
     #: found so while planning is not in ``subscribers``; one found by
     #: :meth:`claim` is left out of what it claimed (no id for it).
     held: dict[str, str] = {}  # noqa: RUF012 -- never changed: a batch that has some sets its own
+    #: Subscribers this worker got but left out because their last digest
+    #: already went out and is recorded beside its row, which another session
+    #: holds (PostgreSQL's ``delivered``), each with why.  Nothing is sent
+    #: again, and nothing new is planned for them while the row is held: not
+    #: in ``subscribers`` and not in :attr:`held` (nothing of theirs is owed,
+    #: and a send that said "the next send sends them" promised a duplicate).
+    recorded: dict[str, str] = {}  # noqa: RUF012 -- never changed: a batch that has some sets its own
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]]) -> list[int]:

@@ -197,6 +197,10 @@ class _Connection(psycopg.Connection):
     (see :func:`_looked_up`)."""
 
     stopping: Callable[[], object] | None = None
+    #: Whether this session set the worker's ``statement_timeout`` itself
+    #: (:func:`_stay_open`); a read-only one (``match``, ``history``) does
+    #: not, so a timeout there is the database's or role's (see _timed_out).
+    limit_set: bool = False
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
@@ -208,6 +212,7 @@ class _Connection(psycopg.Connection):
             return self._wait(gen, interval, timeout)
         except pg_errors.QueryCanceled as exc:
             exc.waited = time.monotonic() - began  # type: ignore[attr-defined]  # (see _timed_out)
+            exc.limit_set = self.limit_set  # type: ignore[attr-defined]
             raise
 
     def _wait(self, gen, interval: float, timeout: float | None):
@@ -518,6 +523,13 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
         return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
                 "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
+    if isinstance(exc, pg_errors.QueryCanceled) and getattr(exc, "limit_set", True) is False:
+        # A session that set no limit of its own (a read-only one): "before the worker's 110 s limit: an
+        # administrator's pg_cancel_backend" blamed a person for the database's or role's statement_timeout.
+        return (f"PostgreSQL: {text} (this session sets no statement limit of its own: the server's words say "
+                "whether a statement_timeout set for the database or role (ALTER DATABASE or ALTER ROLE ... SET "
+                "statement_timeout; SHOW statement_timeout) cancelled it, or a request, an administrator's "
+                "pg_cancel_backend; nothing was changed)")
     if isinstance(exc, pg_errors.QueryCanceled):  # (not a timeout: see _timed_out)
         return (f"PostgreSQL: {text} (cancelled by request before the worker's {statement_limit():g} s limit: an "
                 "administrator's pg_cancel_backend, or a stop; nothing of the statement was recorded)")
@@ -574,13 +586,16 @@ def _timed_out(exc: psycopg.Error) -> bool:
     reached it, so a timeout comes only after the worker has waited at
     least :func:`statement_limit`: a cancellation sooner is a request.
     :class:`_Connection` says how long it waited (``waited``); an error
-    from elsewhere, which does not, is told by its words as before."""
+    from elsewhere, which does not, is told by its words as before.  A
+    session that never set the worker's limit (a read-only one) ran under
+    the database's or role's, however short: its cancellation is not the
+    worker's timeout, however long it waited (see :func:`describe`)."""
     if not isinstance(exc, pg_errors.QueryCanceled):
         return False
     waited = getattr(exc, "waited", None)
     if waited is None:
         return "due to user request" not in str(exc)
-    return waited >= statement_limit() - 0.001
+    return getattr(exc, "limit_set", True) and waited >= statement_limit() - 0.001
 
 
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
@@ -1401,12 +1416,12 @@ class PostgresState(State):
                 mine = [e for e in emails if _key(e) in held]
                 beside: set[str] = set()
                 planned = self._plan(con, mine, beside_out=beside)
-                aside: dict[str, str] = {}
+                recorded: dict[str, str] = {}
                 for email in beside:  # (its row is held still, or was till a moment ago: recover moves it)
                     del planned[email]
-                    aside[email] = ("its last digest went out and is recorded beside that digest's row, which another "
-                                    "session held; nothing is sent to it until the row is free and a send records it")
-                yield _PostgresBatch(self, con, planned, now, aside)
+                    recorded[email] = ("its last digest went out and is recorded beside that digest's row, which "
+                                       "another session holds")
+                yield _PostgresBatch(self, con, planned, now, recorded=recorded)
         except _TimedOut as exc:
             # A claim waiting past the worker's statement limit on a row another session
             # holds (a digest's, a psql session left in a transaction) said only that.
@@ -1962,10 +1977,11 @@ class _PostgresBatch(Batch):
 
     def __init__(
         self, state: PostgresState, con: psycopg.Connection, subscribers: dict[str, SubscriberState], now: datetime,
-        held: dict[str, str] | None = None,
+        recorded: dict[str, str] | None = None,
     ) -> None:
         self.state, self.con, self.subscribers, self.now = state, con, subscribers, now
-        self.held = held or {}
+        self.held: dict[str, str] = {}
+        self.recorded = recorded or {}
 
     def claim(self, items):
         """See :meth:`Batch.claim`; a digest whose row another session holds
@@ -2069,6 +2085,8 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
         "transaction_timeout": 0 if version >= 170000 else None,
     }
     con.execute("; ".join(f"SET {name} = {value}" for name, value in settings.items() if value is not None))
+    if isinstance(con, _Connection):
+        con.limit_set = True
 
 
 class _Heartbeat:
