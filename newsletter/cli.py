@@ -259,8 +259,32 @@ def _error_json(ctx: click.Context, problems: list[str], code: int) -> None:
     ``validate --json`` has always given it; the lines on stderr are said as ever."""
     if not _json_emitted:
         state = ctx.find_object(_State)
-        emit_json({"config": state.config_path if state else None, "ok": False, "problems": problems,
+        # (a usage error of the group's own words comes before its callback made the state)
+        given = ctx.find_root().params.get("config_path")
+        config = state.config_path if state else _config_file(given) if isinstance(given, str) else None
+        emit_json({"config": config, "ok": False, "problems": problems,
                    "warnings": ctx.meta.get(JSON_WARNINGS, []), "exit": code})
+
+
+def _json_asked(command: click.Command, words: list[str]) -> bool:
+    """Whether ``words`` (a command line, or the part a group is left) ask the
+    command they name for ``--json``: ``--json`` among them before any
+    ``--``, and the command named takes it (with none named, a misspelt
+    one, a command of the group does)."""
+    words = words[:words.index("--")] if "--" in words else words
+    if "--json" not in words:
+        return False
+    for word in words:
+        if isinstance(command, click.Group) and word in command.commands:
+            command = command.commands[word]
+    return _takes_json(command)
+
+
+def _takes_json(command: click.Command) -> bool:
+    """Whether ``command``, or one of a group's, has ``--json``."""
+    if isinstance(command, click.Group):
+        return any(_takes_json(c) for c in command.commands.values())
+    return any("--json" in getattr(p, "opts", ()) for p in command.params)
 
 
 class _Command(click.Command):
@@ -276,8 +300,7 @@ class _Command(click.Command):
             return self._parsed_args(ctx, args, given)
         except click.UsageError as exc:
             # `send --json --now garbage`: stdout was empty for a script waiting for JSON
-            words = given[:given.index("--")] if "--" in given else given
-            if "--json" in words and any("--json" in getattr(p, "opts", ()) for p in self.params):
+            if _json_asked(self, given):
                 _error_json(ctx, [exc.format_message()], exc.exit_code)
             raise
 
@@ -320,8 +343,6 @@ class _Command(click.Command):
         "problems": ["FILE:LINE: ..."], "warnings", "exit"}``.  A script
         reading ``send --json`` got an empty stdout and a parse error of its
         own; stderr says the located lines as ever (:func:`main`)."""
-        global _json_emitted
-        _json_emitted = False  # (a command run in this process before printed its own)
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
@@ -381,7 +402,34 @@ class _Group(click.Group):
     command_class = _Command
     group_class = type  # `newsletter state ...`: a _Group too, its commands _Commands
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """click's parse; a usage error of the group's own words (`newsletter
+        --frobnicate papers --json`) is the ``--json`` error document too, as
+        the command's own are (:meth:`_Command.parse_args`)."""
+        if ctx.parent is None:
+            # A run starts here: a command run before in this process (``main()``
+            # called again) printed its document, and a usage error found while
+            # parsing, before any invoke, printed none for its ``--json``.
+            global _json_emitted
+            _json_emitted = False
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if _json_asked(self, given):
+                _error_json(ctx, [exc.format_message()], exc.exit_code)
+            raise
+
     def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return self._resolved_command(ctx, args)
+        except click.UsageError as exc:
+            if _json_asked(self, list(args)):  # `newsletter pappers --json`
+                _error_json(ctx, [exc.format_message()], exc.exit_code)
+            raise
+
+    def _resolved_command(self, ctx: click.Context, args: list[str]):
+        """click's command lookup, its usage errors said for what the user likely meant."""
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:

@@ -660,8 +660,12 @@ class SMTPTransport:
             # the reset of data the server never read (see _reset_after_end), and a
             # message the server had taken went again at once, arriving twice.  An
             # SMTP reply is lines, each whole or none, so a cut-off stream
-            # (a truncation) is a connection ended, as over plain TCP.
-            self._context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+            # (a truncation) is a connection ended, as over plain TCP.  (OpenSSL 3.0
+            # still writes an alert on that end: _ReplyDeadline._recv reads it first
+            # where a verdict is awaited.)  The flag is
+            # OpenSSL 3's: a Python built against 1.1.1 has no such name (it raised
+            # AttributeError at every TLS setup there), and 1.1.1 reads that EOF so.
+            self._context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
 
     def session(self, stop: Callable[[], object] | None = None) -> SMTPSession:
         return SMTPSession(self, stop)
@@ -811,7 +815,8 @@ def _at(step: str) -> Iterator[None]:
 class _Unanswered(Exception):
     """The connection ended after the end of a message's data went out, before
     the server's reply: it may have taken the message (RFC 5321 6.1).
-    ``how``: what ended it ("closed", "reset")."""
+    ``how``: what ended it ("closed"; "reset", while the verdict was overdue:
+    whether the server read the message is unknown)."""
 
     def __init__(self, how: str = "closed") -> None:
         super().__init__(how)
@@ -883,15 +888,30 @@ class _ReplyDeadline(io.RawIOBase):
             # still; most replies come whole in it, with no settimeout calls
             # (two per read, for every reply of a big send).
             self.smtp.fresh = False
-            return sock.recv_into(buffer)
+            return self._recv(sock, buffer)
         left = self.smtp.reply_by - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out")
         sock.settimeout(min(left, timeout) if isinstance(timeout, (int, float)) else left)
         try:
-            return sock.recv_into(buffer)
+            return self._recv(sock, buffer)
         finally:
             sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+    def _recv(self, sock: socket.socket, buffer) -> int:
+        """``sock.recv_into``; over TLS, awaiting a message's verdict, the
+        connection's end is read first from the socket under TLS.  OpenSSL
+        meets a TCP end with no close_notify (a server that crashed, or ends
+        so) by writing an alert; the closed server's kernel answers it with a
+        reset, which :func:`_reset_after_end` read as the reset of data the
+        server never read: the message it had taken went again at once and
+        arrived twice.  An end seen here is no TLS read, so nothing is written
+        and the end is a dropped connection before the verdict, as over TCP."""
+        if self.smtp.verdict_by is not None and isinstance(sock, ssl.SSLSocket) and not sock.pending() \
+                and not socket.socket.recv(sock, 1, socket.MSG_PEEK):
+            return 0
+        return sock.recv_into(buffer)
 
 
 #: How long a connection that ended, cleanly, where the verdict on a message's
@@ -1424,8 +1444,18 @@ class SMTPSession:
                 _sendmail(smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe)
         except _Unanswered as exc:
             self.close()
+            server = f"SMTP server {self.t.host}:{self.t.port}"
+            if exc.how == "reset":
+                # A server that never read the data, hung and reset, and a load
+                # balancer's idle reset of one that read it look the same here:
+                # nothing is lost (the next run sends it), but "may have taken"
+                # claimed a reading nobody saw.
+                raise Unconfirmed(
+                    f"{server} reset the connection after the message to {rcpt} while its verdict was overdue: "
+                    f"whether it read the message is unknown, {NOT_RESENT}; the next run sends it (flagged)"
+                ) from None
             raise Unconfirmed(
-                f"SMTP server {self.t.host}:{self.t.port} {exc.how} the connection after the message to {rcpt}, "
+                f"{server} {exc.how} the connection after the message to {rcpt}, "
                 f"before confirming it; it may have taken the message, {NOT_RESENT}"
             ) from None
         except _ENDED as exc:
@@ -1818,7 +1848,7 @@ def _end_data(
         cause = exc.__context__
         if isinstance(cause, ConnectionResetError) and not isinstance(cause, _DataUnread) \
                 and getattr(smtp, "verdict_waited", False):
-            raise _Unanswered("reset") from exc  # (reset while the verdict was overdue: the message was read)
+            raise _Unanswered("reset") from exc  # (reset while the verdict was overdue: read or not, unknown)
         if isinstance(cause, OSError):
             # A timeout (see _timed_out), or a reset: the server closed with
             # some of what we sent unread, as one that ends a session after

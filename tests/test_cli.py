@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, run_newsletter, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, run_in_process, run_newsletter, write_config
 
 from newsletter.ranking import LikeWarning
 from newsletter.sending import TOLD_ONCE, ToldOnce
@@ -1551,6 +1551,31 @@ def test_a_usage_error_of_a_json_command_is_a_json_document_too(workdir, cli):
     assert not list(workdir.rglob("*.eml"))  # (the outbox: nothing sent)
     r = cli("send", "--now", "garbage")  # without --json, stdout stays empty
     assert r.code == 2 and r.out == "" and "Invalid value for '--now'" in r.err
+
+
+def test_a_usage_error_before_any_command_runs_is_a_json_document_too(workdir, cli):
+    """A usage error of the group's own words (`newsletter --frobnicate papers
+    --json`, a misspelt command) printed nothing on stdout for --json, as a
+    command's own did before; and `main()` called again in one process (a
+    script) printed none for a usage error after an earlier --json command had
+    printed its document, the flag saying so being reset only when a command
+    ran, which a parse error never reaches."""
+    write_config(workdir, BASIC_CONFIG)
+    for args, said in ((("--frobnicate", "papers", "--json"), "No such option '--frobnicate'."),
+                       (("pappers", "--json"), "No such command 'pappers'. Did you mean 'papers'?")):
+        r = cli(*args)
+        assert r.code == 2 and "Traceback" not in r.err, (args, r.err)
+        data = json.loads(r.out)
+        assert data["ok"] is False and data["exit"] == 2 and data["problems"] == [said], (args, r.out)
+        assert f"Error: {said}" in r.err
+    for args in (("--frobnicate", "papers"), ("--frobnicate", "init", "--json"), ("state", "--json")):
+        r = cli(*args)  # no --json asked, or a command that has none: stdout stays empty
+        assert r.code == 2 and r.out == "" and "Error: No such option" in r.err, (args, r)
+    assert json.loads(run_in_process("schedule", "--json", cwd=workdir).out)  # its document printed
+    for args, said in ((("schedule", "--json", "--bogus"), "No such option '--bogus'."),
+                       (("--frobnicate", "papers", "--json"), "No such option '--frobnicate'.")):
+        r = run_in_process(*args, cwd=workdir)
+        assert r.code == 2 and json.loads(r.out)["problems"] == [said], (args, r.out, r.err)
 
 
 SMTP_LOCAL = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: 1025\n  security: none\n"
