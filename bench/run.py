@@ -11,7 +11,9 @@ inlining and message building, for the naive pipeline (premailer on every
 email, the ``email`` package's message) and the fast one (css_inline), with the ratio;
 SMTP messages per second against Postfix's ``smtp-sink`` next to Postfix's
 ``smtp-source`` (the limit) and a new connection per message (naive); and
-``newsletter send`` end to end (wall time, peak RSS).  Each target is
+``newsletter send`` end to end (wall time, peak RSS); and how an export's
+read grows from 2,000 to 8,000 papers (``bench/reading.py``: work counted,
+not timed; x6 at most, linear is x4).  Each target is
 printed with MET or NOT MET.  Timings are medians/means of repetitions; the
 machine may be busy, so read them as such.
 """
@@ -257,7 +259,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex",
-                                 "memory", "workers"])
+                                 "memory", "reading", "workers"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -307,6 +309,10 @@ def main() -> None:
             from memory import bench_memory
 
             bench_memory(table, 8_600 if args.quick else 86_000)
+        if "reading" not in args.skip:  # bench/reading.py: an export's read grows linearly (2,000 -> 8,000 papers)
+            from reading import bench_reading
+
+            bench_reading(table, (500, 2000) if args.quick else (2000, 8000))
         if "workers" not in args.skip and have_postfix:  # bench/workers.py: 1, 2, 4 send workers on one PostgreSQL
             from workers import bench_workers
 

@@ -209,6 +209,20 @@ def _quote_spaced(message: str, words: list[str], ctx: click.Context) -> click.U
                             f"put the path in quotes, {shlex.quote(joined)}", ctx)
 
 
+def _extra_words(said: str, given: list[str]) -> list[str]:
+    """The words of the command line (``given``) that click names as extra
+    arguments in ``said``, their texts joined by spaces: split at its spaces,
+    `validate 'my config.yaml'` was told to write `--config config.yaml`.
+    The words of ``said`` when the command line's do not make it up."""
+    found, at = [], 0
+    for word in given:
+        end = at + len(word)
+        if word and said.startswith(word, at) and (end == len(said) or said[end] == " "):
+            found.append(word)
+            at = end + 1
+    return found if found and at >= len(said) else said.split()
+
+
 def _bare_config(words: list[str]) -> str | None:
     """The first of ``words`` that names a config without ``--config`` in front
     (`newsletter validate config.yaml`, `newsletter ~/digest send`), as other
@@ -239,6 +253,16 @@ def _command_words(ctx: click.Context) -> list[str]:
     return words
 
 
+def _error_json(ctx: click.Context, problems: list[str], code: int) -> None:
+    """The JSON document of a ``--json`` command that failed, unless it printed
+    its own: ``{"config", "ok": false, "problems", "warnings", "exit"}``, as
+    ``validate --json`` has always given it; the lines on stderr are said as ever."""
+    if not _json_emitted:
+        state = ctx.find_object(_State)
+        emit_json({"config": state.config_path if state else None, "ok": False, "problems": problems,
+                   "warnings": ctx.meta.get(JSON_WARNINGS, []), "exit": code})
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
@@ -248,6 +272,17 @@ class _Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         given = list(args)  # click takes the list apart as it parses
+        try:
+            return self._parsed_args(ctx, args, given)
+        except click.UsageError as exc:
+            # `send --json --now garbage`: stdout was empty for a script waiting for JSON
+            words = given[:given.index("--")] if "--" in given else given
+            if "--json" in words and any("--json" in getattr(p, "opts", ()) for p in self.params):
+                _error_json(ctx, [exc.format_message()], exc.exit_code)
+            raise
+
+    def _parsed_args(self, ctx: click.Context, args: list[str], given: list[str]) -> list[str]:
+        """click's parse, its usage errors said for what the user likely meant."""
         if "#" in given:
             # zsh (macOS's shell) reads a README line's `# comment` as words unless interactive_comments
             # is set: `newsletter init  # writes ...` made a folder '#', `send # ...` said "extra arguments"
@@ -266,7 +301,7 @@ class _Command(click.Command):
         except click.UsageError as exc:
             if "unexpected extra argument" in str(exc) and (spaced := _quote_spaced(str(exc), given, ctx)):
                 raise spaced from None
-            extras = str(exc).partition("(")[2].rpartition(")")[0].split()
+            extras = _extra_words(str(exc).partition("(")[2].rpartition(")")[0], given)
             if "unexpected extra argument" in str(exc) and (config := _bare_config(extras)):
                 rest = [*_command_words(ctx), *(w for w in given if w != config)]
                 raise _config_goes_after_option(str(exc), config, rest, ctx) from None
@@ -290,11 +325,12 @@ class _Command(click.Command):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            if ctx.params.get("as_json") and not _json_emitted:
-                state = ctx.find_object(_State)
-                emit_json({"config": state.config_path if state else None, "ok": False,
-                           "problems": [str(p) for p in exc.problems], "warnings": ctx.meta.get(JSON_WARNINGS, []),
-                           "exit": exc.exit_code})
+            if ctx.params.get("as_json"):
+                _error_json(ctx, [str(p) for p in exc.problems], exc.exit_code)
+            raise
+        except click.ClickException as exc:  # a usage error found by the command (`send --now` a day ahead)
+            if ctx.params.get("as_json"):
+                _error_json(ctx, [exc.format_message()], exc.exit_code)
             raise
 
     def __init__(self, *args, **kwargs):

@@ -50,7 +50,7 @@ from .models import ARXIV_ID, SHOWS_NOTHING
 from .patterns import lazy, lazy_while_importing
 from .retrying import waiting
 from .scheduling import Schedule, parse_schedule
-from .state import check_state_target, is_database_url
+from .state import check_state_target, is_database_url, public_url
 
 #: PyYAML, imported by :func:`_yaml` when a text is first read: a config taken
 #: from its kept read (see :class:`_KeptRead`) needs none (the import was some
@@ -241,6 +241,8 @@ _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerus
 #: A zone as people say it, or a large city without a zone of its own name
 #: (the zone is its neighbour's): the nearest spelling answered 'Pacific Time'
 #: with 'Pacific/Niue', 'Mumbai' with 'Cuba' and 'Eastern' with 'Canada/Eastern'.
+#: Not a name several places share ('Washington' the state or DC, 'Portland'
+#: Oregon or Maine): a guess there puts the digests hours off.
 _SPOKEN_ZONES = {
     **dict.fromkeys(("eastern", "us eastern"), "America/New_York"),
     **dict.fromkeys(("central", "us central"), "America/Chicago"),
@@ -249,11 +251,11 @@ _SPOKEN_ZONES = {
     **dict.fromkeys(("central european", "central europe"), "Europe/Berlin"),
     "western european": "Europe/Lisbon", "eastern european": "Europe/Athens", "british": "Europe/London",
     "indian": "Asia/Kolkata", "india": "Asia/Kolkata", "china": "Asia/Shanghai",
-    **dict.fromkeys(("boston", "washington", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
+    **dict.fromkeys(("boston", "washington dc", "dc", "philadelphia", "atlanta", "pittsburgh",
                      "princeton", "baltimore", "cambridge ma"), "America/New_York"),
     **dict.fromkeys(("houston", "dallas", "austin", "minneapolis", "st louis", "madison"), "America/Chicago"),
     **dict.fromkeys(("san francisco", "sf", "bay area", "silicon valley", "palo alto", "stanford", "berkeley",
-                     "seattle", "san diego", "portland", "mountain view", "san jose"), "America/Los_Angeles"),
+                     "seattle", "san diego", "mountain view", "san jose"), "America/Los_Angeles"),
     **dict.fromkeys(("salt lake city", "boulder"), "America/Denver"),
     **dict.fromkeys(("montreal", "ottawa", "waterloo"), "America/Toronto"),
     **dict.fromkeys(("munich", "frankfurt", "hamburg", "cologne", "heidelberg", "tubingen", "tübingen", "stuttgart",
@@ -280,6 +282,14 @@ def _spoken_zone(value: str) -> str | None:
     for tail in (" standard time", " daylight time", " time", " timezone", " time zone"):
         said = said.removesuffix(tail) if said not in _SPOKEN_ZONES else said
     return _SPOKEN_ZONES.get(said)
+
+
+#: Names several places share, with each one's zone: the nearest spelling
+#: answered 'Portland' with 'Poland'.
+_SHARED_NAMES = {"washington": "'America/New_York' for Washington DC, 'America/Los_Angeles' for the state",
+                 "portland": "'America/Los_Angeles' for Portland, Oregon, 'America/New_York' for Portland, Maine"}
+#: Said as US Mountain time, Arizona's clock too, which keeps standard time all year.
+_MOUNTAIN_TOO = " or, in Arizona (no daylight saving time), 'America/Phoenix'"
 
 
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
@@ -386,8 +396,11 @@ def check_timezone(value: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         if isinstance(value, str) and (place := _zone_hint(value)) is not None:
             raise ValueError(f"unknown time zone {value!r} ({place})") from None
+        if isinstance(value, str) and (shared := _SHARED_NAMES.get(" ".join(value.split()).casefold())):
+            raise ValueError(f"unknown time zone {value!r} (several places have that name: {shared})") from None
         if isinstance(value, str) and (spoken := _spoken_zone(value)) is not None:
-            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}?)") from None
+            too = _MOUNTAIN_TOO if spoken == "America/Denver" and "mountain" in value.casefold() else ""
+            raise ValueError(f"unknown time zone {value!r} (did you mean {spoken!r}{too}?)") from None
         names = sorted(zoneinfo.available_timezones())
         folded = str(value).casefold()
         same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'
@@ -1843,6 +1856,18 @@ def _above(rows: list[str], line: int) -> int | None:
                 None)
 
 
+def _continues_text(rows: list[str], line: int) -> bool:
+    """Whether ``line`` (1-based) goes on with the text of the nearest
+    ``key: value`` above it, indented deeper than that key: a line of
+    ``about:`` starting "all of them ..." is no key whose ':' was left out
+    ('all: of them ...' was said there, and the slip was on the next line)."""
+    for n in range(line - 1, 0, -1):
+        if (head := _KEY_LINE.match(rows[n - 1])) is not None:
+            value = (head["value"] or "").split(" #")[0].strip()
+            return bool(value) and not value.startswith("#") and _indent(rows[line - 1]) > len(head["lead"])
+    return False
+
+
 def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
     """A text YAML read as keys, noticed at ``line`` (a line with no ':'):
     the lines of ``about: >-`` not indented under it, or a plain text over
@@ -1878,6 +1903,15 @@ def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
                    f"write '{key}: >-' so the lines below it are read as text")
 
 
+def _unescaped_quotes(inner: str) -> str:
+    r"""The text between double quotes as single quotes write it: the escapes
+    that double quotes allow and mean as one character (``\\``, ``\"``,
+    ``\/``) lose their backslash, others stay as written.  Copied as they
+    stood, ``"/\\bSGD\\b \d+ steps/"`` was offered ``'/\\bSGD\\b \d+ steps/'``,
+    which matches nothing."""
+    return re.sub(r"\\(.)", lambda m: m[1] if m[1] in '\\"/' else m[0], inner, flags=re.DOTALL)
+
+
 def _quote_inside(row: str) -> str | None:
     """What to write when a quoted value holds its own quote (``about:
     'I'm ...'``, ``name: "The "best" digest"``): YAML ends the value there
@@ -1898,6 +1932,8 @@ def _quote_inside(row: str) -> str | None:
     else:  # `name: "Diffusion" models`: a value that only starts with a quoted word
         inner = whole
         said = f"the value starts with {quote}, where YAML takes the quoted part for the whole value"
+    if value[0] == '"':
+        inner = _unescaped_quotes(inner)
     written = "'" + inner.replace("'", "''") + "'"
     shown = written if len(written) <= 60 else written[:56] + " ...'"
     return (f"{said}: write {key}: {shown}" + (" (in single quotes, a ' inside is written twice)"
@@ -1969,7 +2005,7 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     if "unknown escape character" in problem or "hexdecimal number" in problem:  # (PyYAML's spelling)
         # `any: ["/\d+ steps/"]`, a LaTeX title in double quotes: YAML reads a backslash there as an escape
         span = next((m for m in re.finditer(r'"((?:[^"\\]|\\.)*)"?', row) if m.start() <= column <= m.end()), None)
-        inner = span[1] if span else ""
+        inner = _unescaped_quotes(span[1]) if span else ""
         written = "'" + inner.replace("'", "''") + "'" if span else "'...'"
         shown = written if len(written) <= 60 else written[:56] + " ...'"
         slash = row.rfind("\\", 0, column + 1)  # ('\U' and '\x' want hex digits: the mark is past them)
@@ -2019,7 +2055,8 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)
-    if mapping and above is not None and (left := _colon_left_out(rows[above - 1])) is not None:
+    if mapping and above is not None and not _continues_text(rows, above) and (
+            left := _colon_left_out(rows[above - 1])) is not None:
         # `- email ada@uni.edu` then `  topics: [...]`: YAML joined the two lines into one key
         return above, left
     if above is None or here is None:
@@ -2124,7 +2161,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml", *, kept: bo
     if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
         raise ConfigError(*nuls)  # before the checks that stat the paths among them
     if "\\" in text and _ESCAPE_MEANT_AS_BACKSLASH.search(text):
-        problems = [*problems, *_escape_problems(data, lines, shown)]
+        problems = [*problems, *_escape_problems(text, shown)]
 
     config = None
     try:
@@ -2190,37 +2227,66 @@ def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
 _NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
-#: An escape of YAML's double quotes written where a backslash was meant: before a letter,
-#: one that makes a control character no setting wants ('\epsilon', '\beta', '\bword\b',
-#: '\alpha', '\vec', '\frac'), or a tab, line break or return before a LaTeX macro's
-#: rest ('\theta', '\nabla', '\rho').
+#: An escape of YAML's double quotes written where a backslash was meant: one that makes a
+#: control character no setting wants ('\epsilon', '\beta', '\bword\b', '\alpha', '\vec',
+#: '\frac', 'adamw?\b'), or a tab, line break or return before a LaTeX macro's rest
+#: ('\theta', '\nabla', '\rho').  A quick look at the file's text: only double-quoted
+#: values are then checked (:func:`_escape_problems`).
 _LATEX_AFTER_ESCAPE = r"(?:heta|au|ilde|imes|ext|op|abla|u\b|eq|ho|ight|angle|m\b)"
-_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf"\\[abefv](?=[A-Za-z])|\\[tnr]{_LATEX_AFTER_ESCAPE}")
-_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b](?=[A-Za-z])|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
+#: (After a '"' on its line: a regular expression in single quotes, as the starter config has,
+#: does not make every load compose the whole file as nodes.)
+_ESCAPE_MEANT_AS_BACKSLASH = lazy(rf'"[^"\n]*?\\(?:[abefv]|[tnr]{_LATEX_AFTER_ESCAPE})')
+_CONTROL_FROM_ESCAPE = lazy(rf"[\x07\x08\x0b\x0c\x1b]|[\t\n\r]{_LATEX_AFTER_ESCAPE}")
 _ESCAPES_READ = {"\x07": "a", "\x08": "b", "\x1b": "e", "\x0c": "f", "\x0b": "v", "\t": "t", "\n": "n", "\r": "r"}
 
 
-def _escape_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
-    r"""A problem for every text in which YAML's double quotes read a
+def _double_quoted(text: str) -> Iterator[tuple[tuple, int, str]]:
+    """Each scalar of ``text`` written in double quotes: its path, line
+    (1-based) and value.  Only there is a backslash an escape: a real line
+    break or tab in a plain, single-quoted or block text (``about: |`` and a
+    line starting "optimal") reads the same as ``\n`` + "optimal" once
+    parsed, and was refused as an escape typed in double quotes."""
+    yaml = _yaml()
+    root = yaml.compose(text, Loader=_Loader)
+    seen: set[int] = set()
+    stack: list[tuple[tuple, Any]] = [((), root)] if root is not None else []
+    while stack:
+        at, node = stack.pop()
+        if id(node) in seen:  # (an alias: its anchor's node, checked once where written)
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.style == '"':
+                yield at, node.start_mark.line + 1, node.value
+        elif isinstance(node, yaml.MappingNode):
+            for key, item in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append(((*at, name), item))
+                if isinstance(key, yaml.ScalarNode) and key.style == '"':
+                    stack.append(((*at, name), key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(((*at, i), item) for i, item in enumerate(node.value))
+
+
+def _escape_problems(text: str, shown: str) -> list[Problem]:
+    r"""A problem for every double-quoted text in which YAML read a
     backslash as an escape where a LaTeX macro or a regular expression's
     ``\b`` was written (``like: ["$\epsilon$-nets"]``, ``any:
     ["/\bSGD\b/"]``): the text held an escape character or a backspace,
-    and the title matched no paper, the term nothing, without a word."""
+    and the title matched no paper, the term nothing, without a word.  A
+    URL's password is not shown (``state: "postgresql://u:s3cr\bt@host/db"``)."""
     found = []
-    stack: list[tuple[tuple, Any]] = [((), data)]
-    while stack:
-        at, value = stack.pop()
-        if isinstance(value, str) and (m := _CONTROL_FROM_ESCAPE.search(value)):
-            written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
-            quoted = "'" + written.replace("'", "''") + "'"
-            shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
-            found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
-                                 f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
-                                 "backslash is itself", shown, _line_for(lines, at), _dotted(at)))
-        elif isinstance(value, dict):
-            stack.extend(((*at, key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    for at, line, value in _double_quoted(text):
+        if not (m := _CONTROL_FROM_ESCAPE.search(value)):
+            continue
+        written = "".join(f"\\{_ESCAPES_READ[c]}" if c in _ESCAPES_READ else c for c in value)
+        if "://" in written:
+            written = public_url(written)
+        quoted = "'" + written.replace("'", "''") + "'"
+        shown_value = quoted if len(quoted) <= 60 else quoted[:56] + " ...'"
+        found.append(Problem(f"in double quotes YAML reads '\\{_ESCAPES_READ[m[0][0]]}' as an escape, not a "
+                             f"backslash and a letter: write the value in single quotes, {shown_value}, where a "
+                             "backslash is itself", shown, line, _dotted(at)))
     return sorted(found, key=lambda p: (p.line or 0, p.path or ""))
 
 
@@ -3294,7 +3360,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                        f"as its alias alone, {path[-2]}: *NAME, not in brackets)", shown, _line_for(lines, path[:-1]),
                        _dotted(path[:-1]))
     elif kind in ("bool_parsing", "bool_type") and value is not None and not isinstance(value, (dict, list)):
-        message = _not_a_boolean(path, value)
+        line = _line_for(lines, path)
+        message = _not_a_boolean(path, value, rows[line - 1] if rows and line and line <= len(rows) else None)
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
@@ -3519,13 +3586,18 @@ def _number_with_unit(text: str, key: str) -> str | None:
 _YAML_BOOLEANS = {**dict.fromkeys(("true", "yes", "on", "y"), "true"), **dict.fromkeys(("false", "no", "off", "n"), "false")}
 
 
-def _not_a_boolean(path: tuple, value: Any) -> str:
+def _not_a_boolean(path: tuple, value: Any, row: str | None = None) -> str:
     """What to write for a setting that is true or false (``send_empty``,
     ``mailing_list``) given ``value``: `"true"` in quotes was "expected a
-    valid boolean, got 'true'", which reads as a contradiction."""
+    valid boolean, got 'true'", which reads as a contradiction.  ``row``:
+    the value's line as written, to tell a quoted word from a bare ``y``,
+    which YAML reads as text (and was said to be "in quotes")."""
     key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
     if isinstance(value, str) and (word := _YAML_BOOLEANS.get(value.strip().casefold())):
-        return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+        quoted = row is None or any(f"{q}{value}{q}" in row for q in "'\"")
+        if quoted:
+            return f"expected true or false, got the text {value!r} (in quotes): write it without the quotes, {key}{word}"
+        return f"expected true or false: YAML reads {value!r} as text, not as {word}: write {key}true or {key}false"
     return f"expected true or false, got {value!r}: write {key}true or {key}false"
 
 
@@ -3958,6 +4030,32 @@ def expand_paths(base: Path, pattern: str) -> list[Path]:
     if glob.has_magic(str(p)):
         return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if _listed(Path(f)))
     return []
+
+
+def unread_entries(base: Path, pattern: str) -> list[tuple[Path, str]]:
+    """The entries a folder or a one-level glob ``path:`` names that are no
+    regular file, each with what it is (" is a FIFO, not a regular file ..."):
+    :func:`expand_paths` leaves them out (read, a FIFO with no writer blocks
+    and a device never ends), and an export given as a named pipe, or a link
+    to a device, was left out of the folder without a word."""
+    p = Path(os.path.expanduser(pattern))
+    if not p.is_absolute():
+        p = base / p
+    if p.is_dir():
+        entries = sorted(f for f in p.iterdir() if not f.name.startswith("."))
+    elif glob.has_magic(str(p)) and "**" not in p.parts:
+        entries = sorted(Path(f) for f in glob.glob(str(p)))
+    else:
+        return []
+    unread = []
+    for entry in entries:
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue  # a link to nowhere is listed, and named when read
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            unread.append((entry, _not_a_file(base, str(entry), "")))
+    return unread
 
 
 def _walk_glob(pattern: Path) -> list[Path]:

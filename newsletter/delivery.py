@@ -654,6 +654,14 @@ class SMTPTransport:
                 self._context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
             except (ssl.SSLError, OSError) as exc:
                 raise ConfigError(self._problem("ca_file", f"cannot load CA certificates: {exc}")) from None
+            # A server ending the connection without TLS's close_notify (most do, and
+            # one that crashes always) made OpenSSL answer with an alert, which the
+            # closed socket met with a reset: at a message's verdict, that read as
+            # the reset of data the server never read (see _reset_after_end), and a
+            # message the server had taken went again at once, arriving twice.  An
+            # SMTP reply is lines, each whole or none, so a cut-off stream
+            # (a truncation) is a connection ended, as over plain TCP.
+            self._context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
 
     def session(self, stop: Callable[[], object] | None = None) -> SMTPSession:
         return SMTPSession(self, stop)
@@ -802,7 +810,18 @@ def _at(step: str) -> Iterator[None]:
 
 class _Unanswered(Exception):
     """The connection ended after the end of a message's data went out, before
-    the server's reply: it may have taken the message (RFC 5321 6.1)."""
+    the server's reply: it may have taken the message (RFC 5321 6.1).
+    ``how``: what ended it ("closed", "reset")."""
+
+    def __init__(self, how: str = "closed") -> None:
+        super().__init__(how)
+        self.how = how
+
+
+class _DataUnread(ConnectionResetError):
+    """The server closed the connection (its end came first) and then reset it,
+    as its kernel answers data that reached a socket already closed: the
+    server never read the end of the message (see :func:`_reset_after_end`)."""
 
 
 #: A reply line that another line follows (``250-SIZE 10240000``): RFC 5321's ``Reply-code "-" [ textstring ]``.
@@ -853,7 +872,7 @@ class _ReplyDeadline(io.RawIOBase):
                     raise
                 continue
             if not read and self.smtp.verdict_by is not None and (error := _reset_after_end(self.smtp.sock)):
-                raise ConnectionResetError(error, "the server closed the connection with the message's data unread")
+                raise _DataUnread(error, "the server closed the connection with the message's data unread")
             return read
         return 0
 
@@ -1403,10 +1422,10 @@ class SMTPSession:
                 )
             else:
                 _sendmail(smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe)
-        except _Unanswered:
+        except _Unanswered as exc:
             self.close()
             raise Unconfirmed(
-                f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
+                f"SMTP server {self.t.host}:{self.t.port} {exc.how} the connection after the message to {rcpt}, "
                 f"before confirming it; it may have taken the message, {NOT_RESENT}"
             ) from None
         except _ENDED as exc:
@@ -1772,9 +1791,13 @@ def _end_data(
     A connection the server ends cleanly while we wait for that verdict is
     :class:`_Unanswered`: it had read the whole message and may have taken
     it, so the caller must not send it again at once (RFC 5321 6.1 warns of
-    exactly this duplicate).  A reset (the server closed with our data
-    unread, see :func:`_reset_after_end`) or a timeout is raised as
-    ``smtplib`` raises it."""
+    exactly this duplicate).  So is a reset once the verdict has taken
+    longer than ``timeout``: the server read the message and is at work on it
+    (a scan, a relay on), and what resets it then is the server aborting or
+    a load balancer's or firewall's idle limit (AWS's NLB: 350 s), not data
+    left unread; the message went again at once, arriving twice.  A reset
+    within ``timeout`` (a server that closed with our data unread, see
+    :func:`_reset_after_end`) or a timeout is raised as ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
     with _at(_SENDING_DATA):
@@ -1792,7 +1815,11 @@ def _end_data(
     try:
         return smtp.getreply()
     except smtplib.SMTPServerDisconnected as exc:
-        if isinstance(exc.__context__, OSError):
+        cause = exc.__context__
+        if isinstance(cause, ConnectionResetError) and not isinstance(cause, _DataUnread) \
+                and getattr(smtp, "verdict_waited", False):
+            raise _Unanswered("reset") from exc  # (reset while the verdict was overdue: the message was read)
+        if isinstance(cause, OSError):
             # A timeout (see _timed_out), or a reset: the server closed with
             # some of what we sent unread, as one that ends a session after
             # its 354 does; it did not take the message.

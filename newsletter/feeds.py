@@ -319,6 +319,13 @@ def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
         raise InputError(Problem(f"source {source!r}: {kind}, not {expected} (is the address right?)", name, 1))
 
 
+#: What a feed source reads, as its messages name it.
+FEED_EXPECTED = "an RSS or Atom feed"
+#: What a ``type: arxiv`` source reads (its API's answers, its announcement feeds), as its messages name
+#: it: an arXiv mirror's error page read "not an RSS or Atom feed", of a source that asked for neither.
+ARXIV_EXPECTED = "an arXiv API answer or feed"
+
+
 #: An HTML page: its first element (after an XML declaration, comments and a doctype) is <html>.
 _HTML_PAGE = re.compile(XML_PROLOG + rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
@@ -367,19 +374,20 @@ def _shows_as_is(address: str) -> bool:
     return address.isprintable() and len(address) <= _SHOWN_ADDRESS_MOST
 
 
-def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page") -> InputError:
-    """The error for an HTML page where a feed goes: a site's page given for
+def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page",
+               expected: str = FEED_EXPECTED) -> InputError:
+    """The error for an HTML page where ``expected`` goes: a site's page given for
     its feed (naming the feed the page links to, when ``feed_link``), an
-    error page or a login wall; ``what`` names the page."""
+    error page or a login wall (naming where its refresh sends browsers,
+    whatever the source); ``what`` names the page."""
     found = _FeedLinks()
-    if feed_link:
-        try:
-            found.feed(data[:262144].decode("utf-8", "replace"))
-        except AssertionError:  # html.parser gives up on a malformed marked section: no link then
-            pass
+    try:
+        found.feed(data[:262144].decode("utf-8", "replace"))
+    except AssertionError:  # html.parser gives up on a malformed marked section: no link then
+        pass
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))
-             and _shows_as_is(h)]
+             and _shows_as_is(h)] if feed_link else []
     site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     refresh = urljoin(base, found.refresh) if found.refresh else ""
     refresh = refresh if _shows_as_is(refresh) else ""
@@ -396,7 +404,7 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str =
         said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
         said = UNKNOWN_PAGE
-    return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
+    return InputError(Problem(f"source {source!r}: {what}, not {expected}{said}", name, 1))
 
 
 #: Sites' own pages that people give as a feed's url:, and what reads them
@@ -454,7 +462,8 @@ def _linear_sanitizer() -> None:
         _HTMLSanitizer.parse_comment = _sanitizer_comment_end
 
 
-def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
+def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False,
+               expected: str = FEED_EXPECTED) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
     Common slips of feed generators are repaired first, since they lose
@@ -463,20 +472,21 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     (see :func:`_without_xml_slips`).  An answer that is text and no XML
     (arXiv's "Rate exceeded.") is quoted.
     An HTML page is named as one (with the feed it links to, for
-    ``feed_link``): expat said only "mismatched tag"."""
+    ``feed_link``): expat said only "mismatched tag".  ``expected`` names
+    what the source reads, in the messages of what it is not."""
     import feedparser  # imported when a feed is read: most sends start without one
 
     _linear_sanitizer()
 
     if not data.removeprefix(_UTF8_BOM).strip():  # (a BOM alone read "the answer is text, ''")
-        raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
-    _no_text(data, name, source, "an RSS or Atom feed")
+        raise InputError(Problem(f"source {source!r}: empty document, expected {expected}", name, 1))
+    _no_text(data, name, source, expected)
     bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""
     body = data[len(bom):]
     text = body.lstrip(b" \t\r\n")
     skipped_lines = body[: len(body) - len(text)].count(b"\n")
     if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
-        raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
+        raise InputError(Problem(f"source {source!r}: a JSON document, not {expected} "
                                  "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
     if not _wide_unicode(text) and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
         m = _FEED_START.search(text[:_JUNK_MOST])
@@ -487,10 +497,10 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
         elif not m and not text.startswith(b"<"):
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
-                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not an RSS "
-                                         "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
+                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
+                                         f"{expected} (`type: hf-papers-text` reads it)", name, 1))
             if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
-                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
+                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML", expected)
             if (links := arxiv_link_list(text)) is not None:
                 raise InputError(Problem(f"source {source!r}: {links[0]}", name, links[1]))
             if (sent := _MAIL_HEADERS.match(text[:8192].decode("utf-8", "replace"))) is not None:
@@ -500,14 +510,14 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
                                          "arXiv's daily listing (a subscription to cs@arxiv.org and the like) is "
                                          "read; for another service's alerts give the feed or export it offers",
                                          name, 1))
-            raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
+            raise InputError(Problem(f"source {source!r}: not {expected}: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
         data = bom + text
     else:
         skipped_lines = 0
     if _HTML_PAGE.match(text[:4096]):
-        raise _html_page(text, name, source, feed_link)
+        raise _html_page(text, name, source, feed_link, expected=expected)
     try:
         parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(_utf8_mended(data)))))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
@@ -527,8 +537,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
         )
     if not parsed.get("version"):
         if re.search(rb"<html[\s>]", data[:4096], re.I):
-            raise _html_page(data, name, source, feed_link)
-        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{_xml_kind(data)}", name, 1))
+            raise _html_page(data, name, source, feed_link, expected=expected)
+        raise InputError(Problem(f"source {source!r}: not {expected}{_xml_kind(data)}", name, 1))
     return parsed
 
 
@@ -700,6 +710,7 @@ def _plain(detail, value: str | None, *, again: bool = True) -> str:
     if detail and "html" in (detail.get("type") or ""):
         text = html_text(value)
         text = html_text(text) if _ESCAPED_MARKUP.search(text) else text
+        again = again and not _escaped_once(value)
     else:
         text = collapse(value)
     return collapse(entities_read(text)) if again and _escaped_again(value) else text
@@ -717,6 +728,28 @@ def _escaped_again(value: str) -> bool:
     (``&amp;`` read from ``&amp;amp;``) may well mean it (a paper about HTML
     escaping): it is shown as written."""
     return bool(_ENTITY_OF_ENTITY.search(value))
+
+
+#: A tag of real markup in an HTML field (``<p>``, ``</b>``, ``<a href="...">``, ``<br/>``).
+_MARKUP_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+#: A character escaped exactly once in HTML: a reference other than ``&amp;``, or ``&amp;`` before
+#: no entity's name (``R&amp;D``, ``x &lt; y``, ``It&#8217;s``).
+_ONCE_ESCAPED = re.compile(
+    r"&(?!amp;)(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});"
+    r"|&amp;(?!#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]{1,31};)"
+)
+
+
+def _escaped_once(value: str) -> bool:
+    """Whether an HTML field (an Atom ``type="html"`` summary, an RSS
+    description) shows itself escaped exactly as HTML is: real tags, and a
+    character escaped once (``x &lt; y``, ``R&amp;D``).  An entity's text
+    in it (``&amp;lt;``) is then the text it shows, "&lt;" (a post on
+    escaping), not a sign of a generator escaping twice: read once more, it
+    showed "<".  A field escaped twice throughout (WordPress's
+    ``It&amp;#8217;s`` inside real ``<p>`` tags) has no character escaped
+    once, and is still read to its characters."""
+    return bool(_MARKUP_TAG.search(value)) and bool(_ONCE_ESCAPED.search(value))
 
 
 #: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
@@ -838,6 +871,27 @@ def _split_creators(names: list[str]) -> list[str]:
     """arXiv's announcement feeds list every author in one ``dc:creator``
     (see :func:`split_names`); several are already one name each."""
     return split_names(names[0]) if len(names) == 1 else names
+
+
+#: Where an RSS item or an Atom entry starts (``<item>``, ``<entry>``, ``<atom:entry>``).
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+def _entry_lines(data: bytes, total: int) -> list[int] | None:
+    """The line each of a feed's ``total`` entries starts on, for a warning
+    about one of them; None when the starts found are not that many (one
+    quoted in a CDATA section, say): no line rather than a wrong one."""
+    lines = [line_of(data, m.start()) for m in _ENTRY_START.finditer(data)]
+    return lines if len(lines) == total else None
+
+
+def _skipped_at(skipped: list[tuple[int, str]], data: bytes, total: int, name: str, source: str,
+                warn: Warn) -> None:
+    """:func:`_skipped` of a feed's entries (each its index and what is wrong),
+    each named at its line: 'entry 4 has no title' gave none to look at."""
+    lines = _entry_lines(data, total) if skipped else None
+    _skipped([what for _, what in skipped], total, name, source, warn,
+             [lines[index] for index, _ in skipped] if lines else None)
 
 
 def _entry_label(index: int, entry) -> str:
@@ -1042,10 +1096,10 @@ def parse_arxiv(
     if (kind := feed_only_kind(data)) is not None:
         raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
                                  name, 1))
-    parsed = _parse_xml(data, name, source)
+    parsed = _parse_xml(data, name, source, expected=ARXIV_EXPECTED)
     wanted = {t.casefold() for t in announce_types}
     papers = []
-    skipped: list[str] = []
+    skipped: list[tuple[int, str]] = []
     _refuse_arxiv_error(parsed.entries, name, source)
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
@@ -1054,7 +1108,7 @@ def parse_arxiv(
         title = _title(entry, again=False)
         if not m or not title:
             what = "no arXiv id" if not m else "no title"
-            skipped.append(f"{_entry_label(index, entry)} has {what}")
+            skipped.append((index, f"{_entry_label(index, entry)} has {what}"))
             continue
         arxiv_id = m.group(1)
         abstract = _plain(entry.get("summary_detail"), entry.get("summary"), again=False)
@@ -1090,7 +1144,7 @@ def parse_arxiv(
                 location=name,
             )
         )
-    _skipped(skipped, len(parsed.entries), name, source, warn)
+    _skipped_at(skipped, data, len(parsed.entries), name, source, warn)
     return ArxivListing(papers, *_opensearch(parsed))
 
 
@@ -1306,7 +1360,7 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
                                      "object (cut off, or a record written over several lines?)", name, broken))
         document = lines if lines is not None else _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
-            return parse_json_feed(document, name, source, warn, base=base)
+            return parse_json_feed(document, name, source, warn, base=base, data=data)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
         if _dblp_answer(document) and (dblp := _dblp_records(document)) is not None:
@@ -1373,13 +1427,13 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
-    skipped: list[str] = []
+    skipped: list[tuple[int, str]] = []
     unresolved: list[str] = []  # relative links with nothing to resolve them against (two are enough to say)
     bare: list[str] = []  # entries without a summary or content: read by their titles only, and said so
     for index, entry in enumerate(parsed.entries):
         title, titled_id = _titled_id(entry)
         if not title:
-            skipped.append(f"{_entry_label(index, entry)} has no title")
+            skipped.append((index, f"{_entry_label(index, entry)} has no title"))
             continue
         links = [entry.get("link") or "", entry.get("id") or ""]
         links += [link.get("href") or "" for link in entry.get("links", [])]
@@ -1433,7 +1487,7 @@ def _parse_feed(data: bytes, name: str, source: str, warn: Warn, base: str | Non
                 location=name,
             )
         )
-    _skipped(skipped, len(parsed.entries), name, source, warn)
+    _skipped_at(skipped, data, len(parsed.entries), name, source, warn)
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers
@@ -1519,13 +1573,15 @@ def _entity_read(ref: re.Match) -> str:
     return html.entities.html5.get(ref[0][1:], ref[0])
 
 
-def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None,
+                    data: bytes = b"") -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
     (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
     Titles are text; the abstract is the longest of ``content_html`` (its
     text), ``content_text`` and ``summary``; ``authors`` (1.1) or ``author``
-    (1); links relative to the feed's own URL, else its ``home_page_url``."""
+    (1); links relative to the feed's own URL, else its ``home_page_url``.
+    An item skipped is named at its line of ``data``, the document as read."""
     items = document.get("items")
     if not isinstance(items, list):
         raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
@@ -1533,11 +1589,13 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
+    skipped_at: list[int] = []  # the index of each item skipped
     unresolved: list[str] = []
     bare: list[str] = []  # items without a body: read by their titles only, and said so
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             skipped.append(f"item {index + 1} is not an object")
+            skipped_at.append(index)
             continue
         texts: dict[str, str] = {
             key: value if isinstance(value := item.get(key), str) else "" for key in
@@ -1549,6 +1607,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
+            skipped_at.append(index)
             continue
         m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
         arxiv_id = m.group(1).removesuffix(".pdf") if m else None
@@ -1577,7 +1636,9 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
                 location=name,
             )
         )
-    _skipped(skipped, len(items), name, source, warn)
+    lines = json_list_lines(data, "items") if skipped else []
+    _skipped(skipped, len(items), name, source, warn,
+             [lines[i] for i in skipped_at] if len(lines) == len(items) else None)
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers
@@ -2000,7 +2061,7 @@ def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn, *,
     its entities' text is the paper's (``Why LLMs write &amp;lt; instead of
     &lt;``), read only from a ``saved`` file."""
     items = _hf_daily_items(data, name, source)
-    return len(items), _hf_daily_papers(items, name, source, warn, saved=saved)
+    return len(items), _hf_daily_papers(items, name, source, warn, saved=saved, data=data)
 
 
 def _hf_daily_items(data: bytes, name: str, source: str) -> list:
@@ -2054,6 +2115,54 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def json_list_lines(data: bytes, key: str | None) -> list[int]:
+    """The line each element of the list under the top-level object's ``key``
+    starts on (a JSON Feed's ``items``), or of the top-level list itself for
+    ``None`` (Hugging Face's daily papers), for a warning about one of them;
+    [] when ``data`` is not such a document in UTF-8.  Walked with json's own
+    scanner, value by value, so only when a warning asks for a line: a JSON
+    Feed's item without a title was named 'item 3' with no line to look at."""
+    decoder = json.JSONDecoder()
+    try:
+        text = data.decode("utf-8-sig")
+        at = _json_space(text, 0)
+        if key is None and text[at:at + 1] == "[":
+            return _json_elements(decoder, text, at)
+        if text[at:at + 1] != "{":
+            return []
+        at = _json_space(text, at + 1)
+        while text[at:at + 1] == '"':
+            name, at = decoder.raw_decode(text, at)
+            at = _json_space(text, _json_space(text, at) + 1)  # past the ':'
+            if name == key and text[at:at + 1] == "[":
+                return _json_elements(decoder, text, at)
+            at = _json_space(text, decoder.raw_decode(text, at)[1])
+            at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        pass
+    return []
+
+
+def _json_elements(decoder: json.JSONDecoder, text: str, at: int) -> list[int]:
+    """The line each element of the JSON list opening at ``at`` starts on."""
+    lines = []
+    at = _json_space(text, at + 1)
+    while text[at:at + 1] not in ("]", ""):
+        lines.append(line_of(text, at))
+        at = _json_space(text, decoder.raw_decode(text, at)[1])
+        at = _json_space(text, at + 1) if text[at:at + 1] == "," else at
+    return lines
+
+
+#: JSON's white space.
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _json_space(text: str, at: int) -> int:
+    """Where the JSON white space from ``at`` on ends."""
+    return _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # (it matches the empty string)
+
+
 def _numeric_id(value: Any) -> str | None:
     """An arXiv id a tool wrote as a JSON number (a list passed through pandas:
     ``2406.06`` for "2406.06000"), with the digits after the point arXiv's ids
@@ -2074,15 +2183,20 @@ def _linked_arxiv_id(ident: str) -> str | None:
     return m.group(1).removesuffix(".pdf") if m else None
 
 
-def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: bool) -> list[Paper]:
+def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: bool,
+                     data: bytes = b"") -> list[Paper]:
+    """The papers of a daily papers list's ``items``; one skipped is named at
+    its line of ``data`` when the items are its list or its JSON Lines."""
     read = entities_read if saved else str
     papers = []
     skipped: list[str] = []
+    skipped_at: list[int] = []  # the index of each item skipped
     bare: list[str] = []  # entries without a summary: read by their titles only, and said so
     for index, item in enumerate(items):
         paper = item.get("paper", item) if isinstance(item, dict) else None
         if not isinstance(paper, dict):
             skipped.append(f"item {index + 1} is not a paper object")
+            skipped_at.append(index)
             continue
         ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
         # (text; escaped as HTML by a script that wrote the file, it reads as a JSON record's does)
@@ -2091,6 +2205,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: 
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
             skipped.append(f"{label} has {what}")
+            skipped_at.append(index)
             continue
         arxiv_id = ident if is_arxiv_id(ident) else _linked_arxiv_id(ident)
         authors = []
@@ -2121,7 +2236,9 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn, *, saved: 
                 location=name,
             )
         )
-    _skipped(skipped, len(items), name, source, warn)
+    lines = (json_list_lines(data, None) or [n for n, _ in _numbered_lines(data)]) if skipped else []
+    _skipped(skipped, len(items), name, source, warn,
+             [lines[i] for i in skipped_at] if len(lines) == len(items) else None)
     _bare(bare, name, source, warn)
     return papers
 
@@ -2322,15 +2439,18 @@ def _listed(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn) -> None:
-    """One malformed entry is skipped with a warning; when every entry of a
-    document is malformed, the format has changed or is not the one expected:
-    the source has failed (loudly), it has not published "nothing new"."""
+def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn,
+             lines: list[int] | None = None) -> None:
+    """One malformed entry is skipped with a warning (at its line, given
+    ``lines``, one for each); when every entry of a document is malformed,
+    the format has changed or is not the one expected: the source has failed
+    (loudly), it has not published "nothing new"."""
     if skipped and len(skipped) == total:
         more = f" (and {total - 1} more)" if total > 1 else ""
-        raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name))
-    for what in skipped:
-        warn(f"{name}: source {source!r}: {what}; skipped")
+        raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name,
+                                 lines[0] if lines else None))
+    for index, what in enumerate(skipped):
+        warn(f"{name}{f':{lines[index]}' if lines else ''}: source {source!r}: {what}; skipped")
 
 
 # --------------------------------------------------------------------------- records: CSV, JSON Lines

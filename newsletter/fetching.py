@@ -588,6 +588,32 @@ def storage_error(body: bytes) -> str | None:
 _PAGE_TITLE = lazy(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 
 
+def page_title(body: bytes) -> str | None:
+    """The title of an HTML page (``body``), as its head gives it: unescaped,
+    its white space one space, printable, at most 80 characters; None for a
+    body that is no HTML page or a page without a title."""
+    import html
+
+    head = body[:65536]
+    if _HTML_START.match(head) is None or (m := _PAGE_TITLE.search(head)) is None:
+        return None
+    title = " ".join(html.unescape(m[1].decode("utf-8", "replace")).split())
+    title = "".join(c if c.isprintable() else "?" for c in title)
+    return (title if len(title) <= 80 else title[:79] + "…") or None
+
+
+def _status_page_said(status: int, reason: str, body: bytes) -> str:
+    """What an error status's HTML page says of itself, when its title says
+    more than the status (``; the page's title: 'Down for maintenance until
+    14:00 UTC'``): a mirror's or a proxy's error page read 'HTTP 503 Service
+    Unavailable' alone, and a title such as '503 Service Unavailable' adds nothing."""
+    title = page_title(body)
+    if title is None:
+        return ""
+    rest = re.sub(rf"(?i)\b{status}\b|{re.escape(reason)}|\b(?:error|http|status)\b|[\W_]+", "", title)
+    return f"; the page's title: {title!r}" if rest else ""
+
+
 def html_page_said(fetched: Fetched) -> str:
     """What a fetched HTML page that came where a feed or JSON goes says of
     itself: its title and, after a redirect, where it was (``; the page's
@@ -596,16 +622,9 @@ def html_page_said(fetched: Fetched) -> str:
     Wi-Fi, answering every address with its own page) read "an HTML page,
     not an RSS or Atom feed (an error page or a login wall?)" at the feed's
     own URL, and the user went to look at the feed, not at the network."""
-    import html
-
-    head = fetched.body[:65536]
-    if _HTML_START.match(head) is None:
+    if _HTML_START.match(fetched.body[:65536]) is None:
         return ""
-    said = ""
-    if (m := _PAGE_TITLE.search(head)) is not None:
-        title = " ".join(html.unescape(m[1].decode("utf-8", "replace")).split())
-        if title:
-            said = f"; the page's title: {title if len(title) <= 80 else title[:79] + '…'!r}"
+    said = f"; the page's title: {title!r}" if (title := page_title(fetched.body)) else ""
     if fetched.final_url and fetched.final_url != fetched.url:
         said += f"; redirected to {shown_url(fetched.final_url)}"
     return said
@@ -1242,6 +1261,8 @@ class Fetcher:
                     problem += " (a redirect that names no address to go to)"
                 elif (stored := storage_error(body)) is not None:
                     problem += f" (the server says {stored})"
+                elif _bot_check(response, body) is None:  # (a challenge's title, "Just a moment...", says nothing)
+                    problem += _status_page_said(status, response.reason_phrase, body)
                 problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "

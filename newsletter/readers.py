@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
+from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths, unread_entries
 from .errors import UNKNOWN_PAGE, InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
 from .fetching import (
     UNPACKERS,
@@ -907,13 +907,44 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             # own, to be read or refused: glued to the abstract, it was the abstract's first words
             lone = [para[1]] if len(para) > 2 and _between_title_and_abstract(para[1][1], para[2][1]) else []
             rest = para[1 + len(lone):]
-            blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
+            blocks.extend(sorted([para[0], *lone, (rest[0][0], _wrapped_lines([t for _, t in rest])), *links.pop(k, ())]))
         else:
             # a short line over a paragraph under a title (names, a venue) is a block of its own too
             lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
-            blocks.extend([*lone, (para[len(lone)][0], " ".join([t for _, t in para[len(lone):]]))])
+            rest = para[len(lone):]
+            # from a paper's title line inside it on, each line is a block, as in the layout without blank lines
+            cut = next((i for i in range(len(rest)) if _paper_starts_inside(rest, i)), len(rest))
+            blocks.extend(lone)
+            if cut:
+                blocks.append((rest[0][0], _wrapped_lines([t for _, t in rest[:cut]])))
+            blocks.extend(rest[cut:])
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _paper_starts_inside(lines: Sequence[tuple[int, str]], i: int) -> bool:
+    """Whether line ``i`` of a paragraph, in the layout with blank lines, is a
+    paper's title over its abstract's line, with no blank line between: it
+    reads as a title, the line under it is a whole abstract (longer than any
+    title, ending a sentence) and the line over it, if any, is one too.  A
+    paper so written among papers with blank lines (an export mended by hand),
+    or papers of the layout without them appended under the last abstract,
+    were one paragraph, glued to the abstract before as its second paragraph:
+    those papers were lost without a word.  Lines an editor wrapped are never
+    longer than a title, so none of an abstract's own lines is taken so.
+    From there on each line is read as in the layout without blank lines,
+    pair by pair, where a line that breaks the pattern (an abstract without
+    a full stop, a title with a question mark inside) is read or refused as
+    there: cut only where the pattern held, the papers after it were glued
+    to an abstract again."""
+    if i + 1 >= len(lines) or len(after := lines[i + 1][1]) <= MAX_TITLE_CHARS:  # (a wrapped line: most ask)
+        return False
+    text = lines[i][1]
+    if (len(text) > MAX_TITLE_CHARS or not _reads_as_title(text.removesuffix("?")) or _is_page_chrome(text)
+            or not _abstract_goes_on(after)):
+        return False
+    before = lines[i - 1][1] if i else None
+    return before is None or (len(before) > MAX_TITLE_CHARS and _abstract_goes_on(before))
 
 
 def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
@@ -1016,6 +1047,25 @@ _DAILY_PAGE_HINT = (
     " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
     "with its authors and date)"
 )
+
+#: A paper of a Hugging Face collection as its page shows it under the title: "Paper • 2409.02345 •
+#: Published Sep 4, 2024 • 57", on one line or each part on a line (or a paragraph) of its own.
+_COLLECTION_ITEM = lazy(r"^[ \t]*Paper\s*(?:[•·]\s*)?(\d{4}\.\d{4,5})\b", re.MULTILINE)
+
+
+def _hf_collection(text: str) -> str | None:
+    """What to say of a Hugging Face collection's page copied as text (titles
+    over "Paper • 2409.02345 • Published ..."), or None for other text.  It
+    shows no abstracts, which a listing export needs; the papers it names are
+    what a topic's ``like:`` takes.  It was "is this a papers listing export?"."""
+    ids = list(dict.fromkeys(m.group(1) for m in _COLLECTION_ITEM.finditer(text[:1 << 20])))
+    if len(ids) < 2:
+        return None
+    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return (f"a Hugging Face collection of {len(ids)} papers, which shows no abstracts for topics to match; to rank "
+            f"the digest by these papers, list their ids under a topic's like: [{shown}]; the daily papers page, "
+            "copied, is the export")
+
 
 _MD_HEADING = lazy(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
 _MD_LINK = lazy(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
@@ -1163,6 +1213,7 @@ def parse_hf_papers_text(
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else f" (it is {collection})" if (collection := _hf_collection(text)) is not None
             else "; is this a papers listing export?"
         )
         raise InputError(
@@ -1187,12 +1238,19 @@ def parse_hf_papers_text(
     papers: list[Paper] = []
     last_title: tuple[int, str] | None = None
     page_last = False  # the last paper read is a paper's page's: the listing before it is whole
+    # the header's first line skipped inside the papers, and the block after it: a title, never an abstract's
+    # second paragraph (a paper titled "Daily Papers" or "Sep 4" was dropped as a header and its abstract
+    # glued to the paper before it, without a word)
+    header_again: tuple[int, str] | None = None
+    after_header = -1
     k = 0
     while k < len(body):
         t_line, title = body[k]
         if _is_page_chrome(title) and not _titled_like_a_heading(body, k):
             # a page header (and the site's menu) again: two exports saved into one file
+            header_again = body[k]
             k, _ = _skip_header(body, k)
+            after_header = k
             continue
         if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], raw, name, source))[0]:
             # a paper's page pasted under the listing ("title 'arxiv:ID' has no abstract")
@@ -1203,7 +1261,7 @@ def parse_hf_papers_text(
             k = max(k + found[1], page_at + 1)
             continue
         if len(title) > MAX_TITLE_CHARS or (papers and not page_last and _second_paragraph(body, k)):
-            if (last_title and papers and _abstract_goes_on(papers[-1].abstract)
+            if (last_title and papers and k != after_header and _abstract_goes_on(papers[-1].abstract)
                     and len(papers[-1].abstract) + len(title) <= _MAX_ABSTRACT_CHARS):
                 # an abstract of two paragraphs (the page set a blank line inside it): one abstract
                 first_part = papers[-1]
@@ -1222,6 +1280,10 @@ def parse_hf_papers_text(
                            "abstract that is not a card's authors, links or counts? Delete it")
                 if _looks_like_names(prev):
                     why = f"; {_names_line(prev_line, prev)} ({_AUTHOR_LINES_SKIPPED})"
+                if k == after_header and header_again is not None:
+                    at, (h_line, h_text) = t_line, header_again
+                    why = (f"; line {h_line}, {_short(h_text)!r}, reads as the page's header, which a title follows, "
+                           "not an abstract: is it this abstract's title?")
             else:
                 why = "; is the first title missing?"
             raise InputError(
@@ -1288,6 +1350,15 @@ def parse_hf_papers_text(
                         "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
                         f"it to the abstract's line if it is the abstract's){join}", name, a_line)
             )
+        if len(abstract) < _MIN_ABSTRACT_CHARS and _two_lines_over_an_abstract(body, k + step, abstract):
+            n_line, nxt = body[k + step]
+            raise InputError(
+                Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
+                        f"short to be its abstract, and line {n_line}, {_short(nxt)!r}, over the abstract at line "
+                        f"{body[k + step + 1][0]}, is no sentence either: lines between a title and its abstract that "
+                        f"are not a card's authors, links or counts? Delete them ({_AUTHOR_LINES_SKIPPED}); a whole "
+                        "abstract this short ends with a full stop", name, a_line)
+            )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
@@ -1301,6 +1372,14 @@ def parse_hf_papers_text(
             raise InputError(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
+            )
+        if k + step < len(body) and _goes_on_below(abstract, body[k + step][1]):
+            n_line, nxt = body[k + step]
+            raise InputError(
+                Problem(f"line {n_line}, {_short(nxt)!r}, goes on from the line above it (which ends "
+                        f"{_tail(abstract)!r}, inside a sentence), where a title belongs: was the export wrapped at a "
+                        "fixed width? Each title and each abstract is one line, or one paragraph between blank "
+                        "lines", name, n_line)
             )
         card = cards.get(t_line, CardLine(None, None))
         arxiv_id = ids.get(title) or card.arxiv_id
@@ -1354,6 +1433,44 @@ def _cannot_stand_alone(first: str, rest: str) -> bool:
     return _hyphen_cut(first.rstrip()) or rest.strip()[:1].islower()
 
 
+def _two_lines_over_an_abstract(body: list[tuple[int, str]], k: int, abstract: str) -> bool:
+    """Whether ``abstract``, a short line read as an abstract, and block ``k``
+    after it are two lines a card has between its title and its abstract (a
+    name a line: "Ada Lovelace" over "Grace Hopper"): neither is a sentence
+    and an abstract follows them.  Taken in pairs, the title had "Ada
+    Lovelace" for its abstract and a paper "Grace Hopper" the true one,
+    without a word.  A paper's whole abstract so short and no sentence, over
+    a title that ends with no sentence mark either (as titles do), is refused
+    with them: where the two cannot be told apart, a located error, not a
+    paper read wrong."""
+    if k + 1 >= len(body):
+        return False
+    nxt = body[k][1]
+    return (len(nxt) <= MAX_TITLE_CHARS and not _SENTENCE_END.search(abstract.rstrip()[-2:] + " ")
+            and not _SENTENCE_END.search(nxt.rstrip()[-2:] + " ")
+            and (_abstract_goes_on(body[k + 1][1]) or len(body[k + 1][1]) > MAX_TITLE_CHARS))
+
+
+#: A plain word in lower case (no title starts so: "mixup:", "iPhone", "pix2pix" are no plain words).
+_LOWER_WORD = lazy(r"[a-z]+(?:\s|,|$)")
+
+
+def _goes_on_below(abstract: str, below: str) -> bool:
+    """Whether ``below``, where the next title belongs, carries on the
+    sentence ``abstract`` was cut in: the abstract ends inside one (no full
+    stop, no other mark ending a sentence, not a link) and ``below`` starts with a
+    plain word in lower case.  A listing without blank lines wrapped at a
+    fixed width (a text saved at 120 columns) was read in pairs of its
+    lines, "process multiple input modalities ..." a title, without a word."""
+    end = abstract.rstrip()
+    return (bool(end) and end[-1].isalnum() and not _SENTENCE_END.search(end[-2:] + " ")
+            and not _LINK_AT_END.search(end) and bool(_LOWER_WORD.match(below.strip())))
+
+
+#: An abstract ending on a link (no full stop after it, as many do): its end is no cut sentence.
+_LINK_AT_END = lazy(r"(?:https?://|www\.)\S+$")
+
+
 def _hyphen_cut(line: str) -> bool:
     """Whether ``line`` ends inside a hyphenated word: "TabReason: A Self-"."""
     return line.endswith("-") and line[-2:-1].isalpha()
@@ -1362,7 +1479,39 @@ def _hyphen_cut(line: str) -> bool:
 def _joined_title(first: str, rest: str) -> str:
     """A wrapped title's two lines as one: "Self-" and "Supervised" join without a space."""
     first, rest = first.rstrip(), rest.strip()
-    return f"{first}{rest}" if _hyphen_cut(first) else f"{first} {rest}"
+    return f"{first}{rest}" if _hyphen_cut(first) and not _hanging_hyphen(rest) else f"{first} {rest}"
+
+
+#: The words after a hyphen left hanging ("pre- and post-training", "first- or second-order"): a line
+#: ending "pre-" over one of them was wrapped at the space after the hyphen, not at the hyphen.
+_HANGING_HYPHEN_NEXT = frozenset("and or nor to vs vs. versus".split())
+
+
+def _hanging_hyphen(rest: str) -> bool:
+    """Whether ``rest``, the line under one ending in a hyphen, starts with a word that
+    follows a hyphen left hanging (:data:`_HANGING_HYPHEN_NEXT`): the two lines keep a space."""
+    return rest.split(None, 1)[0].casefold() in _HANGING_HYPHEN_NEXT if rest.strip() else False
+
+
+#: A line ending inside a word at its hyphen or dash ("geometry-", "statistics--", "1990–"), as an
+#: editor or a word processor wrapping at the page's width breaks "geometry-aware".
+_CUT_AT_DASH = lazy(r"\w(?:-{1,3}|[–—])$")
+_DASHES = ("-", "–", "—")
+
+
+def _wrapped_lines(lines: list[str]) -> str:
+    """A paragraph's lines as one text: a line break is a space, but for one after
+    a hyphen or a dash inside a word (a paragraph pasted into an editor that
+    wrapped it at 72 or 80 columns, or saved as text with line breaks by a word
+    processor, breaks after "geometry-"): "geometry- aware" was in the abstract
+    and the title.  A hyphen left hanging ("pre- and post-training") keeps its space."""
+    if not any(line.endswith(_DASHES) for line in lines[:-1]):
+        return " ".join(lines)
+    text = lines[0]
+    for line in lines[1:]:
+        glued = line[:1].isalnum() and _CUT_AT_DASH.search(text[-4:])
+        text = f"{text}{line}" if glued and not _hanging_hyphen(line) else f"{text} {line}"
+    return text
 
 
 #: A paragraph of fewer words is no second paragraph of an abstract (see :func:`_second_paragraph`).
@@ -1435,21 +1584,33 @@ def _without_bullets(papers: list[Paper]) -> list[Paper]:
     where the listing was copied as a bulleted list ("• Title", "- Title"):
     most titles (four in five) start with the same bullet, two at least for a
     "-", "*" or "+" (a sign a title might start with).  The bullet was the
-    first character of every title and abstract the email showed."""
-    marks = [m.group(1) if (m := _BULLET.match(p.title)) else None for p in papers]
+    first character of every title and abstract the email showed.  Where the
+    abstracts alone are so bulleted (each a list's item under its title), they
+    lose theirs: no abstract starts with a bullet and a space."""
+    mark, marks = _list_bullet([p.title for p in papers])
+    if mark is None:
+        mark, marks = _list_bullet([p.abstract for p in papers])
+        if mark is None:
+            return papers
+        return [replace(p, abstract=_off(p.abstract, mark)) if marks[k] == mark else p for k, p in enumerate(papers)]
+    return [replace(p, title=_off(p.title, mark), abstract=_off(p.abstract, mark)) if marks[k] == mark else p
+            for k, p in enumerate(papers)]
+
+
+def _list_bullet(texts: list[str]) -> tuple[str | None, list[str | None]]:
+    """The bullet most of ``texts`` start with, if it is a list's (see
+    :func:`_without_bullets`), and each text's bullet."""
+    marks = [m.group(1) if (m := _BULLET.match(text)) else None for text in texts]
     counted = Counter(mark for mark in marks if mark)
     if not counted:
-        return papers
+        return None, marks
     mark, n = counted.most_common(1)[0]
-    if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(papers)):
-        return papers
+    return (None if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(texts)) else mark), marks
 
-    def off(text: str) -> str:
-        m = _BULLET.match(text)
-        return text[m.end():] if m and m.group(1) == mark else text
 
-    return [replace(p, title=off(p.title), abstract=off(p.abstract)) if marks[k] == mark else p
-            for k, p in enumerate(papers)]
+def _off(text: str, mark: str) -> str:
+    m = _BULLET.match(text)
+    return text[m.end():] if m and m.group(1) == mark else text
 
 
 #: Of the titles, the share that must start with one bullet for it to be the list's (see :func:`_without_bullets`).
@@ -1600,7 +1761,8 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
 #: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".
 _UPVOTES = lazy(rf"(?:upvotes?|upvoted|votes?|▲|👍)\s*:?\s*(?P<a>{_COUNT})|(?P<b>{_COUNT})\s*(?:upvotes?|votes?)",
                 re.IGNORECASE)
-_BARE_COUNT = lazy(_COUNT)
+#: A count alone on its line under "Upvote": "57", "1.2k", "12.3K" (a narrow page's, or another locale's, capital K).
+_BARE_COUNT = lazy(_COUNT, re.IGNORECASE)
 
 
 def _upvotes(lines: list[str]) -> int | None:
@@ -1818,6 +1980,9 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
             problems.extend(replace(p, message=p.message + hint) for p in exc.problems)
             continue
         yield from papers
+    warn = context.warn if context else log.warning
+    for entry, what in unread_entries(config.base_dir, source.path):
+        warn(f"{_display(entry, config)}: not read: it{what}")
     if problems:
         raise InputError(*problems)
 
@@ -2007,9 +2172,9 @@ def arxiv_search_query(query: str | None, categories: list[str]) -> str:
 
 
 def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
-    from .feeds import parse_arxiv
+    from .feeds import ARXIV_EXPECTED, parse_arxiv
     if source.path:
-        data, name = _local(source, config, "an RSS or Atom feed")
+        data, name = _local(source, config, ARXIV_EXPECTED)
         listing = parse_arxiv(data, name, source.label, context.warn, source.announce_type)
         if (rest := listing.rest_said(name, source.label)) is not None:
             context.warn(rest)

@@ -958,6 +958,52 @@ def _wrapper(width: int, lead: str) -> textwrap.TextWrapper:
     )
 
 
+#: What ``textwrap`` reads other than a plain space would: white space it
+#: turns into spaces (a tab, a line break), or a word of white space alone
+#: that it does not break at but drops at a line's end (a no-break space
+#: between spaces).  A no-break space inside a word is a letter to both.
+_WRAPPED_APART = re.compile(r"[\t\n\x0b\x0c\r]|(?:^| )[^\S ]+(?= |$)")
+
+
+def _wrapped_lines(paragraph: str, width: int, lead: str) -> list[str]:
+    """``_wrapper(width, lead).wrap(paragraph)``, the same lines, each
+    found with one ``str.rfind`` for the last space that fits instead of
+    ``textwrap``'s loop over every word and space (a wrapped abstract was
+    some 150 turns of it): for a paragraph whose only white space is the
+    plain space it breaks at (no-break spaces are letters to it: a trimmed
+    abstract's "\u00a0…") and that starts with none.  Each line of ``textwrap``'s
+    greedy fill ends after the last word that fits whole (or holds one word
+    too long alone), its spaces after it dropped, and the next line starts
+    at the next word."""
+    if paragraph.startswith(" ") or _WRAPPED_APART.search(paragraph):
+        return _wrapper(width, lead).wrap(paragraph)
+    width -= 1  # as _wrapper's: room for a soft break's space
+    lines = []
+    indent = lead
+    end = len(paragraph)
+    start = 0
+    while True:
+        bound = start + width - len(indent)  # the line's text ends at or before it
+        if bound >= end:
+            lines.append(indent + paragraph[start:].rstrip(" "))
+            return lines
+        cut = paragraph.rfind(" ", start, bound + 1)  # the last space that may end the line
+        while cut > start and paragraph[cut - 1] == " ":
+            cut -= 1
+        if cut <= start:  # the first word does not fit: alone on its line
+            cut = paragraph.find(" ", start)
+            if cut < 0:
+                lines.append(indent + paragraph[start:])
+                return lines
+        lines.append(indent + paragraph[start:cut])
+        start = cut
+        while start < end and paragraph[start] == " ":
+            start += 1
+        if start == end:
+            return lines
+        indent = " " * len(lead)
+
+
 def _flowed_wrapped(text: str, lead: str, width: int) -> str:
     width = max(width, len(lead) + 20)
     out = []
@@ -965,7 +1011,7 @@ def _flowed_wrapped(text: str, lead: str, width: int) -> str:
         if not paragraph.strip():
             out.append("")
             continue
-        lines = _wrapper(width, lead).wrap(paragraph)
+        lines = _wrapped_lines(paragraph, width, lead)
         if len(lines) > 1 and lines[-1].strip() == "\u2026":  # a trimmed abstract's "…" alone on its last line
             head, _, word = lines[-2].rpartition(" ")
             if head.strip():
@@ -989,8 +1035,12 @@ class _StandIns:
 
 @jinja2.pass_context
 def _flowed_filter(context: jinja2.runtime.Context, text: object, lead: str = "", width: int = TEXT_WIDTH) -> str:
-    """The templates' ``flowed`` (:func:`_flowed_marked`), noting a stand-in token it wraps (:class:`_StandIns`)."""
-    stand_ins = context.get("_stand_ins")
+    """The templates' ``flowed`` (:func:`_flowed_marked`), noting a stand-in token it wraps (:class:`_StandIns`).
+    Looked up as ``Context.get`` does, without its ``KeyError``: a digest
+    rendered for its subscriber has no stand-ins, and the raised and caught
+    error was a third of the filter's cost, some 80 calls a digest."""
+    local = context.vars
+    stand_ins = local["_stand_ins"] if "_stand_ins" in local else context.parent.get("_stand_ins")
     if isinstance(stand_ins, _StandIns) and stand_ins.pattern.search(f"{lead}{text}"):
         stand_ins.wrapped = True
     return _flowed_marked(text, lead, width)
@@ -1014,41 +1064,61 @@ def flowed_text(text: str) -> str:
     are text to both.  Each line of the template but the filter's soft breaks
     ends hard, so a ``digest.txt`` of one's own without the filter is shown
     as its lines are."""
-    # A few passes over the whole text, each finding its lines by their line
-    # break (C speed), not a Python loop over the lines, nor a pattern tried
-    # at each space or each line's start: those were each a third of the
-    # text part's cost.
+    # A few passes over the whole text, each a search for a line break next to
+    # what it changes (``str.find``, C speed): not a Python loop over the
+    # lines, nor a pattern tried at each character (``re`` scans some 14
+    # instructions a character, ``str.find`` 3-5: the part is some 20,000
+    # characters, and these passes were half its finishing), and no pass or
+    # copy where there is nothing to change.
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _untrailed(text)
-    if _SOFT in text:
-        text = text.replace(_SOFT + "\n", " \n").replace(_SOFT, " ")
-    text = _INDENT_SPACES.sub(lambda m: "\n" + "\u00a0" * (len(m[0]) - 1), "\n" + text)
-    return _STUFFED.sub("\n ", text)[1:]
+    text = _nbsp_indented(_untrailed(text).replace(_SOFT, " "))
+    if text.startswith((">", "From ")) or (">" in text and "\n>" in text) or "\nFrom " in text:
+        text = _STUFFED.sub("\n ", "\n" + text)[1:]
+    return text
 
 
-#: A line's indent of spaces, with the line break before it.
-_INDENT_SPACES = re.compile(r"\n +")
 #: The line break before a line RFC 3676 asks to be space-stuffed.
 _STUFFED = re.compile(r"\n(?=>|From )")
-#: A line break after a space.
-_SPACED_BREAK = re.compile(r"\n(?<= \n)")
+#: A run of spaces (a line's indent, from where it starts).
+_SPACES = re.compile(" +")
 
 
 def _untrailed(text: str) -> str:
     """``text`` without its lines' trailing spaces, but the signature separator's ("-- ")."""
-    if " \n" not in text and not text.endswith(" "):
-        return text
-    text += "\n"
     out: list[str] = []
-    start = 0
-    for m in _SPACED_BREAK.finditer(text):
-        end = m.start()
+    start = 0  # text[:start] is in out
+    end = text.find(" \n") + 1  # the line break after a trailing space
+    while end:
         line_start = text.rfind("\n", 0, end) + 1
         if text[line_start:end] != _SIGNATURE:
             out += (text[start:line_start], text[line_start:end].rstrip(" "))
             start = end
-    out.append(text[start:-1])
+        end = text.find(" \n", end + 1) + 1
+    if text.endswith(" "):  # the last line, with no line break after it
+        line_start = text.rfind("\n") + 1
+        if text[line_start:] != _SIGNATURE:
+            out += (text[start:line_start], text[line_start:].rstrip(" "))
+            start = len(text)
+    if not out:
+        return text
+    out.append(text[start:])
+    return "".join(out)
+
+
+def _nbsp_indented(text: str) -> str:
+    """``text`` with each line's leading spaces written as no-break spaces."""
+    out: list[str] = []
+    start = 0  # text[:start] is in out
+    indent = 0 if text.startswith(" ") else text.find("\n ") + 1  # where an indent starts; 0: none after the first
+    while indent or (not out and text.startswith(" ")):
+        end = _SPACES.match(text, indent).end()  # type: ignore[union-attr]
+        out += (text[start:indent], "\u00a0" * (end - indent))
+        start = end
+        indent = text.find("\n ", end) + 1
+    if not out:
+        return text
+    out.append(text[start:])
     return "".join(out)
 
 

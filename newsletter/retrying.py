@@ -38,9 +38,17 @@ def backoff(first: float, failures: int, most: float) -> float:
     return min(first * 2 ** max(failures - 1, 0), most)
 
 
+#: The longest wait told by its length: past it, a wait is "more than a year".
+WAIT_TOLD_MOST = 365 * 86400
+
+
 def waiting(seconds: float) -> str:
     """A wait as people read it: a Retry-After date a month off was '2592000 s',
-    one a second off '1.40187 s'."""
+    one a second off '1.40187 s'.  An absurd one (``Retry-After:
+    1000000000000``, a date in the year 9999) is "more than a year": it read
+    'retry after 11,574,074 days', a count nobody reads or waits out."""
+    if seconds > WAIT_TOLD_MOST:
+        return "more than a year"
     for unit, size in (("days", 172800), ("hours", 7200), ("minutes", 120)):
         if seconds >= size:
             return f"{seconds / (size / 2):,.0f} {unit}"

@@ -97,7 +97,8 @@ class DigestResult:
     email: str
     #: "sent", "empty", "failed", "not due", "would send", "other worker",
     #: "unsubscribed", "waiting" (a failed digest's back-off), "held",
-    #: "pending" (claimed, never tried: the run was stopped)
+    #: "pending" (claimed, never tried: the run was stopped), "locked"
+    #: (another session held rows of its subscriber's: left for the next send)
     status: str
     papers: int = 0
     message_id: str | None = None
@@ -148,6 +149,8 @@ class DigestResult:
             # (a paper revised that day, and nothing else, read "nothing new": the reader's paper gone without a word)
             again = "".join(f"; {said}" for said in not_again_lines(self.not_again))
             return f"empty       {self.email}: nothing new for them: no email{again}"
+        if self.status == "locked":
+            return f"locked      {self.email}: {self.error} (stays as it was, sent by the next send)"
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
@@ -194,6 +197,10 @@ class SendReport:
     #: Digests never tried because the run was stopped (Ctrl-C, SIGTERM):
     #: not failed, pending for the next run.
     pending: int = 0
+    #: Subscribers left out because another session held rows of theirs past
+    #: the worker's statement limit (PostgreSQL; see :attr:`Batch.held`): their
+    #: digests stay as they were, for the next send.  Named in :attr:`problems`.
+    locked: int = 0
     #: Subscribers the run stopped before it reached (stopped, a send worker
     #: gone, its claims lost): nothing planned or claimed, the next send
     #: serves them.  They were in no count, and the counts fell short of
@@ -228,9 +235,10 @@ class SendReport:
         held = f", held {self.held}" if self.held else ""
         pending = f", left pending {self.pending}" if self.pending else ""
         unreached = f", not reached {self.not_reached}" if self.not_reached else ""
+        locked = f", locked {self.locked}" if self.locked else ""
         return (
             f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-            f"{later}{held}{left}{others}{pending}{unreached}"
+            f"{later}{held}{left}{others}{pending}{locked}{unreached}"
         )
 
     def to_json(self) -> dict:
@@ -246,6 +254,7 @@ class SendReport:
             "waiting": self.waiting,
             "held": self.held,
             "pending": self.pending,
+            "locked": self.locked,
             "not_reached": self.not_reached,
             "sources_read": self.sources_read,
             "failed_sources": [f.to_json() for f in self.failed_sources],
@@ -1429,6 +1438,9 @@ class _SendRun:
             left = self.state.unsubscribed(batch.subscribers)
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
+                if sub.email in batch.held:  # (another session's lock: the batch goes on without it)
+                    self._result(DigestResult(sub.email, "locked", error=batch.held[sub.email]))
+                    continue
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
                     continue
@@ -1448,6 +1460,11 @@ class _SendRun:
                     dispatcher.open_sessions()
                     queued.append(planned)
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
+            if batch.held and queued:  # (rows another session holds: not claimed, the rest goes on)
+                for planned in queued:
+                    if planned[1].email in batch.held:
+                        self._result(DigestResult(planned[1].email, "locked", error=batch.held[planned[1].email]))
+                queued = [planned for planned in queued if planned[1].email not in batch.held]
         self.claim_committed = True  # (a COMMIT that raised is taken for not done: tried again)
         ended: SessionEnded | None = None
         if queued:
@@ -2034,10 +2051,29 @@ class _SendRun:
                 f"{'its' if read == 1 else 'their'} {counted(self.kept, 'paper')} kept for the digests due later, "
                 f"without the papers of the failed {'one' if failed == 1 else 'ones'}")
 
+    def _locked_said(self) -> tuple[str, ...]:
+        """One line naming the subscribers whose rows another session held
+        past the worker's statement limit (see :attr:`Batch.held`), or none.
+        A batch's claim waited on such a row, was cancelled at the limit and
+        stopped the whole send (exit 2): the other digests stayed unsent.
+        Now they go out, and these, left as they were, are a problem of the
+        run (exit 1, as for a failed delivery: the next send sends them)."""
+        locked = sorted(r.email for r in self.results if r.status == "locked")
+        if not locked:
+            return ()
+        who = ", ".join(locked[:5]) + (f" and {len(locked) - 5} more" if len(locked) > 5 else "")
+        return (
+            f"{self.state.name}: {counted(len(locked), 'subscriber')} left out of this send ({who}): another session "
+            "held rows of theirs past the worker's statement limit (a psql session left in a transaction? "
+            "pg_stat_activity and pg_locks show which); their digests stay as they were, and the next send "
+            "sends them",
+        )
+
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
+        skipped = (count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
+                   + count["locked"])
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
         if self.kept and not self.due_read and count["not due"] == len(self.results):
             note = f"no digest is due now: {self._kept_said()} (README \"Schedules\")"
@@ -2060,8 +2096,9 @@ class _SendRun:
             other_workers=count["other worker"],
             waiting=count["waiting"],
             held=count["held"],
-            problems=tuple(str(p) for p in self.problems),
+            problems=tuple(str(p) for p in self.problems) + self._locked_said(),
             pending=count["pending"],
+            locked=count["locked"],
             not_reached=max(0, self.subscribers - len({r.email for r in self.results})) if not dry else 0,
             sources_read=self.papers is not None,
         )

@@ -43,3 +43,30 @@ def test_big_export_is_one_file_of_the_claimed_papers(tmp_path):
     assert export.stat().st_size == size > 900 * 500
     config = load_config(path)
     assert len(pipeline.papers(config)) == 900 and len(config.subscribers) == 5
+
+
+def test_reading_grows_with_the_export_not_its_square(tmp_path):
+    """bench/reading.py's guard on small exports: the work of a read counted
+    (lines and calls, no clock), four times the papers within x6 of the work;
+    a read made quadratic (86,000 papers once took over 7 minutes) is x10
+    and more at these sizes, and the count is not flat either."""
+    from reading import growth
+
+    ops, _, ratio, limit = growth(tmp_path, (150, 600))
+    assert limit == 6
+    assert 3 <= ratio <= limit, (ratio, ops)
+
+
+def test_the_reading_guard_counts_a_loop_inside_a_comprehension():
+    """The quadratic read was a list comprehension made again for each line:
+    its element loop must be counted, not only its one call."""
+    from reading import operations
+
+    def quadratic(n: int) -> None:
+        items = list(range(n))
+        for _ in items:
+            [i for i in items]
+
+    small, large = operations(lambda: quadratic(100)), operations(lambda: quadratic(400))
+    assert large / small > 12
+    assert operations(lambda: quadratic(400), most=1000) == 1001  # stopped there, not hours later

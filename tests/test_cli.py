@@ -343,6 +343,13 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     (("digest", "send", "--dry-run"),
      "No such command 'digest': the config goes after --config, `newsletter --config digest send --dry-run`"),
     (("lab.yml",), "No such command 'lab.yml': the config goes after --config, `newsletter --config lab.yml COMMAND`"),
+    # a name with a space, quoted in the shell: named whole, not its last word
+    (("validate", "my config.yaml"),
+     "Got unexpected extra argument (my config.yaml): the config goes after --config, "
+     "`newsletter --config 'my config.yaml' validate`"),
+    (("unsubscribe", "ada@example.org", "my digest/config.yaml"),
+     "Got unexpected extra argument (my digest/config.yaml): the config goes after --config, "
+     "`newsletter --config 'my digest/config.yaml' unsubscribe ada@example.org`"),
 ])
 def test_a_config_given_without_its_option_says_where_it_goes(workdir, cli, args, said):
     """A newcomer passes the config as other tools take their file,
@@ -1520,6 +1527,30 @@ def test_every_source_failing_is_a_json_document_too(workdir, cli):
     assert data["ok"] is False and data["exit"] == 2
     assert data["problems"][-1].startswith("every source failed (1 of 1)"), data
     assert r.err.splitlines() == data["problems"]
+
+
+def test_a_usage_error_of_a_json_command_is_a_json_document_too(workdir, cli):
+    """`send --json --now <a time ahead of the clock>` (and any usage error of
+    a --json command: a --now that is no time, an option misspelt) printed
+    nothing on stdout: a script parsing it got an error of its own.  Each is
+    the `"ok": false` document a config error gives, with click's line, exit 2,
+    wherever --json stands among the words; stderr says it as ever, and
+    nothing was sent or recorded."""
+    write_config(workdir, BASIC_CONFIG)
+    ahead = "Invalid value for '--now': 2999-01-01T00:00:00+00:00 is ahead of this machine's clock"
+    for args, said in ((("send", "--json", "--now", "2999-01-01T00:00:00+00:00"), ahead),
+                       (("send", "--now", "garbage", "--json"), "Invalid value for '--now': 'garbage' is not an ISO"),
+                       (("match", "--json", "--subscriber"), "Option '--subscriber' requires an argument"),
+                       (("papers", "--jsno", "--json"), "No such option '--jsno'")):
+        r = cli(*args)
+        assert r.code == 2 and "Traceback" not in r.err, (args, r.err)
+        data = json.loads(r.out)
+        assert data["ok"] is False and data["exit"] == 2 and data["config"] == "config.yaml", (args, r.out)
+        (problem,) = data["problems"]
+        assert problem.startswith(said) and f"Error: {problem}" in r.err, (args, problem, r.err)
+    assert not list(workdir.rglob("*.eml"))  # (the outbox: nothing sent)
+    r = cli("send", "--now", "garbage")  # without --json, stdout stays empty
+    assert r.code == 2 and r.out == "" and "Invalid value for '--now'" in r.err
 
 
 SMTP_LOCAL = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: 1025\n  security: none\n"

@@ -2872,6 +2872,13 @@ def test_mailing_list_is_true_or_false_and_a_located_error_otherwise(workdir):
     ("send_empty: 'no'", "send_empty: expected true or false, got the text 'no' (in quotes): write it without the "
                          "quotes, send_empty: false"),
     ("send_empty: 2", "send_empty: expected true or false, got 2: write send_empty: true or send_empty: false"),
+    # YAML reads a bare y, n or Y as text: it was said to be "in quotes", where there were none
+    ("mailing_list: y", "mailing_list: expected true or false: YAML reads 'y' as text, not as true: write "
+                        "mailing_list: true or mailing_list: false"),
+    ("send_empty: N", "send_empty: expected true or false: YAML reads 'N' as text, not as false: write "
+                      "send_empty: true or send_empty: false"),
+    ("send_empty: 'Y'", "send_empty: expected true or false, got the text 'Y' (in quotes): write it without the "
+                        "quotes, send_empty: true"),
 ])
 def test_a_true_or_false_setting_given_otherwise_says_what_to_write(workdir, written, said):
     listed = BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    {written}\n")
@@ -3169,3 +3176,120 @@ def test_a_latex_macro_or_a_word_boundary_in_double_quotes_is_an_error_at_its_li
     single = text.replace('"/\\bSGD\\b/", "\\epsilon-nets"', "'/\\bSGD\\b/', '\\epsilon-nets'").replace(
         '"the \\beta-VAE and \\theta"', "'the \\beta-VAE and \\theta'")
     assert load_config(write_config(workdir, single)).topics["optim"].any == ["/\\bSGD\\b/", "\\epsilon-nets"]
+
+
+@pytest.mark.parametrize("about", [
+    "    about: |\n      Papers on\n      optimal transport\n      equivariant networks\n      automatic differentiation\n"
+    "      how optimisers converge\n",
+    "    about: >-\n      Papers on transport.\n\n      optimal transport and\n\n      how optimisers converge\n",
+    "    about: 'Papers on\n\n      optimal transport'\n",
+    "    about: Papers on\n\n      equivariant networks\n",
+])
+def test_a_real_line_break_before_a_latex_like_word_is_no_escape(workdir, about):
+    """A line break in a block, plain or single-quoted text reads as "\\n"
+    once parsed: `about: |` and a line starting "optimal", "equivariant",
+    "automatic" or "how" was refused as a "\\n typed in double quotes"
+    whenever the file held a backslash and a letter anywhere (a regular
+    expression in single quotes beside a double-quoted term)."""
+    text = _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                  "    any: [\"SGD\", '/\\bAdam\\b/']\n" + about)
+    text = text.replace("    name: Diffusion models\n", '    name: "Diffusion \\\\beta models"\n')
+    config = load_config(write_config(workdir, text))
+    assert "\n" in config.topics["optim"].about
+    assert config.topics["diffusion"].name == "Diffusion \\beta models"
+    assert problems(workdir, text.replace("'/\\bAdam\\b/'", '"/\\bAdam\\b/"')) == [
+        "config.yaml:10: topics.optim.any[1]: in double quotes YAML reads '\\b' as an escape, not a backslash and a "
+        "letter: write the value in single quotes, '/\\bAdam\\b/', where a backslash is itself"]
+
+
+@pytest.mark.parametrize(("term", "escape"), [
+    ('"/\\b(SGD|Adam)\\b/"', "b"),   # a group after the word boundary
+    ('"/adamw?\\b/"', "b"),          # a boundary at the end
+    ('"/SGD\\b/"', "b"),
+    ('"/\\b[Ss]core\\b/"', "b"),     # a character class after it
+    ('"a\\a"', "a"),
+    ('"x\\f"', "f"),
+    ('"\\v1"', "v"),
+    ('"\\e[1m"', "e"),
+])
+def test_a_control_character_from_an_escape_is_an_error_wherever_it_stands(workdir, term, escape):
+    """`\\b` before '(', '[', '/' or at a term's end made a backspace as
+    surely as before a letter: `"/\\b(SGD|Adam)\\b/"` validated and matched
+    nothing.  No setting wants a bell, backspace, form feed, vertical tab
+    or escape character, wherever it stands."""
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n', f"    any: [{term}]\n"))
+    single = "'" + term[1:-1] + "'"
+    assert said == [
+        f"config.yaml:10: topics.optim.any[0]: in double quotes YAML reads '\\{escape}' as an escape, not a backslash "
+        f"and a letter: write the value in single quotes, {single}, where a backslash is itself"]
+
+
+def test_the_single_quoted_value_offered_for_a_bad_escape_means_what_the_double_quoted_one_did(workdir):
+    """Escapes double quotes allow (`\\\\`, `\\"`, `\\/`) lost nothing when
+    the value was offered in single quotes: `"/\\\\bSGD\\\\b \\d+ steps/"`
+    became `'/\\\\bSGD\\\\b \\d+ steps/'`, a pattern that matches nothing."""
+    import yaml
+
+    said = problems(workdir, _basic('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                    '    any: ["/\\\\bSGD\\\\b \\d+ steps/"]\n'))
+    assert len(said) == 1 and "write the value in single quotes" in said[0]
+    offered = re.search(r"single quotes, ('.*'), where", said[0])[1]
+    assert offered == "'/\\bSGD\\b \\d+ steps/'"
+    term = yaml.safe_load(offered)
+    assert re.search(term[1:-1], "SGD 100 steps")
+    # a double-quoted value ended early by a quote of its own: the same
+    said = problems(workdir, BASIC_CONFIG.replace("    name: Ada Lovelace\n", '    name: "Ada\\/Bob "the best\\\\" x"\n'))
+    assert said[0].endswith("write name: 'Ada/Bob \"the best\\\" x'")
+
+
+def test_a_text_line_starting_with_a_setting_word_is_not_taken_for_a_key_without_its_colon(workdir):
+    """`about:` over several lines, one starting "all of them": the ': ' on
+    the next line was blamed on it ("a key and its value need a ':'
+    ('all: of them ...')"), a line above the slip.  A line indented under a
+    `key: value` goes on with its text; a key's colon left out at a key's
+    indent is still said."""
+    text = _basic("    name: Optimisation\n", "    name: Optimisation\n    about: Papers on optimisers,\n"
+                  "      all of them for large models\n      tuning: learning rates\n")
+    said = problems(workdir, text)
+    assert len(said) == 1 and said[0].startswith("config.yaml:12: malformed YAML: mapping values are not allowed")
+    assert "'all: of them" not in said[0]
+    said = problems(workdir, _basic("  - email: bob@example.org\n", "  - email bob@example.org\n"))
+    assert said == ["config.yaml:15: malformed YAML: mapping values are not allowed in this context; a key and its "
+                    "value need a ':' between them ('email: bob@example.org')"]
+
+
+def test_the_escape_error_does_not_show_a_urls_password(workdir, cli):
+    """`state: "postgresql://digest:s3cr\\bt@db.example/digest"`: the escape
+    error showed the value whole, password and all, on stderr (which cron
+    mails and journald keeps)."""
+    write_config(workdir, BASIC_CONFIG + 'state: "postgresql://digest:s3cr\\bt@db.example/digest"\n')
+    result = cli("validate")
+    assert result.code == 2
+    assert "s3cr" not in result.err and "s3cr" not in result.out
+    assert "state: in double quotes YAML reads '\\b' as an escape" in result.err
+    assert "'postgresql://digest@db.example/digest'" in result.err
+
+
+def test_a_zone_name_that_fits_several_places_says_each():
+    """A name several places share is not guessed: 'Washington' was New York
+    (the state keeps Pacific time), 'Portland' Los Angeles (Maine's is
+    Eastern); Arizona keeps Mountain Standard Time all year, an hour off
+    Denver's clock half the year."""
+    from newsletter.config import check_timezone
+
+    expected = {
+        "Washington": "several places have that name: 'America/New_York' for Washington DC, 'America/Los_Angeles' "
+                      "for the state",
+        "portland": "several places have that name: 'America/Los_Angeles' for Portland, Oregon, 'America/New_York' "
+                    "for Portland, Maine",
+        "Mountain Standard Time": "did you mean 'America/Denver' or, in Arizona (no daylight saving time), "
+                                  "'America/Phoenix'?",
+        "Washington DC": "did you mean 'America/New_York'?",
+        "Salt Lake City": "did you mean 'America/Denver'?",
+    }
+    said = {}
+    for written in expected:
+        with pytest.raises(ValueError) as info:
+            check_timezone(written)
+        said[written] = str(info.value).removeprefix(f"unknown time zone {written!r} (").removesuffix(")")
+    assert said == expected

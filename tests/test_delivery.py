@@ -212,6 +212,29 @@ def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_eit
     assert sorted(box.recipients()).count("again0@example.org") == 1 and len(box.messages) == 15
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_tls_server_closing_after_a_message_before_its_verdict_does_not_get_it_twice(starttls_server, monkeypatch,
+                                                                                       pipelining):
+    """Over STARTTLS (the default), a server that took a message's data and
+    ended the connection before its verdict got it again at once, in a new
+    session, and the run said "sent" with no doubt: the server's TLS ended
+    without a close_notify (most do; a crash always), OpenSSL answered with
+    an alert, and the closed socket's reset to that alert read as the reset
+    of data the server never read.  As over plain SMTP, the message is left
+    unconfirmed (not resent in this run, said), and the next ones go on."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    box = starttls_server.mailbox
+    box.unanswered, box.pipelining = 1, pipelining
+    t = SMTPTransport("127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW",
+                      ca_file=starttls_server.cert, timeout=5, connections=1)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(False, True, 1), (True, False, 1), (True, False, 1)]
+    assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{starttls_server.port} closed the connection after "
+                                        "the message to user0@example.org, before confirming it;"), outcomes[0].error
+    assert slept == [] and box.recipients() == [f"user{n}@example.org" for n in range(3)]  # each once
+
+
 def test_a_refusal_to_relay_is_not_retried_nor_permanent_and_the_others_go(smtp_server):
     """'Relay access denied' says the server will not take mail from us (no
     login), not that the address is wrong: no retry now, but no permanent
@@ -1586,6 +1609,58 @@ def _stopping_mid_data(conn: socket.socket, then: Callable[[socket.socket], None
     conn.sendall(b"220 mx ESMTP\r\n")
     with conn.makefile("rb") as lines:
         _take_a_message(conn, lines, lambda conn, _: then(conn))
+
+
+class _Said(logging.Handler):
+    """Sets ``event`` when a line holding ``words`` is logged (from any thread)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(logging.INFO)
+        self.words, self.event = words, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.event.set()
+
+
+def test_a_reset_while_the_verdict_is_overdue_leaves_the_message_unconfirmed_not_sent_twice():
+    """A server that read a message and took longer than ``timeout`` over its
+    verdict (a scan, a relay on), then had the connection reset (a load
+    balancer's or firewall's idle limit, a server aborting), got the message
+    again at once: a reset was read as data the server never read.  It has
+    read it, and may have taken it: unconfirmed, not resent in the run, and
+    the next message goes on in a new session.  (A reset within ``timeout``,
+    a server closing with our data unread, still sends it again at once: see
+    test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either.)"""
+    overdue = _Said("has not given its verdict on the message to user0@example.org")
+    taken: list[str] = []
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(b"220 mx ESMTP\r\n")
+        with conn.makefile("rb") as lines:
+            while _take_a_message(conn, lines):
+                taken.append("message")
+                if len(taken) == 1:
+                    overdue.event.wait(60)  # (the client has waited past its timeout: the verdict is overdue)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return  # (closed with the linger at 0: a reset, no end of the connection first)
+                conn.sendall(b"250 2.0.0 queued\r\n")
+
+    logger = logging.getLogger("newsletter.delivery")
+    logger.addHandler(overdue)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        with serving_each(serve) as port:
+            t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+            t.check()
+            outcomes, slept = run(t, [envelope(0), envelope(1)], retries=3)
+    finally:
+        logger.removeHandler(overdue)
+        logger.level = level
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(False, True, 1), (True, False, 1)]
+    assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{port} reset the connection after the message to "
+                                        "user0@example.org, before confirming it;"), outcomes[0].error
+    assert taken == ["message", "message"] and slept == []  # user0's once, user1's once
 
 
 def test_a_server_that_stops_reading_mid_message_did_not_take_it():

@@ -88,6 +88,19 @@ def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_
     assert clock.sleeps == [1.40187]
 
 
+@pytest.mark.parametrize("asked", ["1000000000000", "Fri, 31 Dec 9999 23:59:59 GMT", "31536001"])
+def test_an_absurd_retry_after_is_more_than_a_year_not_a_count_of_days(http_server, clock, tmp_path, asked):
+    """A Retry-After of 10^12 seconds, or a date in the year 9999, read 'retry
+    after 11,574,074 days' (or 2,913,509 days): past a year, a wait is said as
+    "more than a year", and the source fails at once, asked nothing more."""
+    http_server.route("/feed", Reply(503, b"", {"Retry-After": asked}), recorded("feed-rss2.xml"))
+    with fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(raised.value).endswith("source 'blog': HTTP 503 Service Unavailable, retry after more than a year "
+                                      "(longer than the 60 s this run waits)"), str(raised.value)
+    assert clock.sleeps == [] and len(http_server.requests) == 1
+
+
 @pytest.mark.parametrize("asked", ["0", "0.2", email.utils.formatdate(0, usegmt=True)])
 def test_a_retry_after_shorter_than_the_backoff_still_waits_the_backoff(http_server, clock, tmp_path, asked):
     """'Retry-After: 0' (or a date gone by) from a 503 had all three retries sent

@@ -502,7 +502,7 @@ def test_a_sources_warning_reads_as_one_in_preview_too(tmp_path, cli):
     r = cli("preview")
     assert r.code == 0, r.err
     assert [line for line in r.err.splitlines() if "has no title" in line] == [
-        "warning: hf.json: source 'hf-daily': item 3 (2406.09999) has no title; skipped"], r.err
+        "warning: hf.json:47: source 'hf-daily': item 3 (2406.09999) has no title; skipped"], r.err
 
 
 def test_the_files_of_a_subscriber_taken_out_of_the_config_go(workdir, cli):

@@ -219,17 +219,19 @@ def test_an_abstract_of_two_paragraphs_is_one_abstract():
             "over-parameterized models\n\n" + "We study things. " * 30 + "\n")
     with pytest.raises(InputError, match="expected a paper title, found a 509-character paragraph"):
         parse_hf_papers_text(text.encode(), "y.txt")
-    # a "second paragraph" longer than any abstract (arXiv takes 1,920 characters) is no part of one:
     # a copy without blank lines pasted under the papers, header and all lost, was glued to the last abstract
+    # (refused as a "second paragraph" longer than any abstract): its lines are its papers, title over abstract,
+    # after a blank line or glued to the last abstract (see test_input_variants.py)
     compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n", 2)[2].removeprefix("Subscribe")
     listing = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
-    with pytest.raises(InputError, match=r"x.txt:\d+: expected a paper title, found a [\d,]+-character paragraph"):
-        parse_hf_papers_text((listing + "\n\n" + compact).encode(), "x.txt")
-    with pytest.raises(InputError) as info:  # and with no blank line between, into the last abstract itself
-        parse_hf_papers_text((listing + "\n" + compact).encode(), "x.txt")
-    assert re.fullmatch(r"x.txt:\d+: the abstract of 'Gradient is All You Need\?' is [\d,]+ characters long, longer "
-                        r"than any abstract \(arXiv takes 1,920\): is another copy glued to it without a blank line\?",
-                        str(info.value)), str(info.value)
+    both = [(p.title, p.abstract) for name in ("hf-papers-blank-lines.txt", "hf-papers-compact.txt") for p in parse(name)]
+    for between in ("\n\n", "\n"):
+        papers = parse_hf_papers_text((listing + between + compact).encode(), "x.txt")
+        assert [(p.title, p.abstract) for p in papers] == both
+    # a paragraph longer than any abstract after one is still no part of it
+    text = listing + "\n\n" + "We study things. " * 300 + "\n"
+    with pytest.raises(InputError, match=r"x.txt:\d+: expected a paper title, found a 5,099-character paragraph"):
+        parse_hf_papers_text(text.encode(), "x.txt")
 
 
 def test_an_abstract_whose_second_paragraph_is_one_short_sentence_is_one_abstract():

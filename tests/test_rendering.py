@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import html as html_lib
 import json
+import random
 import re
 import shutil
 from datetime import UTC, datetime
@@ -1245,6 +1246,57 @@ def test_the_finished_text_part_makes_only_the_filters_breaks_soft():
     assert flowed_lines(out) == ["Title", "\u00a0\u00a0indented", ">quote", "From me", "Fromage",
                                  "word " * 20 + "From here on", "-- ", "bye"]
     assert flowed_text("-- \r\n   \r\n >x  \r\n--  \n --  ") == "-- \n\n\u00a0>x\n--\n\u00a0--"  # no final break
+
+
+def test_the_finished_text_part_is_its_lines_each_finished_alone():
+    """flowed_text finds what it changes with searches over the whole part
+    (its cost was a third of the text part's): the same as finishing each
+    line alone, on 20,000 random texts of the pieces that matter (seeded)."""
+    from newsletter.rendering import _SOFT, flowed_text
+
+    def finished(line: str) -> str:
+        line = (line if line == "-- " else line.rstrip(" ")).replace(_SOFT, " ")
+        indent = len(line) - len(line.lstrip(" "))
+        line = "\u00a0" * indent + line[indent:]
+        return " " + line if line.startswith((">", "From ")) else line
+
+    pieces = [" ", "  ", "\n", "\r", "\r\n", ">", "From ", "From", "-- ", "--", "word", "\u00a0", _SOFT, "\t", "\n "]
+    rng = random.Random(15)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(16)))
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        assert flowed_text(text) == "\n".join(map(finished, lines)), repr(text)
+
+
+def test_the_flowed_filters_wrap_is_textwraps_line_for_line():
+    """The filter finds each line's end with one search for the last space
+    that fits (textwrap's loop over every word was most of a wrap): the
+    same lines as textwrap (break_long_words and break_on_hyphens off) on
+    20,000 random paragraphs (seeded): runs of spaces, words longer than a
+    line, leads, no-break spaces in a word and alone, and the white space it
+    leaves to textwrap (tabs, a paragraph starting with a space)."""
+    import textwrap
+
+    from newsletter.rendering import _wrapped_lines
+
+    rng = random.Random(15)
+    for _ in range(20_000):
+        pieces = []
+        for _ in range(rng.randrange(1, 30)):
+            kind = rng.random()
+            if kind < 0.55:
+                pieces.append("".join(rng.choice("abcdef-./…") for _ in range(rng.choice([1, 2, 5, 8, 12, 30, 60]))))
+            elif kind < 0.92:
+                pieces.append(" " * rng.choice([1, 1, 1, 2, 3]))
+            else:
+                pieces.append(rng.choice(["\t", "\u00a0", "\u00a0…", " \u00a0 ", "\u2009", "\x0b", " x"]))
+        paragraph, lead = "".join(pieces), rng.choice(["", "", "[1] ", "  [12] "])
+        if not paragraph.strip():
+            continue
+        width = max(rng.choice([30, 50, 72, 100]), len(lead) + 20)
+        expected = textwrap.wrap(paragraph, width - 1, initial_indent=lead, subsequent_indent=" " * len(lead),
+                                 break_long_words=False, break_on_hyphens=False)
+        assert _wrapped_lines(paragraph, width, lead) == expected, (paragraph, lead, width)
 
 
 def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):

@@ -95,7 +95,13 @@ def test_arxiv_announcement_feed_strips_the_prefix_and_filters_announce_types():
     assert len(new_and_cross.papers) == 3
 
 
+def _lines_of(text: str, tag: str) -> list[int]:
+    """The line each ``<tag>`` element of ``text`` starts on."""
+    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf"<{tag}[\s>]", text)]
+
+
 def test_arxiv_entry_without_id_or_title_is_skipped_with_a_warning():
+    """Each named at the line its entry starts on ('entry 3 has no title' gave no line)."""
     text = data("arxiv-api.xml").decode()
     text = text.replace("<id>http://arxiv.org/abs/2406.03987v1</id>", "<id></id>", 1)
     text = re.sub(r'<link [^>]*2406\.03987v1[^>]*/>', "", text)
@@ -104,8 +110,24 @@ def test_arxiv_entry_without_id_or_title_is_skipped_with_a_warning():
     listing = parse_arxiv(text.encode(), "api.xml", "arXiv ML", warnings)
     assert len(listing.papers) == 3
     assert len(warnings) == 2
-    assert warnings[0].startswith("api.xml: source 'arXiv ML': entry 2") and "has no arXiv id; skipped" in warnings[0]
-    assert "entry 3 (http://arxiv.org/abs/2406.02555v1) has no title; skipped" in warnings[1]
+    at = _lines_of(text, "entry")
+    assert warnings[0] == f"api.xml:{at[1]}: source 'arXiv ML': entry 2 has no arXiv id; skipped", warnings
+    assert warnings[1] == (f"api.xml:{at[2]}: source 'arXiv ML': entry 3 (http://arxiv.org/abs/2406.02555v1) has no "
+                           "title; skipped")
+
+
+def test_a_feed_entry_skipped_whose_start_cannot_be_told_is_named_without_a_line():
+    """An ``<item>`` quoted in a CDATA description makes the starts found more
+    than the entries: the warning names no line rather than a wrong one."""
+    rss = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title>\n'
+           b'<item><title>One</title><description><![CDATA[a literal <item> here]]></description></item>\n'
+           b'<item><description>no title</description></item>\n</channel></rss>')
+    warnings = Collect()
+    assert len(parse_feed(rss, "f.xml", "blog", warnings)) == 1
+    assert warnings == ["f.xml: source 'blog': entry 2 has no title; skipped"]
+    warnings = Collect()
+    parse_feed(rss.replace(b"a literal <item> here", b"plain"), "f.xml", "blog", warnings)
+    assert warnings == ["f.xml:4: source 'blog': entry 2 has no title; skipped"]
 
 
 def test_arxiv_api_error_entry_is_an_error():
@@ -183,7 +205,13 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
     assert sb.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=UTC)
     assert sb.url == "https://arxiv.org/abs/2406.04321"
     assert "\n" not in sb.abstract
-    assert warnings == ["hf.json: source 'hf': item 3 (2406.09999) has no title; skipped"]
+    # (at the line its entry starts on)
+    third = [n for n, line in enumerate(data("hf-daily-2024-06-07.json").decode().splitlines(), 1) if line == "  {"][2]
+    assert warnings == [f"hf.json:{third}: source 'hf': item 3 (2406.09999) has no title; skipped"]
+    lines = "\n\n".join(json.dumps(item) for item in json.loads(data("hf-daily-2024-06-07.json"))).encode()
+    warnings = Collect()
+    parse_hf_daily(lines, "hf.jsonl", "hf", warnings)  # (JSON Lines, a blank line between: its own line)
+    assert warnings == ["hf.jsonl:5: source 'hf': item 3 (2406.09999) has no title; skipped"]
 
 
 def test_hf_daily_entries_whose_id_is_a_link_or_arxiv_colon_id_get_their_arxiv_id():
@@ -251,9 +279,9 @@ def test_feed_detects_arxiv_links_and_strips_html():
     assert papers[1].url == "https://reading-group.example.org/posts/attention-sinks"
     assert papers[1].authors == ("Ines Pereira",)
     assert papers[2].published == datetime(2024, 6, 6, 12, 0, tzinfo=UTC)
-    assert warnings == [
-        "feed.xml: source 'blog': entry 4 (https://reading-group.example.org/posts/untitled-draft) has no title; skipped"
-    ]
+    fourth = _lines_of(data("feed-rss2.xml").decode(), "item")[3]
+    assert warnings == [f"feed.xml:{fourth}: source 'blog': entry 4 (https://reading-group.example.org/posts/"
+                        "untitled-draft) has no title; skipped"]
 
 
 _ATOM_NO_IDS = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>q</title>
@@ -458,7 +486,8 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     with pytest.raises(InputError) as info:
         parse(body, "http://x/feed", "src", Collect())
     message = str(info.value)
-    assert message.startswith("http://x/feed: source 'src': no usable entry: ") and "(and 1 more)" in message
+    # (at the first entry's line)
+    assert re.match(r"http://x/feed:\d+: source 'src': no usable entry: ", message) and "(and 1 more)" in message
 
 
 @pytest.mark.parametrize(
@@ -513,11 +542,11 @@ def test_an_html_page_that_is_no_xml_says_so_and_names_the_feed_it_links_to(tmp_
         "feed: https://lab.example.org/blog/feed.xml (give that as url:)"
     )
     login = b"<html><head><title>Sign in</title></head><body><form>Log in <input name=user></form></body></html>"
-    for parse in (parse_feed, parse_arxiv):
+    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an arXiv API answer or feed")):
         with pytest.raises(InputError) as info:
             parse(login, "http://x/feed", "src", Collect())
         assert str(info.value) == (
-            "http://x/feed:1: source 'src': an HTML page, not an RSS or Atom feed (an error page or a login wall?)"
+            f"http://x/feed:1: source 'src': an HTML page, not {expected} (an error page or a login wall?)"
         )
     http_server.route("/blog/", Reply(body=BLOG_PAGE, headers={"Content-Type": "text/html; charset=utf-8"}))
     write_config(tmp_path, f"""
@@ -540,7 +569,7 @@ topics: {{t: {{any: [x]}}}}
 def test_a_file_that_is_no_text_where_a_feed_goes_is_named(body, kind):
     # They read as "not a well-formed feed (not well-formed (invalid token)); truncated or not XML?"
     # or "not UTF-8 text, expected JSON".
-    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an RSS or Atom feed"),
+    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an arXiv API answer or feed"),
                             (parse_hf_daily, "the JSON list of daily papers")):
         with pytest.raises(InputError) as info:
             parse(body, "http://x/feed", "src", Collect())
@@ -1924,7 +1953,8 @@ def test_a_pdf_saved_where_a_feed_goes_is_named_as_a_pdf(tmp_path, cli, kind):
     papers page's text; ... select all, copy"), meant for hf-papers-text."""
     (tmp_path / "saved").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     (tmp_path / "pic").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    expected = "the JSON list of daily papers" if kind == "hf-daily" else "an RSS or Atom feed"
+    expected = {"hf-daily": "the JSON list of daily papers", "arxiv": "an arXiv API answer or feed"}.get(
+        kind, "an RSS or Atom feed")
     for name, what in (("saved", "a PDF file"), ("pic", "a PNG image")):
         write_config(tmp_path, f"""
 sources:
@@ -2002,6 +2032,26 @@ def test_a_json_feed_broken_or_without_items_is_a_located_error():
     assert str(info.value) == "f.json:1: source 'lab': a JSON Feed without its list of items"
     with pytest.raises(InputError, match="no usable entry: item 1 has no title"):
         parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": 1}]}', "f.json", "lab", Collect())
+
+
+def test_a_json_feed_item_skipped_is_named_at_its_line():
+    """A JSON Feed's item without a title (or that is no object) was warned
+    of as 'item 3 (3) has no title' with no line to look at in a feed of
+    hundreds: each is now named at the line its item starts on, a feed on one
+    line at line 1, and a feed of no usable item fails at its first item's line."""
+    body = json.dumps(JSON_FEED, indent=1).encode()
+    third = [n for n, line in enumerate(body.decode().splitlines(), 1) if line == "  {"][2]
+    warnings = Collect()
+    assert len(parse_feed(body, "f.json", "lab", warnings)) == 2
+    assert warnings[0] == f"f.json:{third}: source 'lab': item 3 (3) has no title; skipped", warnings
+    warnings = Collect()
+    parse_feed(json.dumps(JSON_FEED).encode(), "f.json", "lab", warnings)
+    assert warnings[0] == "f.json:1: source 'lab': item 3 (3) has no title; skipped", warnings
+    listed = b'{"version": "https://jsonfeed.org/version/1",\n "title": "[x]", "items": [\n  "a post",\n  {"id": 1}]}'
+    with pytest.raises(InputError) as info:
+        parse_feed(listed, "f.json", "lab", Collect())
+    assert str(info.value) == ("f.json:3: source 'lab': no usable entry: item 1 is not an object (and 1 more); a "
+                               "changed format?")
 
 
 def test_markup_in_a_feed_title_is_shown_as_its_text():
@@ -2224,7 +2274,7 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     papers = parse_hf_daily(body, "d.json", "hf", warnings)
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
-    assert warnings[0] == "d.json: source 'hf': item 2 (2406.05502) has no title; skipped"
+    assert warnings[0] == "d.json:1: source 'hf': item 2 (2406.05502) has no title; skipped"
     assert warnings[1].startswith("d.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: ")
     assert len(warnings) == 2
 
@@ -2300,7 +2350,7 @@ def test_an_answer_that_is_text_is_quoted(tmp_path, http_server):
     with pytest.raises(SourcesFailed) as info:
         read(config)
     message = str(info.value).splitlines()[0]
-    assert message.endswith(":1: source 'arxiv': not an RSS or Atom feed: the answer is text, 'Rate exceeded.'"), message
+    assert message.endswith(":1: source 'arxiv': not an arXiv API answer or feed: the answer is text, 'Rate exceeded.'"), message
 
 
 def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path, http_server):

@@ -608,6 +608,60 @@ def test_a_networks_login_page_answered_for_a_feed_names_its_title_and_where_it_
         f"'Hotel Wi-Fi & Lounge: sign in'; redirected to {http_server.url('/login')}"), r.err
 
 
+def test_an_arxiv_mirrors_html_page_is_named_by_its_title_and_as_no_arxiv_answer(http_server, tmp_path, cli):
+    """A ``type: arxiv`` source whose endpoint (a mirror, a proxy, a network's
+    login) answers with an HTML page read "not an RSS or Atom feed", of a
+    source that asked for neither: it now says what it got, the page's title
+    (as a feed source says of a login page) and where its refresh sends
+    browsers, and what the source wanted, an arXiv API answer or feed, for
+    the API's query and for the announcement feed alike."""
+    mirror = (b"<!DOCTYPE html>\n<html><head><title>Mirror error: 503 Service Unavailable</title></head>"
+              b"<body>Try again later</body></html>")
+    portal = (b"<!DOCTYPE html><html><head><meta http-equiv='refresh' content='0; url=http://wifi.example/login'>"
+              b"<title>Sign in to Wi-Fi</title></head></html>")
+    http_server.route("/api/query", Reply(200, mirror, {"Content-Type": "text/html"}))
+    http_server.route("/rss/cs.LG", Reply(200, portal, {"Content-Type": "text/html"}))
+    for source, path, said in (
+            ("query: 'cat:cs.LG'", "/api/query", "an HTML page, not an arXiv API answer or feed (an error page or a "
+             "login wall?); the page's title: 'Mirror error: 503 Service Unavailable'"),
+            ("categories: [cs.LG]\n    feed: rss", "/rss/cs.LG", "an HTML page, not an arXiv API answer or feed; the "
+             "page sends browsers on to http://wifi.example/login (an error page or a login wall?); the page's title: "
+             "'Sign in to Wi-Fi'")):
+        write_config(tmp_path, _feed_source(http_server.url(), path).replace(
+            "type: feed\n    name: blog", f"type: arxiv\n    name: arxiv\n    {source}"))
+        r = cli("papers")
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err, r.err
+        first = r.err.splitlines()[0]
+        assert first.startswith(http_server.url(path)) and first.endswith(f":1: source 'arxiv': {said}"), r.err
+        assert "RSS or Atom" not in r.err, r.err
+
+
+def test_an_error_status_with_a_page_names_the_pages_title_when_it_says_more(http_server, tmp_path, cli):
+    """A mirror's or a proxy's error page served with its status (503, 502)
+    read 'HTTP 503 Service Unavailable' alone, for an arXiv source and a feed
+    alike: the page's title is named when it says more than the status
+    ('Down for maintenance until 14:00 UTC'), not when it only repeats it
+    ('503 Service Unavailable'), and never a bot check's ('Just a moment...')."""
+    down = (b"<!DOCTYPE html><html><head><title>arXiv mirror: down for maintenance until 14:00 UTC</title></head>"
+            b"<body>Back soon</body></html>")
+    plain = b"<html><head><title>503 Service Unavailable</title></head><body><h1>503</h1></body></html>"
+    http_server.route("/api/query", Reply(503, down, {"Content-Type": "text/html"}),
+                      Reply(503, plain, {"Content-Type": "text/html"}))
+    http_server.route("/feed.xml", Reply(502, down.replace(b"arXiv mirror", b"Blog"), {"Content-Type": "text/html"}))
+    arxiv = _feed_source(http_server.url(), "/api/query").replace(
+        "type: feed\n    name: blog", "type: arxiv\n    name: arxiv\n    query: 'cat:cs.LG'")
+    for config, said in (
+            (arxiv, "source 'arxiv': HTTP 503 Service Unavailable; the page's title: 'arXiv mirror: down for "
+                    "maintenance until 14:00 UTC'"),
+            (arxiv, "source 'arxiv': HTTP 503 Service Unavailable"),
+            (_feed_source(http_server.url()), "source 'blog': HTTP 502 Bad Gateway; the page's title: 'Blog: down for "
+                                              "maintenance until 14:00 UTC'")):
+        write_config(tmp_path, config)
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert r.err.splitlines()[0].endswith(f": {said}"), r.err
+
+
 def _saved_whole(folder) -> None:
     """A browser's "Web page, complete" save of Hugging Face's papers page: the
     page and a ``_files`` folder of what it shows (a style sheet, a script, a picture)."""

@@ -272,11 +272,18 @@ class Batch(ABC):
     """
 
     subscribers: dict[str, SubscriberState]
+    #: Subscribers this worker got but left out, each with why: rows of
+    #: theirs another session holds past the worker's statement limit
+    #: (PostgreSQL).  Their digests stay as they are, for a later send.  One
+    #: found so while planning is not in ``subscribers``; one found by
+    #: :meth:`claim` is left out of what it claimed (no id for it).
+    held: dict[str, str] = {}  # noqa: RUF012 -- never changed: a batch that has some sets its own
 
     @abstractmethod
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]]) -> list[int]:
         """Record digests as ``sending``: ``(open_digest or None, email, message_id, paper_ids)``
-        each; returns their ids in order.  An open digest keeps its row and
+        each; returns their ids in order, but for those whose subscribers it
+        put in :attr:`held` (not claimed).  An open digest keeps its row and
         Message-ID; its paper list is replaced."""
 
     @abstractmethod

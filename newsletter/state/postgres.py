@@ -178,7 +178,12 @@ class NoAnswer(psycopg.OperationalError):
     """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
 
 
-class _TimedOut(StateError):
+class _Cancelled(StateError):
+    """A statement of a worker's the server cancelled (SQLSTATE 57014): at an
+    administrator's request (``pg_cancel_backend``), or as :class:`_TimedOut`."""
+
+
+class _TimedOut(_Cancelled):
     """A statement of a worker's the server cancelled at its
     ``statement_timeout`` (:func:`statement_limit`): mostly one waiting on a
     row lock another session held all that time (see
@@ -198,6 +203,14 @@ class _Connection(psycopg.Connection):
         return super().connect(conninfo, **_looked_up(kwargs))
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        began = time.monotonic()
+        try:
+            return self._wait(gen, interval, timeout)
+        except pg_errors.QueryCanceled as exc:
+            exc.waited = time.monotonic() - began  # type: ignore[attr-defined]  # (see _timed_out)
+            raise
+
+    def _wait(self, gen, interval: float, timeout: float | None):
         stopping, limit = self.stopping, ANSWER_WITHIN if timeout is None else timeout
         now = time.monotonic()
         until, stopped = now + limit, False
@@ -357,9 +370,25 @@ _V9_LISTED = [
     "CREATE INDEX listed_by_time ON listed (last_seen)",
 ]
 
+#: Version 10: deliveries recorded beside their digest's row, when another
+#: session (a ``psql`` session left in a transaction) held that row past the
+#: worker's statement limit: the row could not say ``sent``, so the next send
+#: sent the digest again.  A row here is written without touching the
+#: digest's (no foreign key: its check takes a share lock on the digest's
+#: row, which the holder's lock blocks); it counts as ``sent`` wherever the
+#: state reads what was delivered, and :meth:`PostgresState.recover` moves it
+#: into the digest's row once that is free.
+_V10_DELIVERED = [
+    """CREATE TABLE delivered (
+        digest_id BIGINT PRIMARY KEY,
+        sent      TIMESTAMPTZ NOT NULL,
+        tries     INTEGER NOT NULL
+    )""",
+]
+
 MIGRATIONS: list[list[str]] = [
     _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN, _V8_LINK_KEYS,
-    _V9_LISTED,
+    _V9_LISTED, _V10_DELIVERED,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
@@ -370,22 +399,40 @@ READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older databa
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
        o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
-       o.settings, o.uncertain, {sent}
+       o.settings, o.uncertain, {beside}, {sent}
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
     SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
            {failures} AS failures, {settings} AS settings, {uncertain} AS uncertain,
            ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
-    FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
+    FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'{open_only}
 ) o ON true
 """
 
-#: Every paper delivered to the subscriber ``k.email`` (the last column of :data:`_PLAN`).
+#: A digest not delivered (see :data:`_V10_DELIVERED`), for :data:`_PLAN`'s open digest.
+_NOT_DELIVERED = " AND NOT EXISTS (SELECT 1 FROM delivered v WHERE v.digest_id = d.id)"
+#: Whether ``k.email`` has a delivery recorded beside its digest's row, which
+#: is still to be moved into it (see :meth:`PostgresState.claiming`).
+_BESIDE = """CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN EXISTS (SELECT 1 FROM delivered v
+               JOIN digests d ON d.id = v.digest_id WHERE d.subscriber = k.email AND d.status <> 'sent') ELSE false END"""
+
+#: Every paper delivered to the subscriber ``k.email`` (the last column of
+#: :data:`_PLAN`): in its digests ``sent``, and ``{beside}``: in those whose
+#: delivery is recorded beside their row (see :data:`_V10_DELIVERED`).
 _SENT = """ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
-             WHERE d.subscriber = k.email AND d.status = 'sent'),
+             WHERE d.subscriber = k.email AND d.status = 'sent'){beside_ids},
        ARRAY(SELECT p.title FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
-             JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status = 'sent')"""
+             JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status = 'sent'){beside_titles}"""
+#: (each behind one look at the whole table, made once per statement: with
+#: the usual empty table, no subquery runs per subscriber)
+_SENT_BESIDE_IDS = """ || CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN ARRAY(SELECT dp.paper_id
+             FROM delivered v JOIN digests d ON d.id = v.digest_id JOIN digest_papers dp ON dp.digest_id = d.id
+             WHERE d.subscriber = k.email AND d.status <> 'sent') ELSE '{}'::text[] END"""
+_SENT_BESIDE_TITLES = """ || CASE WHEN (SELECT EXISTS (SELECT 1 FROM delivered)) THEN ARRAY(SELECT p.title
+             FROM delivered v JOIN digests d ON d.id = v.digest_id JOIN digest_papers dp ON dp.digest_id = d.id
+             JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status <> 'sent')
+             ELSE '{}'::text[] END"""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -471,6 +518,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
         return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
                 "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
+    if isinstance(exc, pg_errors.QueryCanceled):  # (not a timeout: see _timed_out)
+        return (f"PostgreSQL: {text} (cancelled by request before the worker's {statement_limit():g} s limit: an "
+                "administrator's pg_cancel_backend, or a stop; nothing of the statement was recorded)")
     if isinstance(exc, ROLLED_BACK):  # (OperationalErrors too: not "cannot reach")
         # deadlock_detected, serialization_failure: the server is there, and rolled one transaction back
         diag = getattr(exc, "diag", None)
@@ -509,15 +559,28 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
 
 def _timed_out(exc: psycopg.Error) -> bool:
     """Whether the server cancelled a statement (SQLSTATE 57014,
-    ``query_canceled``): told by its code, not its words, which a server
-    with ``lc_messages`` set to another language translates ("storniere
-    Anfrage wegen Zeitüberschreitung der Anfrage"), and the record of delivered
-    digests without held rows never ran there (the send stopped, exit 2,
-    and sent them again).  The worker's ``statement_timeout`` is the one
-    such limit a worker's statements run under (``lock_timeout`` is off:
-    :func:`_stay_open`); an administrator's ``pg_cancel_backend`` has the
-    same code, and is told apart only where its words are English."""
-    return isinstance(exc, pg_errors.QueryCanceled) and "due to user request" not in str(exc)
+    ``query_canceled``) at the worker's ``statement_timeout``: told by its
+    code, not its words, which a server with ``lc_messages`` set to another
+    language translates ("storniere Anfrage wegen Zeitüberschreitung der
+    Anfrage"), and the record of delivered digests without held rows never
+    ran there (the send stopped, exit 2, and sent them again).
+
+    An administrator's ``pg_cancel_backend`` (or a stop's cancel) has the
+    same code, and its words were told apart where they are English alone:
+    on a German server it read as a timeout ("no result within the worker's
+    110 s"), however soon it came.  The worker's ``statement_timeout`` is
+    the one such limit its statements run under (``lock_timeout`` is off:
+    :func:`_stay_open`), and the server counts it from when the statement
+    reached it, so a timeout comes only after the worker has waited at
+    least :func:`statement_limit`: a cancellation sooner is a request.
+    :class:`_Connection` says how long it waited (``waited``); an error
+    from elsewhere, which does not, is told by its words as before."""
+    if not isinstance(exc, pg_errors.QueryCanceled):
+        return False
+    waited = getattr(exc, "waited", None)
+    if waited is None:
+        return "due to user request" not in str(exc)
+    return waited >= statement_limit() - 0.001
 
 
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
@@ -996,6 +1059,8 @@ class PostgresState(State):
                 raise SessionEnded(Problem(why, self.name)) from None
             elif _timed_out(exc):
                 raise _TimedOut(Problem(why, self.name)) from None
+            elif isinstance(exc, pg_errors.QueryCanceled):
+                raise _Cancelled(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
@@ -1265,6 +1330,7 @@ class PostgresState(State):
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         self._write()
         with self._con() as con:
+            self._move_delivered(con)
             workers = [
                 r[0]
                 for r in con.execute(
@@ -1290,6 +1356,7 @@ class PostgresState(State):
                     "UPDATE digests SET status = 'pending', uncertain = true, "
                     "last_error = 'interrupted while sending (the run stopped)' "
                     "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
+                    "AND id NOT IN (SELECT digest_id FROM delivered) "  # (went out: see _move_delivered)
                     "RETURNING id, subscriber, message_id, owner",
                     (gone, orphans),
                 ).fetchall()
@@ -1297,6 +1364,21 @@ class PostgresState(State):
                 if gone and not con.broken:
                     con.execute("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", (gone,))
         return sorted(rows)
+
+    def _move_delivered(self, con: psycopg.Connection) -> None:
+        """Move each delivery recorded beside its digest's row (see
+        :data:`_V10_DELIVERED`) into that row, now that no session holds it
+        (a row held still is passed over: moved by a later send), in one
+        statement; nothing to do, the usual case, costs one index look."""
+        con.execute(
+            "WITH free AS (SELECT d.id FROM digests d JOIN delivered v ON v.digest_id = d.id "
+            "FOR UPDATE OF d SKIP LOCKED), "
+            "moved AS (UPDATE digests d SET status = 'sent', sent = v.sent, attempts = d.attempts + v.tries, "
+            "last_error = NULL, next_attempt = NULL FROM delivered v WHERE v.digest_id = d.id "
+            "AND d.status <> 'sent' AND d.id IN (SELECT id FROM free) RETURNING d.id) "
+            "DELETE FROM delivered WHERE digest_id IN (SELECT id FROM moved) "
+            "OR NOT EXISTS (SELECT 1 FROM digests d WHERE d.id = digest_id AND d.status <> 'sent')"
+        )
 
     @contextmanager
     def claiming(self, emails: Sequence[str], now: datetime) -> Iterator[Batch]:
@@ -1317,7 +1399,14 @@ class PostgresState(State):
                 if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
                     self._claim_again(con, again)
                 mine = [e for e in emails if _key(e) in held]
-                yield _PostgresBatch(self, con, self._plan(con, mine), now)
+                beside: set[str] = set()
+                planned = self._plan(con, mine, beside_out=beside)
+                aside: dict[str, str] = {}
+                for email in beside:  # (its row is held still, or was till a moment ago: recover moves it)
+                    del planned[email]
+                    aside[email] = ("its last digest went out and is recorded beside that digest's row, which another "
+                                    "session held; nothing is sent to it until the row is free and a send records it")
+                yield _PostgresBatch(self, con, planned, now, aside)
         except _TimedOut as exc:
             # A claim waiting past the worker's statement limit on a row another session
             # holds (a digest's, a psql session left in a transaction) said only that.
@@ -1366,8 +1455,11 @@ class PostgresState(State):
         return out
 
     def _plan(
-        self, con: psycopg.Connection, emails: Sequence[str], *, with_sent: bool = True
+        self, con: psycopg.Connection, emails: Sequence[str], *, with_sent: bool = True,
+        beside_out: set[str] | None = None,
     ) -> dict[str, SubscriberState]:
+        """``beside_out``: gets the addresses (as given) whose delivered
+        digest is recorded beside its row, still to be moved into it."""
         if not emails:
             return {}
         keys = sorted({_key(e) for e in emails})
@@ -1379,21 +1471,29 @@ class PostgresState(State):
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
         settings = "d.settings" if self.version >= 6 else "NULL::text"
         uncertain = "d.uncertain" if self.version >= 7 else "false"
+        delivered = self.version >= 10  # (a reader of a database from before it has none)
+        sent_sql = _SENT.format(beside_ids=_SENT_BESIDE_IDS if delivered else "",
+                            beside_titles=_SENT_BESIDE_TITLES if delivered else "")
         rows = con.execute(
             _PLAN.format(
                 settled=settled,
                 failures=failures,
                 settings=settings,
                 uncertain=uncertain,
-                sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]",
+                beside=_BESIDE if delivered else "false",
+                open_only=_NOT_DELIVERED if delivered else "",
+                sent=sent_sql if with_sent else "'{}'::text[], '{}'::text[]",
             ),
             {"started": self.started, "keys": keys},
         ).fetchall()
         known = {}
+        beside: set[str] = set()
         for (
             k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, used,
-            doubt, sent, titles,
+            doubt, unmoved, sent, titles,
         ) in rows:
+            if unmoved:
+                beside.add(k)
             opened = (
                 None
                 if did is None
@@ -1407,6 +1507,8 @@ class PostgresState(State):
         for email in emails:
             first, last, served, opened, sent, settled_now = known[_key(email)]
             out[email] = SubscriberState(email, first, last, served, opened, sent, settled_now)
+        if beside_out is not None:
+            beside_out.update(email for email in emails if _key(email) in beside)
         return out
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
@@ -1451,9 +1553,13 @@ class PostgresState(State):
         if self._empty:
             return []
         where, args = ("WHERE subscriber = %s", (_key(email),)) if email is not None else ("", ())
+        status, sent = "status", "sent"
+        if self.version >= 10:  # a delivery recorded beside its row (see _V10_DELIVERED) is one
+            status, sent = (f"COALESCE((SELECT 'sent' FROM delivered v WHERE v.digest_id = digests.id), {status})",
+                            f"COALESCE({sent}, (SELECT v.sent FROM delivered v WHERE v.digest_id = digests.id))")
         with self._con() as con:
             rows = con.execute(
-                "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error, "
+                f"SELECT id, subscriber, {status}, created, {sent}, attempts, message_id, last_error, "
                 f"{'uncertain' if self.version >= 7 else 'false'} FROM digests {where} ORDER BY id DESC LIMIT %s",
                 (*args, limit),
             ).fetchall()
@@ -1472,8 +1578,10 @@ class PostgresState(State):
     def digest_counts(self) -> dict[str, int]:
         if self._empty:
             return {}
+        status = ("CASE WHEN id IN (SELECT digest_id FROM delivered) THEN 'sent' ELSE status END"
+                  if self.version >= 10 else "status")  # (see history)
         with self._con() as con:
-            return {status: n for status, n in con.execute("SELECT status, count(*) FROM digests GROUP BY status")}
+            return {status: n for status, n in con.execute(f"SELECT {status}, count(*) FROM digests GROUP BY 1")}
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         if self._empty or self.version < 2:
@@ -1667,7 +1775,7 @@ class PostgresState(State):
                 "WHERE email = %(email)s",
                 params,
             )
-        except _TimedOut as exc:
+        except _Cancelled as exc:
             self._mark_sent_past_locked_subscribers([(digest_id, email, tries)], now, exc)
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
@@ -1684,11 +1792,11 @@ class PostgresState(State):
                 "WHERE email IN (SELECT subscriber FROM d)",
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
             )
-        except _TimedOut as exc:
+        except _Cancelled as exc:
             self._mark_sent_past_locked_subscribers(items, now, exc)
 
     def _mark_sent_past_locked_subscribers(self, items: Sequence[tuple[int, str, int]], now: datetime,
-                                           exc: _TimedOut) -> None:
+                                           exc: _Cancelled) -> None:
         """Delivered digests' marks the server cancelled at the worker's
         statement limit: another session (a ``psql`` session left in a
         transaction, a hand-run ``UPDATE``) held a subscriber's row or a
@@ -1699,27 +1807,37 @@ class PostgresState(State):
         subscribers whose rows are free, in one statement that passes over
         the held rows of both tables (``SKIP LOCKED``): a held subscriber
         keeps its older send time, named in one warning.  A digest whose own
-        row is held cannot be recorded: only those stop the send, named, as
-        going again with the next send.  (Waiting on the digests' rows, one
-        held digest row failed its whole group, and every digest of it went
-        out again.)"""
+        row is held is recorded delivered beside it (the ``delivered`` table,
+        see :data:`_V10_DELIVERED`), which no other session's lock can
+        hold up: before, that one stopped the send (exit 2), and the next
+        send sent it again.  (Waiting on the digests' rows, one held digest
+        row failed its whole group, and every digest of it went out again.)"""
         try:
             left = self._once_more(
                 "WITH t AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED), "
                 "d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
                 "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) "
                 "AS v(id, tries) WHERE d.id = v.id AND d.id IN (SELECT id FROM t) RETURNING d.subscriber), "
-                "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM d) FOR UPDATE SKIP LOCKED), "
+                "h AS (SELECT id, subscriber FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM t)), "
+                "b AS (INSERT INTO delivered (digest_id, sent, tries) SELECT h.id, %(now)s, v.tries FROM h JOIN "
+                "unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) ON v.id = h.id "
+                "ON CONFLICT (digest_id) DO NOTHING RETURNING digest_id), "
+                "mine AS (SELECT subscriber FROM d UNION SELECT subscriber FROM h), "
+                "free AS (SELECT email FROM subscribers WHERE email IN (SELECT subscriber FROM mine) "
+                "FOR UPDATE SKIP LOCKED), "
                 "s AS (UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
                 "WHERE email IN (SELECT email FROM free) RETURNING email) "
-                "SELECT NULL::bigint, subscriber FROM d WHERE subscriber NOT IN (SELECT email FROM s) "
-                "UNION ALL SELECT id, NULL FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM t)",
+                "SELECT NULL::bigint, subscriber FROM mine WHERE subscriber NOT IN (SELECT email FROM s) "
+                "UNION ALL SELECT id, subscriber FROM h",  # (b, an INSERT, runs unreferenced)
                 {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
                 rows=True,
             )
-        except _TimedOut as again:
+        except _Cancelled as again:
             self._not_recorded(again.problems[0].message, [email for _, email, _ in items])
         held = sorted(email for digest, email in left if digest is None)
+        if not left:  # (cancelled by request, no row held: recorded as the statement would have)
+            log.warning("%s; %s recorded sent on a second try (none goes again)", exc,
+                        "the digest is" if len(items) == 1 else f"the {len(items)} digests are")
         if held:
             log.warning(
                 "%s; the %s recorded sent all the same (none goes again), but not the send time of %s, whose row "
@@ -1727,19 +1845,23 @@ class PostgresState(State):
                 "a worker finding it due with nothing left passes over the held row, leaving it due, not waiting on it)",
                 exc, "digest is" if len(items) == 1 else "digests are", ", ".join(held),
                 "it may be" if len(held) == 1 else "they may be", "its" if len(held) == 1 else "their")
-        if unrecorded := {digest for digest, _ in left if digest is not None}:
-            self._not_recorded(exc.problems[0].message, [email for i, email, _ in items if i in unrecorded],
-                               len(items) - len(unrecorded))
+        if beside := sorted(email for digest, email in left if digest is not None):
+            log.warning(
+                "%s; %s delivered to %s %s recorded sent beside %s row, which another session holds (none goes "
+                "again); %s until a send finds the row free and moves the record into it",
+                exc, "the digest" if len(beside) == 1 else "the digests", ", ".join(beside),
+                "is" if len(beside) == 1 else "are", "its" if len(beside) == 1 else "their",
+                "that subscriber gets nothing more" if len(beside) == 1 else "those subscribers get nothing more")
 
-    def _not_recorded(self, why: str, emails: Sequence[str], recorded: int = 0) -> NoReturn:
+    def _not_recorded(self, why: str, emails: Sequence[str]) -> NoReturn:
         """Stop the send on delivered digests whose records could not be made
-        (their own rows held): named, as going again with the next send."""
+        (the statement that passes over held rows was cancelled too: an
+        overloaded server): named, as going again with the next send."""
         emails = sorted(emails)
         who = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
-        others = f" ({counted(recorded, 'other digest')} of its group recorded sent)" if recorded else ""
         raise StateError(Problem(
             f"{why}; {'this delivered digest' if len(emails) == 1 else 'these delivered digests'}"
-            f" could not be recorded as sent ({who}){others}: the next send sends "
+            f" could not be recorded as sent ({who}): the next send sends "
             f"{'it' if len(emails) == 1 else 'them'} again, with the same Message-ID", self.name)) from None
 
     def mark_unsent(
@@ -1839,13 +1961,46 @@ class _PostgresBatch(Batch):
     """Changes made inside :meth:`PostgresState.claiming`'s transaction."""
 
     def __init__(
-        self, state: PostgresState, con: psycopg.Connection, subscribers: dict[str, SubscriberState], now: datetime
+        self, state: PostgresState, con: psycopg.Connection, subscribers: dict[str, SubscriberState], now: datetime,
+        held: dict[str, str] | None = None,
     ) -> None:
         self.state, self.con, self.subscribers, self.now = state, con, subscribers, now
+        self.held = held or {}
 
     def claim(self, items):
+        """See :meth:`Batch.claim`; a digest whose row another session holds
+        past the worker's statement limit (a ``psql`` session left in a
+        transaction) is left out, its subscriber named in :attr:`held`, and
+        the rest claimed.  The claim's UPDATE waited on that row, and its
+        cancellation at the limit rolled the whole batch back and stopped the
+        send (exit 2): nobody's digest went out.  Waited on in a savepoint,
+        a row held a moment (another worker's mark) is waited for as before,
+        and the planned digests' rows are not locked before the claim, so a
+        late mark of one still finds it owed (see :func:`_changed_meanwhile`)."""
+        con = self.con
         with self.state._errors():
-            return _claim(self.state, self.con, items, self.now)
+            try:
+                with con.transaction():
+                    return _claim(self.state, con, items, self.now)
+            except pg_errors.QueryCanceled as exc:
+                if not _timed_out(exc):
+                    raise
+                cancelled, why = exc, describe(exc, self.state.params)
+            reused = [open_.id for open_, *_ in items if open_ is not None]
+            held_ids = {did for (did,) in con.execute(
+                "WITH free AS (SELECT id FROM digests WHERE id = ANY(%(ids)s) FOR UPDATE SKIP LOCKED) "
+                "SELECT id FROM digests WHERE id = ANY(%(ids)s) AND id NOT IN (SELECT id FROM free)", {"ids": reused},
+            ).fetchall()}
+            if not held_ids:  # (another table's row, or let go meanwhile: the batch as a whole, said so)
+                raise cancelled
+            rest = []
+            for item in items:
+                if item[0] is not None and item[0].id in held_ids:
+                    self.held[item[1]] = why
+                else:
+                    rest.append(item)
+            with con.transaction():
+                return _claim(self.state, con, rest, self.now)
 
     def drop(self, digest_id: int) -> None:
         with self.state._errors():
