@@ -393,6 +393,26 @@ _PART_KEYS: dict[str, tuple[str, bool]] = {}
 def _part_key(part: str) -> tuple[str, bool]:
     known = _PART_KEYS[part] = (surface_key(part), part in _STOP or part.isdigit())
     return known
+
+
+#: Each word as written, once: its parts (a hyphenated word's, case-folded) as (part, surface
+#: key, what it is: :data:`_CONTENT`, :data:`_JOINS` or :data:`_ARTICLE`).  Most of a day's
+#: words recur across its papers, so a paper's words are keyed by one look-up each.
+_WORD_PARTS: dict[str, tuple[tuple[str, str, int], ...]] = {}
+_CONTENT, _JOINS, _ARTICLE = 0, 1, 2
+
+
+def _word_parts(word: str) -> tuple[tuple[str, str, int], ...]:
+    parts = []
+    w = word.casefold()
+    for part in w.split("-") if "-" in w else (w,):
+        if part:
+            key, joining = _PART_KEYS.get(part) or _part_key(part)
+            parts.append((part, key, _CONTENT if not joining else _ARTICLE if part in _ARTICLES else _JOINS))
+    known = _WORD_PARTS[word] = tuple(parts)
+    return known
+
+
 #: Each run of joining words once, shared by the papers that write it (most are empty).
 _GAPS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -415,38 +435,55 @@ def keyed_words(text: str) -> list[tuple[str, str, tuple[str, ...], int]]:
     each as (word, :func:`surface_key`, the joining words before it since the
     last content word, articles aside, a punctuation mark as ","; its word's
     offset in ``text``)."""
-    return surface_words(text)[0]
+    found = list(_WORD_OR_MARK.finditer(plain_letters(text)))
+    parts: list[str] = []
+    at: list[int] = []
+    keys, gaps, _ = _surface_scan([m[1] or "" for m in found], parts, at)
+    return [(part, key, gap, found[n].start()) for part, key, gap, n in zip(parts, keys, gaps, at, strict=True)]
 
 
-def surface_words(text: str) -> tuple[list[tuple[str, str, tuple[str, ...], int]], list[str | None]]:
-    """:func:`keyed_words` of ``text``, and the keys of all its words, stop
-    words too, with None where a punctuation mark parts two: in one pass."""
-    out = []
+def surface_words(text: str) -> tuple[list[str], list[tuple[str, ...]], list[str | None]]:
+    """The keys of :func:`keyed_words` of ``text`` and the joining words before
+    each, and the keys of all its words, stop words too, with None where a
+    punctuation mark parts two: in one pass, each word looked up once
+    (:data:`_WORD_PARTS`), no offsets."""
+    return _surface_scan(_WORD_OR_MARK.findall(plain_letters(text)))
+
+
+def _surface_scan(
+    found: list[str], parts: list[str] | None = None, at: list[int] | None = None,
+) -> tuple[list[str], list[tuple[str, ...]], list[str | None]]:
+    """:func:`surface_words` of the words ``found`` in a text ("" for a mark);
+    with ``parts`` and ``at``, each content word's part and the place in
+    ``found`` of the word it is in are added to them."""
+    keys: list[str] = []
+    gaps: list[tuple[str, ...]] = []
     words: list[str | None] = []
     gap: list[str] = []
-    for m in _WORD_OR_MARK.finditer(plain_letters(text)):
-        if m[1] is None:  # a mark: the words on either side do not follow each other
+    known, word = _WORD_PARTS.get, words.append  # (looked up once: this runs for each word of a day)
+    for n, w in enumerate(found):
+        if not w:  # a mark: the words on either side do not follow each other
             if words and words[-1] is not None:
-                words.append(None)
+                word(None)
                 gap.append(",")
             continue
-        w = m[1].casefold()
-        for part in w.split("-") if "-" in w else (w,):
-            if not part:
-                continue
-            key, joining = _PART_KEYS.get(part) or _part_key(part)
-            words.append(key)
-            if joining:
-                if part not in _ARTICLES:
+        for part, key, kind in known(w) or _word_parts(w):
+            word(key)
+            if kind:
+                if kind == _JOINS:
                     gap.append(part)
+                continue
+            keys.append(key)
+            if gap:
+                joined = tuple(gap)
+                gaps.append(_GAPS.setdefault(joined, joined))
+                gap = []
             else:
-                if gap:
-                    joined = tuple(gap)
-                    out.append((part, key, _GAPS.setdefault(joined, joined), m.start()))
-                    gap = []
-                else:
-                    out.append((part, key, (), m.start()))
-    return out, words
+                gaps.append(())
+            if parts is not None and at is not None:
+                parts.append(part)
+                at.append(n)
+    return keys, gaps, words
 
 
 _NEGATION = re.compile(
@@ -1870,9 +1907,8 @@ class Ranker:
         reads are made per call."""
         known = self._surface_keys.get(i)
         if known is None:
-            keyed, words = surface_words(f"{self.papers[i].title}. {self.papers[i].abstract}")
-            known = self._surface_keys[i] = (
-                tuple(key for _, key, _, _ in keyed), tuple(gap for _, _, gap, _ in keyed), tuple(words))
+            keys, gaps, words = surface_words(f"{self.papers[i].title}. {self.papers[i].abstract}")
+            known = self._surface_keys[i] = (tuple(keys), tuple(gaps), tuple(words))
         return known
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:

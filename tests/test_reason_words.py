@@ -174,3 +174,50 @@ def test_a_hyphenated_word_whole_outweighs_two_words_that_miss_the_rarest(sample
     about = ("Diffusion and score-based generative models: score matching, flow matching, "
              "Schrödinger bridges, and faster or better sampling.")
     assert "score-based" in _reason(sample, about, "Stochastic Interpolants: A Unifying Framework").why.phrases
+
+
+def test_a_papers_words_are_keyed_once_a_run_for_each_word_as_written(sample, monkeypatch):
+    """The cost of reasons that name only written words (the 5,000 x 200
+    benchmark's ``match`` took a quarter more CPU): each word as written is
+    case-folded, split and keyed once a run, however many papers write it,
+    and a paper's keys are what keying it word by word gives."""
+    import re
+
+    from newsletter import ranking
+    from newsletter.latex import plain_letters
+
+    _, papers = sample
+    keyed: list[str] = []
+    first = ranking._word_parts
+
+    def counted(word: str):
+        keyed.append(word)
+        return first(word)
+
+    monkeypatch.setattr(ranking, "_WORD_PARTS", {})
+    monkeypatch.setattr(ranking, "_word_parts", counted)
+    texts = [f"{p.title}. {p.abstract}" for p in papers] + ["Score-based models (SGD); the state-of-the-art ℓ₂ x--y"]
+    for text in texts:
+        keys, gaps, every = ranking.surface_words(text)
+        # word by word, as the reasons define them
+        want_keys, want_gaps, want_every, gap = [], [], [], []
+        for m in re.finditer(ranking._WORD_OR_MARK, plain_letters(text)):
+            if m[1] is None:
+                if want_every and want_every[-1] is not None:
+                    want_every.append(None)
+                    gap.append(",")
+                continue
+            for part in filter(None, m[1].casefold().split("-")):
+                want_every.append(ranking.surface_key(part))
+                if part in ranking._STOP or part.isdigit():
+                    gap += [] if part in ("a", "an", "the") else [part]
+                else:
+                    want_keys.append(ranking.surface_key(part))
+                    want_gaps.append(tuple(gap))
+                    gap = []
+        assert (keys, gaps, every) == (want_keys, want_gaps, want_every), text[:60]
+    written = [w for t in texts for w in ranking._WORD.findall(plain_letters(t))]
+    assert sorted(keyed) == sorted(set(written)) and len(keyed) < len(written) / 4
+    assert ranking.keyed_words("convergence of the SGD iterates, x-ray") == [
+        ("convergence", "convergence", (), 0), ("sgd", "sgd", ("of",), 19),
+        ("iterates", "iterate", (), 23), ("x", "x", (",",), 33), ("ray", "ray", (), 33)]
