@@ -2418,3 +2418,25 @@ def test_an_administrators_cancel_is_told_from_a_timeout_in_any_language(pg_serv
         assert ("storniere Anfrage wegen Benutzeraufforderung" if german else "due to user request") in said[0], said
         assert query(url, "SELECT subscriber, status FROM digests ORDER BY subscriber") == [
             ("a@example.org", "sent"), ("b@example.org", "sent")]
+
+
+def test_a_cancel_on_a_session_that_set_no_limit_is_a_timeout_said_as_the_databases():
+    """A writer's session runs under the database's own statement_timeout
+    until its ``SET`` takes effect, and a read-only one always does: a 1 ms
+    limit there cancelled a worker's first statement under load, which the
+    waited time (far under 110 s) read as an administrator's cancel, and the
+    send stopped (exit 2) where it had passed as a timeout.  Such a
+    cancellation is a timeout for what follows, and the line names the
+    database's limit or a request, not the worker's 110 s."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    exc = psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+    exc.waited, exc.limit_set = 0.002, False  # type: ignore[attr-defined]
+    assert postgres_state._timed_out(exc)
+    said = postgres_state.describe(exc, {})
+    assert "this session sets no statement limit of its own" in said and "worker's 110" not in said, said
+    mine = psycopg.errors.QueryCanceled("canceling statement due to user request")
+    mine.waited, mine.limit_set = 0.002, True  # type: ignore[attr-defined]
+    assert not postgres_state._timed_out(mine)  # the worker's limit set: a cancel sooner is a request

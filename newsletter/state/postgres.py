@@ -517,12 +517,6 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
         return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
                 "default_transaction_read_only set for the user or database): point state: at the primary")
-    if _timed_out(exc):
-        diag = getattr(exc, "diag", None)
-        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
-        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
-        return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
-                "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
     if isinstance(exc, pg_errors.QueryCanceled) and getattr(exc, "limit_set", True) is False:
         # A session that set no limit of its own (a read-only one): "before the worker's 110 s limit: an
         # administrator's pg_cancel_backend" blamed a person for the database's or role's statement_timeout.
@@ -530,6 +524,12 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                 "whether a statement_timeout set for the database or role (ALTER DATABASE or ALTER ROLE ... SET "
                 "statement_timeout; SHOW statement_timeout) cancelled it, or a request, an administrator's "
                 "pg_cancel_backend; nothing was changed)")
+    if _timed_out(exc):
+        diag = getattr(exc, "diag", None)
+        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
+        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
+        return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
+                "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
     if isinstance(exc, pg_errors.QueryCanceled):  # (not a timeout: see _timed_out)
         return (f"PostgreSQL: {text} (cancelled by request before the worker's {statement_limit():g} s limit: an "
                 "administrator's pg_cancel_backend, or a stop; nothing of the statement was recorded)")
@@ -587,15 +587,21 @@ def _timed_out(exc: psycopg.Error) -> bool:
     least :func:`statement_limit`: a cancellation sooner is a request.
     :class:`_Connection` says how long it waited (``waited``); an error
     from elsewhere, which does not, is told by its words as before.  A
-    session that never set the worker's limit (a read-only one) ran under
-    the database's or role's, however short: its cancellation is not the
-    worker's timeout, however long it waited (see :func:`describe`)."""
+    session that never set the worker's limit (a read-only one, or a
+    writer's before its ``SET`` took effect) ran under the database's or
+    role's, however short: its cancellation is taken for a timeout, as every
+    cancellation was before the waited time was read (a database's 1 ms
+    statement_timeout firing on a writer's first statement under load made
+    the send stop, exit 2, where it had passed as a timeout), and
+    :func:`describe` says it was the database's limit or a request."""
     if not isinstance(exc, pg_errors.QueryCanceled):
         return False
+    if getattr(exc, "limit_set", True) is False:
+        return True
     waited = getattr(exc, "waited", None)
     if waited is None:
         return "due to user request" not in str(exc)
-    return getattr(exc, "limit_set", True) and waited >= statement_limit() - 0.001
+    return waited >= statement_limit() - 0.001
 
 
 _SERVER_TRIED = re.compile(r'connection to server (?:at "([^"]*)"(?: \([^)]*\))?, port (\d+)|on socket "([^"]+)") failed')
